@@ -1,0 +1,1 @@
+"""The `mnistq` command line."""

@@ -1,0 +1,1 @@
+"""What the API, the workers and the CLI share: settings and the Redis job store."""

@@ -1,0 +1,110 @@
+"""Every setting of mnist-queue, read from the environment in one place.
+
+Processes build one `Settings` with `Settings.from_env()` at start and pass it down;
+nothing else in the code base reads `os.environ` for configuration. The README lists
+these variables; keep the two in step.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+SHARED_MNIST_DIR = PROJECT_ROOT.parent / "shared" / "mnist"
+DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
+MiB = 1024 * 1024
+
+
+def default_data_dir() -> Path:
+    """`../shared/mnist` when it exists (the team's copy), else a local download cache."""
+    if SHARED_MNIST_DIR.is_dir():
+        return SHARED_MNIST_DIR
+    return PROJECT_ROOT / "data" / "mnist"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Configuration of every mnist-queue process; the field docs name their variables."""
+
+    data_dir: Path
+    """MNISTQ_DATA_DIR: folder with the four MNIST idx files."""
+    model_path: Path = PROJECT_ROOT / "models" / "mnist_svc.joblib"
+    """MNISTQ_MODEL_PATH: the trained model (joblib) with its `.json` metadata beside it."""
+    redis_url: str | None = None
+    """MNISTQ_REDIS_URL: broker and job store. Unset: `mnistq up` starts a private redis-server
+    and other processes use redis://127.0.0.1:6379/0."""
+    job_ttl: int = 24 * 3600
+    """MNISTQ_JOB_TTL: seconds a job and its results are kept."""
+    max_files: int = 10_000
+    """MNISTQ_MAX_FILES: files in one job."""
+    max_upload_bytes: int = 64 * MiB
+    """MNISTQ_MAX_UPLOAD_BYTES: bytes in one upload request."""
+    max_image_bytes: int = 16 * MiB
+    """MNISTQ_MAX_IMAGE_BYTES: bytes of one image file."""
+    max_image_pixels: int = 40_000_000
+    """MNISTQ_MAX_IMAGE_PIXELS: width x height of one image (decompression bomb guard)."""
+    max_queued_jobs: int = 1_000
+    """MNISTQ_MAX_QUEUED_JOBS: unfinished jobs before new ones get 429."""
+    max_wait: float = 60.0
+    """MNISTQ_MAX_WAIT: cap, in seconds, of `?wait=` long-polls."""
+    chunk_size: int = 256
+    """MNISTQ_CHUNK_SIZE: images per Celery task."""
+    visibility_timeout: int = 120
+    """MNISTQ_VISIBILITY_TIMEOUT: seconds before an unacknowledged chunk is redelivered."""
+    max_chunk_attempts: int = 3
+    """MNISTQ_MAX_CHUNK_ATTEMPTS: deliveries of a chunk before its images get per-file errors."""
+    worker_concurrency: int = 1
+    """MNISTQ_WORKER_CONCURRENCY: prediction processes per Celery worker."""
+    worker_threads: int = 1
+    """MNISTQ_WORKER_THREADS: BLAS/OpenMP threads per worker process."""
+    api_key: str | None = None
+    """MNISTQ_API_KEY: when set, every /api/ route needs `Authorization: Bearer <key>`."""
+    log_level: str = "INFO"
+    """MNISTQ_LOG_LEVEL: standard logging level name."""
+
+    @property
+    def broker_url(self) -> str:
+        """The Redis URL processes connect to."""
+        return self.redis_url or DEFAULT_REDIS_URL
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: object) -> Settings:
+        """Read `MNISTQ_*` variables; `overrides` win over the environment (for tests and CLIs)."""
+        env = os.environ if environ is None else environ
+        values: dict[str, object] = {"data_dir": default_data_dir()}
+        for field in fields(cls):
+            raw = env.get(f"MNISTQ_{field.name.upper()}")
+            if raw is None or raw == "":
+                continue
+            values[field.name] = _parse(field.name, raw)
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        return cls(**values)  # type: ignore[arg-type]
+
+
+_PATHS = {"data_dir", "model_path"}
+_INTS = {
+    "job_ttl", "max_files", "max_upload_bytes", "max_image_bytes", "max_image_pixels",
+    "max_queued_jobs", "chunk_size", "visibility_timeout", "max_chunk_attempts", "worker_concurrency",
+    "worker_threads",
+}
+_FLOATS = {"max_wait"}
+
+
+def _parse(name: str, raw: str) -> object:
+    """Convert one variable's text, failing loudly with the variable's name."""
+    try:
+        if name in _PATHS:
+            return Path(raw).expanduser()
+        if name in _INTS:
+            value = int(raw)
+            if value <= 0:
+                raise ValueError("must be positive")
+            return value
+        if name in _FLOATS:
+            return float(raw)
+        return raw
+    except ValueError as exc:
+        raise ValueError(f"MNISTQ_{name.upper()}={raw!r}: {exc}") from None

@@ -1,0 +1,52 @@
+"""The one shape of a prediction result, shared by the CLI, the API and CSV downloads."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterable, Mapping
+from dataclasses import asdict, dataclass
+from typing import Any
+
+FIELDS = ("index", "filename", "prediction", "confidence", "runner_up", "error")
+_FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+
+
+@dataclass(frozen=True)
+class Result:
+    """What happened to one image: a digit with its confidence, or a per-file error."""
+
+    index: int
+    filename: str
+    prediction: int | None = None
+    confidence: float | None = None
+    runner_up: int | None = None
+    error: str | None = None
+
+    @classmethod
+    def failure(cls, index: int, filename: str, error: str) -> Result:
+        return cls(index=index, filename=filename, error=error)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Result:
+        return cls(**{name: data.get(name) for name in FIELDS})
+
+
+def _csv_safe(value: Any) -> Any:
+    """Neutralise spreadsheet formulas in user-supplied text (CSV injection)."""
+    if isinstance(value, str) and value.startswith(_FORMULA_PREFIXES):
+        return "'" + value
+    return value
+
+
+def to_csv(results: Iterable[Mapping[str, Any]]) -> str:
+    """Results as CSV text with a header row; file names are sanitised for spreadsheets."""
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=FIELDS, extrasaction="ignore", lineterminator="\n")
+    writer.writeheader()
+    for row in results:
+        writer.writerow({name: _csv_safe(row.get(name)) for name in FIELDS})
+    return out.getvalue()

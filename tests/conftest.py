@@ -1,0 +1,57 @@
+"""Shared fixtures: the MNIST data, a small model trained on a subset, a private Redis."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from common.settings import Settings, default_data_dir
+from tests.support import RedisServer
+
+ROOT = Path(__file__).resolve().parent.parent
+IMAGES_TEST = ROOT / "images_test"
+SMALL_TRAIN = 3000  # training images of the test model: seconds to train, ~95% accurate
+
+
+@pytest.fixture(scope="session")
+def data_dir() -> Path:
+    path = default_data_dir()
+    if not (path / "t10k-images-idx3-ubyte.gz").exists():
+        pytest.fail(f"MNIST files not found in {path}; set MNISTQ_DATA_DIR or run mnistq data fetch")
+    return path
+
+
+@pytest.fixture(scope="session")
+def small_model_path(data_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A model trained on the first SMALL_TRAIN training images, saved like `mnistq train` does."""
+    from core.data import load_split
+    from core.training import SMALL_RECIPE, train_model
+
+    images, labels = load_split(data_dir, "train", limit=SMALL_TRAIN)
+    model = train_model(images, labels, SMALL_RECIPE)
+    path = tmp_path_factory.mktemp("model") / "small.joblib"
+    model.save(path)
+    return path
+
+
+@pytest.fixture(scope="session")
+def small_model(small_model_path: Path):
+    from core.model import DigitModel
+
+    return DigitModel.load(small_model_path)
+
+
+@pytest.fixture()
+def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
+    """A fresh redis-server for one test, on its own port and data directory."""
+    server = RedisServer(tmp_path / "redis").start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture()
+def settings(data_dir: Path, small_model_path: Path, redis_server: RedisServer) -> Settings:
+    """Settings pointing at the test model and this test's Redis."""
+    return Settings(data_dir=data_dir, model_path=small_model_path, redis_url=redis_server.url)
