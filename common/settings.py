@@ -87,8 +87,8 @@ class Settings:
 _PATHS = {"data_dir", "model_path"}
 _INTS = {
     "job_ttl", "max_files", "max_upload_bytes", "max_image_bytes", "max_image_pixels",
-    "max_queued_jobs", "chunk_size", "visibility_timeout", "max_chunk_attempts", "worker_concurrency",
-    "worker_threads",
+    "max_queued_jobs", "chunk_size", "visibility_timeout", "max_chunk_attempts",
+    "worker_concurrency", "worker_threads",
 }
 _FLOATS = {"max_wait"}
 

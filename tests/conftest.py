@@ -19,7 +19,7 @@ SMALL_TRAIN = 3000  # training images of the test model: seconds to train, ~95% 
 def data_dir() -> Path:
     path = default_data_dir()
     if not (path / "t10k-images-idx3-ubyte.gz").exists():
-        pytest.fail(f"MNIST files not found in {path}; set MNISTQ_DATA_DIR or run mnistq data fetch")
+        pytest.fail(f"MNIST files not in {path}: set MNISTQ_DATA_DIR or run `mnistq data fetch`")
     return path
 
 

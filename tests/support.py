@@ -1,4 +1,4 @@
-"""Real processes for tests: a private redis-server, and waiting on conditions instead of sleeping."""
+"""Real processes for tests: a private redis-server; waiting on conditions, not sleeping."""
 
 from __future__ import annotations
 
@@ -63,7 +63,8 @@ class RedisServer:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.process = subprocess.Popen(
             [
-                binary, "--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(self.data_dir),
+                binary, "--port", str(self.port), "--bind", "127.0.0.1",
+                "--dir", str(self.data_dir),
                 "--save", "", "--appendonly", "yes" if self.appendonly else "no",
                 "--appendfsync", "everysec", "--logfile", str(self.data_dir / "redis.log"),
             ],
