@@ -1,5 +1,84 @@
-"""The web page at `/` (placeholder until the page lands)."""
+"""The web page at `/`: one HTML document, its scripts and styles, all served from the package.
 
-from flask import Blueprint
+The page talks only to the JSON API on the same origin, so it can send a strict
+Content-Security-Policy: nothing inline, nothing from elsewhere. Static assets are served under
+a fingerprinted path (`/assets/<version>/<file>`, the version being a hash of every asset), so
+browsers may keep them for a year and still see a new release at once; the HTML itself is
+always revalidated.
+"""
 
-bp = Blueprint("page", __name__)
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+from flask import Blueprint, Response, abort, current_app, render_template, send_from_directory
+
+bp = Blueprint("page", __name__, template_folder="templates")
+
+STATIC_DIR = Path(__file__).resolve().parent / "static"
+CONTENT_SECURITY_POLICY = "; ".join(
+    [
+        "default-src 'none'",
+        "script-src 'self'",
+        "style-src 'self'",
+        "img-src 'self' blob: data:",
+        "connect-src 'self'",
+        "base-uri 'none'",
+        "form-action 'self'",
+        "frame-ancestors 'none'",
+    ]
+)
+_SECURITY_HEADERS = {
+    "Content-Security-Policy": CONTENT_SECURITY_POLICY,
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "X-Frame-Options": "DENY",
+}
+_YEAR = 365 * 24 * 3600
+
+
+def assets_version() -> str:
+    """A short hash of every static file: changes whenever any of them does."""
+    digest = hashlib.sha256()
+    for path in sorted(STATIC_DIR.iterdir()):
+        if path.is_file():
+            digest.update(path.name.encode())
+            digest.update(path.read_bytes())
+    return digest.hexdigest()[:12]
+
+
+def upload_limits() -> dict[str, int]:
+    """The limits the API enforces, so the page can say "too large" before uploading."""
+    services = current_app.extensions.get("mnistq")
+    settings = getattr(services, "settings", None)
+    if settings is None:
+        return {}
+    return {"max_files": settings.max_files, "max_upload_bytes": settings.max_upload_bytes}
+
+
+@bp.get("/")
+def index() -> Response:
+    """The page: upload, progress, results, drawing."""
+    html = render_template(
+        "index.html", assets=f"/assets/{assets_version()}", limits=upload_limits()
+    )
+    response = Response(html, mimetype="text/html")
+    response.headers.update(_SECURITY_HEADERS)
+    response.headers["Cache-Control"] = "no-cache"
+    return response
+
+
+@bp.get("/assets/<version>/<name>")
+def asset(version: str, name: str) -> Response:
+    """A script or stylesheet; immutable under the current version, revalidated otherwise."""
+    if not (STATIC_DIR / name).is_file():
+        abort(404)
+    current = version == assets_version()
+    response = send_from_directory(STATIC_DIR, name, max_age=_YEAR if current else 0)
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    if current:
+        response.headers["Cache-Control"] = f"public, max-age={_YEAR}, immutable"
+    else:
+        response.headers["Cache-Control"] = "no-cache"
+    return response

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from common.settings import Settings, default_data_dir
+from common.settings import Settings
 from tests.support import RedisServer
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -17,7 +17,7 @@ SMALL_TRAIN = 3000  # training images of the test model: seconds to train, ~95% 
 
 @pytest.fixture(scope="session")
 def data_dir() -> Path:
-    path = default_data_dir()
+    path = Settings.from_env().data_dir
     if not (path / "t10k-images-idx3-ubyte.gz").exists():
         pytest.fail(f"MNIST files not in {path}: set MNISTQ_DATA_DIR or run `mnistq data fetch`")
     return path
@@ -55,3 +55,7 @@ def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
 def settings(data_dir: Path, small_model_path: Path, redis_server: RedisServer) -> Settings:
     """Settings pointing at the test model and this test's Redis."""
     return Settings(data_dir=data_dir, model_path=small_model_path, redis_url=redis_server.url)
+
+
+# The real stack as processes (tests/stack.py): `stack` per test, `shared_stack` per session.
+from tests.stack import shared_stack, stack  # noqa: E402, F401

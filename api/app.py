@@ -1,0 +1,82 @@
+"""The Flask app factory: JSON API, health checks and the page, configured from `Settings`.
+
+The API never loads the model: it stores uploads in the job store and sends Celery tasks
+that carry ids only.
+"""
+
+from __future__ import annotations
+
+import hmac
+import logging
+from dataclasses import dataclass
+
+from celery import Celery
+from flask import Flask, Response, current_app, request
+
+from common.jobstore import JobStore
+from common.queue import make_celery
+from common.settings import Settings
+
+from . import errors
+
+
+@dataclass(frozen=True)
+class Services:
+    """What request handlers need, built once per app: settings, job store, task sender."""
+
+    settings: Settings
+    store: JobStore
+    celery: Celery
+
+
+def services() -> Services:
+    return current_app.extensions["mnistq"]
+
+
+def create_app(settings: Settings | None = None) -> Flask:
+    settings = settings or Settings.from_env()
+    logging.basicConfig(
+        level=settings.log_level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    app = Flask(__name__, static_folder=None)  # the page serves its assets itself
+    app.config.update(
+        MAX_CONTENT_LENGTH=settings.max_upload_bytes,
+        # werkzeug stops at this many multipart parts; ours counts files with a clearer message
+        MAX_FORM_PARTS=settings.max_files + 100,
+        MNISTQ_MAX_FILES=settings.max_files,
+        JSON_SORT_KEYS=False,
+    )
+    app.json.sort_keys = False  # type: ignore[attr-defined]
+    app.extensions["mnistq"] = Services(
+        settings, JobStore.from_settings(settings), make_celery(settings, main="api")
+    )
+
+    from . import health, jobs, openapi, page
+
+    app.register_blueprint(jobs.bp, url_prefix="/api/v1")
+    app.register_blueprint(openapi.bp, url_prefix="/api/v1")
+    app.register_blueprint(health.bp)
+    app.register_blueprint(page.bp)
+    errors.register(app)
+    if settings.api_key:
+        app.before_request(_require_key(settings.api_key))
+    return app
+
+
+def _require_key(key: str):
+    """Every /api/ route needs `Authorization: Bearer <key>` when a key is configured."""
+    expected = f"Bearer {key}".encode()
+
+    def check() -> Response | None:
+        if not request.path.startswith("/api/"):
+            return None
+        given = request.headers.get("Authorization", "").encode()
+        if hmac.compare_digest(given, expected):
+            return None
+        return errors.error_response(
+            401, "missing or wrong API key: send 'Authorization: Bearer <key>'",
+            {"WWW-Authenticate": 'Bearer realm="mnistq"'},
+        )
+
+    return check

@@ -1,0 +1,188 @@
+"""The JSON API of jobs: upload, read (with long-poll), download results, cancel; the model.
+
+Handlers validate, delegate to the job store and the task queue, and answer. Uploaded file
+names are only echoed back, never used as paths.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+from flask import Blueprint, Response, jsonify, request
+
+from common.jobstore import ENDED, QueueFull, is_job_id
+from common.queue import PREDICT_CHUNK
+from core.results import to_csv
+
+from .app import services
+from .errors import error_response
+from .multipart import MultipartError, TooManyParts, parse_files
+
+log = logging.getLogger(__name__)
+bp = Blueprint("jobs", __name__)
+
+MAX_FILENAME = 255
+
+
+def job_url(job_id: str) -> str:
+    return f"/api/v1/jobs/{job_id}"
+
+
+@bp.post("/jobs")
+def create_job() -> Response:
+    """Store the upload as a job, enqueue its chunks; with `?wait`, answer when it ends."""
+    svc = services()
+    settings = svc.settings
+    wait = _wait_seconds()
+    if isinstance(wait, Response):
+        return wait
+    try:
+        parts = parse_files(request.get_data(cache=False), request.content_type or "", "files",
+                            max_parts=settings.max_files + 100)
+    except TooManyParts:
+        parts = [("", b"")] * (settings.max_files + 1)
+    except MultipartError as exc:
+        return error_response(400, f"bad upload: {exc}")
+    # a browser's empty file input sends one part with no name and no bytes: not a file
+    files = [(name[:MAX_FILENAME], data) for name, data in parts if name or data]
+    if not files:
+        return error_response(400, "no files: send one or more multipart fields named 'files'")
+    if len(files) > settings.max_files:
+        return error_response(
+            413, f"too many files: more than {settings.max_files} per job"
+        )
+    try:
+        job_id, chunks = svc.store.create_job(files, settings.chunk_size,
+                                              max_unfinished=settings.max_queued_jobs)
+    except QueueFull:
+        return error_response(
+            429, f"too many unfinished jobs (limit {settings.max_queued_jobs}); retry later",
+            {"Retry-After": "10"},
+        )
+    try:
+        with svc.celery.producer_or_acquire() as producer:
+            for chunk in chunks:
+                svc.celery.send_task(PREDICT_CHUNK, args=[job_id, chunk.start, chunk.stop],
+                                     producer=producer)
+    except Exception:
+        svc.store.fail(job_id, "could not enqueue its chunks")
+        raise
+    log.info("job %s: enqueued %d chunks", job_id, len(chunks))
+    if wait:
+        svc.store.wait_until_ended(job_id, wait)
+        job = svc.store.get_job(job_id, expect_ended=True, results_as_json=True)
+        if job is not None and job["status"] in ENDED:
+            return _job_response(job)
+    body = {"id": job_id, "status": "queued", "total": len(files), "url": job_url(job_id)}
+    response = jsonify(body)
+    response.status_code = 202
+    response.headers["Location"] = job_url(job_id)
+    return response
+
+
+@bp.get("/jobs/<job_id>")
+def get_job(job_id: str) -> Response:
+    """The job with counts; results once ended. `?wait=S` returns as soon as it ends."""
+    wait = _wait_seconds()
+    if isinstance(wait, Response):
+        return wait
+    store = services().store
+    job = _find(job_id, with_results=False)
+    if isinstance(job, Response):
+        return job
+    if job["status"] not in ENDED and wait:
+        store.wait_until_ended(job_id, wait)
+    job = _find(job_id, with_results=True, expect_ended=bool(wait))
+    return job if isinstance(job, Response) else _job_response(job)
+
+
+@bp.get("/jobs/<job_id>/results")
+def get_results(job_id: str) -> Response:
+    """The results recorded so far, in upload order, as a JSON or CSV download."""
+    fmt = request.args.get("format", "json")
+    if fmt not in ("json", "csv"):
+        return error_response(400, "format must be 'json' or 'csv'")
+    store = services().store
+    if not is_job_id(job_id):
+        return _not_found()
+    if fmt == "csv":
+        results = store.results(job_id)
+        body, mimetype = (None if results is None else to_csv(results)), "text/csv; charset=utf-8"
+    else:
+        body, mimetype = store.results_json(job_id), "application/json"
+    if body is None:
+        return _not_found()
+    response = Response(body, mimetype=mimetype)
+    response.headers["Content-Disposition"] = f'attachment; filename="job-{job_id}.{fmt}"'
+    return response
+
+
+@bp.delete("/jobs/<job_id>")
+def cancel_job(job_id: str) -> Response:
+    """Cancel: chunks not yet predicted are skipped. 409 when the job had already ended."""
+    if not is_job_id(job_id):
+        return _not_found()
+    store = services().store
+    outcome = store.cancel(job_id)
+    if outcome < 0:
+        return _not_found()
+    job = store.get_job(job_id, results_as_json=True)
+    if job is None:
+        return _not_found()
+    if outcome == 0:
+        return error_response(409, f"job already ended: {job['status']}")
+    return _job_response(job)
+
+
+@bp.get("/model")
+def model() -> Response:
+    """Metadata of the model the workers serve (or of the configured model file)."""
+    svc = services()
+    meta = svc.store.model_metadata()
+    if meta is None:
+        sidecar = Path(svc.settings.model_path).with_suffix(".json")
+        try:
+            meta = json.loads(sidecar.read_text())
+        except (OSError, ValueError):
+            return error_response(503, "no model loaded yet: start a worker (or mnistq train)")
+    return jsonify(meta)
+
+
+def _job_response(job: dict[str, Any]) -> Response:
+    """The job as JSON; `results` arrives as JSON text already (see JobStore.get_job)."""
+    results = job["results"]
+    head = {k: v for k, v in job.items() if k != "results"}
+    body = json.dumps({**head, "url": job_url(job["id"])})
+    results_text = "null" if results is None else results
+    return Response(f'{body[:-1]}, "results": {results_text}}}', mimetype="application/json")
+
+
+def _find(
+    job_id: str, with_results: bool, expect_ended: bool = False
+) -> dict[str, Any] | Response:
+    store = services().store
+    job = (store.get_job(job_id, with_results, expect_ended, results_as_json=True)
+           if is_job_id(job_id) else None)
+    return _not_found() if job is None else job
+
+
+def _not_found() -> Response:
+    ttl = services().settings.job_ttl
+    return error_response(404, f"job not found: unknown id, or expired (jobs are kept {ttl} s)")
+
+
+def _wait_seconds() -> float | Response:
+    """`?wait=SECONDS` as a float capped by settings.max_wait; 0 without it; 400 when bad."""
+    raw = request.args.get("wait")
+    if raw is None or raw == "":
+        return 0.0
+    try:
+        wait = float(raw)
+    except ValueError:
+        wait = -1.0
+    if not (wait >= 0 and wait != float("inf")):
+        return error_response(400, "wait must be a number of seconds >= 0")
+    return min(wait, services().settings.max_wait)

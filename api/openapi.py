@@ -1,0 +1,310 @@
+"""The OpenAPI 3 document of the API, served at `/api/v1/openapi.json`.
+
+Written by hand next to the handlers it describes; `tests/test_api_openapi.py` checks that
+every Flask route is in it, and schemathesis checks the live API against it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, Response, jsonify
+
+bp = Blueprint("openapi", __name__)
+
+STATUSES = ["queued", "running", "succeeded", "cancelled", "failed"]
+
+
+def _error(description: str, headers: dict[str, Any] | None = None) -> dict[str, Any]:
+    response: dict[str, Any] = {
+        "description": description,
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
+    }
+    if headers:
+        response["headers"] = headers
+    return response
+
+
+_RETRY_AFTER = {"Retry-After": {"schema": {"type": "string"}, "description": "seconds"}}
+_UNAUTHORIZED = _error("API key missing or wrong (only when MNISTQ_API_KEY is set)")
+_UNAVAILABLE = _error("the job store (Redis) is unavailable", _RETRY_AFTER)
+_NOT_FOUND = _error("unknown or malformed job id, or the job expired")
+_JOB_ID = {
+    "name": "job_id", "in": "path", "required": True,
+    "description": "job id (32 hex digits)", "schema": {"type": "string"},
+}
+_WAIT = {
+    "name": "wait", "in": "query", "required": False,
+    "description": "long-poll: seconds to wait for the job to end (capped by MNISTQ_MAX_WAIT)",
+    "schema": {"type": "number", "minimum": 0},
+}
+
+
+def _job(description: str, links: bool = False) -> dict[str, Any]:
+    response: dict[str, Any] = {
+        "description": description,
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Job"}}},
+    }
+    if links:
+        response["links"] = _LINKS
+    return response
+
+
+_LINKS = {
+    name: {"operationId": operation, "parameters": {"job_id": "$response.body#/id"}}
+    for name, operation in (("GetJob", "getJob"), ("CancelJob", "cancelJob"),
+                            ("GetResults", "getResults"))
+}
+
+
+SPEC: dict[str, Any] = {
+    "openapi": "3.0.3",
+    "info": {
+        "title": "mnist-queue",
+        "version": "1",
+        "description": "Upload images of handwritten digits as a job; read the predictions.",
+    },
+    "security": [{"bearer": []}, {}],
+    "paths": {
+        "/api/v1/jobs": {
+            "post": {
+                "summary": "Upload images as one job",
+                "operationId": "createJob",
+                "parameters": [_WAIT],
+                "requestBody": {
+                    "required": True,
+                    "content": {"multipart/form-data": {
+                        "schema": {
+                            "type": "object",
+                            "properties": {"files": {
+                                "type": "array",
+                                "items": {"type": "string", "format": "binary"},
+                                "minItems": 1,
+                            }},
+                            "required": ["files"],
+                        },
+                    }},
+                },
+                "responses": {
+                    "200": _job("with ?wait: the job ended within the wait", links=True),
+                    "202": {
+                        "description": "accepted: the job is queued",
+                        "headers": {"Location": {"schema": {"type": "string"}}},
+                        "links": _LINKS,
+                        "content": {"application/json": {
+                            "schema": {"$ref": "#/components/schemas/JobCreated"},
+                        }},
+                    },
+                    "400": _error("no files, or a bad wait value"),
+                    "401": _UNAUTHORIZED,
+                    "413": _error("too many files or bytes"),
+                    "429": _error("too many unfinished jobs", _RETRY_AFTER),
+                    "503": _UNAVAILABLE,
+                },
+            },
+        },
+        "/api/v1/jobs/{job_id}": {
+            "get": {
+                "summary": "The job: status, counts, and results once ended",
+                "operationId": "getJob",
+                "parameters": [_JOB_ID, _WAIT],
+                "responses": {
+                    "200": _job("the job"),
+                    "400": _error("bad wait value"),
+                    "401": _UNAUTHORIZED,
+                    "404": _NOT_FOUND,
+                    "503": _UNAVAILABLE,
+                },
+            },
+            "delete": {
+                "summary": "Cancel the job; images not yet predicted are skipped",
+                "operationId": "cancelJob",
+                "parameters": [_JOB_ID],
+                "responses": {
+                    "200": _job("cancelled"),
+                    "401": _UNAUTHORIZED,
+                    "404": _NOT_FOUND,
+                    "409": _error("the job had already ended"),
+                    "503": _UNAVAILABLE,
+                },
+            },
+        },
+        "/api/v1/jobs/{job_id}/results": {
+            "get": {
+                "summary": "The results so far (partial while running), as a download",
+                "operationId": "getResults",
+                "parameters": [_JOB_ID, {
+                    "name": "format", "in": "query", "required": False,
+                    "schema": {"type": "string", "enum": ["json", "csv"], "default": "json"},
+                }],
+                "responses": {
+                    "200": {
+                        "description": "results in upload order",
+                        "content": {
+                            "application/json": {"schema": {
+                                "type": "array", "items": {"$ref": "#/components/schemas/Result"},
+                            }},
+                            "text/csv": {"schema": {"type": "string"}},
+                        },
+                    },
+                    "400": _error("bad format"),
+                    "401": _UNAUTHORIZED,
+                    "404": _NOT_FOUND,
+                    "503": _UNAVAILABLE,
+                },
+            },
+        },
+        "/api/v1/model": {
+            "get": {
+                "summary": "Metadata of the model the workers serve",
+                "operationId": "getModel",
+                "responses": {
+                    "200": {
+                        "description": "model metadata",
+                        "content": {"application/json": {"schema": {"type": "object"}}},
+                    },
+                    "401": _UNAUTHORIZED,
+                    "503": _error("no model loaded yet, or Redis unavailable", _RETRY_AFTER),
+                },
+            },
+        },
+        "/api/v1/openapi.json": {
+            "get": {
+                "summary": "This document",
+                "operationId": "getOpenApi",
+                "responses": {
+                    "200": {
+                        "description": "OpenAPI 3 document",
+                        "content": {"application/json": {"schema": {"type": "object"}}},
+                    },
+                    "401": _UNAUTHORIZED,
+                },
+            },
+        },
+        "/healthz": {
+            "get": {
+                "summary": "The API process lives",
+                "operationId": "healthz",
+                "security": [],
+                "responses": {"200": {
+                    "description": "alive",
+                    "content": {"application/json": {"schema": {
+                        "type": "object", "properties": {"status": {"type": "string"}},
+                        "required": ["status"],
+                    }}},
+                }},
+            },
+        },
+        "/readyz": {
+            "get": {
+                "summary": "Redis answers and a worker with the model loaded is alive",
+                "operationId": "readyz",
+                "security": [],
+                "responses": {
+                    "200": {
+                        "description": "ready",
+                        "content": {"application/json": {"schema": {
+                            "type": "object",
+                            "properties": {
+                                "status": {"type": "string"},
+                                "workers": {"type": "integer", "minimum": 1},
+                            },
+                            "required": ["status", "workers"],
+                        }}},
+                    },
+                    "503": _error("not ready, with the reason", _RETRY_AFTER),
+                },
+            },
+        },
+        "/": {
+            "get": {
+                "summary": "The web page (api/page.py)",
+                "operationId": "page",
+                "security": [],
+                "responses": {"200": {
+                    "description": "the page",
+                    "content": {"text/html": {"schema": {"type": "string"}}},
+                }},
+            },
+        },
+        "/assets/{version}/{name}": {
+            "get": {
+                "summary": "A script or stylesheet of the page",
+                "operationId": "pageAsset",
+                "security": [],
+                "parameters": [
+                    {"name": "version", "in": "path", "required": True,
+                     "schema": {"type": "string"}},
+                    {"name": "name", "in": "path", "required": True,
+                     "schema": {"type": "string"}},
+                ],
+                "responses": {
+                    "200": {
+                        "description": "the asset",
+                        "content": {"*/*": {"schema": {"type": "string"}}},
+                    },
+                    "404": _error("no such asset"),
+                },
+            },
+        },
+    },
+    "components": {
+        "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+        "schemas": {
+            "Error": {
+                "type": "object",
+                "properties": {"error": {"type": "string"}},
+                "required": ["error"],
+            },
+            "Result": {
+                "type": "object",
+                "properties": {
+                    "index": {"type": "integer", "minimum": 0},
+                    "filename": {"type": "string"},
+                    "prediction": {"type": "integer", "minimum": 0, "maximum": 9,
+                                   "nullable": True},
+                    "confidence": {"type": "number", "nullable": True},
+                    "runner_up": {"type": "integer", "minimum": 0, "maximum": 9,
+                                  "nullable": True},
+                    "error": {"type": "string", "nullable": True},
+                },
+                "required": ["index", "filename", "prediction", "confidence", "runner_up",
+                             "error"],
+            },
+            "JobCreated": {
+                "type": "object",
+                "properties": {
+                    "id": {"type": "string"},
+                    "status": {"type": "string", "enum": STATUSES},
+                    "total": {"type": "integer", "minimum": 1},
+                    "url": {"type": "string"},
+                },
+                "required": ["id", "status", "total", "url"],
+            },
+            "Job": {
+                "type": "object",
+                "properties": {
+                    "id": {"type": "string"},
+                    "status": {"type": "string", "enum": STATUSES},
+                    "total": {"type": "integer", "minimum": 0},
+                    "processed": {"type": "integer", "minimum": 0},
+                    "failed": {"type": "integer", "minimum": 0},
+                    "created_at": {"type": "string", "format": "date-time"},
+                    "finished_at": {"type": "string", "format": "date-time", "nullable": True},
+                    "results": {
+                        "type": "array", "items": {"$ref": "#/components/schemas/Result"},
+                        "nullable": True,
+                    },
+                    "url": {"type": "string"},
+                },
+                "required": ["id", "status", "total", "processed", "failed", "created_at",
+                             "finished_at", "results"],
+            },
+        },
+    },
+}
+
+
+@bp.get("/openapi.json")
+def openapi() -> Response:
+    return jsonify(SPEC)

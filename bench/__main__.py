@@ -1,0 +1,71 @@
+"""`python -m bench [NAME ...] [--quick] [ARGS]`: run benchmarks, all of them by default.
+
+Each benchmark is a module of this package with `main(argv) -> int` that prints a table and
+writes `bench/results/<name>.json`. Options other than `--quick` go to the benchmark when
+one is named (e.g. `python -m bench e2e --chunk-size 512`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+import time
+from collections.abc import Sequence
+
+BENCHMARKS = {
+    "model": "fast predictor vs SVC.predict, 1 thread each, identical labels",
+    "preprocess": "decode + normalise + deskew images/s per core, PNG and 400x400 JPEG",
+    "latency": "single-image job p50/p99 vs the baseline's single image",
+    "e2e": "10,000 PNGs over HTTP: baseline, in-process, 1 and 2 workers; memory",
+    "memory": "resident memory of a worker process with the model, and of the API",
+    "scaling": "throughput against workers and chunk size; writes docs/throughput.png",
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    lines = "\n".join(f"  {name:<11}{what}" for name, what in BENCHMARKS.items())
+    parser = argparse.ArgumentParser(
+        prog="python -m bench", description=f"Benchmarks of mnist-queue:\n{lines}",
+        formatter_class=argparse.RawDescriptionHelpFormatter, add_help=False,
+    )
+    parser.add_argument("-h", "--help", action="store_true",
+                        help="this help; after a NAME, that benchmark's options")
+    parser.add_argument("names", nargs="*", metavar="NAME", help="benchmarks to run (all)")
+    parser.add_argument("--quick", action="store_true", help="a small, fast run of each")
+    return parser
+
+
+def run(names: Sequence[str], quick: bool, extra: Sequence[str]) -> int:
+    """Run each named benchmark in turn; the worst exit code."""
+    unknown = [n for n in names if n not in BENCHMARKS]
+    if unknown:
+        print(f"unknown benchmark(s): {', '.join(unknown)}; choose from "
+              f"{', '.join(BENCHMARKS)}", file=sys.stderr)
+        return 2
+    selected = list(names) or list(BENCHMARKS)
+    if extra and len(selected) > 1:
+        print(f"options {' '.join(extra)} need exactly one benchmark name", file=sys.stderr)
+        return 2
+    worst = 0
+    for name in selected:
+        print(f"\n== {name}: {BENCHMARKS[name]}", flush=True)
+        started = time.perf_counter()
+        module = importlib.import_module(f"bench.{name}")
+        code = module.main([*(["--quick"] if quick else []), *extra])
+        print(f"== {name}: done in {time.perf_counter() - started:.0f} s", flush=True)
+        worst = max(worst, int(code or 0))
+    return worst
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args, extra = parser.parse_known_args(argv)
+    if args.help and not args.names:
+        parser.print_help()
+        return 0
+    return run(args.names, args.quick, [*(["--help"] if args.help else []), *extra])
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,164 @@
+"""End to end: a job of the 10,000 MNIST test images as PNG, over HTTP, until every result.
+
+In one run, on the same images: the baseline (the seed's Flask app, 2 gunicorn sync
+workers, batches from 2 client threads), the in-process ceiling (`predict_files` in 2
+processes), and our stack (`mnistq up` with 1 and then 2 workers, own Redis, real model).
+Reports images/s, the ratios the performance issue sets targets for, the job's accuracy
+against `mnistq evaluate`'s, and the resident memory of a worker and of the API.
+Run: `python -m bench e2e [--quick]`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from bench import report
+from bench.baseline import seed
+from bench.clients import baseline_batches, run_job
+from bench.images import multipart, png_files, test_set
+from bench.inprocess import throughput
+from bench.procs import BIN, Stack, baseline_server, memory_kib, mnistq_up
+from common.settings import Settings
+from core.imaging import ImageLimits
+
+NAME = "e2e"
+BASELINE_BATCH = 500
+"""Images per baseline request: large enough that HTTP costs it nothing."""
+TARGETS = {"vs_baseline": 5.0, "vs_inprocess": 0.60, "two_vs_one_worker": 1.7}
+
+
+def ensure_model(path: Path) -> Path:
+    """The real model; trained with `mnistq train` when it is missing."""
+    if not path.exists():
+        print(f"e2e: no model at {path}; training it with `mnistq train`", flush=True)
+        subprocess.run([str(BIN / "mnistq"), "train", "--out", str(path)], check=True)
+    return path
+
+
+def evaluate_accuracy(model_path: Path) -> float:
+    """`mnistq evaluate --json`'s accuracy for this model."""
+    out = subprocess.run([str(BIN / "mnistq"), "evaluate", "--json", "--model", str(model_path)],
+                         check=True, capture_output=True, text=True).stdout
+    return float(json.loads(out)["accuracy"])
+
+
+def accuracy(predictions: list[int | None], labels: np.ndarray) -> float:
+    return float(np.mean(np.array([-1 if p is None else p for p in predictions]) == labels))
+
+
+def stack_memory(stack: Stack) -> dict[str, Any]:
+    """RSS of each worker pool process (model loaded) and each API worker, now."""
+    return {
+        "worker_processes": [memory_kib(p) for p in stack.worker_pool_pids()],
+        "api_processes": [memory_kib(p) for p in stack.api_worker_pids()],
+    }
+
+
+def measure_stack(workers: int, model_path: Path, files: list[tuple[str, bytes]],
+                  labels: np.ndarray, repeats: int, chunk_size: int | None = None
+                  ) -> dict[str, Any]:
+    """Best of `repeats` whole jobs on a fresh `mnistq up --workers N`."""
+    body, content_type = multipart(files)
+    warm_body, warm_type = multipart(files[: min(len(files), 1024)])
+    with mnistq_up(workers, model_path, chunk_size=chunk_size) as stack:
+        run_job(stack.url, warm_body, warm_type)  # every worker has run a chunk
+        runs = [run_job(stack.url, body, content_type) for _ in range(repeats)]
+        memory = stack_memory(stack)
+    seconds = min(s for s, _ in runs)
+    job = runs[0][1]
+    predictions = [r["prediction"] for r in job["results"]]
+    return {
+        "workers": workers, "chunk_size": chunk_size, "seconds": seconds,
+        "runs_s": [round(s, 3) for s, _ in runs],
+        "images_per_s": report.rate(len(files), seconds),
+        "status": job["status"], "failed": job["failed"],
+        "accuracy": accuracy(predictions, labels), "memory": memory,
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    settings = Settings.from_env()
+    parser = argparse.ArgumentParser(prog="python -m bench e2e",
+                                     description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true",
+                        help="1,000 images, one run each, baseline on a 5,000-image model")
+    parser.add_argument("--model", type=Path, default=settings.model_path)
+    parser.add_argument("--data-dir", type=Path, default=settings.data_dir)
+    parser.add_argument("--chunk-size", type=int, default=None,
+                        help="MNISTQ_CHUNK_SIZE of the stack (default: the setting's)")
+    parser.add_argument("--repeats", type=int, default=None)
+    parser.add_argument("--out", type=Path, default=None, help="JSON report path")
+    args = parser.parse_args(argv)
+    n, repeats, seed_limit = (1_000, 1, seed.QUICK_LIMIT) if args.quick else (10_000, 3, None)
+    repeats = args.repeats or repeats
+    model_path = ensure_model(args.model)
+    seed_model = seed.ensure_model(args.data_dir, seed_limit)
+    images, labels = test_set(args.data_dir, n)
+    files = png_files(images)
+    limits = ImageLimits(settings.max_image_bytes, settings.max_image_pixels)
+    cores = os.cpu_count() or 2
+    chunk = args.chunk_size or settings.chunk_size
+
+    with baseline_server(seed_model, workers=2) as baseline:
+        baseline_batches(baseline.url, files[:200], 50, 2)  # both workers up and warm
+        base_runs = [baseline_batches(baseline.url, files, BASELINE_BATCH, 2)
+                     for _ in range(repeats)]
+        base_memory = [memory_kib(p) for p in baseline.worker_pids()]
+    base_s = min(s for s, _ in base_runs)
+    inproc_s, inproc_pred = throughput(model_path, files, cores, chunk, limits, repeats)
+    one = measure_stack(1, model_path, files, labels, repeats, args.chunk_size)
+    two = measure_stack(2, model_path, files, labels, repeats, args.chunk_size)
+    evaluated = evaluate_accuracy(model_path) if n == 10_000 else None
+
+    base_rate, inproc_rate = report.rate(n, base_s), report.rate(n, inproc_s)
+    ratios = {
+        "vs_baseline": two["images_per_s"] / base_rate,
+        "vs_inprocess": two["images_per_s"] / inproc_rate,
+        "two_vs_one_worker": two["images_per_s"] / one["images_per_s"],
+    }
+    result = {
+        "quick": args.quick, "n_images": n, "model": str(model_path), "chunk_size": chunk,
+        "baseline": {"seconds": base_s, "images_per_s": base_rate, "batch": BASELINE_BATCH,
+                     "accuracy": accuracy(base_runs[0][1], labels), "memory": base_memory,
+                     "model": str(seed_model)},
+        "inprocess": {"seconds": inproc_s, "images_per_s": inproc_rate, "processes": cores,
+                      "accuracy": accuracy(inproc_pred, labels)},
+        "stack_1_worker": one, "stack_2_workers": two,
+        "ratios": ratios, "targets": TARGETS,
+        "targets_met": {k: ratios[k] >= v for k, v in TARGETS.items()},
+        "evaluate_accuracy": evaluated,
+        "accuracy_equals_evaluate": (None if evaluated is None
+                                     else abs(two["accuracy"] - evaluated) < 1e-12),
+    }
+    rows = [
+        ("baseline: seed Flask app, 2 gunicorn sync workers", base_s, round(base_rate),
+         result["baseline"]["accuracy"]),
+        (f"in process: predict_files, {cores} processes", inproc_s, round(inproc_rate),
+         result["inprocess"]["accuracy"]),
+        ("mnistq up --workers 1", one["seconds"], round(one["images_per_s"]), one["accuracy"]),
+        ("mnistq up --workers 2", two["seconds"], round(two["images_per_s"]), two["accuracy"]),
+    ]
+    print(report.table((f"{n:,} PNGs over HTTP", "seconds", "images/s", "accuracy"), rows))
+    for key, value in ratios.items():
+        print(f"{key}: {value:.2f} (target >= {TARGETS[key]})")
+    if evaluated is not None:
+        print(f"mnistq evaluate accuracy {evaluated:.4%}; job accuracy {two['accuracy']:.4%}")
+    worker_mem = two["memory"]["worker_processes"]
+    api_mem = two["memory"]["api_processes"]
+    if worker_mem and api_mem:
+        print(f"RSS: worker process {worker_mem[0]['rss_kib'] / 1024:.0f} MiB, "
+              f"API worker {api_mem[0]['rss_kib'] / 1024:.0f} MiB")
+    report.write(NAME, result, args.out)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

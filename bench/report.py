@@ -1,0 +1,69 @@
+"""What every benchmark shares: its JSON report under bench/results/ and a plain-text table.
+
+Each report records the machine's load average when it ran: on a shared 2-core machine a
+figure means little without it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+RESULTS_DIR = Path(__file__).resolve().parent / "results"
+
+
+def conditions() -> dict[str, Any]:
+    """Where and when a figure was measured: cores, load averages, versions."""
+    return {
+        "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "cpus": os.cpu_count(),
+        "load_average": [round(x, 2) for x in os.getloadavg()],
+        "machine": platform.machine(),
+        "python": platform.python_version(),
+    }
+
+
+def write(name: str, report: dict[str, Any], out: Path | None = None) -> Path:
+    """Write `report` (plus the run's conditions) as bench/results/<name>.json; its path."""
+    path = out or RESULTS_DIR / f"{name}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    body = {"benchmark": name, "conditions": conditions(), **report}
+    path.write_text(json.dumps(body, indent=2) + "\n")
+    print(f"wrote {path}")
+    return path
+
+
+def table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
+    """A left-aligned first column and right-aligned numbers, thousands separated."""
+    def cell(value: Any) -> str:
+        if isinstance(value, float):
+            return f"{value:,.1f}" if abs(value) >= 100 else f"{value:,.3g}"
+        if isinstance(value, int):
+            return f"{value:,}"
+        return str(value)
+
+    text = [[cell(v) for v in row] for row in [header, *rows]]
+    widths = [max(len(row[i]) for row in text) for i in range(len(header))]
+    lines = []
+    for row in text:
+        first = row[0].ljust(widths[0])
+        lines.append("  ".join([first, *(v.rjust(w) for v, w in zip(row[1:], widths[1:],
+                                                                   strict=True))]))
+    lines.insert(1, "-" * len(lines[0]))
+    return "\n".join(lines)
+
+
+def rate(count: int, seconds: float) -> float:
+    return count / seconds if seconds > 0 else float("inf")
+
+
+def percentile(values: Sequence[float], q: float) -> float:
+    """The q-th percentile (0-100) by the nearest-rank method: an observed value."""
+    ordered = sorted(values)
+    rank = max(1, min(len(ordered), -(-len(ordered) * q // 100)))
+    return ordered[int(rank) - 1]

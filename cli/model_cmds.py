@@ -1,0 +1,141 @@
+"""`mnistq train`, `mnistq evaluate` and `mnistq predict`: the model's life cycle, locally."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from common.settings import Settings
+from core.data import DataError, load_split
+from core.evaluate import evaluate
+from core.imaging import ImageLimits
+from core.model import DigitModel, ModelError
+from core.pipeline import predict_files
+from core.results import Result
+from core.training import DEFAULT_RECIPE, ISSUE_RECIPE, SMALL_RECIPE, train_model
+
+RECIPES = {"default": DEFAULT_RECIPE, "issue": ISSUE_RECIPE, "small": SMALL_RECIPE}
+PREDICT_BATCH = 1024
+"""Files decoded and predicted together by `mnistq predict`."""
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    train = subparsers.add_parser("train", help="train the SVM on MNIST and save it")
+    train.add_argument("--out", type=Path, help="model path (default: MNISTQ_MODEL_PATH)")
+    train.add_argument("--limit", type=int, help="train on the first N training images only")
+    train.add_argument("--data-dir", type=Path, help="MNIST folder (default: MNISTQ_DATA_DIR)")
+    train.add_argument(
+        "--recipe", choices=sorted(RECIPES), default="default",
+        help="hyper-parameters (docs/model.md); 'small' is the tests' quick one",
+    )
+    train.set_defaults(func=cmd_train)
+
+    ev = subparsers.add_parser("evaluate", help="score the model on the 10,000 test images")
+    ev.add_argument("--model", type=Path, help="model path (default: MNISTQ_MODEL_PATH)")
+    ev.add_argument("--json", action="store_true", help="print one JSON object")
+    ev.add_argument("--data-dir", type=Path, help="MNIST folder (default: MNISTQ_DATA_DIR)")
+    ev.set_defaults(func=cmd_evaluate)
+
+    pr = subparsers.add_parser("predict", help="read digits from image files, no service needed")
+    pr.add_argument("paths", nargs="+", type=Path, metavar="FILE_OR_DIR")
+    pr.add_argument("--model", type=Path, help="model path (default: MNISTQ_MODEL_PATH)")
+    pr.add_argument("--json", action="store_true", help="print a JSON list of results")
+    pr.set_defaults(func=cmd_predict)
+
+
+def _fail(message: str) -> int:
+    print(f"mnistq: {message}", file=sys.stderr)
+    return 1
+
+
+def _progress() -> Callable[[str], None]:
+    started = time.perf_counter()
+
+    def report(message: str) -> None:
+        print(f"[{time.perf_counter() - started:6.1f} s] {message}", file=sys.stderr, flush=True)
+
+    return report
+
+
+def cmd_train(args: argparse.Namespace, settings: Settings) -> int:
+    data_dir = args.data_dir or settings.data_dir
+    out = args.out or settings.model_path
+    progress = _progress()
+    try:
+        images, labels = load_split(data_dir, "train", limit=args.limit)
+        test_images, test_labels = load_split(data_dir, "test")
+    except DataError as exc:
+        return _fail(str(exc))
+    model = train_model(images, labels, RECIPES[args.recipe], progress=progress)
+    progress(f"evaluating on {len(test_images):,} test images")
+    report = evaluate(model, test_images, test_labels)
+    model.metadata["test_accuracy"] = report.accuracy
+    model.save(out)
+    progress(f"test accuracy {report.accuracy:.2%}; saved {out} and {out.with_suffix('.json')}")
+    return 0
+
+
+def cmd_evaluate(args: argparse.Namespace, settings: Settings) -> int:
+    path = args.model or settings.model_path
+    try:
+        model = DigitModel.load(path)
+        images, labels = load_split(args.data_dir or settings.data_dir, "test")
+    except (ModelError, DataError) as exc:
+        return _fail(str(exc))
+    report = evaluate(model, images, labels)
+    if args.json:
+        print(json.dumps({"model": str(path), **report.to_dict()}))
+    else:
+        print(f"model: {path}\n{report.to_text()}")
+    return 0
+
+
+def expand_paths(paths: list[Path]) -> list[Path]:
+    """Files as given; a directory becomes its files (not hidden ones), sorted by name."""
+    files: list[Path] = []
+    for path in paths:
+        if path.is_dir():
+            files += sorted(p for p in path.iterdir() if p.is_file() and not p.name.startswith("."))
+        else:
+            files.append(path)
+    return files
+
+
+def _read(index: int, path: Path, limits: ImageLimits) -> tuple[int, str, bytes] | Result:
+    """The file's bytes, or a per-file error result when it cannot or should not be read."""
+    try:
+        if path.stat().st_size > limits.max_bytes:
+            return Result.failure(index, str(path), f"file larger than {limits.max_bytes} bytes")
+        return index, str(path), path.read_bytes()
+    except OSError as exc:
+        return Result.failure(index, str(path), f"cannot read file: {exc.strerror or exc}")
+
+
+def cmd_predict(args: argparse.Namespace, settings: Settings) -> int:
+    try:
+        model = DigitModel.load(args.model or settings.model_path)
+    except ModelError as exc:
+        return _fail(str(exc))
+    limits = ImageLimits(settings.max_image_bytes, settings.max_image_pixels)
+    files = expand_paths(args.paths)
+    results: list[Result] = []
+    for start in range(0, len(files), PREDICT_BATCH):
+        batch = files[start:start + PREDICT_BATCH]
+        read = [_read(start + i, path, limits) for i, path in enumerate(batch)]
+        items = [r for r in read if not isinstance(r, Result)]
+        predicted = iter(predict_files(model, items, limits))
+        results += [r if isinstance(r, Result) else next(predicted) for r in read]
+    if args.json:
+        print(json.dumps([r.to_dict() for r in results], indent=1))
+    else:
+        for r in results:
+            if r.error:
+                print(f"{r.filename}\terror: {r.error}")
+            else:
+                print(f"{r.filename}\t{r.prediction}\t(confidence {r.confidence:.2f}, "
+                      f"runner-up {r.runner_up})")
+    return 0

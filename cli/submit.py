@@ -1,0 +1,144 @@
+"""`mnistq submit`: upload files (or folders of images) as one job to a running service.
+
+Without `--wait` it prints the accepted job (id, url) and exits. With `--wait` it shows a
+progress bar on stderr, then prints the results to stdout (the job as JSON, or CSV).
+Exit codes: 0 succeeded, 1 the job failed or was cancelled, 2 nothing to upload,
+3 the service cannot be reached or refused the upload.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import requests
+
+from common.settings import Settings
+
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".gif", ".bmp", ".tif", ".tiff", ".webp", ".pgm"}
+DEFAULT_URL = "http://127.0.0.1:5000"
+POLL = 0.5  # seconds per long-poll while showing progress
+
+
+class ServiceError(Exception):
+    """The service could not be reached or answered with an error."""
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "submit", help="upload images as one job and print the results",
+        description="Upload files (folders: their image files) as one job.",
+    )
+    parser.add_argument("paths", nargs="+", metavar="FILE_OR_DIR")
+    parser.add_argument("--url", default=DEFAULT_URL, help=f"the service (default {DEFAULT_URL})")
+    parser.add_argument("--wait", action="store_true",
+                        help="wait for the job, showing progress, and print its results")
+    parser.add_argument("--format", choices=("json", "csv"), default="json",
+                        help="results as the job's JSON (default) or CSV")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace, settings: Settings) -> int:
+    files = collect(args.paths)
+    if not files:
+        print("mnistq submit: no files to upload", file=sys.stderr)
+        return 2
+    session = requests.Session()
+    if settings.api_key:
+        session.headers["Authorization"] = f"Bearer {settings.api_key}"
+    base = args.url.rstrip("/")
+    try:
+        job = upload(session, base, files)
+        print(f"job {job['id']}: {job['total']} files uploaded", file=sys.stderr)
+        if not args.wait:
+            print(json.dumps(job, indent=2))
+            return 0
+        job = follow(session, base, job)
+        if args.format == "csv":
+            response = _check(session.get(f"{base}{job['url']}/results", params={"format": "csv"},
+                                          timeout=60))
+            sys.stdout.write(response.text)
+        else:
+            print(json.dumps(job, indent=2))
+    except ServiceError as exc:
+        print(f"mnistq submit: {exc}", file=sys.stderr)
+        return 3
+    except requests.RequestException as exc:
+        print(f"mnistq submit: cannot reach the service at {base}: {exc}", file=sys.stderr)
+        return 3
+    if job["status"] != "succeeded":
+        print(f"mnistq submit: job {job['id']} {job['status']}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def collect(paths: list[str]) -> list[tuple[str, Path]]:
+    """(name to send, path) for each file; folders contribute their image files, sorted."""
+    found: list[tuple[str, Path]] = []
+    for raw in paths:
+        path = Path(raw)
+        if path.is_dir():
+            for child in sorted(path.rglob("*")):
+                if child.is_file() and child.suffix.lower() in IMAGE_SUFFIXES:
+                    found.append((child.relative_to(path).as_posix(), child))
+        elif path.is_file():
+            found.append((path.name, path))
+        else:
+            print(f"mnistq submit: {raw}: no such file or folder (skipped)", file=sys.stderr)
+    return found
+
+
+def upload(session: requests.Session, base: str, files: list[tuple[str, Path]]) -> dict[str, Any]:
+    parts = [("files", (name, path.read_bytes(), "application/octet-stream"))
+             for name, path in files]
+    return _check(session.post(f"{base}/api/v1/jobs", files=parts, timeout=300)).json()
+
+
+def follow(session: requests.Session, base: str, job: dict[str, Any]) -> dict[str, Any]:
+    """Long-poll the job until it ends, drawing a progress bar on stderr."""
+    url = f"{base}{job['url']}"
+    total = job["total"]
+    bar = Progress(total)
+    while True:
+        job = _check(session.get(url, params={"wait": POLL}, timeout=POLL + 30)).json()
+        bar.show(job["processed"], job["failed"], job["status"])
+        if job["status"] in ("succeeded", "failed", "cancelled"):
+            bar.close()
+            return job
+
+
+class Progress:
+    """A one-line progress bar on stderr (redrawn on a terminal, printed at the end otherwise)."""
+
+    def __init__(self, total: int, width: int = 30) -> None:
+        self.total = max(total, 1)
+        self.width = width
+        self.tty = sys.stderr.isatty()
+        self.started = time.monotonic()
+        self.line = ""
+
+    def show(self, processed: int, failed: int, status: str) -> None:
+        filled = int(self.width * processed / self.total)
+        rate = processed / max(time.monotonic() - self.started, 1e-6)
+        self.line = (f"[{'#' * filled}{'.' * (self.width - filled)}] {processed}/{self.total} "
+                     f"({failed} failed) {status} {rate:.0f}/s")
+        if self.tty:
+            print("\r" + self.line, end="", file=sys.stderr, flush=True)
+
+    def close(self) -> None:
+        print(("\r" if self.tty else "") + self.line, file=sys.stderr, flush=True)
+
+
+def _check(response: requests.Response) -> requests.Response:
+    if response.status_code >= 400:
+        try:
+            message = response.json()["error"]
+        except (ValueError, KeyError, TypeError):
+            message = response.text[:200]
+        raise ServiceError(f"{response.request.method} {response.url}: "
+                           f"{response.status_code} {message}")
+    return response

@@ -1,0 +1,451 @@
+"""The Redis job store: the one module that knows every key, its layout and its TTL.
+
+The API writes a job here (image bytes under the job: the claim check), workers read a
+chunk's bytes and record its results, and clients read the job back. Every key of a job
+expires at the same instant (`expires_at`, set at creation), so a job is never half gone.
+
+Key layout (`{id}` is 32 hex digits, 128 random bits):
+
+| key                            | type   | holds                                                  |
+|--------------------------------|--------|--------------------------------------------------------|
+| `mnistq:job:{id}`              | hash   | status, total, processed, failed, created_at,          |
+|                                |        | started_at, finished_at, expires_at, chunk_size,       |
+|                                |        | `attempts:{start}` per chunk delivery count            |
+| `mnistq:job:{id}:names`        | list   | uploaded file names in upload order (echoed only)      |
+| `mnistq:job:{id}:images`       | hash   | index -> image bytes; deleted as results are recorded |
+| `mnistq:job:{id}:results`      | hash   | chunk start -> JSON array of its results, HSETNX once  |
+| `mnistq:job:{id}:done`         | list   | one token pushed when the job ends: long-poll wake-up  |
+| `mnistq:jobs:unfinished`       | zset   | job id -> expires_at, for the queued-jobs limit (429)  |
+| `mnistq:workers`               | zset   | worker process name -> last heartbeat (epoch seconds)  |
+| `mnistq:model`                 | string | metadata JSON of the model the workers serve           |
+
+Long-polls: when a job ends, one token is pushed to its `done` list; a waiter runs
+`BLMOVE done done RIGHT LEFT timeout`, which returns at once while the token is there and
+puts it back, so every waiter (now or later) wakes up without polling.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import secrets
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import redis
+from redis.backoff import ExponentialBackoff
+from redis.retry import Retry
+
+from common.settings import Settings
+from core.results import FIELDS
+
+log = logging.getLogger(__name__)
+
+PREFIX = "mnistq"
+UNFINISHED_KEY = f"{PREFIX}:jobs:unfinished"
+WORKERS_KEY = f"{PREFIX}:workers"
+MODEL_KEY = f"{PREFIX}:model"
+
+QUEUED, RUNNING, SUCCEEDED, CANCELLED, FAILED = (
+    "queued", "running", "succeeded", "cancelled", "failed",
+)
+STATUSES = (QUEUED, RUNNING, SUCCEEDED, CANCELLED, FAILED)
+ENDED = frozenset({SUCCEEDED, CANCELLED, FAILED})
+
+HEARTBEAT_EVERY = 2.0
+"""Seconds between worker heartbeats; `/readyz` trusts one younger than HEARTBEAT_MAX_AGE."""
+HEARTBEAT_MAX_AGE = 6.0
+
+_JOB_ID = re.compile(r"^[0-9a-f]{32}$")
+
+
+def new_job_id() -> str:
+    """128 random bits as 32 hex digits: unguessable, and cheap to validate."""
+    return secrets.token_hex(16)
+
+
+def is_job_id(value: str) -> bool:
+    """True when `value` has the shape of a job id (malformed ids are simply 'not found')."""
+    return bool(_JOB_ID.match(value))
+
+
+def job_key(job_id: str) -> str:
+    return f"{PREFIX}:job:{job_id}"
+
+
+def _keys(job_id: str) -> tuple[str, str, str, str, str]:
+    """job hash, names, images, results, done: in the order the Lua scripts take them."""
+    base = job_key(job_id)
+    return base, f"{base}:names", f"{base}:images", f"{base}:results", f"{base}:done"
+
+
+def iso(ts: str | bytes | float | None) -> str | None:
+    """Epoch seconds as an ISO 8601 UTC timestamp (milliseconds), None stays None."""
+    if ts in (None, b"", ""):
+        return None
+    value = datetime.fromtimestamp(float(ts), tz=UTC)  # type: ignore[arg-type]
+    return value.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def connect(settings: Settings, blocking_timeout: float | None = None) -> redis.Redis:
+    """A Redis client that fails fast when Redis is down and reconnects by itself after.
+
+    `socket_timeout` must outlast the longest blocking call (long-polls), hence the margin.
+    """
+    wait = blocking_timeout if blocking_timeout is not None else settings.max_wait
+    return redis.Redis.from_url(
+        settings.broker_url,
+        socket_connect_timeout=2.0,
+        socket_timeout=wait + 10.0,
+        socket_keepalive=True,
+        health_check_interval=30,
+        retry=Retry(ExponentialBackoff(cap=0.5, base=0.05), 2),
+        retry_on_error=[redis.ConnectionError, redis.TimeoutError],
+    )
+
+
+# Lua helper: delete fields [start, stop) of a hash in batches (unpack has a stack limit).
+_HDEL_RANGE = """
+local function hdel_range(key, start, stop)
+  local fields = {}
+  for i = start, stop - 1 do
+    fields[#fields + 1] = tostring(i)
+    if #fields == 500 then redis.call('HDEL', key, unpack(fields)); fields = {} end
+  end
+  if #fields > 0 then redis.call('HDEL', key, unpack(fields)) end
+end
+"""
+
+# Record a chunk's results once: one HSETNX of the chunk's JSON array under its start index,
+# so a chunk that runs twice adds nothing the second time; counters move only for a new
+# chunk; the job ends when processed reaches total. The chunk's image bytes are deleted.
+# KEYS: job, names, images, results, done, unfinished.
+# ARGV: now, job id, start, stop, results JSON array, results in it, failed among them.
+# Returns {newly recorded, status after}; {-1, ''} when the job is gone.
+_RECORD = _HDEL_RANGE + """
+local start, stop = tonumber(ARGV[3]), tonumber(ARGV[4])
+local status = redis.call('HGET', KEYS[1], 'status')
+if not status then return {-1, ''} end
+hdel_range(KEYS[3], start, stop)
+if status ~= 'queued' and status ~= 'running' then return {0, status} end
+local expires_at = redis.call('HGET', KEYS[1], 'expires_at')
+local added, failed = 0, 0
+if redis.call('HSETNX', KEYS[4], ARGV[3], ARGV[5]) == 1 then
+  added, failed = tonumber(ARGV[6]), tonumber(ARGV[7])
+  redis.call('EXPIREAT', KEYS[4], expires_at)
+end
+if status == 'queued' then
+  redis.call('HSET', KEYS[1], 'status', 'running', 'started_at', ARGV[1])
+  status = 'running'
+end
+local processed = redis.call('HINCRBY', KEYS[1], 'processed', added)
+if failed > 0 then redis.call('HINCRBY', KEYS[1], 'failed', failed) end
+if processed >= tonumber(redis.call('HGET', KEYS[1], 'total')) then
+  status = 'succeeded'
+  redis.call('HSET', KEYS[1], 'status', status, 'finished_at', ARGV[1])
+  redis.call('ZREM', KEYS[6], ARGV[2])
+  redis.call('DEL', KEYS[3])
+  redis.call('RPUSH', KEYS[5], '1')
+  redis.call('EXPIREAT', KEYS[5], expires_at)
+end
+return {added, status}
+"""
+
+# End a job early (cancel or fail). KEYS: job, names, images, results, done, unfinished.
+# ARGV: now, job id, new status. Returns 1 when ended now, 0 when it had already ended, -1 gone.
+_END = """
+local status = redis.call('HGET', KEYS[1], 'status')
+if not status then return -1 end
+if status ~= 'queued' and status ~= 'running' then return 0 end
+local expires_at = redis.call('HGET', KEYS[1], 'expires_at')
+redis.call('HSET', KEYS[1], 'status', ARGV[3], 'finished_at', ARGV[1])
+redis.call('ZREM', KEYS[6], ARGV[2])
+redis.call('DEL', KEYS[3])
+redis.call('RPUSH', KEYS[5], '1')
+redis.call('EXPIREAT', KEYS[5], expires_at)
+return 1
+"""
+
+# A worker starts a chunk: count the delivery, mark the job running, hand out the chunk's
+# names and bytes (false where already consumed). KEYS: job, names, images.
+# ARGV: now, attempts field, start, stop. Returns {status, attempts, names, images};
+# {'', 0, {}, {}} when the job is gone, {status, 0, {}, {}} when it has ended.
+_BEGIN = """
+local status = redis.call('HGET', KEYS[1], 'status')
+if not status then return {'', 0, {}, {}} end
+if status ~= 'queued' and status ~= 'running' then return {status, 0, {}, {}} end
+local attempts = redis.call('HINCRBY', KEYS[1], ARGV[2], 1)
+if status == 'queued' then
+  redis.call('HSET', KEYS[1], 'status', 'running', 'started_at', ARGV[1])
+  status = 'running'
+end
+local start, stop = tonumber(ARGV[3]), tonumber(ARGV[4])
+local names = redis.call('LRANGE', KEYS[2], start, stop - 1)
+local images, fields = {}, {}
+for i = start, stop - 1 do
+  fields[#fields + 1] = tostring(i)
+  if #fields == 500 or i == stop - 1 then
+    for _, data in ipairs(redis.call('HMGET', KEYS[3], unpack(fields))) do
+      images[#images + 1] = data
+    end
+    fields = {}
+  end
+end
+return {status, attempts, names, images}
+"""
+
+
+class QueueFull(Exception):
+    """Too many unfinished jobs to accept another one."""
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """A slice [start, stop) of a job's images: the unit of work of one Celery task."""
+
+    start: int
+    stop: int
+
+
+@dataclass(frozen=True)
+class ChunkStart:
+    """What a worker learns when it begins a chunk: whether to run it, which delivery this
+    is, and the chunk's `(index, filename, bytes)` (bytes None where already consumed)."""
+
+    status: str | None
+    attempts: int
+    files: list[tuple[int, str, bytes | None]]
+
+    @property
+    def runnable(self) -> bool:
+        return self.status in (QUEUED, RUNNING)
+
+
+class JobStore:
+    """Jobs in Redis; one instance per process, safe to share between threads."""
+
+    def __init__(self, client: redis.Redis, ttl: int) -> None:
+        self.redis = client
+        self.ttl = ttl
+        self._record = client.register_script(_RECORD)
+        self._end = client.register_script(_END)
+        self._begin = client.register_script(_BEGIN)
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> JobStore:
+        return cls(connect(settings), settings.job_ttl)
+
+    def ping(self) -> bool:
+        return bool(self.redis.ping())
+
+    # ---- the API side -------------------------------------------------------------------
+
+    def create_job(
+        self, files: Sequence[tuple[str, bytes]], chunk_size: int,
+        max_unfinished: int | None = None,
+    ) -> tuple[str, list[Chunk]]:
+        """Store the files under a new job in one transaction; return its id and its chunks.
+
+        The job and its images become visible together, every key with the same expiry.
+        With `max_unfinished`, the same round trip counts unfinished jobs; when this one is
+        over the limit it is deleted again and `QueueFull` raised (the API's 429).
+        """
+        job_id = new_job_id()
+        now = time.time()
+        expires_at = int(now) + self.ttl
+        job, names, images, _results, _done = _keys(job_id)
+        pipe = self.redis.pipeline(transaction=True)
+        pipe.zremrangebyscore(UNFINISHED_KEY, "-inf", now)
+        pipe.hset(job, mapping={
+            "status": QUEUED, "total": len(files), "processed": 0, "failed": 0,
+            "created_at": f"{now:.3f}", "expires_at": expires_at, "chunk_size": chunk_size,
+        })
+        pipe.rpush(names, *(name for name, _ in files))
+        pipe.hset(images, mapping={str(i): data for i, (_, data) in enumerate(files)})
+        for key in (job, names, images):
+            pipe.expireat(key, expires_at)
+        pipe.zadd(UNFINISHED_KEY, {job_id: expires_at})
+        pipe.zcard(UNFINISHED_KEY)
+        unfinished = pipe.execute()[-1]
+        if max_unfinished is not None and unfinished > max_unfinished:
+            pipe = self.redis.pipeline(transaction=True)
+            pipe.delete(job, names, images)
+            pipe.zrem(UNFINISHED_KEY, job_id)
+            pipe.execute()
+            raise QueueFull(f"{unfinished - 1} unfinished jobs (limit {max_unfinished})")
+        total = len(files)
+        chunks = [Chunk(s, min(s + chunk_size, total)) for s in range(0, total, chunk_size)]
+        log.info("job %s: created, %d files in %d chunks", job_id, len(files), len(chunks))
+        return job_id, chunks
+
+    def count_unfinished(self) -> int:
+        """Jobs queued or running (expired leftovers pruned first): the 429 limit's measure."""
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.zremrangebyscore(UNFINISHED_KEY, "-inf", time.time())
+        pipe.zcard(UNFINISHED_KEY)
+        return int(pipe.execute()[1])
+
+    def get_job(
+        self, job_id: str, with_results: bool = True, expect_ended: bool = False,
+        results_as_json: bool = False,
+    ) -> dict[str, Any] | None:
+        """The job as the API shows it, or None when unknown or expired.
+
+        `results` is the full list in upload order once the job has ended, else None; with
+        `results_as_json` it is that list as JSON text (spliced, not re-encoded: fast for
+        10,000 results). `expect_ended` reads job and results in one round trip.
+        """
+        job, _names, _images, results, _done = _keys(job_id)
+        if with_results and expect_ended:
+            pipe = self.redis.pipeline(transaction=True)
+            pipe.hgetall(job)
+            pipe.hgetall(results)
+            fields, raw = pipe.execute()
+        else:
+            fields, raw = self.redis.hgetall(job), None
+        if not fields:
+            return None
+        view = _view(job_id, fields)
+        if with_results and view["status"] in ENDED:
+            if raw is None:
+                raw = self.redis.hgetall(results)
+            view["results"] = _rows_json(raw) if results_as_json else _rows(raw)
+        return view
+
+    def results(self, job_id: str) -> list[dict[str, Any]] | None:
+        """The results recorded so far, in upload order; None when the job is unknown."""
+        job, _names, _images, results, _done = _keys(job_id)
+        pipe = self.redis.pipeline(transaction=True)
+        pipe.exists(job)
+        pipe.hgetall(results)
+        exists, raw = pipe.execute()
+        return _rows(raw) if exists else None
+
+    def results_json(self, job_id: str) -> str | None:
+        """`results` as JSON text, spliced from the stored chunks without re-encoding."""
+        job, _names, _images, results, _done = _keys(job_id)
+        pipe = self.redis.pipeline(transaction=True)
+        pipe.exists(job)
+        pipe.hgetall(results)
+        exists, raw = pipe.execute()
+        return _rows_json(raw) if exists else None
+
+    def wait_until_ended(self, job_id: str, timeout: float) -> None:
+        """Block up to `timeout` seconds until the job ends (returns at once if it has)."""
+        if timeout <= 0:
+            return
+        done = _keys(job_id)[4]
+        self.redis.blmove(done, done, timeout, src="RIGHT", dest="LEFT")
+
+    def cancel(self, job_id: str) -> int:
+        """1 cancelled now, 0 had already ended (409), -1 unknown. Pending chunks skip."""
+        outcome = int(self._end(keys=[*_keys(job_id), UNFINISHED_KEY],
+                                args=[f"{time.time():.3f}", job_id, CANCELLED]))
+        if outcome == 1:
+            log.info("job %s: cancelled", job_id)
+        return outcome
+
+    def fail(self, job_id: str, reason: str) -> None:
+        """End a job as failed when the service cannot process it (e.g. enqueue failed)."""
+        self._end(keys=[*_keys(job_id), UNFINISHED_KEY],
+                  args=[f"{time.time():.3f}", job_id, FAILED])
+        log.error("job %s: failed: %s", job_id, reason)
+
+    # ---- the worker side ----------------------------------------------------------------
+
+    def begin_chunk(self, job_id: str, chunk: Chunk) -> ChunkStart:
+        """Count this delivery of the chunk, mark the job running and fetch the chunk's files,
+        in one round trip; `runnable` says whether to go on (not cancelled, ended or gone)."""
+        job, names, images, _results, _done = _keys(job_id)
+        status, attempts, raw_names, datas = self._begin(
+            keys=[job, names, images],
+            args=[f"{time.time():.3f}", f"attempts:{chunk.start}", chunk.start, chunk.stop],
+        )
+        status = status.decode() if isinstance(status, bytes) else status
+        files: list[tuple[int, str, bytes | None]] = []
+        if datas:
+            raw_names = list(raw_names) + [b""] * (len(datas) - len(raw_names))
+            files = [
+                (chunk.start + offset, name.decode("utf-8", "replace"), data)
+                for offset, (name, data) in enumerate(zip(raw_names, datas, strict=True))
+            ]
+        return ChunkStart(status or None, int(attempts), files)
+
+    def record_results(
+        self, job_id: str, chunk: Chunk, results: Sequence[Any]
+    ) -> tuple[int, str | None]:
+        """Record a chunk's results once (atomic; a chunk that runs twice changes nothing the
+        second time), bump the counters, end the job when all are in.
+
+        `results` are `core.results.Result` objects, one per image of the chunk.
+        Returns (newly recorded, job status after).
+        """
+        rows = [{name: getattr(r, name) for name in FIELDS} for r in results]
+        failed = sum(1 for row in rows if row["error"])
+        added, status = self._record(
+            keys=[*_keys(job_id), UNFINISHED_KEY],
+            args=[f"{time.time():.3f}", job_id, chunk.start, chunk.stop,
+                  json.dumps(rows, separators=(",", ":")), len(rows), failed],
+        )
+        status = status.decode() if isinstance(status, bytes) else status
+        return int(added), (status or None)
+
+    # ---- workers and the model ----------------------------------------------------------
+
+    def heartbeat(self, worker: str, max_age: float) -> None:
+        """Say that `worker` lives with the model loaded; drop workers silent for `max_age`."""
+        now = time.time()
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.zadd(WORKERS_KEY, {worker: now})
+        pipe.zremrangebyscore(WORKERS_KEY, "-inf", now - max_age)
+        pipe.execute()
+
+    def forget_worker(self, worker: str) -> None:
+        self.redis.zrem(WORKERS_KEY, worker)
+
+    def live_workers(self, max_age: float) -> int:
+        """Workers whose last heartbeat is younger than `max_age` seconds."""
+        return int(self.redis.zcount(WORKERS_KEY, time.time() - max_age, "+inf"))
+
+    def publish_model(self, metadata: dict[str, Any]) -> None:
+        self.redis.set(MODEL_KEY, json.dumps(metadata, default=str))
+
+    def model_metadata(self) -> dict[str, Any] | None:
+        raw = self.redis.get(MODEL_KEY)
+        return None if raw is None else json.loads(raw)
+
+
+def _rows(chunks: dict[bytes, bytes]) -> list[dict[str, Any]]:
+    """The results hash (chunk start -> JSON array) as one list in upload order."""
+    rows: list[dict[str, Any]] = []
+    for start in sorted(chunks, key=int):
+        rows.extend(json.loads(chunks[start]))
+    return rows
+
+
+def _rows_json(chunks: dict[bytes, bytes]) -> str:
+    """The same list as JSON text, spliced from the stored arrays without re-encoding."""
+    parts = [chunks[start][1:-1] for start in sorted(chunks, key=int)]
+    return "[" + b",".join(p for p in parts if p).decode() + "]"
+
+
+def _view(job_id: str, fields: dict[bytes, bytes]) -> dict[str, Any]:
+    """The job hash as the API's JSON object (results filled in by the caller)."""
+    def get(name: str) -> str | None:
+        value = fields.get(name.encode())
+        return None if value is None else value.decode()
+
+    return {
+        "id": job_id,
+        "status": get("status"),
+        "total": int(get("total") or 0),
+        "processed": int(get("processed") or 0),
+        "failed": int(get("failed") or 0),
+        "created_at": iso(get("created_at")),
+        "finished_at": iso(get("finished_at")),
+        "results": None,
+    }

@@ -1,0 +1,386 @@
+"""Any uploaded image in, an MNIST-style 28x28 uint8 out (0 background, 255 ink).
+
+Does what MNIST itself did to NIST's scans: find the ink, scale its bounding box so the
+longest side is 20 px (aspect ratio kept, anti-aliased), then place it in 28x28 so that its
+centre of mass is at the centre. Before that, whatever a user uploads (a photo, a scan, a
+drawing on a transparent canvas, dark ink on light paper) is brought to light ink on a black
+background. An image already in MNIST form (28x28, black background, digit in a 20 px box,
+centred) passes through unchanged, so MNIST's own files round-trip exactly.
+
+Decoding is the service's hot path and faces untrusted bytes: every failure is an
+`ImageError` whose message is a short per-file error for the user, limits are checked before
+any pixel is decoded, and only the formats we serve are ever tried.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import math
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+from PIL import Image, ImageFilter, ImageOps
+from scipy import ndimage
+
+FORMATS = ("PNG", "JPEG", "BMP", "GIF", "TIFF", "WEBP")
+"""Pillow plugins tried on uploads; the others (EPS runs Ghostscript) are never reached."""
+
+MNIST_SIDE = 28
+DIGIT_BOX = 20
+"""MNIST scaled each digit's longest side to 20 px..."""
+CENTRE = 14.0
+"""...and shifted it by whole pixels so its centre of mass (row, col) falls in [13.5, 14.5]."""
+MIN_CONTRAST = 32.0
+"""Ink must stand out this much (0-255 scale) from the background, else "no digit found"."""
+FAINT_PEAK = 250.0
+"""Every MNIST digit peaks at 254 or 255; a fainter 28x28 digit is stretched to 255."""
+INK_THRESHOLD = 0.25
+"""Fraction of the ink peak above which a pixel counts as ink for cropping."""
+SPECK_FRACTION = 0.05
+"""Ink blobs smaller than this fraction of the largest one are noise, not part of the digit."""
+WORKING_SIDE = 512
+"""Larger images are decoded (JPEG) or box-reduced to about this size: bounded work per image
+and still 25 source pixels per output pixel for a digit filling the frame."""
+
+MIN_STROKE, TARGET_STROKE = 1.8, 2.4
+"""Stroke widths in output pixels: MNIST's are 2.0-4.1 (5th-95th percentile), median 2.6."""
+COARSE_SIDE = 64
+"""Ink blobs of larger images are found on a max-pooled copy about this size."""
+SHRINK_SIDE = 2 * DIGIT_BOX
+"""Crops of the digit larger than twice this are box-reduced before the float work."""
+
+_EIGHT_CONNECTED = np.ones((3, 3), dtype=bool)
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ImageLimits:
+    """Per-image limits; callers build it from their settings (core never reads settings)."""
+
+    max_bytes: int
+    max_pixels: int
+
+
+class ImageError(ValueError):
+    """An image we cannot turn into a digit; the message is shown to the user as is."""
+
+
+def to_mnist(data: bytes, limits: ImageLimits) -> np.ndarray:
+    """Bytes of an uploaded image file to an MNIST-style uint8 (28, 28) array."""
+    return normalise(decode_image(data, limits))
+
+
+def decode_image(data: bytes, limits: ImageLimits) -> np.ndarray:
+    """Decode with Pillow to a grey 2-D array (uint8, or float32 on the 0-255 scale).
+
+    Applies the EXIF orientation, composites transparency on a contrasting background and
+    scales 16-bit and float images to 0-255. Very large images come back box-reduced to
+    about `WORKING_SIDE` px (JPEGs are decoded at that scale directly).
+    """
+    if not data:
+        raise ImageError("empty file")
+    if len(data) > limits.max_bytes:
+        raise ImageError(f"file too large: {len(data)} bytes (limit {limits.max_bytes})")
+    try:
+        # Pillow warns, then fails, on its own pixel limit: both must reach us as errors. Its
+        # other warnings ("Corrupt EXIF data"...) are about the user's file: not log-worthy.
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            image = Image.open(io.BytesIO(data), formats=FORMATS)
+            _check_size(image.size, limits)
+            if image.format in ("JPEG", "MPO"):  # MPO: multi-picture JPEG from cameras
+                _draft_grey(image)
+            image.load()
+            image = _grey(_orient(image))
+            if max(image.size) >= 2 * WORKING_SIDE:
+                image = image.reduce(max(image.size) // WORKING_SIDE)
+            return _pixels(image)
+    except ImageError:
+        raise
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise ImageError(f"too many pixels (limit {limits.max_pixels})") from None
+    except Exception:
+        # Fuzzed input makes Pillow raise OSError, SyntaxError, ValueError, struct.error,
+        # EOFError, MemoryError...: to a user they all mean the same thing.
+        log.debug("undecodable image (%d bytes)", len(data), exc_info=True)
+        raise ImageError("not an image Pillow can read") from None
+
+
+def normalise(grey: np.ndarray) -> np.ndarray:
+    """A grey 2-D image (0-255 scale) to MNIST form: uint8 (28, 28), light ink on black."""
+    g = np.asarray(grey)
+    if g.ndim != 2 or g.size == 0:
+        raise ImageError("not a 2-D grey image")
+    if g.dtype != np.uint8:
+        g = np.nan_to_num(g.astype(np.float32, copy=False), nan=0.0, posinf=255.0, neginf=0.0)
+    ink, background = _ink(g)
+    peak = float(ink.max())
+    if peak < MIN_CONTRAST:
+        raise ImageError("no digit found")
+    threshold = max(INK_THRESHOLD * peak, MIN_CONTRAST / 2)
+    if g.shape == (MNIST_SIDE, MNIST_SIDE) and _in_mnist_form(ink, ink >= threshold):
+        if peak < FAINT_PEAK:
+            return _to_uint8(ink * np.float32(255.0 / peak))
+        return ink.copy() if ink.dtype == np.uint8 else _to_uint8(ink)  # never the caller's
+    rows, cols = _digit_box(ink, threshold)
+    crop = _shrink(ink[rows, cols]).astype(np.float32)
+    floor = min(_noise_floor(ink, background), threshold / 2)
+    level = float(np.median(crop[crop >= INK_THRESHOLD * crop.max()]))
+    # Saturate the stroke cores like MNIST (about half its ink pixels are >= 217).
+    crop = (crop - floor) * (255.0 / max(level - floor, 1.0))
+    return _centre(_scale_to_box(_thicken(_to_uint8(crop))))
+
+
+def _check_size(size: tuple[int, int], limits: ImageLimits) -> None:
+    """Refuse from the header alone: a decompression bomb never gets its pixels decoded."""
+    width, height = size
+    if width <= 0 or height <= 0:
+        raise ImageError("image has no pixels")
+    if width * height > limits.max_pixels:
+        raise ImageError(
+            f"too many pixels: {width}x{height} (limit {limits.max_pixels})"
+        )
+
+
+def _draft_grey(image: Image.Image) -> None:
+    """Let libjpeg decode straight to grey, and at a reduced scale when the image is large."""
+    width, height = image.size
+    scale = max(width, height) / WORKING_SIDE
+    if scale > 1:
+        width, height = math.ceil(width / scale), math.ceil(height / scale)
+    image.draft("L", (width, height))
+
+
+def _orient(image: Image.Image) -> Image.Image:
+    """Apply the EXIF orientation (phone photos are often stored sideways)."""
+    if image.format != "TIFF" and "exif" not in image.info:
+        return image  # no EXIF block: skip parsing (this is the hot path)
+    orientation = image.getexif().get(0x0112, 1)
+    if orientation in (1, None):
+        return image
+    return ImageOps.exif_transpose(image)
+
+
+def _grey(image: Image.Image) -> Image.Image:
+    """One channel: L (uint8) or F (float32 on the 0-255 scale)."""
+    mode = image.mode
+    if image.has_transparency_data:  # an alpha channel or a transparent colour
+        return _composite(image)
+    if mode == "L":
+        return image
+    if mode.startswith("I"):
+        # I;16* holds 16-bit samples; I (32-bit) holds whatever was stored: 16-bit scale
+        # unless every value fits in 8 bits.
+        wide = np.asarray(image).astype(np.float32)
+        if mode != "I" or (wide.size and wide.max() > 255):
+            wide /= 257.0
+        return Image.fromarray(np.clip(wide, 0.0, 255.0))
+    if mode == "F":
+        values = np.nan_to_num(np.asarray(image, dtype=np.float32), nan=0.0)
+        if values.size and values.min() >= 0.0 and values.max() <= 1.0:
+            values = values * 255.0
+        return Image.fromarray(np.clip(values, 0.0, 255.0).astype(np.float32))
+    try:
+        return image.convert("L")
+    except ValueError:  # modes Pillow only converts via RGB (LAB, HSV...)
+        return image.convert("RGB").convert("L")
+
+
+def _composite(image: Image.Image) -> Image.Image:
+    """Flatten transparency onto a background that makes the drawing visible.
+
+    Sparse opaque strokes on a transparent canvas get the opposite of their own colour
+    behind them (so white-on-transparent and black-on-transparent both work); a mostly
+    opaque picture gets its own paper colour in its transparent margins.
+    """
+    la = np.asarray(image.convert("RGBA").convert("LA"), dtype=np.float32)
+    grey, alpha = la[..., 0], la[..., 1] / 255.0
+    weight = float(alpha.sum())
+    if weight >= alpha.size:  # fully opaque
+        return Image.fromarray(grey)
+    if weight == 0.0:  # fully transparent: nothing drawn
+        return Image.fromarray(np.zeros_like(grey))
+    if weight > alpha.size / 2:
+        background = float(np.median(grey[alpha > 0.5])) if (alpha > 0.5).any() else 0.0
+    else:
+        background = 255.0 if float((grey * alpha).sum()) / weight < 128.0 else 0.0
+    return Image.fromarray(grey * alpha + background * (1.0 - alpha))
+
+
+def _pixels(image: Image.Image) -> np.ndarray:
+    """The L or F image's pixels as an array (a little cheaper than `np.asarray`)."""
+    dtype = np.uint8 if image.mode == "L" else np.float32
+    width, height = image.size
+    return np.frombuffer(image.tobytes(), dtype=dtype).reshape(height, width)
+
+
+def _median(values: np.ndarray) -> float:
+    """Upper median: `np.median`'s overhead is most of the cost on small images."""
+    return float(np.sort(values)[values.size // 2])
+
+
+def _centre_of_mass(values: np.ndarray) -> tuple[float, float]:
+    """(row, col) centre of mass; scipy's generic version costs 80 us on a 28x28."""
+    weights = values.astype(np.float32)
+    rows, cols = weights.sum(axis=1), weights.sum(axis=0)
+    total = float(rows.sum())
+    return (
+        float(rows @ np.arange(rows.size, dtype=np.float32)) / total,
+        float(cols @ np.arange(cols.size, dtype=np.float32)) / total,
+    )
+
+
+def _border(g: np.ndarray) -> np.ndarray:
+    """The outermost rows and columns: where the background is."""
+    return np.concatenate((g[0], g[-1], g[1:-1, 0], g[1:-1, -1]))
+
+
+def _ink(g: np.ndarray) -> tuple[np.ndarray, float]:
+    """Light-on-dark ink with the background level subtracted, and that level.
+
+    The background is the border's median; if it is nearer the brightest value than the
+    darkest one, the image is dark ink on light paper and is inverted.
+    """
+    background = _median(_border(g))
+    low, high = float(g.min()), float(g.max())
+    if background - low > high - background:
+        g = 255 - g
+        background = 255.0 - background
+    if background == 0.0:
+        return g, 0.0
+    # Saturating subtraction; an array operand keeps numpy on its fast (SIMD) maximum.
+    floor = np.full_like(g, background)
+    np.maximum(g, floor, out=floor)
+    floor -= g.dtype.type(background)
+    return floor, background
+
+
+def _in_mnist_form(ink: np.ndarray, mask: np.ndarray) -> bool:
+    """A 28x28 whose ink fits MNIST's 20 px box and whose centre of mass is MNIST's."""
+    rows, cols = _extent(mask)
+    if rows.stop - rows.start > DIGIT_BOX or cols.stop - cols.start > DIGIT_BOX:
+        return False
+    cy, cx = _centre_of_mass(ink)
+    return abs(cy - CENTRE) <= 1.0 and abs(cx - CENTRE) <= 1.0
+
+
+def _digit_box(ink: np.ndarray, threshold: float) -> tuple[slice, slice]:
+    """Bounding box of the digit's ink, dust and noise specks left out.
+
+    Blobs are found on a max-pooled copy of large images (thin strokes survive max
+    pooling), then the box is refined at full resolution.
+    """
+    step = max(1, max(ink.shape) // COARSE_SIDE)
+    coarse = _max_pool(ink, step) if step > 1 else ink
+    rows, cols = _extent(_drop_specks(coarse >= threshold))
+    if step == 1:
+        return rows, cols
+    rows = slice(rows.start * step, min(rows.stop * step, ink.shape[0]))
+    cols = slice(cols.start * step, min(cols.stop * step, ink.shape[1]))
+    inner_rows, inner_cols = _extent(ink[rows, cols] >= threshold)
+    return (
+        slice(rows.start + inner_rows.start, rows.start + inner_rows.stop),
+        slice(cols.start + inner_cols.start, cols.start + inner_cols.stop),
+    )
+
+
+def _max_pool(values: np.ndarray, step: int) -> np.ndarray:
+    """Maximum over step x step blocks (strided maxima: 10x faster than `reduceat`)."""
+    height, width = values.shape
+    padded = np.zeros((-(-height // step) * step, -(-width // step) * step), values.dtype)
+    padded[:height, :width] = values
+    rows = padded[::step]
+    for offset in range(1, step):
+        rows = np.maximum(rows, padded[offset::step])
+    pooled = rows[:, ::step]
+    for offset in range(1, step):
+        pooled = np.maximum(pooled, rows[:, offset::step])
+    return pooled
+
+
+def _drop_specks(mask: np.ndarray) -> np.ndarray:
+    """Remove dust and sensor noise: blobs far smaller than the largest stroke."""
+    labels, count = ndimage.label(mask, structure=_EIGHT_CONNECTED)
+    if count <= 1:
+        return mask
+    sizes = np.bincount(labels.ravel())
+    sizes[0] = 0
+    keep = sizes >= SPECK_FRACTION * sizes.max()
+    return keep[labels]
+
+
+def _shrink(crop: np.ndarray) -> np.ndarray:
+    """Box-reduce a large crop to 2-4x the final 20 px: the steps after it get cheap, and
+    the final resize still has enough pixels to anti-alias from."""
+    factor = max(crop.shape) // SHRINK_SIDE
+    if factor < 2:
+        return crop
+    return np.asarray(Image.fromarray(np.ascontiguousarray(crop)).reduce(factor))
+
+
+def _extent(mask: np.ndarray) -> tuple[slice, slice]:
+    """Bounding box of the True pixels (there is at least one)."""
+    return _span(mask.any(axis=1)), _span(mask.any(axis=0))
+
+
+def _span(present: np.ndarray) -> slice:
+    return slice(int(present.argmax()), present.size - int(present[::-1].argmax()))
+
+
+def _noise_floor(ink: np.ndarray, background: float) -> float:
+    """Ink level the background's own noise (JPEG, sensor) reaches."""
+    if background == 0.0 and ink.dtype == np.uint8:
+        return 0.0
+    border = _border(ink)
+    return float(np.partition(border, border.size * 95 // 100)[border.size * 95 // 100])
+
+
+def _to_uint8(values: np.ndarray) -> np.ndarray:
+    return np.clip(values, 0, 255).round().astype(np.uint8)
+
+
+def _thicken(crop: np.ndarray) -> np.ndarray:
+    """Widen strokes that would come out thinner than MNIST's pen (thin brushes, big canvases).
+
+    Stroke width is estimated as 2 x area / boundary length of the ink, measured on the crop
+    while it still has at least twice the output resolution.
+    """
+    scale = DIGIT_BOX / max(crop.shape)
+    if scale > 0.5:
+        return crop
+    mask = np.pad(crop >= 128, 1)
+    inside = mask[1:-1, 1:-1] & mask[:-2, 1:-1] & mask[2:, 1:-1] & mask[1:-1, :-2] & mask[1:-1, 2:]
+    area = int(np.count_nonzero(mask))
+    boundary = area - int(np.count_nonzero(inside))
+    width = 2.0 * area / max(boundary, 1) * scale
+    radius = round((TARGET_STROKE - width) / (2.0 * scale))
+    if width >= MIN_STROKE or radius < 1:
+        return crop
+    return np.asarray(Image.fromarray(crop).filter(ImageFilter.MaxFilter(2 * radius + 1)))
+
+
+def _scale_to_box(crop: np.ndarray) -> np.ndarray:
+    """Longest side to 20 px, aspect ratio kept, anti-aliased; then the peak back at 255."""
+    height, width = crop.shape
+    scale = DIGIT_BOX / max(height, width)
+    size = (max(1, round(width * scale)), max(1, round(height * scale)))
+    digit = np.asarray(Image.fromarray(crop).resize(size, Image.Resampling.LANCZOS))
+    peak = int(digit.max())
+    if 0 < peak < 255:
+        digit = _to_uint8(digit.astype(np.float32) * (255.0 / peak))
+    return digit
+
+
+def _centre(digit: np.ndarray) -> np.ndarray:
+    """Place in 28x28 with the centre of mass at MNIST's centre (whole-pixel shift)."""
+    cy, cx = _centre_of_mass(digit)
+    top, left = round(CENTRE - cy), round(CENTRE - cx)
+    out = np.zeros((MNIST_SIDE, MNIST_SIDE), dtype=np.uint8)
+    height, width = digit.shape
+    r0, c0 = max(top, 0), max(left, 0)
+    r1, c1 = min(top + height, MNIST_SIDE), min(left + width, MNIST_SIDE)
+    out[r0:r1, c0:c1] = digit[r0 - top : r1 - top, c0 - left : c1 - left]
+    return out

@@ -1,0 +1,59 @@
+"""The benchmarks run and write their reports (smoke tests: nothing here is timed)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from bench.baseline import seed
+from bench.baseline.app import create_app
+from bench.images import multipart
+from bench.report import percentile
+from tests.conftest import IMAGES_TEST, ROOT
+
+
+def run_bench(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "bench", *args], cwd=ROOT, capture_output=True,
+                          text=True, timeout=240)
+
+
+def test_preprocess_quick_writes_its_report(tmp_path: Path) -> None:
+    out = tmp_path / "preprocess.json"
+    done = run_bench("preprocess", "--quick", "--out", str(out))
+    assert done.returncode == 0, done.stderr
+    report = json.loads(out.read_text())
+    assert set(report["results"]) == {"MNIST PNG 28x28", "JPEG photo 400x400"}
+    assert all(r["images_per_s_per_core"] > 0 for r in report["results"].values())
+    assert "decode µs" in done.stdout
+
+
+def test_model_quick_reports_identical_labels(tmp_path: Path, small_model_path: Path) -> None:
+    out = tmp_path / "model.json"
+    done = run_bench("model", "--quick", "--model", str(small_model_path), "--out", str(out))
+    assert done.returncode == 0, done.stderr
+    report = json.loads(out.read_text())
+    assert report["identical_labels"] is True and report["n_images"] == 1000
+
+
+def test_unknown_benchmark_is_refused() -> None:
+    done = run_bench("nosuch")
+    assert done.returncode == 2 and "unknown benchmark" in done.stderr
+
+
+def test_baseline_app_reads_the_samples(data_dir: Path, tmp_path: Path) -> None:
+    model = seed.train(data_dir, 1_000, tmp_path / "seed.joblib")
+    client = create_app(model).test_client()
+    files = sorted(IMAGES_TEST.glob("*.png"))
+    body, content_type = multipart([(p.name, p.read_bytes()) for p in files])
+    answer = client.post("/predict", data=body, content_type=content_type).get_json()
+    predicted = [p["prediction"] for p in answer["predictions"]]
+    expected = [int(p.name[len("digit")]) for p in files]
+    assert sum(a == b for a, b in zip(predicted, expected, strict=True)) >= 8
+
+
+def test_percentile_is_an_observed_value() -> None:
+    values = [float(v) for v in range(1, 101)]
+    assert percentile(values, 50) == 50.0 and percentile(values, 99) == 99.0
+    assert percentile([3.0], 99) == 3.0

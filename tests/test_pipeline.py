@@ -1,0 +1,46 @@
+"""Uploaded files become one result each, in order; a bad file costs only itself."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+from PIL import Image
+
+from core.data import load_split
+from core.imaging import ImageLimits
+from core.pipeline import predict_files
+
+LIMITS = ImageLimits(max_bytes=1 << 20, max_pixels=4_000_000)
+
+
+def _png(array: np.ndarray) -> bytes:
+    out = io.BytesIO()
+    Image.fromarray(array).save(out, format="PNG")
+    return out.getvalue()
+
+
+def test_results_come_back_in_order_with_per_file_errors(small_model, data_dir) -> None:
+    images, _ = load_split(data_dir, "test", limit=4)
+    items = [
+        (10, "a.png", _png(images[0])),
+        (11, "notes.txt", b"hello"),
+        (12, "b.png", _png(images[1])),
+        (13, "blank.png", _png(np.zeros((28, 28), dtype=np.uint8))),
+        (14, "c.png", _png(images[2])),
+    ]
+    results = predict_files(small_model, items, LIMITS)
+    assert [(r.index, r.filename) for r in results] == [(i, name) for i, name, _ in items]
+    good = [results[0], results[2], results[4]]
+    expected = small_model.predict(images[:3])
+    assert [r.prediction for r in good] == expected.labels.tolist()
+    assert all(r.error is None and 0 <= r.confidence <= 1 and r.runner_up != r.prediction
+               for r in good)
+    for bad in (results[1], results[3]):
+        assert bad.prediction is None and bad.confidence is None and bad.error
+
+
+def test_only_bad_files_and_no_files(small_model) -> None:
+    results = predict_files(small_model, [(0, "x.bin", b"\0\1\2")], LIMITS)
+    assert results[0].error and results[0].prediction is None
+    assert predict_files(small_model, [], LIMITS) == []

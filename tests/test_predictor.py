@@ -1,0 +1,74 @@
+"""The fast predictor gives exactly `SVC.predict`'s labels, with a confidence and a runner-up."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from sklearn.pipeline import Pipeline
+
+from core.data import load_split
+from core.features import to_features
+from core.predictor import FastPredictor, _int_power
+from core.training import EIGHT_NEIGHBOURS, Recipe, fit_pipeline
+
+RECIPES = {
+    "pixels poly-4": Recipe(pca_components=None, degree=4),
+    "pca-30 poly-5": Recipe(pca_components=30, degree=5),
+    "pca-50 poly-4 C=10": Recipe(pca_components=50, degree=4, C=10.0),
+    "pca-40 virtual SVs poly-5": Recipe(
+        pca_components=40, degree=5, first_degree=4, virtual_shifts=EIGHT_NEIGHBOURS
+    ),
+    "pca-20 poly-3 gamma=0.05": Recipe(pca_components=20, degree=3, gamma=0.05, coef0=0.5),
+}
+
+
+@pytest.fixture(scope="module")
+def features(data_dir) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    train, labels = load_split(data_dir, "train", limit=1200)
+    test, _ = load_split(data_dir, "test", limit=1500)
+    return to_features(train), labels.astype(np.int64), to_features(test)
+
+
+@pytest.fixture(scope="module", params=sorted(RECIPES))
+def fitted(request, features) -> Pipeline:
+    x, y, _ = features
+    return fit_pipeline(x, y, RECIPES[request.param], progress=lambda _m: None)
+
+
+def test_labels_equal_sklearn(fitted: Pipeline, features) -> None:
+    test = features[2]
+    predictions = FastPredictor.from_pipeline(fitted).predict(test)
+    np.testing.assert_array_equal(predictions.labels, fitted.predict(test))
+    assert predictions.labels.dtype == np.int64
+
+
+def test_decisions_follow_sklearn_sign_convention(fitted: Pipeline, features) -> None:
+    test = features[2][:300]
+    fast = FastPredictor.from_pipeline(fitted)
+    np.testing.assert_allclose(
+        fast.decision_function(test), fitted.decision_function(test), rtol=1e-3, atol=1e-3
+    )
+
+
+def test_confidence_and_runner_up_are_meaningful(fitted: Pipeline, features) -> None:
+    predictions = FastPredictor.from_pipeline(fitted).predict(features[2])
+    assert predictions.confidence.dtype == np.float32
+    assert ((predictions.confidence >= 0) & (predictions.confidence <= 1)).all()
+    assert (predictions.runner_up != predictions.labels).all()
+    assert set(np.unique(predictions.runner_up)) <= set(range(10))
+
+
+def test_float64_recomputation_gives_the_same_labels(fitted: Pipeline, features) -> None:
+    test = features[2][:400]
+    every_row_exact = FastPredictor(fitted, tie_margin=1e9).predict(test)
+    float32_only = FastPredictor(fitted, tie_margin=0.0).predict(test)
+    np.testing.assert_array_equal(every_row_exact.labels, fitted.predict(test))
+    assert np.mean(float32_only.labels == every_row_exact.labels) > 0.99
+
+
+
+
+@pytest.mark.parametrize("degree", [1, 2, 3, 4, 5, 6, 9])
+def test_integer_power(degree: int) -> None:
+    values = np.linspace(-2, 2, 11, dtype=np.float64)
+    np.testing.assert_allclose(_int_power(values.copy(), degree), values**degree)

@@ -1,0 +1,80 @@
+"""The job store on a real Redis: results recorded once, chunks that keep failing, expiry."""
+
+from __future__ import annotations
+
+import time
+
+from common.jobstore import Chunk, JobStore, job_key
+from core.results import Result
+from tests.support import RedisServer, wait_for
+
+
+def store_on(server: RedisServer, ttl: int = 3600) -> JobStore:
+    return JobStore(server.client(), ttl)
+
+
+def results_for(chunk: Chunk, failed: set[int] = frozenset()) -> list[Result]:
+    return [Result.failure(i, f"{i}.png", "bad") if i in failed
+            else Result(i, f"{i}.png", prediction=i % 10, confidence=0.9, runner_up=0)
+            for i in range(chunk.start, chunk.stop)]
+
+
+def test_a_chunk_recorded_twice_counts_once(redis_server: RedisServer) -> None:
+    store = store_on(redis_server)
+    job_id, chunks = store.create_job([(f"{i}.png", b"img") for i in range(5)], chunk_size=3)
+    assert chunks == [Chunk(0, 3), Chunk(3, 5)]
+    begun = store.begin_chunk(job_id, chunks[0])
+    assert begun.runnable and begun.attempts == 1
+    assert [(i, n, d) for i, n, d in begun.files] == [(0, "0.png", b"img"), (1, "1.png", b"img"),
+                                                      (2, "2.png", b"img")]
+    assert store.record_results(job_id, chunks[0], results_for(chunks[0], {1})) == (3, "running")
+    assert store.record_results(job_id, chunks[0], results_for(chunks[0])) == (0, "running")
+    job = store.get_job(job_id)
+    assert (job["status"], job["processed"], job["failed"], job["results"]) == (
+        "running", 3, 1, None)
+    # the consumed bytes are gone: a redelivery sees None, and records nothing new
+    assert [d for _, _, d in store.begin_chunk(job_id, chunks[0]).files] == [None] * 3
+    assert store.record_results(job_id, chunks[1], results_for(chunks[1])) == (2, "succeeded")
+    assert store.record_results(job_id, chunks[1], results_for(chunks[1])) == (0, "succeeded")
+    job = store.get_job(job_id)
+    assert (job["status"], job["processed"], job["failed"]) == ("succeeded", 5, 1)
+    assert [r["index"] for r in job["results"]] == [0, 1, 2, 3, 4]
+    assert job["results"][1]["error"] == "bad"
+    assert store.count_unfinished() == 0
+    assert not store.begin_chunk(job_id, chunks[1]).runnable
+    store.wait_until_ended(job_id, timeout=5)  # returns at once: the token is there
+    assert not redis_server.client().exists(job_key(job_id) + ":images")
+
+
+def test_deliveries_are_counted_per_chunk(redis_server: RedisServer) -> None:
+    store = store_on(redis_server)
+    job_id, chunks = store.create_job([("a.png", b"x"), ("b.png", b"y")], chunk_size=1)
+    assert [store.begin_chunk(job_id, chunks[0]).attempts for _ in range(3)] == [1, 2, 3]
+    assert store.begin_chunk(job_id, chunks[1]).attempts == 1
+
+
+def test_cancel_ends_the_job_once_and_wakes_waiters(redis_server: RedisServer) -> None:
+    store = store_on(redis_server)
+    job_id, chunks = store.create_job([("a.png", b"x")] * 4, chunk_size=2)
+    assert store.count_unfinished() == 1
+    assert store.cancel(job_id) == 1
+    assert store.cancel(job_id) == 0
+    assert store.cancel("0" * 32) == -1
+    assert store.count_unfinished() == 0
+    started = time.monotonic()
+    store.wait_until_ended(job_id, timeout=10)
+    assert time.monotonic() - started < 1
+    assert not store.begin_chunk(job_id, chunks[1]).runnable
+    assert store.record_results(job_id, chunks[0], results_for(chunks[0])) == (0, "cancelled")
+    assert store.get_job(job_id)["results"] == []
+
+
+def test_a_job_expires_whole(redis_server: RedisServer) -> None:
+    store = store_on(redis_server, ttl=1)
+    job_id, chunks = store.create_job([("a.png", b"x"), ("b.png", b"y")], chunk_size=1)
+    store.record_results(job_id, chunks[0], results_for(chunks[0]))
+    assert store.get_job(job_id) is not None
+    wait_for(lambda: store.get_job(job_id) is None, timeout=10, what="the job to expire")
+    assert redis_server.client().keys(f"{job_key(job_id)}*") == []
+    assert store.results(job_id) is None
+    assert store.count_unfinished() == 0

@@ -1,0 +1,173 @@
+"""The worker's one task, `predict_chunk`, and the model each worker process keeps loaded.
+
+The model is loaded once per pool process (Celery's `worker_process_init`, which the prefork
+and solo pools send; lazily in the task for other pools), with BLAS/OpenMP threads limited to
+`settings.worker_threads` so that processes x threads fit the cores. Once loaded, a daemon
+thread keeps a heartbeat in Redis: `/readyz` counts those instead of asking Celery.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+import time
+from typing import Any
+
+import redis
+from celery import Task
+from celery.exceptions import Reject
+from celery.signals import worker_process_init, worker_process_shutdown
+from threadpoolctl import threadpool_limits
+
+from common.jobstore import HEARTBEAT_EVERY, HEARTBEAT_MAX_AGE, Chunk, JobStore
+from common.queue import PREDICT_CHUNK
+from core.imaging import ImageLimits
+from core.model import DigitModel
+from core.pipeline import predict_files
+from core.results import Result
+from worker.app import app, settings
+
+log = logging.getLogger(__name__)
+
+
+
+class _Process:
+    """What one worker process holds: the model, the store, its heartbeat."""
+
+    def __init__(self) -> None:
+        self.model: Any = None
+        self.limits: Any = None
+        self.store: JobStore | None = None
+        self.name = f"{socket.gethostname()}:{os.getpid()}"
+        self.stop = threading.Event()
+        self.lock = threading.Lock()
+
+    def load(self) -> None:
+        """Load the model once in this process and start the heartbeat."""
+        with self.lock:
+            if self.model is not None:
+                return
+            threadpool_limits(limits=settings.worker_threads)
+            started = time.perf_counter()
+            self.model = DigitModel.load(settings.model_path)
+            self.limits = ImageLimits(
+                max_bytes=settings.max_image_bytes, max_pixels=settings.max_image_pixels
+            )
+            self.name = f"{socket.gethostname()}:{os.getpid()}"
+            self.store = JobStore.from_settings(settings)
+            log.info("worker %s: model %s loaded in %.0f ms (%d BLAS threads)", self.name,
+                     settings.model_path, 1000 * (time.perf_counter() - started),
+                     settings.worker_threads)
+            self._publish_metadata()
+            threading.Thread(target=self._beat, name="heartbeat", daemon=True).start()
+
+    def _publish_metadata(self) -> None:
+        meta = getattr(self.model, "metadata", None)
+        if meta is None:
+            return
+        data = meta if isinstance(meta, dict) else getattr(meta, "__dict__", {"model": str(meta)})
+        try:
+            self.store.publish_model(dict(data))  # type: ignore[union-attr]
+        except Exception:  # Redis down at start: the heartbeat loop retries reachability
+            log.warning("worker %s: could not publish model metadata", self.name, exc_info=True)
+
+    def _beat(self) -> None:
+        published = False
+        while not self.stop.is_set():
+            try:
+                self.store.heartbeat(self.name, HEARTBEAT_MAX_AGE)  # type: ignore[union-attr]
+                if not published:
+                    self._publish_metadata()
+                    published = True
+            except Exception as exc:  # Redis restarting: keep beating, it comes back
+                log.warning("worker %s: heartbeat failed: %s", self.name, exc)
+            self.stop.wait(HEARTBEAT_EVERY)
+
+    def shutdown(self) -> None:
+        self.stop.set()
+        if self.store is not None:
+            try:
+                self.store.forget_worker(self.name)
+            except Exception:
+                log.debug("worker %s: could not remove heartbeat", self.name, exc_info=True)
+
+
+process = _Process()
+
+
+@worker_process_init.connect
+def _load_in_pool_process(**_: Any) -> None:
+    try:
+        process.load()
+    except Exception:
+        log.critical("worker %d: cannot load model %s", os.getpid(), settings.model_path,
+                     exc_info=True)
+        os._exit(1)  # fail loudly; the message (acks_late) stays queued for another worker
+
+
+@worker_process_shutdown.connect
+def _forget(**_: Any) -> None:
+    process.shutdown()
+
+
+REDIS_DOWN = (redis.ConnectionError, redis.TimeoutError)
+
+
+@app.task(name=PREDICT_CHUNK, bind=True)
+def predict_chunk(self: Task, job_id: str, start: int, stop: int) -> int:
+    """Predict images [start, stop) of a job and record each result once; returns new ones.
+
+    Skips a chunk whose job was cancelled, ended or expired. A chunk delivered more than
+    `max_chunk_attempts` times (its worker keeps dying on it) gets per-file errors instead.
+    When Redis is unreachable the message goes back to the queue (or, if even that fails,
+    comes back after the visibility timeout): a Redis restart loses no chunk.
+    """
+    try:
+        return _predict_chunk(job_id, Chunk(int(start), int(stop)))
+    except REDIS_DOWN as exc:
+        log.warning("job %s: chunk %s-%s put back, Redis unreachable: %s", job_id, start,
+                    stop, exc)
+        time.sleep(1.0)  # no hot loop while Redis restarts
+        raise Reject(str(exc), requeue=True) from None
+
+
+def _predict_chunk(job_id: str, chunk: Chunk) -> int:
+    process.load()
+    store = process.store
+    assert store is not None
+    begun = time.perf_counter()
+    state = store.begin_chunk(job_id, chunk)
+    if not state.runnable:
+        log.info("job %s: chunk %d-%d skipped, job is %s", job_id, chunk.start, chunk.stop,
+                 state.status or "gone")
+        return 0
+    files = state.files
+    if state.attempts > settings.max_chunk_attempts:
+        log.error("job %s: chunk %d-%d given up after %d deliveries", job_id, chunk.start,
+                  chunk.stop, state.attempts - 1)
+        reason = f"not processed: its chunk failed {state.attempts - 1} times"
+        results = [Result.failure(i, name, reason) for i, name, _ in files]
+    else:
+        results = _predict(job_id, chunk, files)
+    added, status = store.record_results(job_id, chunk, results)
+    log.info("job %s: chunk %d-%d done in %.1f ms, %d new results, job %s", job_id,
+             chunk.start, chunk.stop, 1000 * (time.perf_counter() - begun), added, status)
+    return added
+
+
+def _predict(job_id: str, chunk: Chunk, files: list[tuple[int, str, bytes | None]]) -> list[Result]:
+    """One result per file in index order; a bug in prediction fails the chunk's files, loudly,
+    instead of leaving the job unfinished forever."""
+    present = [(i, name, data) for i, name, data in files if data is not None]
+    try:
+        results = list(predict_files(process.model, present, process.limits))
+    except Exception:
+        log.exception("job %s: chunk %d-%d: prediction failed", job_id, chunk.start, chunk.stop)
+        results = [Result.failure(i, name, "internal error while predicting")
+                   for i, name, _ in present]
+    results += [Result.failure(i, name, "image data is no longer stored")
+                for i, name, data in files if data is None]
+    results.sort(key=lambda result: result.index)
+    return results
