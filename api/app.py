@@ -45,7 +45,6 @@ def create_app(settings: Settings | None = None) -> Flask:
         # werkzeug stops at this many multipart parts; ours counts files with a clearer message
         MAX_FORM_PARTS=settings.max_files + 100,
         MNISTQ_MAX_FILES=settings.max_files,
-        JSON_SORT_KEYS=False,
     )
     app.json.sort_keys = False  # type: ignore[attr-defined]
     app.extensions["mnistq"] = Services(

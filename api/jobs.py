@@ -13,7 +13,7 @@ from typing import Any
 
 from flask import Blueprint, Response, jsonify, request
 
-from common.jobstore import ENDED, QueueFull, is_job_id
+from common.jobstore import ENDED, Chunk, QueueFull, is_job_id
 from common.queue import PREDICT_CHUNK
 from core.results import to_csv
 
@@ -35,52 +35,62 @@ def job_url(job_id: str) -> str:
 def create_job() -> Response:
     """Store the upload as a job, enqueue its chunks; with `?wait`, answer when it ends."""
     svc = services()
-    settings = svc.settings
     wait = _wait_seconds()
     if isinstance(wait, Response):
         return wait
+    files = _uploaded_files(svc.settings.max_files)
+    if isinstance(files, Response):
+        return files
+    try:
+        job_id, chunks = svc.store.create_job(files, svc.settings.chunk_size,
+                                              max_unfinished=svc.settings.max_queued_jobs)
+    except QueueFull as exc:
+        return error_response(429, f"too many unfinished jobs ({exc}); retry later",
+                              {"Retry-After": "10"})
+    _enqueue(job_id, chunks)
+    status = "queued"
+    if wait:
+        svc.store.wait_until_ended(job_id, wait)
+        job = svc.store.get_job(job_id, expect_ended=True, results_as_json=True)
+        if job is not None and job["status"] in ENDED:
+            return _job_response(job)
+        status = job["status"] if job else status
+    response = jsonify(id=job_id, status=status, total=len(files), url=job_url(job_id))
+    response.status_code = 202
+    response.headers["Location"] = job_url(job_id)
+    return response
+
+
+def _uploaded_files(max_files: int) -> list[tuple[str, bytes]] | Response:
+    """`(filename, bytes)` of the multipart `files` parts, or the 400/413 answer."""
     try:
         parts = parse_files(request.get_data(cache=False), request.content_type or "", "files",
-                            max_parts=settings.max_files + 100)
+                            max_parts=max_files + 100)
     except TooManyParts:
-        parts = [("", b"")] * (settings.max_files + 1)
+        return error_response(413, f"too many files: more than {max_files} per job")
     except MultipartError as exc:
         return error_response(400, f"bad upload: {exc}")
     # a browser's empty file input sends one part with no name and no bytes: not a file
     files = [(name[:MAX_FILENAME], data) for name, data in parts if name or data]
     if not files:
         return error_response(400, "no files: send one or more multipart fields named 'files'")
-    if len(files) > settings.max_files:
-        return error_response(
-            413, f"too many files: more than {settings.max_files} per job"
-        )
+    if len(files) > max_files:
+        return error_response(413, f"too many files: more than {max_files} per job")
+    return files
+
+
+def _enqueue(job_id: str, chunks: list[Chunk]) -> None:
+    """One task per chunk, ids only; a job whose chunks cannot be sent is marked failed."""
+    celery = services().celery
     try:
-        job_id, chunks = svc.store.create_job(files, settings.chunk_size,
-                                              max_unfinished=settings.max_queued_jobs)
-    except QueueFull:
-        return error_response(
-            429, f"too many unfinished jobs (limit {settings.max_queued_jobs}); retry later",
-            {"Retry-After": "10"},
-        )
-    try:
-        with svc.celery.producer_or_acquire() as producer:
+        with celery.producer_or_acquire() as producer:
             for chunk in chunks:
-                svc.celery.send_task(PREDICT_CHUNK, args=[job_id, chunk.start, chunk.stop],
-                                     producer=producer)
+                celery.send_task(PREDICT_CHUNK, args=[job_id, chunk.start, chunk.stop],
+                                 producer=producer)
     except Exception:
-        svc.store.fail(job_id, "could not enqueue its chunks")
+        services().store.fail(job_id, "could not enqueue its chunks")
         raise
     log.info("job %s: enqueued %d chunks", job_id, len(chunks))
-    if wait:
-        svc.store.wait_until_ended(job_id, wait)
-        job = svc.store.get_job(job_id, expect_ended=True, results_as_json=True)
-        if job is not None and job["status"] in ENDED:
-            return _job_response(job)
-    body = {"id": job_id, "status": "queued", "total": len(files), "url": job_url(job_id)}
-    response = jsonify(body)
-    response.status_code = 202
-    response.headers["Location"] = job_url(job_id)
-    return response
 
 
 @bp.get("/jobs/<job_id>")

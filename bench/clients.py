@@ -19,13 +19,17 @@ ENDED = ("succeeded", "cancelled", "failed")
 
 def run_job(url: str, body: bytes, content_type: str, timeout: float = 600.0
             ) -> tuple[float, dict[str, Any]]:
-    """Upload one job and long-poll it until it ends; (seconds, the finished job)."""
+    """Upload one job and long-poll it until it ends; (seconds, the finished job).
+
+    The job also carries `accepted_after_s`: when the API had stored and enqueued it.
+    """
     session = requests.Session()
     headers = {"Content-Type": content_type}
     started = time.perf_counter()
     response = session.post(f"{url}/api/v1/jobs", data=body, headers=headers, timeout=timeout)
     response.raise_for_status()
     job = response.json()
+    job["accepted_after_s"] = time.perf_counter() - started
     deadline = started + timeout
     while job.get("status") not in ENDED or job.get("results") is None:
         if time.perf_counter() > deadline:
@@ -33,7 +37,7 @@ def run_job(url: str, body: bytes, content_type: str, timeout: float = 600.0
         response = session.get(f"{url}/api/v1/jobs/{job['id']}", params={"wait": 30},
                                timeout=60)
         response.raise_for_status()
-        job = response.json()
+        job = {**response.json(), "accepted_after_s": job["accepted_after_s"]}
     return time.perf_counter() - started, job
 
 

@@ -78,6 +78,7 @@ def measure_stack(workers: int, model_path: Path, files: list[tuple[str, bytes]]
     return {
         "workers": workers, "chunk_size": chunk_size, "seconds": seconds,
         "runs_s": [round(s, 3) for s, _ in runs],
+        "accepted_after_s": [round(j["accepted_after_s"], 3) for _, j in runs],
         "images_per_s": report.rate(len(files), seconds),
         "status": job["status"], "failed": job["failed"],
         "accuracy": accuracy(predictions, labels), "memory": memory,

@@ -276,7 +276,7 @@ class JobStore:
             pipe.delete(job, names, images)
             pipe.zrem(UNFINISHED_KEY, job_id)
             pipe.execute()
-            raise QueueFull(f"{unfinished - 1} unfinished jobs (limit {max_unfinished})")
+            raise QueueFull(f"{unfinished - 1} unfinished, limit {max_unfinished}")
         total = len(files)
         chunks = [Chunk(s, min(s + chunk_size, total)) for s in range(0, total, chunk_size)]
         log.info("job %s: created, %d files in %d chunks", job_id, len(files), len(chunks))

@@ -18,6 +18,7 @@ import io
 import logging
 import math
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -132,6 +133,69 @@ def normalise(grey: np.ndarray) -> np.ndarray:
     # Saturate the stroke cores like MNIST (about half its ink pixels are >= 217).
     crop = (crop - floor) * (255.0 / max(level - floor, 1.0))
     return _centre(_scale_to_box(_thicken(_to_uint8(crop))))
+
+
+def normalise_many(greys: Sequence[np.ndarray]) -> list[np.ndarray | ImageError]:
+    """`normalise` of each image (its result, or its `ImageError`), in order.
+
+    A batch service mostly receives images already in MNIST form (28x28, black border, a
+    centred digit). For those, `normalise`'s checks (border median, peak, ink box, centre of
+    mass: about 20 numpy calls, 35 us an image) run as a few array operations over the whole
+    stack instead, with the same result bit for bit; any image the fast test does not
+    accept goes through `normalise` itself.
+    """
+    out: list[np.ndarray | ImageError | None] = [None] * len(greys)
+    small = [i for i, g in enumerate(greys)
+             if g.dtype == np.uint8 and g.shape == (MNIST_SIDE, MNIST_SIDE)]
+    if small:
+        accepted, digits = _mnist_form_batch(np.stack([greys[i] for i in small]))
+        for row in np.flatnonzero(accepted):
+            out[small[row]] = digits[row]
+    for i, grey in enumerate(greys):
+        if out[i] is None:
+            try:
+                out[i] = normalise(grey)
+            except ImageError as exc:
+                out[i] = exc
+    return out  # type: ignore[return-value]  # every position is filled above
+
+
+def _mnist_form_batch(stack: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """For uint8 (n, 28, 28): which are in MNIST form on a black background (bool (n,)),
+    and `normalise`'s output for those rows (other rows are garbage).
+
+    Exactly `normalise`'s arithmetic: with a zero border median there is no inversion and
+    no background to subtract; the centre-of-mass sums are integers, exact in float32 (below
+    2^24) and in int64 alike; the faint-peak stretch uses the same float32 factor.
+    """
+    n = len(stack)
+    flat = stack.reshape(n, -1)
+    border = np.concatenate(
+        (stack[:, 0], stack[:, -1], stack[:, 1:-1, 0], stack[:, 1:-1, -1]), axis=1
+    )
+    black = np.sort(border, axis=1)[:, border.shape[1] // 2] == 0  # `_median` of the border
+    peak = flat.max(axis=1).astype(np.float64)
+    threshold = np.maximum(INK_THRESHOLD * peak, MIN_CONTRAST / 2)
+    mask = stack >= threshold[:, None, None]
+    rows_any, cols_any = mask.any(axis=2), mask.any(axis=1)
+    side = MNIST_SIDE
+    height = side - rows_any[:, ::-1].argmax(axis=1) - rows_any.argmax(axis=1)
+    width = side - cols_any[:, ::-1].argmax(axis=1) - cols_any.argmax(axis=1)
+    row_mass = stack.sum(axis=2, dtype=np.int64)
+    col_mass = stack.sum(axis=1, dtype=np.int64)
+    total = np.maximum(row_mass.sum(axis=1), 1).astype(np.float64)
+    index = np.arange(side, dtype=np.int64)
+    cy, cx = (row_mass @ index) / total, (col_mass @ index) / total
+    accepted = (
+        black & (peak >= MIN_CONTRAST) & (height <= DIGIT_BOX) & (width <= DIGIT_BOX)
+        & (np.abs(cy - CENTRE) <= 1.0) & (np.abs(cx - CENTRE) <= 1.0)
+    )
+    digits = stack.copy()
+    faint = accepted & (peak < FAINT_PEAK)
+    if faint.any():
+        factor = (255.0 / peak[faint]).astype(np.float32)[:, None, None]
+        digits[faint] = _to_uint8(stack[faint] * factor)
+    return accepted, digits
 
 
 def _check_size(size: tuple[int, int], limits: ImageLimits) -> None:

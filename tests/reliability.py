@@ -20,17 +20,24 @@ import requests
 
 from common.jobstore import job_key
 from tests.conftest import IMAGES_TEST
+from tests.faulty_worker import SLOW
 from tests.stack import Process
 from tests.support import wait_for
 
 ROOT = Path(__file__).resolve().parent.parent
 FIGURES = ROOT / "bench" / "results" / "reliability.json"
+FAULTY_APP = "tests.faulty_worker"  # the real worker with test-only faults (see that module)
 SAMPLES = sorted(IMAGES_TEST.glob("*.png"))
 
 
-def digit_files(n: int) -> list[tuple[str, bytes]]:
-    """`n` (name, bytes) uploads cycling through the ten sample digits."""
-    return [(f"{i:04d}-{SAMPLES[i % 10].name}", SAMPLES[i % 10].read_bytes()) for i in range(n)]
+def digit_files(n: int, slow: int | None = None) -> list[tuple[str, bytes]]:
+    """`n` (name, bytes) uploads cycling through the ten sample digits; image `slow` (if
+    given) carries the SLOW marker, so a faulty worker takes SLOW_SECONDS on its chunk."""
+    files = [(f"{i:04d}-{SAMPLES[i % 10].name}", SAMPLES[i % 10].read_bytes())
+             for i in range(n)]
+    if slow is not None:
+        files[slow] = (files[slow][0], files[slow][1] + SLOW)
+    return files
 
 
 def submit(url: str, files: list[tuple[str, bytes]], headers: dict | None = None) -> dict:
@@ -91,9 +98,10 @@ class Chunks:
         """Chunks a worker has begun and not yet recorded."""
         return set(self.deliveries()) - self.recorded()
 
-    def when_one_is_in_flight(self, timeout: float = 60) -> set[int]:
-        return wait_for(self.in_flight, timeout=timeout, interval=0.01,
-                        what="a chunk being predicted")
+    def when_in_flight(self, start: int, timeout: float = 60) -> None:
+        """Wait until a worker is predicting the chunk that begins at image `start`."""
+        wait_for(lambda: start in self.in_flight(), timeout=timeout, interval=0.01,
+                 what=f"chunk {start} being predicted")
 
 
 def kill_group(process: Process) -> None:

@@ -90,7 +90,9 @@ def test_fuzzed_requests_get_no_5xx_and_answers_that_match_the_document(edge: St
                             timeout=30).json()
     documented = {f"{method.upper()} {path}" for path, methods in document["paths"].items()
                   for method in methods}
-    assert {operation.label for operation in operations} == documented
+    fuzzed = {operation.label for operation in operations}
+    assert fuzzed <= documented
+    assert documented - fuzzed <= {"GET /api/v1/openapi.json"}  # may skip its own source
     assert cases >= len(operations) * 2
     record("schemathesis", fuzz_cases=cases, operations=len(operations),
            fuzz_seconds=round(took, 1))

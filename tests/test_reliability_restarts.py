@@ -1,6 +1,8 @@
 """Redis and the API restart under running jobs; the jobs do not notice.
 
-Redis runs with append-only persistence, as `mnistq up` and compose run it: queued chunks,
+Each restart strikes while a chunk is being predicted (a worker running
+`tests.faulty_worker` takes a couple of seconds on one marked image). Redis runs with
+append-only persistence, as `mnistq up` and compose run it: queued chunks,
 unacknowledged chunks and job state survive a restart on the same port and data directory.
 While Redis is down the API says so with a JSON 503, and `/readyz` says why.
 """
@@ -17,6 +19,7 @@ import requests
 
 from common.settings import Settings
 from tests.reliability import (
+    FAULTY_APP,
     Chunks,
     assert_each_result_once,
     digit_files,
@@ -32,7 +35,9 @@ from tests.support import RedisServer
 pytestmark = pytest.mark.slow
 
 CHUNK = 25
-VISIBILITY = 6
+VISIBILITY = 10
+SLOW_AT = 110  # tests.faulty_worker takes SLOW_SECONDS on this image's chunk: strike then
+STRUCK = SLOW_AT // CHUNK * CHUNK
 
 
 def test_redis_restarting_under_running_jobs_loses_nothing(
@@ -41,13 +46,13 @@ def test_redis_restarting_under_running_jobs_loses_nothing(
     server = RedisServer(tmp_path / "redis", appendonly=True).start()
     settings = Settings(data_dir=data_dir, model_path=small_model_path, redis_url=server.url,
                         chunk_size=CHUNK, visibility_timeout=VISIBILITY)
-    running_files, queued_files = digit_files(400), digit_files(60)
+    running_files, queued_files = digit_files(400, slow=SLOW_AT), digit_files(60)
     try:
-        with running_stack(settings, tmp_path / "logs") as stack:
+        with running_stack(settings, tmp_path / "logs", app=FAULTY_APP) as stack:
             running = submit(stack.url, running_files)
             queued = submit(stack.url, queued_files)
-            Chunks(server.url, running["id"]).when_one_is_in_flight()
-            server.stop()
+            Chunks(server.url, running["id"]).when_in_flight(STRUCK)
+            server.stop()  # mid-chunk: its results cannot be recorded, nor the message acked
 
             upload = requests.post(f"{stack.url}/api/v1/jobs", timeout=30,
                                    files=[("files", ("a.png", running_files[0][1]))])
@@ -84,11 +89,11 @@ def test_the_api_restarting_mid_job_changes_nothing_for_the_job(
     settings: Settings, tmp_path: Path
 ) -> None:
     settings = replace(settings, chunk_size=CHUNK, visibility_timeout=VISIBILITY)
-    files = digit_files(400)
+    files = digit_files(400, slow=SLOW_AT)
     logs = tmp_path / "logs"
-    with running_stack(settings, logs) as stack:
+    with running_stack(settings, logs, app=FAULTY_APP) as stack:
         job = submit(stack.url, files)
-        Chunks(settings.broker_url, job["id"]).when_one_is_in_flight()
+        Chunks(settings.broker_url, job["id"]).when_in_flight(STRUCK)
         seen = requests.get(f"{stack.url}{job['url']}", timeout=30).json()["processed"]
         kill_group(stack.api)
         api = start_api(settings, port=urlsplit(stack.url).port, log_dir=logs)
