@@ -185,9 +185,10 @@ def _not_found() -> Response:
 
 
 def _wait_seconds() -> float | Response:
-    """`?wait=SECONDS` as a float capped by settings.max_wait; 0 without it; 400 when bad."""
+    """`?wait=SECONDS` as a float capped by settings.max_wait; 0 without it; 400 when bad
+    (an empty `wait=` too: the OpenAPI document says a number)."""
     raw = request.args.get("wait")
-    if raw is None or raw == "":
+    if raw is None:
         return 0.0
     try:
         wait = float(raw)

@@ -19,13 +19,14 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import redis
 
 from bench import report
 from bench.baseline import seed
 from bench.clients import baseline_batches, run_job
 from bench.images import multipart, png_files, test_set
 from bench.inprocess import throughput
-from bench.procs import BIN, Stack, baseline_server, memory_kib, mnistq_up
+from bench.procs import BIN, Stack, baseline_server, cpu_seconds, memory_kib, mnistq_up
 from common.settings import Settings
 from core.imaging import ImageLimits
 
@@ -70,7 +71,9 @@ def measure_stack(workers: int, model_path: Path, files: list[tuple[str, bytes]]
     warm_body, warm_type = multipart(files[: min(len(files), 1024)])
     with mnistq_up(workers, model_path, chunk_size=chunk_size) as stack:
         run_job(stack.url, warm_body, warm_type)  # every worker has run a chunk
+        before = _counters(stack)
         runs = [run_job(stack.url, body, content_type) for _ in range(repeats)]
+        costs = _per_image(before, _counters(stack), repeats * len(files))
         memory = stack_memory(stack)
     seconds = min(s for s, _ in runs)
     job = runs[0][1]
@@ -82,6 +85,34 @@ def measure_stack(workers: int, model_path: Path, files: list[tuple[str, bytes]]
         "images_per_s": report.rate(len(files), seconds),
         "status": job["status"], "failed": job["failed"],
         "accuracy": accuracy(predictions, labels), "memory": memory,
+        "per_image": {**costs, "upload_bytes": len(body) / len(files)},
+    }
+
+
+def _counters(stack: Stack) -> dict[str, float]:
+    """CPU seconds used so far by each role's processes, and Redis's own counters."""
+    counters = {role: sum(cpu_seconds(p) for p in pids) for role, pids in stack.roles().items()}
+    info = redis.Redis.from_url(stack.redis_url).info()
+    for key in ("total_commands_processed", "total_net_input_bytes", "total_net_output_bytes"):
+        counters[key] = float(info[key])
+    return counters
+
+
+def _per_image(before: dict[str, float], after: dict[str, float], images: int
+               ) -> dict[str, float]:
+    """What one image costs each part of the stack: CPU µs by role, Redis commands, bytes.
+
+    Redis commands include Lua-script calls as one each (not the commands inside them).
+    """
+    delta = {key: after[key] - before[key] for key in after}
+    return {
+        "worker_cpu_us": 1e6 * delta["workers"] / images,
+        "worker_main_cpu_us": 1e6 * delta["worker_main"] / images,
+        "api_cpu_us": 1e6 * delta["api"] / images,
+        "redis_cpu_us": 1e6 * delta["redis"] / images,
+        "redis_commands": delta["total_commands_processed"] / images,
+        "redis_bytes_in": delta["total_net_input_bytes"] / images,
+        "redis_bytes_out": delta["total_net_output_bytes"] / images,
     }
 
 
@@ -157,6 +188,13 @@ def main(argv: list[str] | None = None) -> int:
     if worker_mem and api_mem:
         print(f"RSS: worker process {worker_mem[0]['rss_kib'] / 1024:.0f} MiB, "
               f"API worker {api_mem[0]['rss_kib'] / 1024:.0f} MiB")
+    cost = two["per_image"]
+    print(f"per image (2 workers): worker CPU {cost['worker_cpu_us']:.0f} µs (+ Celery main "
+          f"process {cost['worker_main_cpu_us']:.0f} µs), API CPU "
+          f"{cost['api_cpu_us']:.0f} µs, Redis CPU {cost['redis_cpu_us']:.0f} µs, "
+          f"{cost['redis_commands']:.3f} Redis commands, {cost['redis_bytes_in']:.0f} B into "
+          f"and {cost['redis_bytes_out']:.0f} B out of Redis, {cost['upload_bytes']:.0f} B "
+          "uploaded")
     report.write(NAME, result, args.out)
     return 0
 

@@ -89,6 +89,15 @@ def memory_kib(pid: int) -> dict[str, int]:
             "pss_kib": values.get("Pss", 0)}
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time a process has used so far (0 when it is gone)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def _stop(popen: subprocess.Popen, grace: float = 30.0) -> None:
     """SIGTERM the process (it stops its own children), SIGKILL its group if it lingers."""
     if popen.poll() is None:
@@ -119,6 +128,15 @@ class Stack:
         """The Celery pool processes, the ones holding the model (children of a celery)."""
         celery = set(self.pids("celery"))
         return [p for p in celery if any(p in children(c) for c in celery)]
+
+    def redis_pids(self) -> list[int]:
+        return self.pids("redis-server")
+
+    def roles(self) -> dict[str, list[int]]:
+        """The processes that do a job's work, by role."""
+        pool = self.worker_pool_pids()
+        return {"workers": pool, "worker_main": [p for p in self.pids("celery") if p not in pool],
+                "api": self.api_worker_pids(), "redis": self.redis_pids()}
 
     def api_worker_pids(self) -> list[int]:
         """gunicorn's worker processes (children of the gunicorn arbiter)."""

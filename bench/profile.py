@@ -45,7 +45,8 @@ def summarise(folded: Path, top: int) -> dict[str, object]:
             inclusive[frame] += n
 
     def share(counts: collections.Counter[str]) -> list[tuple[str, float]]:
-        return [(f, round(100 * k / max(total, 1), 1)) for f, k in counts.most_common(top)]
+        return [(f, round(100 * k / max(total, 1), 1)) for f, k in counts.most_common()
+                if k < 0.9 * total][:top]  # frames under everything (start-up) say nothing
 
     return {"samples": total, "own": share(own), "inclusive": share(inclusive)}
 

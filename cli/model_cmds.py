@@ -9,6 +9,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from cli.files import collect_images
 from common.settings import Settings
 from core.data import DataError, load_split
 from core.evaluate import evaluate
@@ -94,25 +95,16 @@ def cmd_evaluate(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def expand_paths(paths: list[Path]) -> list[Path]:
-    """Files as given; a directory becomes its files (not hidden ones), sorted by name."""
-    files: list[Path] = []
-    for path in paths:
-        if path.is_dir():
-            files += sorted(p for p in path.iterdir() if p.is_file() and not p.name.startswith("."))
-        else:
-            files.append(path)
-    return files
-
-
-def _read(index: int, path: Path, limits: ImageLimits) -> tuple[int, str, bytes] | Result:
+def _read(
+    index: int, name: str, path: Path, limits: ImageLimits
+) -> tuple[int, str, bytes] | Result:
     """The file's bytes, or a per-file error result when it cannot or should not be read."""
     try:
         if path.stat().st_size > limits.max_bytes:
-            return Result.failure(index, str(path), f"file larger than {limits.max_bytes} bytes")
-        return index, str(path), path.read_bytes()
+            return Result.failure(index, name, f"file larger than {limits.max_bytes} bytes")
+        return index, name, path.read_bytes()
     except OSError as exc:
-        return Result.failure(index, str(path), f"cannot read file: {exc.strerror or exc}")
+        return Result.failure(index, name, f"cannot read file: {exc.strerror or exc}")
 
 
 def cmd_predict(args: argparse.Namespace, settings: Settings) -> int:
@@ -121,11 +113,11 @@ def cmd_predict(args: argparse.Namespace, settings: Settings) -> int:
     except ModelError as exc:
         return _fail(str(exc))
     limits = ImageLimits(settings.max_image_bytes, settings.max_image_pixels)
-    files = expand_paths(args.paths)
+    files = collect_images(args.paths, "mnistq predict")
     results: list[Result] = []
     for start in range(0, len(files), PREDICT_BATCH):
         batch = files[start:start + PREDICT_BATCH]
-        read = [_read(start + i, path, limits) for i, path in enumerate(batch)]
+        read = [_read(start + i, name, path, limits) for i, (name, path) in enumerate(batch)]
         items = [r for r in read if not isinstance(r, Result)]
         predicted = iter(predict_files(model, items, limits))
         results += [r if isinstance(r, Result) else next(predicted) for r in read]

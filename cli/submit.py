@@ -17,9 +17,9 @@ from typing import Any
 
 import requests
 
+from cli.files import collect_images
 from common.settings import Settings
 
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".gif", ".bmp", ".tif", ".tiff", ".webp", ".pgm"}
 DEFAULT_URL = "http://127.0.0.1:5000"
 POLL = 0.5  # seconds per long-poll while showing progress
 
@@ -43,7 +43,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
-    files = collect(args.paths)
+    files = collect_images(args.paths, "mnistq submit")
     if not files:
         print("mnistq submit: no files to upload", file=sys.stderr)
         return 2
@@ -74,22 +74,6 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         print(f"mnistq submit: job {job['id']} {job['status']}", file=sys.stderr)
         return 1
     return 0
-
-
-def collect(paths: list[str]) -> list[tuple[str, Path]]:
-    """(name to send, path) for each file; folders contribute their image files, sorted."""
-    found: list[tuple[str, Path]] = []
-    for raw in paths:
-        path = Path(raw)
-        if path.is_dir():
-            for child in sorted(path.rglob("*")):
-                if child.is_file() and child.suffix.lower() in IMAGE_SUFFIXES:
-                    found.append((child.relative_to(path).as_posix(), child))
-        elif path.is_file():
-            found.append((path.name, path))
-        else:
-            print(f"mnistq submit: {raw}: no such file or folder (skipped)", file=sys.stderr)
-    return found
 
 
 def upload(session: requests.Session, base: str, files: list[tuple[str, Path]]) -> dict[str, Any]:

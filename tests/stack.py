@@ -148,11 +148,14 @@ def start_worker(
     log_dir: Path | None = None,
     pool: str = "prefork",
     timeout: float = 60.0,
+    app: str = "worker.app",
 ) -> Worker:
-    """Start a Celery worker and wait until each pool process has the model loaded."""
+    """Start a Celery worker and wait until each pool process has the model loaded.
+
+    `app` is the Celery app module: `worker.app`, or a test's wrapper of it (faults)."""
     log_dir = log_dir or Path(os.environ.get("TMPDIR", "/tmp"))
     argv = [
-        str(BIN / "celery"), "-A", "worker.app", "worker", "-n", f"{name}@%h",
+        str(BIN / "celery"), "-A", app, "worker", "-n", f"{name}@%h",
         "--concurrency", str(concurrency), "--pool", pool, "--loglevel", "INFO",
         "--without-gossip", "--without-mingle", "--without-heartbeat",
     ]
@@ -235,12 +238,13 @@ def running_stack(
     workers: int = 1,
     concurrency: int = 1,
     extra_env: Mapping[str, str] | None = None,
+    app: str = "worker.app",
 ) -> Iterator[Stack]:
     """Workers and the API on `settings` (Redis must already run); stopped on exit."""
     with ExitStack() as stop:
         started = []
         for i in range(workers):
-            worker = start_worker(settings, f"w{i}", concurrency, extra_env, log_dir)
+            worker = start_worker(settings, f"w{i}", concurrency, extra_env, log_dir, app=app)
             stop.callback(worker.stop)
             started.append(worker)
         api = start_api(settings, extra_env=extra_env, log_dir=log_dir)

@@ -61,17 +61,21 @@ def test_predict_json_reads_files_and_directories(
     folder.mkdir()
     for i in range(6):
         (folder / f"{i:02d}_digit.png").write_bytes(_png(images[i]))
-    (folder / "07_notes.txt").write_text("not an image")
-    (folder / "08_blank.png").write_bytes(_png(np.zeros((28, 28), dtype=np.uint8)))
+    (folder / "07_blank.png").write_bytes(_png(np.zeros((28, 28), dtype=np.uint8)))
+    (folder / "labels.csv").write_text("left out: a folder gives its images only")
     single = tmp_path / "single.png"
     single.write_bytes(_png(images[10]))
+    notes = tmp_path / "notes.txt"
+    notes.write_text("named on the command line, so read and refused")
 
-    code = main(["predict", str(single), str(folder), "--model", str(trained), "--json"])
+    code = main(
+        ["predict", str(single), str(folder), str(notes), "--model", str(trained), "--json"]
+    )
     results = json.loads(capsys.readouterr().out)
 
     assert code == 0
     assert [Path(r["filename"]).name for r in results] == [
-        "single.png", *[f"{i:02d}_digit.png" for i in range(6)], "07_notes.txt", "08_blank.png",
+        "single.png", *[f"{i:02d}_digit.png" for i in range(6)], "07_blank.png", "notes.txt",
     ]
     digits = results[:7]
     assert all(r["error"] is None and 0 <= r["confidence"] <= 1 for r in digits)
