@@ -2,7 +2,8 @@
 
 In one run, on the same images: the baseline (the seed's Flask app, 2 gunicorn sync
 workers, batches from 2 client threads), the in-process ceiling (`predict_files` in 2
-processes), and our stack (`mnistq up` with 1 and then 2 workers, own Redis, real model).
+processes), and our stack (`mnistq up` with 1 and with 2 workers side by side, taking turns
+job by job; each its own Redis; the real model).
 Reports images/s, the ratios the performance issue sets targets for, the job's accuracy
 against `mnistq evaluate`'s, and the resident memory of a worker and of the API.
 Run: `python -m bench e2e [--quick]`.
@@ -11,6 +12,7 @@ Run: `python -m bench e2e [--quick]`.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import subprocess
@@ -63,30 +65,47 @@ def stack_memory(stack: Stack) -> dict[str, Any]:
     }
 
 
-def measure_stack(workers: int, model_path: Path, files: list[tuple[str, bytes]],
-                  labels: np.ndarray, repeats: int, chunk_size: int | None = None
-                  ) -> dict[str, Any]:
-    """Best of `repeats` whole jobs on a fresh `mnistq up --workers N`."""
+def measure_stacks(worker_counts: list[int], model_path: Path, files: list[tuple[str, bytes]],
+                   labels: np.ndarray, repeats: int, chunk_size: int | None = None
+                   ) -> list[dict[str, Any]]:
+    """Best of `repeats` whole jobs on a fresh `mnistq up --workers N` for each N.
+
+    The stacks run side by side and take turns job by job (the idle ones cost next to
+    nothing), so a change in the machine's load hits every configuration alike and their
+    ratio stays fair.
+    """
     body, content_type = multipart(files)
     warm_body, warm_type = multipart(files[: min(len(files), 1024)])
-    with mnistq_up(workers, model_path, chunk_size=chunk_size) as stack:
-        run_job(stack.url, warm_body, warm_type)  # every worker has run a chunk
-        before = _counters(stack)
-        runs = [run_job(stack.url, body, content_type) for _ in range(repeats)]
-        costs = _per_image(before, _counters(stack), repeats * len(files))
-        memory = stack_memory(stack)
-    seconds = min(s for s, _ in runs)
-    job = runs[0][1]
-    predictions = [r["prediction"] for r in job["results"]]
-    return {
-        "workers": workers, "chunk_size": chunk_size, "seconds": seconds,
-        "runs_s": [round(s, 3) for s, _ in runs],
-        "accepted_after_s": [round(j["accepted_after_s"], 3) for _, j in runs],
-        "images_per_s": report.rate(len(files), seconds),
-        "status": job["status"], "failed": job["failed"],
-        "accuracy": accuracy(predictions, labels), "memory": memory,
-        "per_image": {**costs, "upload_bytes": len(body) / len(files)},
-    }
+    with contextlib.ExitStack() as started:
+        stacks = [started.enter_context(mnistq_up(n, model_path, chunk_size=chunk_size))
+                  for n in worker_counts]
+        for stack in stacks:
+            run_job(stack.url, warm_body, warm_type)  # every worker has run a chunk
+        runs: list[list[tuple[float, dict[str, Any]]]] = [[] for _ in stacks]
+        costs: list[dict[str, float]] = [{} for _ in stacks]
+        for _ in range(repeats):
+            for i, stack in enumerate(stacks):
+                before = _counters(stack)
+                runs[i].append(run_job(stack.url, body, content_type))
+                used = _counters(stack)
+                costs[i] = {k: costs[i].get(k, 0.0) + used[k] - before[k] for k in used}
+        memory = [stack_memory(stack) for stack in stacks]
+    results = []
+    for n, stack_runs, cost, mem in zip(worker_counts, runs, costs, memory, strict=True):
+        seconds = min(s for s, _ in stack_runs)
+        job = stack_runs[0][1]
+        predictions = [r["prediction"] for r in job["results"]]
+        results.append({
+            "workers": n, "chunk_size": chunk_size, "seconds": seconds,
+            "runs_s": [round(s, 3) for s, _ in stack_runs],
+            "accepted_after_s": [round(j["accepted_after_s"], 3) for _, j in stack_runs],
+            "images_per_s": report.rate(len(files), seconds),
+            "status": job["status"], "failed": job["failed"],
+            "accuracy": accuracy(predictions, labels), "memory": mem,
+            "per_image": {**_per_image(cost, repeats * len(files)),
+                          "upload_bytes": len(body) / len(files)},
+        })
+    return results
 
 
 def _counters(stack: Stack) -> dict[str, float]:
@@ -98,13 +117,11 @@ def _counters(stack: Stack) -> dict[str, float]:
     return counters
 
 
-def _per_image(before: dict[str, float], after: dict[str, float], images: int
-               ) -> dict[str, float]:
+def _per_image(delta: dict[str, float], images: int) -> dict[str, float]:
     """What one image costs each part of the stack: CPU µs by role, Redis commands, bytes.
 
-    Redis commands include Lua-script calls as one each (not the commands inside them).
+    Redis commands count a Lua-script call as one (not the commands inside it).
     """
-    delta = {key: after[key] - before[key] for key in after}
     return {
         "worker_cpu_us": 1e6 * delta["workers"] / images,
         "worker_main_cpu_us": 1e6 * delta["worker_main"] / images,
@@ -146,8 +163,7 @@ def main(argv: list[str] | None = None) -> int:
         base_memory = [memory_kib(p) for p in baseline.worker_pids()]
     base_s = min(s for s, _ in base_runs)
     inproc_s, inproc_pred = throughput(model_path, files, cores, chunk, limits, repeats)
-    one = measure_stack(1, model_path, files, labels, repeats, args.chunk_size)
-    two = measure_stack(2, model_path, files, labels, repeats, args.chunk_size)
+    one, two = measure_stacks([1, 2], model_path, files, labels, repeats, args.chunk_size)
     evaluated = evaluate_accuracy(model_path) if n == 10_000 else None
 
     base_rate, inproc_rate = report.rate(n, base_s), report.rate(n, inproc_s)

@@ -28,9 +28,15 @@ def conditions() -> dict[str, Any]:
     }
 
 
+def default_path(name: str, quick: bool) -> Path:
+    """bench/results/<name>.json, or <name>-quick.json: a quick run never hides a full one."""
+    return RESULTS_DIR / f"{name}{'-quick' if quick else ''}.json"
+
+
 def write(name: str, report: dict[str, Any], out: Path | None = None) -> Path:
-    """Write `report` (plus the run's conditions) as bench/results/<name>.json; its path."""
-    path = out or RESULTS_DIR / f"{name}.json"
+    """Write `report` (plus the run's conditions) as `out`, by default bench/results/<name>.json
+    (<name>-quick.json when `report["quick"]`); its path."""
+    path = out or default_path(name, bool(report.get("quick")))
     path.parent.mkdir(parents=True, exist_ok=True)
     body = {"benchmark": name, "conditions": conditions(), **report}
     path.write_text(json.dumps(body, indent=2) + "\n")

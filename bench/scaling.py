@@ -1,14 +1,15 @@
 """Throughput against workers and chunk size, and the plot of it (docs/throughput.png).
 
-For each chunk size, a fresh `mnistq up` with 1 and then 2 workers runs the same job of
-MNIST test PNGs (best of a few); the in-process ceiling (2 processes, no HTTP, no queue) and
-the baseline (the seed's Flask app) are drawn as reference lines.
+For each chunk size, fresh `mnistq up` stacks with 1 and with 2 workers take turns running
+the same job of MNIST test PNGs (best of a few); the in-process ceiling (2 processes, no
+HTTP, no queue) and the baseline (the seed's Flask app) are drawn as reference lines.
 Run: `python -m bench scaling [--quick]`.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 from pathlib import Path
@@ -16,7 +17,7 @@ from pathlib import Path
 from bench import report
 from bench.baseline import seed
 from bench.clients import baseline_batches
-from bench.e2e import BASELINE_BATCH, ensure_model, measure_stack
+from bench.e2e import BASELINE_BATCH, ensure_model, measure_stacks
 from bench.images import png_files, test_set
 from bench.inprocess import throughput
 from bench.procs import baseline_server
@@ -33,7 +34,7 @@ def plot(result: dict, path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(7, 4.2), dpi=110)
+    fig, ax = plt.subplots(figsize=(7, 5), dpi=110)
     for workers in result["workers"]:
         runs = [r for r in result["runs"] if r["workers"] == workers]
         ax.plot([r["chunk_size"] for r in runs], [r["images_per_s"] for r in runs], "o-",
@@ -51,7 +52,7 @@ def plot(result: dict, path: Path) -> None:
     ax.set_title(f"{result['n_images']:,} MNIST PNGs over HTTP, {result['cores']} cores "
                  f"(load avg {load:.1f})", fontsize=10)
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8, loc="lower right")
+    ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=2)
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path)
@@ -68,9 +69,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data-dir", type=Path, default=settings.data_dir)
     parser.add_argument("--chunk-sizes", default=None, help="comma-separated")
     parser.add_argument("--repeats", type=int, default=None)
-    parser.add_argument("--plot", type=Path, default=PLOT)
+    parser.add_argument("--plot", type=Path, default=None,
+                        help=f"PNG to write (default {PLOT.relative_to(PROJECT_ROOT)}; with "
+                             "--quick bench/results/throughput-quick.png)")
     parser.add_argument("--out", type=Path, default=None, help="JSON report path")
+    parser.add_argument("--replot", type=Path, default=None, metavar="JSON",
+                        help="only redraw the plot from an earlier report")
     args = parser.parse_args(argv)
+    if args.plot is None:
+        args.plot = report.RESULTS_DIR / "throughput-quick.png" if args.quick else PLOT
+    if args.replot:
+        plot(json.loads(args.replot.read_text()), args.plot)
+        return 0
     n, chunks, repeats = ((1_000, "64,256", 1) if args.quick
                           else (10_000, "32,64,128,256,512,1024", 2))
     chunk_sizes = [int(c) for c in (args.chunk_sizes or chunks).split(",")]
@@ -90,11 +100,10 @@ def main(argv: list[str] | None = None) -> int:
     workers = (1, 2)
     runs = []
     for chunk in chunk_sizes:
-        for w in workers:
-            run = measure_stack(w, model_path, files, labels, repeats, chunk)
+        for run in measure_stacks(list(workers), model_path, files, labels, repeats, chunk):
             run.pop("memory")
-            print(f"chunk {chunk:>5}, {w} worker(s): {run['images_per_s']:,.0f} images/s",
-                  flush=True)
+            print(f"chunk {chunk:>5}, {run['workers']} worker(s): "
+                  f"{run['images_per_s']:,.0f} images/s", flush=True)
             runs.append(run)
     result = {
         "quick": args.quick, "n_images": n, "cores": cores, "model": str(model_path),
