@@ -2,8 +2,8 @@
 
 In one run, on the same images: the baseline (the seed's Flask app, 2 gunicorn sync
 workers, batches from 2 client threads), the in-process ceiling (`predict_files` in 2
-processes), and our stack (`mnistq up` with 1 and with 2 workers side by side, taking turns
-job by job; each its own Redis; the real model).
+processes), and our stack (`mnistq up` with 1 and with 2 workers side by side; each its own
+Redis; the real model); the in-process run and the two stacks take turns job by job.
 Reports images/s, the ratios the performance issue sets targets for, the job's accuracy
 against `mnistq evaluate`'s, and the resident memory of a worker and of the API.
 Run: `python -m bench e2e [--quick]`.
@@ -17,17 +17,17 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import redis
 
-from bench import report
+from bench import inprocess, report
 from bench.baseline import seed
 from bench.clients import baseline_batches, run_job
 from bench.images import multipart, png_files, test_set
-from bench.inprocess import throughput
 from bench.procs import BIN, Stack, baseline_server, cpu_seconds, memory_kib, mnistq_up
 from common.settings import Settings
 from core.imaging import ImageLimits
@@ -66,13 +66,14 @@ def stack_memory(stack: Stack) -> dict[str, Any]:
 
 
 def measure_stacks(worker_counts: list[int], model_path: Path, files: list[tuple[str, bytes]],
-                   labels: np.ndarray, repeats: int, chunk_size: int | None = None
-                   ) -> list[dict[str, Any]]:
+                   labels: np.ndarray, repeats: int, chunk_size: int | None = None,
+                   between: Callable[[], object] | None = None) -> list[dict[str, Any]]:
     """Best of `repeats` whole jobs on a fresh `mnistq up --workers N` for each N.
 
     The stacks run side by side and take turns job by job (the idle ones cost next to
     nothing), so a change in the machine's load hits every configuration alike and their
-    ratio stays fair.
+    ratio stays fair. `between`, when given, runs once per round too (another measurement
+    to keep in step with these).
     """
     body, content_type = multipart(files)
     warm_body, warm_type = multipart(files[: min(len(files), 1024)])
@@ -84,6 +85,8 @@ def measure_stacks(worker_counts: list[int], model_path: Path, files: list[tuple
         runs: list[list[tuple[float, dict[str, Any]]]] = [[] for _ in stacks]
         costs: list[dict[str, float]] = [{} for _ in stacks]
         for _ in range(repeats):
+            if between is not None:
+                between()
             for i, stack in enumerate(stacks):
                 before = _counters(stack)
                 runs[i].append(run_job(stack.url, body, content_type))
@@ -162,8 +165,12 @@ def main(argv: list[str] | None = None) -> int:
                      for _ in range(repeats)]
         base_memory = [memory_kib(p) for p in baseline.worker_pids()]
     base_s = min(s for s, _ in base_runs)
-    inproc_s, inproc_pred = throughput(model_path, files, cores, chunk, limits, repeats)
-    one, two = measure_stacks([1, 2], model_path, files, labels, repeats, args.chunk_size)
+    inproc_runs: list[tuple[float, list[int | None]]] = []
+    with inprocess.pool(model_path, cores, limits) as run_inprocess:
+        run_inprocess(files[: 4 * cores * chunk], chunk)  # warm caches and allocator
+        one, two = measure_stacks([1, 2], model_path, files, labels, repeats, args.chunk_size,
+                                  between=lambda: inproc_runs.append(run_inprocess(files, chunk)))
+    inproc_s, inproc_pred = min(s for s, _ in inproc_runs), inproc_runs[0][1]
     evaluated = evaluate_accuracy(model_path) if n == 10_000 else None
 
     base_rate, inproc_rate = report.rate(n, base_s), report.rate(n, inproc_s)
