@@ -15,14 +15,24 @@ bp = Blueprint("openapi", __name__)
 STATUSES = ["queued", "running", "succeeded", "cancelled", "failed"]
 
 
-def _error(description: str, headers: dict[str, Any] | None = None) -> dict[str, Any]:
+def _json(
+    description: str, schema: str, headers: dict[str, Any] | None = None,
+    links: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """A response whose JSON body is the component `schema`, with optional headers and links."""
     response: dict[str, Any] = {
         "description": description,
-        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
+        "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{schema}"}}},
     }
     if headers:
         response["headers"] = headers
+    if links:
+        response["links"] = links
     return response
+
+
+def _error(description: str, headers: dict[str, Any] | None = None) -> dict[str, Any]:
+    return _json(description, "Error", headers)
 
 
 _RETRY_AFTER = {"Retry-After": {"schema": {"type": "string"}, "description": "seconds"}}
@@ -41,13 +51,7 @@ _WAIT = {
 
 
 def _job(description: str, links: bool = False) -> dict[str, Any]:
-    response: dict[str, Any] = {
-        "description": description,
-        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Job"}}},
-    }
-    if links:
-        response["links"] = _LINKS
-    return response
+    return _json(description, "Job", links=_LINKS if links else None)
 
 
 _LINKS = {

@@ -11,7 +11,6 @@ Run: `python -m bench e2e [--quick]`.
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import json
 import os
@@ -138,16 +137,12 @@ def _per_image(delta: dict[str, float], images: int) -> dict[str, float]:
 
 def main(argv: list[str] | None = None) -> int:
     settings = Settings.from_env()
-    parser = argparse.ArgumentParser(prog="python -m bench e2e",
-                                     description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true",
-                        help="1,000 images, one run each, baseline on a 5,000-image model")
-    parser.add_argument("--model", type=Path, default=settings.model_path)
-    parser.add_argument("--data-dir", type=Path, default=settings.data_dir)
+    parser = report.arguments(
+        "e2e", __doc__, "1,000 images, one run each, baseline on a 5,000-image model", settings
+    )
     parser.add_argument("--chunk-size", type=int, default=None,
                         help="MNISTQ_CHUNK_SIZE of the stack (default: the setting's)")
     parser.add_argument("--repeats", type=int, default=None)
-    parser.add_argument("--out", type=Path, default=None, help="JSON report path")
     args = parser.parse_args(argv)
     n, repeats, seed_limit = (1_000, 1, seed.QUICK_LIMIT) if args.quick else (10_000, 3, None)
     repeats = args.repeats or repeats

@@ -8,10 +8,8 @@ predicts it and the API's long-poll wakes up. Run: `python -m bench latency [--q
 
 from __future__ import annotations
 
-import argparse
 import statistics
 import sys
-from pathlib import Path
 
 import requests
 
@@ -39,14 +37,9 @@ def summary(seconds: list[float]) -> dict[str, float]:
 
 def main(argv: list[str] | None = None) -> int:
     settings = Settings.from_env()
-    parser = argparse.ArgumentParser(prog="python -m bench latency",
-                                     description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="50 requests each")
+    parser = report.arguments("latency", __doc__, "50 requests each", settings)
     parser.add_argument("--requests", type=int, default=None)
     parser.add_argument("--workers", type=int, default=2, help="stack workers (default 2)")
-    parser.add_argument("--model", type=Path, default=settings.model_path)
-    parser.add_argument("--data-dir", type=Path, default=settings.data_dir)
-    parser.add_argument("--out", type=Path, default=None, help="JSON report path")
     args = parser.parse_args(argv)
     count = args.requests or (50 if args.quick else 500)
     model_path = ensure_model(args.model)

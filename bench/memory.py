@@ -8,9 +8,7 @@ Run: `python -m bench memory [--quick]`.
 
 from __future__ import annotations
 
-import argparse
 import sys
-from pathlib import Path
 
 from bench import report
 from bench.clients import run_job
@@ -24,12 +22,7 @@ NAME = "memory"
 
 def main(argv: list[str] | None = None) -> int:
     settings = Settings.from_env()
-    parser = argparse.ArgumentParser(prog="python -m bench memory",
-                                     description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="a 1,000-image job")
-    parser.add_argument("--model", type=Path, default=settings.model_path)
-    parser.add_argument("--data-dir", type=Path, default=settings.data_dir)
-    parser.add_argument("--out", type=Path, default=None, help="JSON report path")
+    parser = report.arguments("memory", __doc__, "a 1,000-image job", settings)
     args = parser.parse_args(argv)
     model_path = ensure_model(args.model)
     images, _ = test_set(args.data_dir, 1_000 if args.quick else 10_000)

@@ -7,8 +7,6 @@ if not). Run: `python -m bench.model [--model PATH]`.
 
 from __future__ import annotations
 
-import argparse
-import json
 import os
 import platform
 import sys
@@ -18,12 +16,11 @@ from pathlib import Path
 import numpy as np
 from threadpoolctl import threadpool_limits
 
+from bench.report import arguments, write
 from common.settings import Settings
 from core.data import load_split
 from core.features import to_features
 from core.model import DigitModel
-
-RESULTS = Path(__file__).resolve().parent / "results" / "model.json"
 
 
 def _best_of(repeats: int, run) -> tuple[float, float, object]:
@@ -101,20 +98,13 @@ def table(report: dict) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     settings = Settings.from_env()
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", type=Path, default=settings.model_path)
-    parser.add_argument("--data-dir", type=Path, default=settings.data_dir)
-    parser.add_argument("--out", type=Path, default=None, help="JSON report path")
-    parser.add_argument("--quick", action="store_true", help="1,000 images, one run each")
+    parser = arguments("model", __doc__, "1,000 images, one run each", settings)
     args = parser.parse_args(argv)
-    report = bench(args.model, args.data_dir, *((1, 1_000) if args.quick else (3, None)))
-    report["quick"] = args.quick
-    print(table(report))
-    args.out = args.out or (RESULTS.with_name("model-quick.json") if args.quick else RESULTS)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(report, indent=2) + "\n")
-    print(f"wrote {args.out}")
-    return 0 if report["identical_labels"] else 1
+    result = bench(args.model, args.data_dir, *((1, 1_000) if args.quick else (3, None)))
+    result["quick"] = args.quick
+    print(table(result))
+    write("model", result, args.out)
+    return 0 if result["identical_labels"] else 1
 
 
 if __name__ == "__main__":

@@ -10,11 +10,9 @@ Run: `python -m bench preprocess [--quick]`.
 
 from __future__ import annotations
 
-import argparse
 import sys
 import time
 from collections.abc import Callable
-from pathlib import Path
 
 import numpy as np
 from threadpoolctl import threadpool_limits
@@ -94,11 +92,9 @@ def render(results: dict[str, dict]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     settings = Settings.from_env()
-    parser = argparse.ArgumentParser(prog="python -m bench preprocess",
-                                     description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="fewer images, one repeat")
-    parser.add_argument("--data-dir", type=Path, default=settings.data_dir)
-    parser.add_argument("--out", type=Path, default=None, help="JSON report path")
+    parser = report.arguments(
+        "preprocess", __doc__, "fewer images, one repeat", settings, model=False
+    )
     args = parser.parse_args(argv)
     n_png, n_jpeg, repeats = (1_000, 100, 1) if args.quick else (10_000, 1_000, 3)
     images, _ = test_set(args.data_dir)

@@ -22,6 +22,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import psutil
 import redis
 import requests
 
@@ -52,18 +53,11 @@ def wait_until(check: Callable[[], object], timeout: float, what: str,
 
 
 def children(pid: int) -> list[int]:
-    """All descendants of `pid`, from /proc."""
-    found, todo = [], [pid]
-    while todo:
-        current = todo.pop()
-        try:
-            text = Path(f"/proc/{current}/task/{current}/children").read_text()
-        except OSError:
-            continue
-        for child in map(int, text.split()):
-            found.append(child)
-            todo.append(child)
-    return found
+    """All descendants of `pid` (empty once it has gone)."""
+    try:
+        return [child.pid for child in psutil.Process(pid).children(recursive=True)]
+    except psutil.Error:
+        return []
 
 
 def cmdline(pid: int) -> str:

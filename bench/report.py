@@ -6,6 +6,7 @@ figure means little without it.
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import platform
@@ -15,6 +16,22 @@ from pathlib import Path
 from typing import Any
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
+
+
+def arguments(
+    name: str, doc: str | None, quick_help: str, settings: Any, model: bool = True
+) -> argparse.ArgumentParser:
+    """A benchmark's parser with the options all of them share: --quick, --model,
+    --data-dir (defaults from the settings) and --out (the JSON report's path)."""
+    parser = argparse.ArgumentParser(
+        prog=f"python -m bench {name}", description=(doc or name).splitlines()[0]
+    )
+    parser.add_argument("--quick", action="store_true", help=quick_help)
+    if model:
+        parser.add_argument("--model", type=Path, default=settings.model_path)
+    parser.add_argument("--data-dir", type=Path, default=settings.data_dir)
+    parser.add_argument("--out", type=Path, default=None, help="JSON report path")
+    return parser
 
 
 def conditions() -> dict[str, Any]:

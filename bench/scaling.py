@@ -8,7 +8,6 @@ Run: `python -m bench scaling [--quick]`.
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import sys
@@ -62,17 +61,12 @@ def plot(result: dict, path: Path) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     settings = Settings.from_env()
-    parser = argparse.ArgumentParser(prog="python -m bench scaling",
-                                     description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="1,000 images, 2 chunk sizes")
-    parser.add_argument("--model", type=Path, default=settings.model_path)
-    parser.add_argument("--data-dir", type=Path, default=settings.data_dir)
+    parser = report.arguments("scaling", __doc__, "1,000 images, 2 chunk sizes", settings)
     parser.add_argument("--chunk-sizes", default=None, help="comma-separated")
     parser.add_argument("--repeats", type=int, default=None)
     parser.add_argument("--plot", type=Path, default=None,
                         help=f"PNG to write (default {PLOT.relative_to(PROJECT_ROOT)}; with "
                              "--quick bench/results/throughput-quick.png)")
-    parser.add_argument("--out", type=Path, default=None, help="JSON report path")
     parser.add_argument("--replot", type=Path, default=None, metavar="JSON",
                         help="only redraw the plot from an earlier report")
     args = parser.parse_args(argv)

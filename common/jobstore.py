@@ -318,21 +318,22 @@ class JobStore:
 
     def results(self, job_id: str) -> list[dict[str, Any]] | None:
         """The results recorded so far, in upload order; None when the job is unknown."""
-        job, _names, _images, results, _done = _keys(job_id)
-        pipe = self.redis.pipeline(transaction=True)
-        pipe.exists(job)
-        pipe.hgetall(results)
-        exists, raw = pipe.execute()
-        return _rows(raw) if exists else None
+        raw = self._stored_results(job_id)
+        return None if raw is None else _rows(raw)
 
     def results_json(self, job_id: str) -> str | None:
         """`results` as JSON text, spliced from the stored chunks without re-encoding."""
+        raw = self._stored_results(job_id)
+        return None if raw is None else _rows_json(raw)
+
+    def _stored_results(self, job_id: str) -> dict[bytes, bytes] | None:
+        """The results hash (chunk start -> JSON array) as stored; None for an unknown job."""
         job, _names, _images, results, _done = _keys(job_id)
         pipe = self.redis.pipeline(transaction=True)
         pipe.exists(job)
         pipe.hgetall(results)
         exists, raw = pipe.execute()
-        return _rows_json(raw) if exists else None
+        return raw if exists else None
 
     def wait_until_ended(self, job_id: str, timeout: float) -> None:
         """Block up to `timeout` seconds until the job ends (returns at once if it has)."""

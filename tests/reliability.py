@@ -29,6 +29,11 @@ FIGURES = ROOT / "bench" / "results" / "reliability.json"
 FAULTY_APP = "tests.faulty_worker"  # the real worker with test-only faults (see that module)
 SAMPLES = sorted(IMAGES_TEST.glob("*.png"))
 
+CHUNK = 25  # images per chunk in these tests: a few ms of work, SLOW_SECONDS for the marked one
+VISIBILITY = 10  # seconds before an unacknowledged chunk is redelivered
+SLOW_AT = 110  # the image carrying the SLOW marker: its chunk (100-125) is the one struck
+STRUCK = SLOW_AT // CHUNK * CHUNK
+
 
 def digit_files(n: int, slow: int | None = None) -> list[tuple[str, bytes]]:
     """`n` (name, bytes) uploads cycling through the ten sample digits; image `slow` (if

@@ -24,11 +24,12 @@ import os
 import signal
 import subprocess
 import sys
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import ExitStack, contextmanager, suppress
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
+import psutil
 import pytest
 import redis
 import requests
@@ -77,12 +78,11 @@ class Process:
             return ""
 
     def children(self) -> list[int]:
-        """Direct child pids (e.g. Celery's pool processes), from /proc."""
+        """Direct child pids (e.g. Celery's pool processes)."""
         try:
-            text = Path(f"/proc/{self.pid}/task/{self.pid}/children").read_text()
-        except OSError:
+            return [child.pid for child in psutil.Process(self.pid).children()]
+        except psutil.Error:
             return []
-        return [int(pid) for pid in text.split()]
 
     def signal(self, sig: int) -> None:
         """Send `sig` to the main process only (e.g. SIGTERM for a warm shutdown)."""
@@ -164,16 +164,7 @@ def start_worker(
     worker = Worker(base.name, base.popen, base.log_path, settings)
     expected = 1 if pool == "solo" else concurrency
 
-    def ready() -> bool:
-        if not worker.alive():
-            raise RuntimeError(f"worker {name} exited:\n{worker.log()[-3000:]}")
-        return len(worker.heartbeating_pids()) >= expected
-
-    try:
-        wait_for(ready, timeout=timeout, interval=0.05, what=f"worker {name} ready")
-    except Exception:
-        worker.stop()
-        raise RuntimeError(f"worker {name} did not start:\n{worker.log()[-3000:]}") from None
+    _await_start(worker, lambda: len(worker.heartbeating_pids()) >= expected, timeout)
     return worker
 
 
@@ -204,17 +195,26 @@ def start_api(
     base = spawn("api", argv, settings_env(settings, extra_env), log_dir / f"api-{port}.log")
     api = Api(base.name, base.popen, base.log_path, f"http://127.0.0.1:{port}")
 
-    def healthy() -> bool:
-        if not api.alive():
-            raise RuntimeError(f"api exited:\n{api.log()[-3000:]}")
-        return requests.get(api.url + "/healthz", timeout=2).status_code == 200
+    _await_start(
+        api, lambda: requests.get(api.url + "/healthz", timeout=2).status_code == 200, timeout
+    )
+    return api
+
+
+def _await_start(process: Process, ready: Callable[[], bool], timeout: float) -> None:
+    """Wait until `ready()`; if the process exits or never gets ready, stop it and fail
+    with the tail of its log."""
+
+    def check() -> bool:
+        if not process.alive():
+            raise RuntimeError(f"{process.name} exited:\n{process.log()[-3000:]}")
+        return ready()
 
     try:
-        wait_for(healthy, timeout=timeout, interval=0.05, what=f"api on port {port}")
+        wait_for(check, timeout=timeout, interval=0.05, what=f"{process.name} ready")
     except Exception:
-        api.stop()
-        raise RuntimeError(f"api did not start:\n{api.log()[-3000:]}") from None
-    return api
+        process.stop()
+        raise RuntimeError(f"{process.name} did not start:\n{process.log()[-3000:]}") from None
 
 
 @dataclass

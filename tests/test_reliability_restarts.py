@@ -19,7 +19,11 @@ import requests
 
 from common.settings import Settings
 from tests.reliability import (
+    CHUNK,
     FAULTY_APP,
+    SLOW_AT,
+    STRUCK,
+    VISIBILITY,
     Chunks,
     assert_each_result_once,
     digit_files,
@@ -34,10 +38,6 @@ from tests.support import RedisServer
 
 pytestmark = pytest.mark.slow
 
-CHUNK = 25
-VISIBILITY = 10
-SLOW_AT = 110  # tests.faulty_worker takes SLOW_SECONDS on this image's chunk: strike then
-STRUCK = SLOW_AT // CHUNK * CHUNK
 
 
 def test_redis_restarting_under_running_jobs_loses_nothing(

@@ -24,7 +24,11 @@ from common.queue import QUEUE
 from common.settings import Settings
 from tests.faulty_worker import CRASHES, RAISES, SLOW_SECONDS
 from tests.reliability import (
+    CHUNK,
     FAULTY_APP,
+    SLOW_AT,
+    STRUCK,
+    VISIBILITY,
     Chunks,
     assert_each_result_once,
     digit_files,
@@ -40,10 +44,6 @@ from tests.support import wait_for
 pytestmark = pytest.mark.slow
 
 IMAGES = 400
-CHUNK = 25  # a few ms of work per chunk, SLOW_SECONDS for the marked one
-VISIBILITY = 10  # seconds before an unacknowledged chunk is redelivered
-SLOW_AT = 110  # the marked image: chunk 100-125 is the one struck
-STRUCK = SLOW_AT // CHUNK * CHUNK
 
 
 @pytest.fixture()

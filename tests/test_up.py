@@ -9,6 +9,7 @@ import sys
 import threading
 from pathlib import Path
 
+import psutil
 import pytest
 import requests
 
@@ -21,20 +22,8 @@ pytestmark = pytest.mark.slow
 
 
 def descendants(pid: int) -> set[int]:
-    """Every process below `pid`, from /proc (children live in their own sessions)."""
-    found: set[int] = set()
-    todo = [pid]
-    while todo:
-        current = todo.pop()
-        try:
-            text = Path(f"/proc/{current}/task/{current}/children").read_text()
-        except OSError:
-            continue
-        for child in map(int, text.split()):
-            if child not in found:
-                found.add(child)
-                todo.append(child)
-    return found
+    """Every process below `pid` (children live in their own sessions)."""
+    return {child.pid for child in psutil.Process(pid).children(recursive=True)}
 
 
 def alive(pid: int) -> bool:
