@@ -41,6 +41,7 @@ def register(app: Flask) -> None:
 
     @app.errorhandler(redis.ConnectionError)
     @app.errorhandler(redis.TimeoutError)
+    @app.errorhandler(redis.exceptions.OutOfMemoryError)  # Redis at maxmemory: full, not broken
     @app.errorhandler(OperationalError)
     def store_down(exc: Exception) -> Response:
         log.error("%s %s: job store unavailable: %s", request.method, request.path, exc)

@@ -30,7 +30,7 @@ def readyz() -> Response:
         workers = store.live_workers(HEARTBEAT_MAX_AGE)
     except (redis.ConnectionError, redis.TimeoutError) as exc:
         log.warning("readyz: redis unreachable: %s", exc)
-        return error_response(503, f"not ready: Redis is unreachable ({exc})", {"Retry-After": "5"})
+        return error_response(503, "not ready: Redis is unreachable", {"Retry-After": "5"})
     if workers == 0:
         return error_response(503, "not ready: no worker with the model loaded is alive",
                               {"Retry-After": "5"})

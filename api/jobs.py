@@ -47,10 +47,9 @@ def create_job() -> Response:
     except QueueFull as exc:
         return error_response(429, f"too many unfinished jobs ({exc}); retry later",
                               {"Retry-After": "10"})
-    _enqueue(job_id, chunks)
+    _enqueue(job_id, chunks, files)
     status = "queued"
-    if wait:
-        svc.store.wait_until_ended(job_id, wait)
+    if wait and svc.store.wait_until_ended(job_id, wait):
         job = svc.store.get_job(job_id, expect_ended=True, results_as_json=True)
         if job is not None and job["status"] in ENDED:
             return _job_response(job)
@@ -79,16 +78,20 @@ def _uploaded_files(max_files: int) -> list[tuple[str, bytes]] | Response:
     return files
 
 
-def _enqueue(job_id: str, chunks: list[Chunk]) -> None:
-    """One task per chunk, ids only; a job whose chunks cannot be sent is marked failed."""
-    celery = services().celery
+def _enqueue(job_id: str, chunks: list[Chunk], files: list[tuple[str, bytes]]) -> None:
+    """Store each chunk's images, then send its task (ids only): workers start on the first
+    chunk while the rest are stored. A job whose chunks cannot be sent is marked failed."""
+    svc = services()
     try:
-        with celery.producer_or_acquire() as producer:
+        with svc.celery.producer_or_acquire() as producer:
             for chunk in chunks:
-                celery.send_task(PREDICT_CHUNK, args=[job_id, chunk.start, chunk.stop],
-                                 producer=producer)
+                if not svc.store.store_images(job_id, chunk, files):
+                    log.info("job %s: ended while its chunks were being enqueued", job_id)
+                    return
+                svc.celery.send_task(PREDICT_CHUNK, args=[job_id, chunk.start, chunk.stop],
+                                     producer=producer)
     except Exception:
-        services().store.fail(job_id, "could not enqueue its chunks")
+        svc.store.fail(job_id, "could not enqueue its chunks")
         raise
     log.info("job %s: enqueued %d chunks", job_id, len(chunks))
 
@@ -103,9 +106,10 @@ def get_job(job_id: str) -> Response:
     job = _find(job_id, with_results=False)
     if isinstance(job, Response):
         return job
-    if job["status"] not in ENDED and wait:
-        store.wait_until_ended(job_id, wait)
-    job = _find(job_id, with_results=True, expect_ended=bool(wait))
+    ended = job["status"] in ENDED
+    if not ended and wait:
+        ended = store.wait_until_ended(job_id, wait)
+    job = _find(job_id, with_results=True, expect_ended=ended)
     return job if isinstance(job, Response) else _job_response(job)
 
 
@@ -153,11 +157,13 @@ def model() -> Response:
     svc = services()
     meta = svc.store.model_metadata()
     if meta is None:
+        # the sidecar of core.model.metadata_path, read without importing scikit-learn here
         sidecar = Path(svc.settings.model_path).with_suffix(".json")
         try:
             meta = json.loads(sidecar.read_text())
         except (OSError, ValueError):
-            return error_response(503, "no model loaded yet: start a worker (or mnistq train)")
+            return error_response(503, "no model loaded yet: start a worker (or mnistq train)",
+                                  {"Retry-After": "5"})
     return jsonify(meta)
 
 

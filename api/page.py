@@ -9,6 +9,7 @@ always revalidated.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from pathlib import Path
 
@@ -38,8 +39,10 @@ _SECURITY_HEADERS = {
 _YEAR = 365 * 24 * 3600
 
 
+@functools.cache
 def assets_version() -> str:
-    """A short hash of every static file: changes whenever any of them does."""
+    """A short hash of every static file (read once per process): it changes whenever any
+    of them does, so browsers may cache the assets for a year."""
     digest = hashlib.sha256()
     for path in sorted(STATIC_DIR.iterdir()):
         if path.is_file():

@@ -78,8 +78,9 @@ def _run(args: argparse.Namespace, settings: Settings, stop: threading.Event,
         port = _free_port()
         children.append(("redis", _start_redis(port, logs)))
         redis_url = f"redis://127.0.0.1:{port}/0"
-        if not _wait(lambda: redis.Redis.from_url(redis_url).ping(), 20, stop, children):
-            return _failed("redis-server did not start", logs)
+        with redis.Redis.from_url(redis_url) as client:
+            if not _wait(client.ping, 20, stop, children):
+                return _failed("redis-server did not start", logs)
     env["MNISTQ_REDIS_URL"] = redis_url
     for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
         env[var] = str(settings.worker_threads)

@@ -41,7 +41,7 @@ from redis.backoff import ExponentialBackoff
 from redis.retry import Retry
 
 from common.settings import Settings
-from core.results import FIELDS
+from core.results import Result
 
 log = logging.getLogger(__name__)
 
@@ -155,6 +155,18 @@ end
 return {added, status}
 """
 
+# Store one chunk's images while the job is still queued or running, expiring with the job.
+# KEYS: job, images. ARGV: index, bytes, index, bytes, ... Returns 1 when stored, else 0.
+_STORE = """
+local status = redis.call('HGET', KEYS[1], 'status')
+if status ~= 'queued' and status ~= 'running' then return 0 end
+for i = 1, #ARGV, 1000 do
+  redis.call('HSET', KEYS[2], unpack(ARGV, i, math.min(i + 999, #ARGV)))
+end
+redis.call('EXPIREAT', KEYS[2], redis.call('HGET', KEYS[1], 'expires_at'))
+return 1
+"""
+
 # End a job early (cancel or fail). KEYS: job, names, images, results, done, unfinished.
 # ARGV: now, job id, new status. Returns 1 when ended now, 0 when it had already ended, -1 gone.
 _END = """
@@ -234,6 +246,7 @@ class JobStore:
         self._record = client.register_script(_RECORD)
         self._end = client.register_script(_END)
         self._begin = client.register_script(_BEGIN)
+        self._store = client.register_script(_STORE)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> JobStore:
@@ -248,11 +261,14 @@ class JobStore:
         self, files: Sequence[tuple[str, bytes]], chunk_size: int,
         max_unfinished: int | None = None,
     ) -> tuple[str, list[Chunk]]:
-        """Store the files under a new job in one transaction; return its id and its chunks.
+        """Record a new job (status, counts, file names) in one transaction; return its id
+        and its chunks.
 
-        The job and its images become visible together, every key with the same expiry.
-        With `max_unfinished`, the same round trip counts unfinished jobs; when this one is
-        over the limit it is deleted again and `QueueFull` raised (the API's 429).
+        The images are not stored here: the caller stores each chunk's images with
+        `store_images` right before enqueueing that chunk, so workers start on the first
+        chunk while the rest are still being stored, and a refused job (429) never wrote its
+        bytes. With `max_unfinished`, the same round trip counts unfinished jobs; when this
+        one is over the limit it is deleted again and `QueueFull` raised.
         """
         job_id = new_job_id()
         now = time.time()
@@ -265,8 +281,7 @@ class JobStore:
             "created_at": f"{now:.3f}", "expires_at": expires_at, "chunk_size": chunk_size,
         })
         pipe.rpush(names, *(name for name, _ in files))
-        pipe.hset(images, mapping={str(i): data for i, (_, data) in enumerate(files)})
-        for key in (job, names, images):
+        for key in (job, names):
             pipe.expireat(key, expires_at)
         pipe.zadd(UNFINISHED_KEY, {job_id: expires_at})
         pipe.zcard(UNFINISHED_KEY)
@@ -281,6 +296,16 @@ class JobStore:
         chunks = [Chunk(s, min(s + chunk_size, total)) for s in range(0, total, chunk_size)]
         log.info("job %s: created, %d files in %d chunks", job_id, len(files), len(chunks))
         return job_id, chunks
+
+    def store_images(
+        self, job_id: str, chunk: Chunk, files: Sequence[tuple[str, bytes]]
+    ) -> bool:
+        """Store the images of one chunk of a job made `with_images=False` (`files` are all
+        the job's files, in index order), with the job's expiry. False when the job has
+        ended meanwhile (cancelled): nothing is stored, and nothing more need be enqueued."""
+        job, _names, images, _results, _done = _keys(job_id)
+        pairs = [x for i in range(chunk.start, chunk.stop) for x in (str(i), files[i][1])]
+        return bool(self._store(keys=[job, images], args=pairs))
 
     def count_unfinished(self) -> int:
         """Jobs queued or running (expired leftovers pruned first): the 429 limit's measure."""
@@ -335,12 +360,13 @@ class JobStore:
         exists, raw = pipe.execute()
         return raw if exists else None
 
-    def wait_until_ended(self, job_id: str, timeout: float) -> None:
-        """Block up to `timeout` seconds until the job ends (returns at once if it has)."""
-        if timeout <= 0:
-            return
+    def wait_until_ended(self, job_id: str, timeout: float) -> bool:
+        """Block up to `timeout` seconds until the job ends (at once if it has); whether it
+        has ended."""
         done = _keys(job_id)[4]
-        self.redis.blmove(done, done, timeout, src="RIGHT", dest="LEFT")
+        if timeout <= 0:
+            return bool(self.redis.exists(done))
+        return self.redis.blmove(done, done, timeout, src="RIGHT", dest="LEFT") is not None
 
     def cancel(self, job_id: str) -> int:
         """1 cancelled now, 0 had already ended (409), -1 unknown. Pending chunks skip."""
@@ -377,7 +403,7 @@ class JobStore:
         return ChunkStart(status or None, int(attempts), files)
 
     def record_results(
-        self, job_id: str, chunk: Chunk, results: Sequence[Any]
+        self, job_id: str, chunk: Chunk, results: Sequence[Result]
     ) -> tuple[int, str | None]:
         """Record a chunk's results once (atomic; a chunk that runs twice changes nothing the
         second time), bump the counters, end the job when all are in.
@@ -385,7 +411,7 @@ class JobStore:
         `results` are `core.results.Result` objects, one per image of the chunk.
         Returns (newly recorded, job status after).
         """
-        rows = [{name: getattr(r, name) for name in FIELDS} for r in results]
+        rows = [r.to_dict() for r in results]
         failed = sum(1 for row in rows if row["error"])
         added, status = self._record(
             keys=[*_keys(job_id), UNFINISHED_KEY],

@@ -7,6 +7,8 @@ these variables; keep the two in step.
 
 from __future__ import annotations
 
+import logging
+import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
@@ -104,7 +106,12 @@ def _parse(name: str, raw: str) -> object:
                 raise ValueError("must be positive")
             return value
         if name in _FLOATS:
-            return float(raw)
+            value = float(raw)
+            if not math.isfinite(value) or value <= 0:
+                raise ValueError("must be a positive number")
+            return value
+        if name == "log_level" and raw.upper() not in logging.getLevelNamesMapping():
+            raise ValueError("not a logging level (DEBUG, INFO, WARNING, ERROR, CRITICAL)")
         return raw
     except ValueError as exc:
         raise ValueError(f"MNISTQ_{name.upper()}={raw!r}: {exc}") from None

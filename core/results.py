@@ -30,10 +30,6 @@ class Result:
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> Result:
-        return cls(**{name: data.get(name) for name in FIELDS})
-
 
 def _csv_safe(value: Any) -> Any:
     """Neutralise spreadsheet formulas in user-supplied text (CSV injection)."""

@@ -13,6 +13,16 @@ def store_on(server: RedisServer, ttl: int = 3600) -> JobStore:
     return JobStore(server.client(), ttl)
 
 
+def new_job(
+    store: JobStore, files: list[tuple[str, bytes]], chunk_size: int
+) -> tuple[str, list[Chunk]]:
+    """A job as the API makes it: recorded, then each chunk's images stored."""
+    job_id, chunks = store.create_job(files, chunk_size)
+    for chunk in chunks:
+        assert store.store_images(job_id, chunk, files)
+    return job_id, chunks
+
+
 def results_for(chunk: Chunk, failed: set[int] = frozenset()) -> list[Result]:
     return [Result.failure(i, f"{i}.png", "bad") if i in failed
             else Result(i, f"{i}.png", prediction=i % 10, confidence=0.9, runner_up=0)
@@ -21,7 +31,7 @@ def results_for(chunk: Chunk, failed: set[int] = frozenset()) -> list[Result]:
 
 def test_a_chunk_recorded_twice_counts_once(redis_server: RedisServer) -> None:
     store = store_on(redis_server)
-    job_id, chunks = store.create_job([(f"{i}.png", b"img") for i in range(5)], chunk_size=3)
+    job_id, chunks = new_job(store, [(f"{i}.png", b"img") for i in range(5)], chunk_size=3)
     assert chunks == [Chunk(0, 3), Chunk(3, 5)]
     begun = store.begin_chunk(job_id, chunks[0])
     assert begun.runnable and begun.attempts == 1
@@ -48,16 +58,17 @@ def test_a_chunk_recorded_twice_counts_once(redis_server: RedisServer) -> None:
 
 def test_deliveries_are_counted_per_chunk(redis_server: RedisServer) -> None:
     store = store_on(redis_server)
-    job_id, chunks = store.create_job([("a.png", b"x"), ("b.png", b"y")], chunk_size=1)
+    job_id, chunks = new_job(store, [("a.png", b"x"), ("b.png", b"y")], chunk_size=1)
     assert [store.begin_chunk(job_id, chunks[0]).attempts for _ in range(3)] == [1, 2, 3]
     assert store.begin_chunk(job_id, chunks[1]).attempts == 1
 
 
 def test_cancel_ends_the_job_once_and_wakes_waiters(redis_server: RedisServer) -> None:
     store = store_on(redis_server)
-    job_id, chunks = store.create_job([("a.png", b"x")] * 4, chunk_size=2)
+    job_id, chunks = new_job(store, [("a.png", b"x")] * 4, chunk_size=2)
     assert store.count_unfinished() == 1
     assert store.cancel(job_id) == 1
+    assert not store.store_images(job_id, chunks[0], [("a.png", b"x")] * 4)  # ended: no bytes
     assert store.cancel(job_id) == 0
     assert store.cancel("0" * 32) == -1
     assert store.count_unfinished() == 0
@@ -71,7 +82,7 @@ def test_cancel_ends_the_job_once_and_wakes_waiters(redis_server: RedisServer) -
 
 def test_a_job_expires_whole(redis_server: RedisServer) -> None:
     store = store_on(redis_server, ttl=1)
-    job_id, chunks = store.create_job([("a.png", b"x"), ("b.png", b"y")], chunk_size=1)
+    job_id, chunks = new_job(store, [("a.png", b"x"), ("b.png", b"y")], chunk_size=1)
     store.record_results(job_id, chunks[0], results_for(chunks[0]))
     assert store.get_job(job_id) is not None
     wait_for(lambda: store.get_job(job_id) is None, timeout=10, what="the job to expire")

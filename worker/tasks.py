@@ -16,7 +16,6 @@ import time
 from typing import Any
 
 import redis
-from celery import Task
 from celery.exceptions import Reject
 from celery.signals import worker_process_init, worker_process_shutdown
 from threadpoolctl import threadpool_limits
@@ -37,8 +36,8 @@ class _Process:
     """What one worker process holds: the model, the store, its heartbeat."""
 
     def __init__(self) -> None:
-        self.model: Any = None
-        self.limits: Any = None
+        self.model: DigitModel | None = None
+        self.limits: ImageLimits | None = None
         self.store: JobStore | None = None
         self.name = f"{socket.gethostname()}:{os.getpid()}"
         self.stop = threading.Event()
@@ -60,27 +59,16 @@ class _Process:
             log.info("worker %s: model %s loaded in %.0f ms (%d BLAS threads)", self.name,
                      settings.model_path, 1000 * (time.perf_counter() - started),
                      settings.worker_threads)
-            self._publish_metadata()
             threading.Thread(target=self._beat, name="heartbeat", daemon=True).start()
 
-    def _publish_metadata(self) -> None:
-        meta = getattr(self.model, "metadata", None)
-        if meta is None:
-            return
-        data = meta if isinstance(meta, dict) else getattr(meta, "__dict__", {"model": str(meta)})
-        try:
-            self.store.publish_model(dict(data))  # type: ignore[union-attr]
-        except Exception:  # Redis down at start: the heartbeat loop retries reachability
-            log.warning("worker %s: could not publish model metadata", self.name, exc_info=True)
-
     def _beat(self) -> None:
-        published = False
+        """Heartbeat, and the model's metadata with it (cheap, and so it comes back by itself
+        when Redis restarts without its data)."""
+        assert self.store is not None and self.model is not None
         while not self.stop.is_set():
             try:
-                self.store.heartbeat(self.name, HEARTBEAT_MAX_AGE)  # type: ignore[union-attr]
-                if not published:
-                    self._publish_metadata()
-                    published = True
+                self.store.heartbeat(self.name, HEARTBEAT_MAX_AGE)
+                self.store.publish_model(self.model.metadata)
             except Exception as exc:  # Redis restarting: keep beating, it comes back
                 log.warning("worker %s: heartbeat failed: %s", self.name, exc)
             self.stop.wait(HEARTBEAT_EVERY)
@@ -115,8 +103,8 @@ def _forget(**_: Any) -> None:
 REDIS_DOWN = (redis.ConnectionError, redis.TimeoutError)
 
 
-@app.task(name=PREDICT_CHUNK, bind=True)
-def predict_chunk(self: Task, job_id: str, start: int, stop: int) -> int:
+@app.task(name=PREDICT_CHUNK)
+def predict_chunk(job_id: str, start: int, stop: int) -> int:
     """Predict images [start, stop) of a job and record each result once; returns new ones.
 
     Skips a chunk whose job was cancelled, ended or expired. A chunk delivered more than
@@ -131,6 +119,16 @@ def predict_chunk(self: Task, job_id: str, start: int, stop: int) -> int:
                     stop, exc)
         time.sleep(1.0)  # no hot loop while Redis restarts
         raise Reject(str(exc), requeue=True) from None
+    except Exception:
+        # Not the user's doing (a model that will not load, a Redis error reply): the task is
+        # acknowledged as failed, so end the job now rather than leave it running to its TTL.
+        log.exception("job %s: chunk %s-%s failed; the job fails", job_id, start, stop)
+        if process.store is not None:
+            try:
+                process.store.fail(job_id, "internal error in a worker")
+            except Exception:
+                log.exception("job %s: could not mark the job failed", job_id)
+        raise
 
 
 def _predict_chunk(job_id: str, chunk: Chunk) -> int:
