@@ -71,12 +71,16 @@ def _locate(data_dir: Path, spec: MnistFile) -> Path:
     raise DataError(f"{data_dir / spec.name}: file not found (run `mnistq data fetch`)")
 
 
+def decompress_idx(raw: bytes) -> bytes:
+    """idx content from a file's bytes, gzip or raw (OSError, EOFError, zlib.error if bad)."""
+    return gzip.decompress(raw) if raw[:2] == b"\x1f\x8b" else raw
+
+
 def read_idx_bytes(path: Path) -> bytes:
     """The decompressed content of an idx file, gzip or raw."""
     try:
-        raw = path.read_bytes()
-        return gzip.decompress(raw) if raw[:2] == b"\x1f\x8b" else raw
-    except (OSError, EOFError, zlib.error, gzip.BadGzipFile) as exc:
+        return decompress_idx(path.read_bytes())
+    except (OSError, EOFError, zlib.error) as exc:
         raise DataError(f"{path}: cannot read ({exc})") from None
 
 

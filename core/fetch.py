@@ -9,7 +9,6 @@ a later run or `load_split` could mistake for the real file.
 from __future__ import annotations
 
 import contextlib
-import gzip
 import hashlib
 import os
 import tempfile
@@ -19,7 +18,7 @@ from pathlib import Path
 
 import requests
 
-from core.data import FILES, DataError, MnistFile
+from core.data import FILES, DataError, MnistFile, decompress_idx
 
 DEFAULT_MIRRORS = (
     "https://ossci-datasets.s3.amazonaws.com/mnist/",
@@ -64,12 +63,10 @@ def is_valid(path: Path, spec: MnistFile) -> bool:
 
 def _content_sha256(content: bytes) -> str | None:
     """SHA-256 of the idx bytes inside `content` (gzip or raw); None if it does not unzip."""
-    if content[:2] == b"\x1f\x8b":
-        try:
-            content = gzip.decompress(content)
-        except (OSError, EOFError, zlib.error):
-            return None
-    return hashlib.sha256(content).hexdigest()
+    try:
+        return hashlib.sha256(decompress_idx(content)).hexdigest()
+    except (OSError, EOFError, zlib.error):
+        return None
 
 
 def _fetch_one(

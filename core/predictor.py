@@ -142,7 +142,9 @@ class FastPredictor:
             x += b
         return x
 
-    def _decisions(self, x: np.ndarray, sv: list, dual: list) -> np.ndarray:
+    def _decisions(
+        self, x: np.ndarray, sv: list[np.ndarray], dual: list[np.ndarray]
+    ) -> np.ndarray:
         """One-vs-one decisions (n, n_pairs) of transformed rows, in the dtype of `x`.
 
         coef0 rides in the GEMM as an extra column (x: gamma * x, 1; SV: sv, coef0), and two
