@@ -44,7 +44,6 @@ def create_app(settings: Settings | None = None) -> Flask:
         MAX_CONTENT_LENGTH=settings.max_upload_bytes,
         # werkzeug stops at this many multipart parts; ours counts files with a clearer message
         MAX_FORM_PARTS=settings.max_files + 100,
-        MNISTQ_MAX_FILES=settings.max_files,
     )
     app.json.sort_keys = False  # type: ignore[attr-defined]
     app.extensions["mnistq"] = Services(

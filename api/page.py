@@ -13,7 +13,9 @@ import functools
 import hashlib
 from pathlib import Path
 
-from flask import Blueprint, Response, abort, current_app, render_template, send_from_directory
+from flask import Blueprint, Response, abort, render_template, send_from_directory
+
+from .app import services
 
 bp = Blueprint("page", __name__, template_folder="templates")
 
@@ -53,10 +55,7 @@ def assets_version() -> str:
 
 def upload_limits() -> dict[str, int]:
     """The limits the API enforces, so the page can say "too large" before uploading."""
-    services = current_app.extensions.get("mnistq")
-    settings = getattr(services, "settings", None)
-    if settings is None:
-        return {}
+    settings = services().settings
     return {"max_files": settings.max_files, "max_upload_bytes": settings.max_upload_bytes}
 
 

@@ -31,7 +31,6 @@ from worker.app import app, settings
 log = logging.getLogger(__name__)
 
 
-
 class _Process:
     """What one worker process holds: the model, the store, its heartbeat."""
 
@@ -39,9 +38,13 @@ class _Process:
         self.model: DigitModel | None = None
         self.limits: ImageLimits | None = None
         self.store: JobStore | None = None
-        self.name = f"{socket.gethostname()}:{os.getpid()}"
         self.stop = threading.Event()
         self.lock = threading.Lock()
+
+    @property
+    def name(self) -> str:
+        """`host:pid` of this process (a pool process is forked after this object exists)."""
+        return f"{socket.gethostname()}:{os.getpid()}"
 
     def load(self) -> None:
         """Load the model once in this process and start the heartbeat."""
@@ -54,7 +57,6 @@ class _Process:
             self.limits = ImageLimits(
                 max_bytes=settings.max_image_bytes, max_pixels=settings.max_image_pixels
             )
-            self.name = f"{socket.gethostname()}:{os.getpid()}"
             self.store = JobStore.from_settings(settings)
             log.info("worker %s: model %s loaded in %.0f ms (%d BLAS threads)", self.name,
                      settings.model_path, 1000 * (time.perf_counter() - started),
