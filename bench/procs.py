@@ -12,7 +12,6 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -26,16 +25,11 @@ import psutil
 import redis
 import requests
 
+from common.localhost import free_port
 from common.settings import PROJECT_ROOT
 
 BIN = Path(sys.executable).parent
 _UP_LINE = re.compile(r"mnistq is up: (\S+) .*Redis (\S+),")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def wait_until(check: Callable[[], object], timeout: float, what: str,

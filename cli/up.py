@@ -15,16 +15,17 @@ import logging
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import redis
 import requests
 
+from common.localhost import free_port
 from common.settings import Settings
 
 log = logging.getLogger("mnistq.up")
@@ -75,7 +76,7 @@ def _run(args: argparse.Namespace, settings: Settings, stop: threading.Event,
     env = dict(os.environ)
     redis_url = settings.redis_url
     if redis_url is None:
-        port = _free_port()
+        port = free_port()
         children.append(("redis", _start_redis(port, logs)))
         redis_url = f"redis://127.0.0.1:{port}/0"
         with redis.Redis.from_url(redis_url) as client:
@@ -113,7 +114,7 @@ def _failed(message: str, logs: Path) -> int:
     return 1
 
 
-def _wait(check, timeout: float, stop: threading.Event,
+def _wait(check: Callable[[], object], timeout: float, stop: threading.Event,
           children: list[tuple[str, subprocess.Popen[bytes]]]) -> bool:
     """Poll `check` until true; False on timeout, on Ctrl-C, or when a child died."""
     deadline = time.monotonic() + timeout
@@ -156,9 +157,9 @@ def _die_with_parent() -> None:
 def _stop_all(children: list[tuple[str, subprocess.Popen[bytes]]]) -> None:
     """SIGTERM the API and the workers together (each finishes what it is doing), SIGKILL what
     is left after 20 s, then stop Redis last so that it writes its append-only file."""
-    redis_first = [c for c in children if c[0] == "redis"]
+    redis_group = [c for c in children if c[0] == "redis"]
     others = [c for c in children if c[0] != "redis"]
-    for group in (others, redis_first):
+    for group in (others, redis_group):
         for _, proc in group:
             if proc.poll() is None:
                 with contextlib.suppress(ProcessLookupError):
@@ -172,9 +173,3 @@ def _stop_all(children: list[tuple[str, subprocess.Popen[bytes]]]) -> None:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(proc.pid, signal.SIGKILL)  # leftovers of its group, if any
             proc.wait()
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
