@@ -13,7 +13,6 @@ import contextlib
 import ctypes
 import logging
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -25,7 +24,7 @@ from pathlib import Path
 import redis
 import requests
 
-from common.localhost import free_port
+from common.localhost import free_port, redis_server_argv
 from common.settings import Settings
 
 log = logging.getLogger("mnistq.up")
@@ -129,15 +128,12 @@ def _wait(check: Callable[[], object], timeout: float, stop: threading.Event,
 
 
 def _start_redis(port: int, logs: Path) -> subprocess.Popen[bytes]:
-    binary = shutil.which("redis-server")
-    if binary is None:
-        raise SystemExit("mnistq up: redis-server is not installed (apt-get install redis-server)"
-                         " and MNISTQ_REDIS_URL is not set")
     data = (STATE_DIR / "redis").resolve()
+    try:
+        argv = redis_server_argv(port, data, (logs / "redis.log").resolve())
+    except RuntimeError as exc:
+        raise SystemExit(f"mnistq up: {exc}, and MNISTQ_REDIS_URL is not set") from None
     data.mkdir(parents=True, exist_ok=True)
-    argv = [binary, "--port", str(port), "--bind", "127.0.0.1", "--dir", str(data),
-            "--appendonly", "yes", "--appendfsync", "everysec", "--save", "",
-            "--logfile", str((logs / "redis.log").resolve())]
     return _spawn(argv, dict(os.environ), logs / "redis.out")
 
 

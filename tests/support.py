@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 import time
 from collections.abc import Callable
@@ -11,7 +10,7 @@ from typing import TypeVar
 
 import redis
 
-from common.localhost import free_port
+from common.localhost import free_port, redis_server_argv
 
 __all__ = ["RedisServer", "free_port", "wait_for"]
 
@@ -53,17 +52,10 @@ class RedisServer:
         return redis.Redis.from_url(self.url)
 
     def start(self) -> RedisServer:
-        binary = shutil.which("redis-server")
-        if binary is None:
-            raise RuntimeError("redis-server is not installed (apt-get install redis-server)")
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.process = subprocess.Popen(
-            [
-                binary, "--port", str(self.port), "--bind", "127.0.0.1",
-                "--dir", str(self.data_dir),
-                "--save", "", "--appendonly", "yes" if self.appendonly else "no",
-                "--appendfsync", "everysec", "--logfile", str(self.data_dir / "redis.log"),
-            ],
+            redis_server_argv(self.port, self.data_dir, self.data_dir / "redis.log",
+                              self.appendonly),
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
