@@ -2,7 +2,8 @@
 
 Why not werkzeug's `request.files`: its streaming parser costs about 100 µs per part, so a
 10,000-image job spent over a second parsing before any worker could start. Splitting the
-(size-capped, already buffered) body on its boundary costs a few µs per part. Only file
+(size-capped, already buffered) body on its boundary, then matching each usual part head
+with one regular expression, costs about 1 µs per part. Only file
 parts (those with a `filename`) of the named field are returned; other fields are ignored.
 Anything malformed is a `MultipartError` (the API answers 400), never a traceback.
 """
@@ -16,6 +17,12 @@ from werkzeug.http import parse_options_header
 _SIMPLE_DISPOSITION = re.compile(
     r'^form-data; *name="([^"\\]*)"(?:; *filename="([^"\\]*)")? *$', re.IGNORECASE
 )
+_USUAL_HEAD = re.compile(
+    rb'\r\nContent-Disposition: form-data; name="([^"\\%\r\n]*)"'
+    rb'(?:; filename="([^"\\%\r\n]*)")?\r\n(?:Content-Type: [^\r\n]*\r\n)?\r\n'
+)
+"""The head of a part as requests, curl and browsers write it, matched in one go (C speed);
+any other head takes the general path in `_part`, which gives the same answer for these."""
 
 
 class MultipartError(ValueError):
@@ -56,6 +63,12 @@ def parse_files(
 
 def _part(piece: bytes) -> tuple[str | None, str | None, bytes]:
     """(field name, filename or None, content) of one part as split off by `parse_files`."""
+    usual = _USUAL_HEAD.match(piece)
+    if usual:
+        name, filename = usual.group(1, 2)
+        return (name.decode("utf-8", "replace"),
+                None if filename is None else filename.decode("utf-8", "replace"),
+                piece[usual.end():])
     line_end = piece.find(b"\r\n")
     if line_end < 0 or piece[:line_end].strip(b" \t"):
         raise MultipartError("malformed multipart delimiter line")

@@ -12,7 +12,8 @@ Key layout (`{id}` is 32 hex digits, 128 random bits):
 |                                |        | started_at, finished_at, expires_at, chunk_size,       |
 |                                |        | `attempts:{start}` per chunk delivery count            |
 | `mnistq:job:{id}:names`        | list   | uploaded file names in upload order (echoed only)      |
-| `mnistq:job:{id}:images`       | hash   | index -> image bytes; deleted as results are recorded |
+| `mnistq:job:{id}:images`       | hash   | chunk start -> the chunk's files packed in one value  |
+|                                |        | (`pack_files`); deleted when the chunk is recorded     |
 | `mnistq:job:{id}:results`      | hash   | chunk start -> JSON array of its results, HSETNX once  |
 | `mnistq:job:{id}:done`         | list   | one token pushed when the job ends: long-poll wake-up  |
 | `mnistq:jobs:unfinished`       | zset   | job id -> expires_at, for the queued-jobs limit (429)  |
@@ -30,6 +31,7 @@ import json
 import logging
 import re
 import secrets
+import struct
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -108,34 +110,21 @@ def connect(settings: Settings, blocking_timeout: float | None = None) -> redis.
     )
 
 
-# Lua helper: delete fields [start, stop) of a hash in batches (unpack has a stack limit).
-_HDEL_RANGE = """
-local function hdel_range(key, start, stop)
-  local fields = {}
-  for i = start, stop - 1 do
-    fields[#fields + 1] = tostring(i)
-    if #fields == 500 then redis.call('HDEL', key, unpack(fields)); fields = {} end
-  end
-  if #fields > 0 then redis.call('HDEL', key, unpack(fields)) end
-end
-"""
-
 # Record a chunk's results once: one HSETNX of the chunk's JSON array under its start index,
 # so a chunk that runs twice adds nothing the second time; counters move only for a new
-# chunk; the job ends when processed reaches total. The chunk's image bytes are deleted.
+# chunk; the job ends when processed reaches total. The chunk's packed images are deleted.
 # KEYS: job, names, images, results, done, unfinished.
-# ARGV: now, job id, start, stop, results JSON array, results in it, failed among them.
+# ARGV: now, job id, chunk start, results JSON array, results in it, failed among them.
 # Returns {newly recorded, status after}; {-1, ''} when the job is gone.
-_RECORD = _HDEL_RANGE + """
-local start, stop = tonumber(ARGV[3]), tonumber(ARGV[4])
+_RECORD = """
 local status = redis.call('HGET', KEYS[1], 'status')
 if not status then return {-1, ''} end
-hdel_range(KEYS[3], start, stop)
+redis.call('HDEL', KEYS[3], ARGV[3])
 if status ~= 'queued' and status ~= 'running' then return {0, status} end
 local expires_at = redis.call('HGET', KEYS[1], 'expires_at')
 local added, failed = 0, 0
-if redis.call('HSETNX', KEYS[4], ARGV[3], ARGV[5]) == 1 then
-  added, failed = tonumber(ARGV[6]), tonumber(ARGV[7])
+if redis.call('HSETNX', KEYS[4], ARGV[3], ARGV[4]) == 1 then
+  added, failed = tonumber(ARGV[5]), tonumber(ARGV[6])
   redis.call('EXPIREAT', KEYS[4], expires_at)
 end
 if status == 'queued' then
@@ -155,14 +144,12 @@ end
 return {added, status}
 """
 
-# Store one chunk's images while the job is still queued or running, expiring with the job.
-# KEYS: job, images. ARGV: index, bytes, index, bytes, ... Returns 1 when stored, else 0.
+# Store one chunk's packed images while the job is still queued or running, expiring with
+# the job. KEYS: job, images. ARGV: chunk start, packed bytes. Returns 1 when stored, else 0.
 _STORE = """
 local status = redis.call('HGET', KEYS[1], 'status')
 if status ~= 'queued' and status ~= 'running' then return 0 end
-for i = 1, #ARGV, 1000 do
-  redis.call('HSET', KEYS[2], unpack(ARGV, i, math.min(i + 999, #ARGV)))
-end
+redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
 redis.call('EXPIREAT', KEYS[2], redis.call('HGET', KEYS[1], 'expires_at'))
 return 1
 """
@@ -183,8 +170,8 @@ return 1
 """
 
 # A worker starts a chunk: count the delivery, mark the job running, hand out the chunk's
-# names and bytes (false where already consumed). KEYS: job, names, images.
-# ARGV: now, attempts field, start, stop. Returns {status, attempts, names, images};
+# names and packed images (false when already consumed). KEYS: job, names, images.
+# ARGV: now, attempts field, start, stop. Returns {status, attempts, names, packed};
 # {'', 0, {}, {}} when the job is gone, {status, 0, {}, {}} when it has ended.
 _BEGIN = """
 local status = redis.call('HGET', KEYS[1], 'status')
@@ -195,20 +182,30 @@ if status == 'queued' then
   redis.call('HSET', KEYS[1], 'status', 'running', 'started_at', ARGV[1])
   status = 'running'
 end
-local start, stop = tonumber(ARGV[3]), tonumber(ARGV[4])
-local names = redis.call('LRANGE', KEYS[2], start, stop - 1)
-local images, fields = {}, {}
-for i = start, stop - 1 do
-  fields[#fields + 1] = tostring(i)
-  if #fields == 500 or i == stop - 1 then
-    for _, data in ipairs(redis.call('HMGET', KEYS[3], unpack(fields))) do
-      images[#images + 1] = data
-    end
-    fields = {}
-  end
-end
-return {status, attempts, names, images}
+local names = redis.call('LRANGE', KEYS[2], ARGV[3], tonumber(ARGV[4]) - 1)
+return {status, attempts, names, redis.call('HGET', KEYS[3], ARGV[3])}
 """
+
+
+def pack_files(datas: Sequence[bytes]) -> bytes:
+    """A chunk's files as one value: their lengths (uint32, little-endian), then their bytes.
+
+    One value per chunk instead of one hash field per image: a fifth of Redis's CPU for
+    storing, fetching and deleting a chunk, and one reply to parse instead of hundreds.
+    """
+    return struct.pack(f"<{len(datas)}I", *map(len, datas)) + b"".join(datas)
+
+
+def unpack_files(packed: bytes, count: int) -> list[bytes]:
+    """The `count` files of a `pack_files` value."""
+    lengths = struct.unpack_from(f"<{count}I", packed)
+    if 4 * count + sum(lengths) != len(packed):
+        raise ValueError(f"packed chunk of {len(packed)} bytes does not hold {count} files")
+    files, offset = [], 4 * count
+    for length in lengths:
+        files.append(packed[offset:offset + length])
+        offset += length
+    return files
 
 
 class QueueFull(Exception):
@@ -300,12 +297,12 @@ class JobStore:
     def store_images(
         self, job_id: str, chunk: Chunk, files: Sequence[tuple[str, bytes]]
     ) -> bool:
-        """Store the images of one chunk of a job made `with_images=False` (`files` are all
-        the job's files, in index order), with the job's expiry. False when the job has
-        ended meanwhile (cancelled): nothing is stored, and nothing more need be enqueued."""
+        """Store the images of one chunk (`files` are all the job's files, in index order)
+        as one value, with the job's expiry. False when the job has ended meanwhile
+        (cancelled): nothing is stored, and nothing more need be enqueued."""
         job, _names, images, _results, _done = _keys(job_id)
-        pairs = [x for i in range(chunk.start, chunk.stop) for x in (str(i), files[i][1])]
-        return bool(self._store(keys=[job, images], args=pairs))
+        packed = pack_files([data for _, data in files[chunk.start:chunk.stop]])
+        return bool(self._store(keys=[job, images], args=[chunk.start, packed]))
 
     def count_unfinished(self) -> int:
         """Jobs queued or running (expired leftovers pruned first): the 429 limit's measure."""
@@ -388,14 +385,16 @@ class JobStore:
         """Count this delivery of the chunk, mark the job running and fetch the chunk's files,
         in one round trip; `runnable` says whether to go on (not cancelled, ended or gone)."""
         job, names, images, _results, _done = _keys(job_id)
-        status, attempts, raw_names, datas = self._begin(
+        status, attempts, raw_names, packed = self._begin(
             keys=[job, names, images],
             args=[f"{time.time():.3f}", f"attempts:{chunk.start}", chunk.start, chunk.stop],
         )
         status = status.decode() if isinstance(status, bytes) else status
         files: list[tuple[int, str, bytes | None]] = []
-        if datas:
-            raw_names = list(raw_names) + [b""] * (len(datas) - len(raw_names))
+        if status in (QUEUED, RUNNING):
+            count = chunk.stop - chunk.start
+            datas = [None] * count if packed is None else unpack_files(packed, count)
+            raw_names = list(raw_names) + [b""] * (count - len(raw_names))
             files = [
                 (chunk.start + offset, name.decode("utf-8", "replace"), data)
                 for offset, (name, data) in enumerate(zip(raw_names, datas, strict=True))
@@ -415,7 +414,7 @@ class JobStore:
         failed = sum(1 for row in rows if row["error"])
         added, status = self._record(
             keys=[*_keys(job_id), UNFINISHED_KEY],
-            args=[f"{time.time():.3f}", job_id, chunk.start, chunk.stop,
+            args=[f"{time.time():.3f}", job_id, chunk.start,
                   json.dumps(rows, separators=(",", ":")), len(rows), failed],
         )
         status = status.decode() if isinstance(status, bytes) else status

@@ -5,7 +5,7 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Iterable, Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any
 
 FIELDS = ("index", "filename", "prediction", "confidence", "runner_up", "error")
@@ -28,7 +28,9 @@ class Result:
         return cls(index=index, filename=filename, error=error)
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        """The JSON object of the API (`dataclasses.asdict` deep-copies: 20x slower)."""
+        return {"index": self.index, "filename": self.filename, "prediction": self.prediction,
+                "confidence": self.confidence, "runner_up": self.runner_up, "error": self.error}
 
 
 def _csv_safe(value: Any) -> Any:

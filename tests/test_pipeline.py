@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import io
 
 import numpy as np
@@ -10,6 +11,7 @@ from PIL import Image
 from core.data import load_split
 from core.imaging import ImageLimits
 from core.pipeline import predict_files
+from core.results import FIELDS, Result
 
 LIMITS = ImageLimits(max_bytes=1 << 20, max_pixels=4_000_000)
 
@@ -44,3 +46,11 @@ def test_only_bad_files_and_no_files(small_model) -> None:
     results = predict_files(small_model, [(0, "x.bin", b"\0\1\2")], LIMITS)
     assert results[0].error and results[0].prediction is None
     assert predict_files(small_model, [], LIMITS) == []
+
+
+def test_a_result_is_one_json_object_with_every_field() -> None:
+    """The API's rows and the CSV header list the same fields, whatever the outcome."""
+    for result in (Result(3, "a.png", 7, 0.99, 1), Result.failure(4, "b.png", "empty file")):
+        row = result.to_dict()
+        assert row == dataclasses.asdict(result)
+        assert tuple(row) == FIELDS

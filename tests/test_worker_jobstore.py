@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import time
 
-from common.jobstore import Chunk, JobStore, job_key
+import pytest
+
+from common.jobstore import Chunk, JobStore, job_key, pack_files, unpack_files
 from core.results import Result
 from tests.support import RedisServer, wait_for
 
@@ -54,6 +56,17 @@ def test_a_chunk_recorded_twice_counts_once(redis_server: RedisServer) -> None:
     assert not store.begin_chunk(job_id, chunks[1]).runnable
     store.wait_until_ended(job_id, timeout=5)  # returns at once: the token is there
     assert not redis_server.client().exists(job_key(job_id) + ":images")
+
+
+def test_a_chunk_hands_each_file_its_own_bytes(redis_server: RedisServer) -> None:
+    store = store_on(redis_server)
+    files = [(f"{i}.png", bytes(range(i)) * 7) for i in range(12)]  # the first is empty
+    job_id, chunks = new_job(store, files, chunk_size=5)
+    handed = [f for chunk in chunks for f in store.begin_chunk(job_id, chunk).files]
+    assert handed == [(i, name, data) for i, (name, data) in enumerate(files)]
+    assert unpack_files(pack_files([]), 0) == []
+    with pytest.raises(ValueError, match="does not hold"):
+        unpack_files(pack_files([b"ab", b"c"]) + b"!", 2)
 
 
 def test_deliveries_are_counted_per_chunk(redis_server: RedisServer) -> None:
