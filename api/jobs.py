@@ -13,8 +13,8 @@ from typing import Any
 
 from flask import Blueprint, Response, jsonify, request
 
-from common.jobstore import ENDED, Chunk, QueueFull, is_job_id
-from common.queue import PREDICT_CHUNK
+from common.jobstore import ENDED, HEARTBEAT_MAX_AGE, Chunk, QueueFull, is_job_id
+from common.queue import PREDICT_CHUNK, SMALLEST_CHUNK, chunk_size_for
 from core.results import to_csv
 
 from .app import services
@@ -42,7 +42,7 @@ def create_job() -> Response:
     if isinstance(files, Response):
         return files
     try:
-        job_id, chunks = svc.store.create_job(files, svc.settings.chunk_size,
+        job_id, chunks = svc.store.create_job(files, _chunk_size(len(files)),
                                               max_unfinished=svc.settings.max_queued_jobs)
     except QueueFull as exc:
         return error_response(429, f"too many unfinished jobs ({exc}); retry later",
@@ -76,6 +76,16 @@ def _uploaded_files(max_files: int) -> list[tuple[str, bytes]] | Response:
     if len(files) > max_files:
         return error_response(413, f"too many files: more than {max_files} per job")
     return files
+
+
+def _chunk_size(total: int) -> int:
+    """Images per chunk for this job, given the workers alive now (asked only when the job
+    could make more than one chunk)."""
+    svc = services()
+    largest = svc.settings.chunk_size
+    workers = (svc.store.live_workers(HEARTBEAT_MAX_AGE)
+               if total > min(SMALLEST_CHUNK, largest) else 1)
+    return chunk_size_for(total, workers, largest)
 
 
 def _enqueue(job_id: str, chunks: list[Chunk], files: list[tuple[str, bytes]]) -> None:

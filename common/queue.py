@@ -7,6 +7,7 @@ the image bytes wait in the job store.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from celery import Celery
@@ -15,6 +16,24 @@ from common.settings import Settings
 
 QUEUE = "mnistq"
 PREDICT_CHUNK = "mnistq.predict_chunk"
+
+CHUNKS_PER_WORKER = 4
+"""A job is cut into about this many chunks per live worker process: every worker gets a
+share, and the last chunk to finish keeps the others idle for a fraction of the job only..."""
+SMALLEST_CHUNK = 64
+"""...but no chunk is cut smaller than this (unless MNISTQ_CHUNK_SIZE is): each task costs
+about 1-2 ms of delivery, acknowledgement and job-store work, 3 % of a 64-image chunk."""
+
+
+def chunk_size_for(total: int, live_workers: int, largest: int) -> int:
+    """Images per chunk of a job of `total` images: about `CHUNKS_PER_WORKER` chunks for each
+    live worker, within [SMALLEST_CHUNK, largest] (`largest` is MNISTQ_CHUNK_SIZE, and wins).
+
+    10,000 images on 2 workers: 20 chunks of 512 (the per-task costs stay near 1 %); 600 on 2:
+    8 of 75 instead of one of 512 and one of 88.
+    """
+    share = math.ceil(total / (CHUNKS_PER_WORKER * max(live_workers, 1)))
+    return max(min(SMALLEST_CHUNK, largest), min(share, largest))
 
 
 def celery_config(settings: Settings) -> dict[str, Any]:

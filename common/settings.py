@@ -52,8 +52,9 @@ class Settings:
     """MNISTQ_MAX_QUEUED_JOBS: unfinished jobs before new ones get 429."""
     max_wait: float = 60.0
     """MNISTQ_MAX_WAIT: cap, in seconds, of `?wait=` long-polls."""
-    chunk_size: int = 256
-    """MNISTQ_CHUNK_SIZE: images per Celery task."""
+    chunk_size: int = 512
+    """MNISTQ_CHUNK_SIZE: most images per Celery task (smaller jobs get smaller chunks, so that
+    every live worker shares them: `common.queue.chunk_size_for`)."""
     visibility_timeout: int = 120
     """MNISTQ_VISIBILITY_TIMEOUT: seconds before an unacknowledged chunk is redelivered."""
     max_chunk_attempts: int = 3

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 import requests
 
+from common.queue import SMALLEST_CHUNK, chunk_size_for
 from common.settings import Settings
 from tests.conftest import IMAGES_TEST
 from tests.stack import running_stack
@@ -15,21 +16,40 @@ from tests.stack import running_stack
 pytestmark = pytest.mark.slow
 
 
+def test_chunks_are_sized_so_that_every_live_worker_shares_a_job() -> None:
+    assert chunk_size_for(10_000, live_workers=2, largest=512) == 512
+    assert chunk_size_for(10_000, live_workers=8, largest=512) == 313
+    assert chunk_size_for(600, live_workers=2, largest=512) == 75
+    assert chunk_size_for(100, live_workers=2, largest=512) == SMALLEST_CHUNK
+    assert chunk_size_for(1, live_workers=0, largest=512) == SMALLEST_CHUNK  # one chunk of 1
+    assert chunk_size_for(1000, live_workers=2, largest=25) == 25  # the setting wins
+
+
 def test_two_workers_share_one_large_job(settings: Settings, tmp_path: Path) -> None:
-    settings = replace(settings, chunk_size=25)
+    settings = replace(settings, chunk_size=100)
     samples = sorted(IMAGES_TEST.glob("*.png"))
-    files = [("files", (f"{i}.png", samples[i % 10].read_bytes(), "image/png"))
-             for i in range(1000)]
+
+    def upload(count: int) -> list:
+        return [("files", (f"{i}.png", samples[i % 10].read_bytes(), "image/png"))
+                for i in range(count)]
+
     with running_stack(settings, tmp_path / "logs", workers=2) as stack:
-        job = requests.post(f"{stack.url}/api/v1/jobs", files=files, timeout=60).json()
-        job = requests.get(f"{stack.url}{job['url']}", params={"wait": 60}, timeout=70).json()
+        jobs = []
+        for count in (1000, 200):  # 10 chunks of the largest size, then 4 of SMALLEST_CHUNK
+            job = requests.post(f"{stack.url}/api/v1/jobs", files=upload(count),
+                                timeout=60).json()
+            jobs.append(requests.get(f"{stack.url}{job['url']}", params={"wait": 60},
+                                     timeout=70).json())
         logs = [worker.log() for worker in stack.workers]
+    job = jobs[0]
     assert job["status"] == "succeeded"
     assert (job["total"], job["processed"], job["failed"]) == (1000, 1000, 0)
     assert [r["index"] for r in job["results"]] == list(range(1000))
     assert [r["filename"] for r in job["results"]] == [f"{i}.png" for i in range(1000)]
     first_ten = [r["prediction"] for r in job["results"][:10]]
     assert [r["prediction"] for r in job["results"]] == first_ten * 100
-    chunks_per_worker = [log.count(f"job {job['id']}: chunk ") for log in logs]
-    assert all(count > 0 for count in chunks_per_worker), chunks_per_worker
-    assert sum(chunks_per_worker) == 40
+    for job, chunks in zip(jobs, (10, 4), strict=True):
+        assert job["processed"] == job["total"]
+        chunks_per_worker = [log.count(f"job {job['id']}: chunk ") for log in logs]
+        assert all(count > 0 for count in chunks_per_worker), chunks_per_worker
+        assert sum(chunks_per_worker) == chunks
