@@ -16,7 +16,7 @@ from pathlib import Path
 from bench import report
 from bench.baseline import seed
 from bench.clients import baseline_batches
-from bench.e2e import BASELINE_BATCH, ensure_model, measure_stacks
+from bench.e2e import BASELINE_BATCH, BASELINE_REPEATS, ensure_model, measure_stacks
 from bench.images import png_files, test_set
 from bench.inprocess import throughput
 from bench.procs import baseline_server
@@ -76,7 +76,7 @@ def main(argv: list[str] | None = None) -> int:
         plot(json.loads(args.replot.read_text()), args.plot)
         return 0
     n, chunks, repeats = ((1_000, "64,256", 1) if args.quick
-                          else (10_000, "32,64,128,256,512,1024", 2))
+                          else (10_000, "32,64,128,256,512,1024", 4))
     chunk_sizes = [int(c) for c in (args.chunk_sizes or chunks).split(",")]
     repeats = args.repeats or repeats
     model_path = ensure_model(args.model)
@@ -89,7 +89,7 @@ def main(argv: list[str] | None = None) -> int:
     with baseline_server(seed_model, workers=2) as baseline:
         baseline_batches(baseline.url, files[:200], 50, 2)
         base_s = min(baseline_batches(baseline.url, files, BASELINE_BATCH, 2)[0]
-                     for _ in range(repeats))
+                     for _ in range(min(repeats, BASELINE_REPEATS)))
     inproc_s, _ = throughput(model_path, files, cores, settings.chunk_size, limits, repeats)
     workers = (1, 2)
     runs = []
