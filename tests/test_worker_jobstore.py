@@ -65,8 +65,10 @@ def test_a_chunk_hands_each_file_its_own_bytes(redis_server: RedisServer) -> Non
     handed = [f for chunk in chunks for f in store.begin_chunk(job_id, chunk).files]
     assert handed == [(i, name, data) for i, (name, data) in enumerate(files)]
     assert unpack_files(pack_files([]), 0) == []
+    odd = [("ünï 数.png", b""), ("", b"\x00" * 3)]
+    assert unpack_files(pack_files(odd), 2) == odd
     with pytest.raises(ValueError, match="does not hold"):
-        unpack_files(pack_files([b"ab", b"c"]) + b"!", 2)
+        unpack_files(pack_files(odd) + b"!", 2)
 
 
 def test_deliveries_are_counted_per_chunk(redis_server: RedisServer) -> None:
