@@ -37,6 +37,16 @@ def test_model_quick_reports_identical_labels(tmp_path: Path, small_model_path: 
     assert report["identical_labels"] is True and report["n_images"] == 1000
 
 
+def test_steadiness_reports_every_pass(tmp_path: Path, small_model_path: Path) -> None:
+    out = tmp_path / "steadiness.json"
+    done = subprocess.run([sys.executable, "-m", "bench.steadiness", "--seconds", "0.5",
+                           "--model", str(small_model_path), "--out", str(out)],
+                          cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    report = json.loads(out.read_text())
+    assert report["us_per_image"] and report["min"] <= report["median"] <= report["max"]
+
+
 def test_unknown_benchmark_is_refused() -> None:
     done = run_bench("nosuch")
     assert done.returncode == 2 and "unknown benchmark" in done.stderr
