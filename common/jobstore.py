@@ -171,12 +171,12 @@ return 1
 
 # A worker starts a chunk: count the delivery, mark the job running, hand out the chunk's
 # packed files (false when already consumed). KEYS: job, images. ARGV: now, attempts field,
-# chunk start. Returns {status, attempts, packed}; {'', 0} when the job is gone,
-# {status, 0} when it has ended.
+# chunk start. Returns {status, attempts, packed}; {'', 0, false} when the job is gone,
+# {status, 0, false} when it has ended.
 _BEGIN = """
 local status = redis.call('HGET', KEYS[1], 'status')
-if not status then return {'', 0} end
-if status ~= 'queued' and status ~= 'running' then return {status, 0} end
+if not status then return {'', 0, false} end
+if status ~= 'queued' and status ~= 'running' then return {status, 0, false} end
 local attempts = redis.call('HINCRBY', KEYS[1], ARGV[2], 1)
 if status == 'queued' then
   redis.call('HSET', KEYS[1], 'status', 'running', 'started_at', ARGV[1])
@@ -389,16 +389,16 @@ class JobStore:
         """Count this delivery of the chunk, mark the job running and fetch the chunk's files,
         in one round trip; `runnable` says whether to go on (not cancelled, ended or gone)."""
         job, images, _results, _done = _keys(job_id)
-        status, attempts, *packed = self._begin(
+        status, attempts, packed = self._begin(
             keys=[job, images], args=[f"{time.time():.3f}", f"attempts:{chunk.start}", chunk.start],
         )
         status = status.decode() if isinstance(status, bytes) else status
         files: list[tuple[int, str, bytes | None]] = []
         if status in (QUEUED, RUNNING):
             count = chunk.stop - chunk.start
-            if packed and packed[0] is not None:
+            if packed is not None:
                 files = [(chunk.start + offset, name, data) for offset, (name, data)
-                         in enumerate(unpack_files(packed[0], count))]
+                         in enumerate(unpack_files(packed, count))]
             else:  # already recorded (a late redelivery): nothing left to read
                 files = [(chunk.start + offset, "", None) for offset in range(count)]
         return ChunkStart(status or None, int(attempts), files)
