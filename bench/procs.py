@@ -16,8 +16,7 @@ import subprocess
 import sys
 import tempfile
 import threading
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -25,25 +24,11 @@ import psutil
 import redis
 import requests
 
-from common.localhost import free_port
+from common.localhost import free_port, wait_for
 from common.settings import PROJECT_ROOT
 
 BIN = Path(sys.executable).parent
 _UP_LINE = re.compile(r"mnistq is up: (\S+) .*Redis (\S+),")
-
-
-def wait_until(check: Callable[[], object], timeout: float, what: str,
-               alive: Callable[[], bool] = lambda: True) -> None:
-    """Poll `check` until truthy; fail after `timeout` s or as soon as `alive()` is False."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if not alive():
-            raise RuntimeError(f"{what}: the process exited")
-        with contextlib.suppress(Exception):
-            if check():
-                return
-        time.sleep(0.05)
-    raise TimeoutError(f"{what}: not ready after {timeout:.0f} s")
 
 
 def children(pid: int) -> list[int]:
@@ -161,10 +146,10 @@ def mnistq_up(workers: int, model_path: Path, chunk_size: int | None = None,
 
     threading.Thread(target=read, daemon=True).start()
     try:
-        wait_until(lambda: stack.url, timeout, "mnistq up", lambda: popen.poll() is None)
+        wait_for(lambda: stack.url, timeout, 0.05, "mnistq up", lambda: popen.poll() is None)
         client = redis.Redis.from_url(stack.redis_url)
-        wait_until(lambda: client.zcard("mnistq:workers") >= workers, 60, "all workers",
-                   lambda: popen.poll() is None)
+        wait_for(lambda: client.zcard("mnistq:workers") >= workers, 60, 0.05, "all workers",
+                 lambda: popen.poll() is None)
         yield stack
     except Exception:
         print("".join(stack.output[-40:]), file=sys.stderr)
@@ -196,10 +181,10 @@ def baseline_server(model_path: Path, workers: int = 2) -> Iterator[Baseline]:
                              start_new_session=True)
     url = f"http://127.0.0.1:{port}"
     try:
-        wait_until(lambda: requests.get(url + "/healthz", timeout=2).ok, 120, "baseline server",
-                   lambda: popen.poll() is None)
+        wait_for(lambda: requests.get(url + "/healthz", timeout=2).ok, 120, 0.05,
+                 "baseline server", lambda: popen.poll() is None)
         # every sync worker must have loaded the model before anything is timed
-        wait_until(lambda: len(children(popen.pid)) >= workers, 60, "baseline workers")
+        wait_for(lambda: len(children(popen.pid)) >= workers, 60, 0.05, "baseline workers")
         yield Baseline(url, popen)
     finally:
         _stop(popen)

@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import shutil
 import socket
+import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
+
+T = TypeVar("T")
 
 
 def free_port() -> int:
@@ -27,3 +32,29 @@ def redis_server_argv(
         "--appendonly", "yes" if appendonly else "no", "--appendfsync", "everysec",
         "--save", "", "--logfile", str(logfile),
     ]
+
+
+def wait_for(
+    condition: Callable[[], T], timeout: float = 30.0, interval: float = 0.02, what: str = "",
+    alive: Callable[[], bool] = lambda: True,
+) -> T:
+    """Poll `condition` until it returns something truthy, and return that.
+
+    TimeoutError after `timeout` s; RuntimeError as soon as `alive()` is False (the process
+    being waited on has exited, so waiting longer cannot help). Exceptions of `condition`
+    count as "not yet": a process that is starting refuses connections.
+    """
+    deadline = time.monotonic() + timeout
+    last_error: Exception | None = None
+    while time.monotonic() < deadline:
+        if not alive():
+            raise RuntimeError(f"{what or condition}: the process exited")
+        try:
+            value = condition()
+        except Exception as exc:
+            last_error = exc
+        else:
+            if value:
+                return value
+        time.sleep(interval)
+    raise TimeoutError(f"timed out after {timeout}s waiting for {what or condition}: {last_error}")

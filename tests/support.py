@@ -2,37 +2,28 @@
 
 from __future__ import annotations
 
+import io
 import subprocess
-import time
-from collections.abc import Callable
 from pathlib import Path
-from typing import TypeVar
+from typing import Any
 
+import numpy as np
 import redis
+from PIL import Image
 
-from common.localhost import free_port, redis_server_argv
+from common.localhost import free_port, redis_server_argv, wait_for
 
-__all__ = ["RedisServer", "free_port", "wait_for"]
-
-T = TypeVar("T")
+__all__ = ["RedisServer", "encode", "free_port", "wait_for"]
 
 
-def wait_for(
-    condition: Callable[[], T], timeout: float = 30.0, interval: float = 0.02, what: str = ""
-) -> T:
-    """Poll `condition` until it returns something truthy; fail with `what` after `timeout` s."""
-    deadline = time.monotonic() + timeout
-    last_error: Exception | None = None
-    while time.monotonic() < deadline:
-        try:
-            value = condition()
-        except Exception as exc:  # the condition may fail while a process starts
-            last_error = exc
-        else:
-            if value:
-                return value
-        time.sleep(interval)
-    raise TimeoutError(f"timed out after {timeout}s waiting for {what or condition}: {last_error}")
+def encode(array_or_image: np.ndarray | Image.Image, fmt: str = "PNG", **options: Any) -> bytes:
+    """An image file's bytes: a uint8 array or a Pillow image saved as `fmt`."""
+    image = array_or_image
+    if isinstance(image, np.ndarray):
+        image = Image.fromarray(image)
+    out = io.BytesIO()
+    image.save(out, fmt, **options)
+    return out.getvalue()
 
 
 class RedisServer:

@@ -2,22 +2,15 @@
 
 from __future__ import annotations
 
-import io
 import json
 from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image
 
 from cli.main import main
 from core.data import load_split
-
-
-def _png(array: np.ndarray) -> bytes:
-    out = io.BytesIO()
-    Image.fromarray(array).save(out, format="PNG")
-    return out.getvalue()
+from tests.support import encode
 
 
 @pytest.fixture(scope="module")
@@ -60,11 +53,11 @@ def test_predict_json_reads_files_and_directories(
     folder = tmp_path / "uploads"
     folder.mkdir()
     for i in range(6):
-        (folder / f"{i:02d}_digit.png").write_bytes(_png(images[i]))
-    (folder / "07_blank.png").write_bytes(_png(np.zeros((28, 28), dtype=np.uint8)))
+        (folder / f"{i:02d}_digit.png").write_bytes(encode(images[i]))
+    (folder / "07_blank.png").write_bytes(encode(np.zeros((28, 28), dtype=np.uint8)))
     (folder / "labels.csv").write_text("left out: a folder gives its images only")
     single = tmp_path / "single.png"
-    single.write_bytes(_png(images[10]))
+    single.write_bytes(encode(images[10]))
     notes = tmp_path / "notes.txt"
     notes.write_text("named on the command line, so read and refused")
 

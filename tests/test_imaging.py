@@ -14,6 +14,7 @@ from PIL import Image, ImageDraw
 
 from core.data import load_split
 from core.imaging import ImageError, ImageLimits, decode_image, normalise, to_mnist
+from tests.support import encode
 
 LIMITS = ImageLimits(max_bytes=16 * 2**20, max_pixels=40_000_000)
 IMAGES_TEST = Path(__file__).resolve().parent.parent / "images_test"
@@ -22,15 +23,6 @@ IMAGES_TEST = Path(__file__).resolve().parent.parent / "images_test"
 @pytest.fixture(scope="module")
 def digits(data_dir: Path) -> tuple[np.ndarray, np.ndarray]:
     return load_split(data_dir, "test", limit=200)
-
-
-def encode(array_or_image, fmt: str = "PNG", **options) -> bytes:
-    image = array_or_image
-    if isinstance(image, np.ndarray):
-        image = Image.fromarray(image)
-    out = io.BytesIO()
-    image.save(out, fmt, **options)
-    return out.getvalue()
 
 
 def png_header(width: int, height: int) -> bytes:

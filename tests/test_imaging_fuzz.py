@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import io
-
 import numpy as np
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
 from core.imaging import ImageError, ImageLimits, normalise, to_mnist
+from tests.support import encode
 
 LIMITS = ImageLimits(max_bytes=1 << 20, max_pixels=1 << 20)
 FUZZ = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -62,9 +61,7 @@ def images(draw) -> tuple[bytes, str]:
         exif = Image.Exif()
         exif[0x0112] = draw(st.integers(0, 9))
         options["exif"] = exif
-    out = io.BytesIO()
-    image.save(out, fmt, **options)
-    return out.getvalue(), fmt
+    return encode(image, fmt, **options), fmt
 
 
 @FUZZ

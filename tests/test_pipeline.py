@@ -3,33 +3,26 @@
 from __future__ import annotations
 
 import dataclasses
-import io
 
 import numpy as np
-from PIL import Image
 
 from core.data import load_split
 from core.imaging import ImageLimits
 from core.pipeline import predict_files
 from core.results import FIELDS, Result
+from tests.support import encode
 
 LIMITS = ImageLimits(max_bytes=1 << 20, max_pixels=4_000_000)
-
-
-def _png(array: np.ndarray) -> bytes:
-    out = io.BytesIO()
-    Image.fromarray(array).save(out, format="PNG")
-    return out.getvalue()
 
 
 def test_results_come_back_in_order_with_per_file_errors(small_model, data_dir) -> None:
     images, _ = load_split(data_dir, "test", limit=4)
     items = [
-        (10, "a.png", _png(images[0])),
+        (10, "a.png", encode(images[0])),
         (11, "notes.txt", b"hello"),
-        (12, "b.png", _png(images[1])),
-        (13, "blank.png", _png(np.zeros((28, 28), dtype=np.uint8))),
-        (14, "c.png", _png(images[2])),
+        (12, "b.png", encode(images[1])),
+        (13, "blank.png", encode(np.zeros((28, 28), dtype=np.uint8))),
+        (14, "c.png", encode(images[2])),
     ]
     results = predict_files(small_model, items, LIMITS)
     assert [(r.index, r.filename) for r in results] == [(i, name) for i, name, _ in items]

@@ -28,7 +28,7 @@ from schemathesis import GenerationMode
 from common.settings import Settings
 from tests.reliability import digit_files, finished, record, submit
 from tests.stack import Stack, running_stack
-from tests.support import RedisServer, wait_for
+from tests.support import RedisServer, encode, wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -108,9 +108,7 @@ def test_an_empty_wait_is_refused_as_the_document_says(edge: Stack) -> None:
 
 
 def png(width: int, height: int) -> bytes:
-    out = io.BytesIO()
-    Image.new("L", (width, height), 255).save(out, format="PNG")
-    return out.getvalue()
+    return encode(Image.new("L", (width, height), 255))
 
 
 def png_declaring(width: int, height: int) -> bytes:
