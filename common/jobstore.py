@@ -10,7 +10,8 @@ Key layout (`{id}` is 32 hex digits, 128 random bits):
 |--------------------------------|--------|--------------------------------------------------------|
 | `mnistq:job:{id}`              | hash   | status, total, processed, failed, created_at,          |
 |                                |        | started_at, finished_at, expires_at, chunk_size,       |
-|                                |        | `attempts:{start}` per chunk delivery count            |
+|                                |        | `attempts:{start}` per chunk delivery count,           |
+|                                |        | `worker:{start}` the process that recorded the chunk   |
 | `mnistq:job:{id}:images`       | hash   | chunk start -> the chunk's files (names and bytes)     |
 |                                |        | packed in one value (`pack_files`); deleted when the   |
 |                                |        | chunk is recorded                                      |
@@ -114,7 +115,8 @@ def connect(settings: Settings, blocking_timeout: float | None = None) -> redis.
 # so a chunk that runs twice adds nothing the second time; counters move only for a new
 # chunk; the job ends when processed reaches total. The chunk's packed images are deleted.
 # KEYS: job, images, results, done, unfinished.
-# ARGV: now, job id, chunk start, results JSON array, results in it, failed among them.
+# ARGV: now, job id, chunk start, results JSON array, results in it, failed among them,
+# the recording worker's name.
 # Returns {newly recorded, status after}; {-1, ''} when the job is gone.
 _RECORD = """
 local status = redis.call('HGET', KEYS[1], 'status')
@@ -126,6 +128,7 @@ local added, failed = 0, 0
 if redis.call('HSETNX', KEYS[3], ARGV[3], ARGV[4]) == 1 then
   added, failed = tonumber(ARGV[5]), tonumber(ARGV[6])
   redis.call('EXPIREAT', KEYS[3], expires_at)
+  redis.call('HSET', KEYS[1], 'worker:' .. ARGV[3], ARGV[7])
 end
 if status == 'queued' then
   redis.call('HSET', KEYS[1], 'status', 'running', 'started_at', ARGV[1])
@@ -404,12 +407,13 @@ class JobStore:
         return ChunkStart(status or None, int(attempts), files)
 
     def record_results(
-        self, job_id: str, chunk: Chunk, results: Sequence[Result]
+        self, job_id: str, chunk: Chunk, results: Sequence[Result], worker: str = ""
     ) -> tuple[int, str | None]:
         """Record a chunk's results once (atomic; a chunk that runs twice changes nothing the
         second time), bump the counters, end the job when all are in.
 
-        `results` are `core.results.Result` objects, one per image of the chunk.
+        `results` are `core.results.Result` objects, one per image of the chunk; `worker`
+        names the process that read them (kept with the chunk, see `chunk_workers`).
         Returns (newly recorded, job status after).
         """
         rows = [r.to_dict() for r in results]
@@ -417,10 +421,17 @@ class JobStore:
         added, status = self._record(
             keys=[*_keys(job_id), UNFINISHED_KEY],
             args=[f"{time.time():.3f}", job_id, chunk.start,
-                  json.dumps(rows, separators=(",", ":")), len(rows), failed],
+                  json.dumps(rows, separators=(",", ":")), len(rows), failed, worker],
         )
         status = status.decode() if isinstance(status, bytes) else status
         return int(added), (status or None)
+
+    def chunk_workers(self, job_id: str) -> dict[int, str]:
+        """Chunk start -> the worker process that recorded that chunk, for the chunks
+        recorded so far (who read what, written in the same step as the results)."""
+        fields = self.redis.hgetall(job_key(job_id))
+        return {int(name[len(b"worker:"):]): value.decode()
+                for name, value in fields.items() if name.startswith(b"worker:")}
 
     # ---- workers and the model ----------------------------------------------------------
 

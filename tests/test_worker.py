@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 import requests
 
+from common.jobstore import JobStore
 from common.queue import SMALLEST_CHUNK, chunk_size_for
 from common.settings import Settings
 from tests.conftest import IMAGES_TEST
@@ -40,7 +41,9 @@ def test_two_workers_share_one_large_job(settings: Settings, tmp_path: Path) -> 
                                 timeout=60).json()
             jobs.append(requests.get(f"{stack.url}{job['url']}", params={"wait": 60},
                                      timeout=70).json())
-        logs = [worker.log() for worker in stack.workers]
+        store = JobStore.from_settings(settings)
+        readers = [store.chunk_workers(job["id"]) for job in jobs]
+        worker_pids = [{*worker.children(), worker.pid} for worker in stack.workers]
     job = jobs[0]
     assert job["status"] == "succeeded"
     assert (job["total"], job["processed"], job["failed"]) == (1000, 1000, 0)
@@ -48,8 +51,10 @@ def test_two_workers_share_one_large_job(settings: Settings, tmp_path: Path) -> 
     assert [r["filename"] for r in job["results"]] == [f"{i}.png" for i in range(1000)]
     first_ten = [r["prediction"] for r in job["results"][:10]]
     assert [r["prediction"] for r in job["results"]] == first_ten * 100
-    for job, chunks in zip(jobs, (10, 4), strict=True):
+    for job, chunks, reader in zip(jobs, (10, 4), readers, strict=True):
         assert job["processed"] == job["total"]
-        chunks_per_worker = [log.count(f"job {job['id']}: chunk ") for log in logs]
+        assert len(reader) == chunks  # every chunk recorded once, by the worker that read it
+        pids = [int(name.rsplit(":", 1)[1]) for name in reader.values()]
+        chunks_per_worker = [sum(pid in own for pid in pids) for own in worker_pids]
         assert all(count > 0 for count in chunks_per_worker), chunks_per_worker
         assert sum(chunks_per_worker) == chunks

@@ -39,8 +39,11 @@ def test_a_chunk_recorded_twice_counts_once(redis_server: RedisServer) -> None:
     assert begun.runnable and begun.attempts == 1
     assert [(i, n, d) for i, n, d in begun.files] == [(0, "0.png", b"img"), (1, "1.png", b"img"),
                                                       (2, "2.png", b"img")]
-    assert store.record_results(job_id, chunks[0], results_for(chunks[0], {1})) == (3, "running")
-    assert store.record_results(job_id, chunks[0], results_for(chunks[0])) == (0, "running")
+    assert store.record_results(job_id, chunks[0], results_for(chunks[0], {1}),
+                                worker="a:1") == (3, "running")
+    assert store.record_results(job_id, chunks[0], results_for(chunks[0]),
+                                worker="b:2") == (0, "running")
+    assert store.chunk_workers(job_id) == {0: "a:1"}  # the first, and only, recording counts
     job = store.get_job(job_id)
     assert (job["status"], job["processed"], job["failed"], job["results"]) == (
         "running", 3, 1, None)
