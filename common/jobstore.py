@@ -18,8 +18,14 @@ Key layout (`{id}` is 32 hex digits, 128 random bits):
 | `mnistq:job:{id}:results`      | hash   | chunk start -> JSON array of its results, HSETNX once  |
 | `mnistq:job:{id}:done`         | list   | one token pushed when the job ends: long-poll wake-up  |
 | `mnistq:jobs:unfinished`       | zset   | job id -> expires_at, for the queued-jobs limit (429)  |
+| `mnistq:expired:{id}`          | string | the job's expires_at (the tombstone), kept TOMBSTONE_S |
+|                                |        | longer than the job: 410 "expired", not 404 "unknown"  |
 | `mnistq:workers`               | zset   | worker process name -> last heartbeat (epoch seconds)  |
 | `mnistq:model`                 | string | metadata JSON of the model the workers serve           |
+
+Expiry is Redis's (no sweeper process): the tombstone is written with the job, in the same
+transaction, and outlives it, so a lookup that finds no job hash but a tombstone knows the job
+expired, and when.
 
 Long-polls: when a job ends, one token is pushed to its `done` list; a waiter runs
 `BLMOVE done done RIGHT LEFT timeout`, which returns at once while the token is there and
@@ -53,6 +59,9 @@ UNFINISHED_KEY = f"{PREFIX}:jobs:unfinished"
 WORKERS_KEY = f"{PREFIX}:workers"
 MODEL_KEY = f"{PREFIX}:model"
 
+TOMBSTONE_S = 7 * 24 * 3600
+"""Seconds a job's tombstone outlives the job: how long an expired id answers 410, not 404."""
+
 QUEUED, RUNNING, SUCCEEDED, CANCELLED, FAILED = (
     "queued", "running", "succeeded", "cancelled", "failed",
 )
@@ -78,6 +87,10 @@ def is_job_id(value: str) -> bool:
 
 def job_key(job_id: str) -> str:
     return f"{PREFIX}:job:{job_id}"
+
+
+def tombstone_key(job_id: str) -> str:
+    return f"{PREFIX}:expired:{job_id}"
 
 
 def _keys(job_id: str) -> tuple[str, str, str, str]:
@@ -287,12 +300,13 @@ class JobStore:
             "created_at": f"{now:.3f}", "expires_at": expires_at, "chunk_size": chunk_size,
         })
         pipe.expireat(job, expires_at)
+        pipe.set(tombstone_key(job_id), expires_at, exat=expires_at + TOMBSTONE_S)
         pipe.zadd(UNFINISHED_KEY, {job_id: expires_at})
         pipe.zcard(UNFINISHED_KEY)
         unfinished = pipe.execute()[-1]
         if max_unfinished is not None and unfinished > max_unfinished:
             pipe = self.redis.pipeline(transaction=True)
-            pipe.delete(job, images)
+            pipe.delete(job, images, tombstone_key(job_id))
             pipe.zrem(UNFINISHED_KEY, job_id)
             pipe.execute()
             raise QueueFull(f"{unfinished - 1} unfinished, limit {max_unfinished}")
@@ -310,13 +324,6 @@ class JobStore:
         job, images, _results, _done = _keys(job_id)
         packed = pack_files(files[chunk.start:chunk.stop])
         return bool(self._store(keys=[job, images], args=[chunk.start, packed]))
-
-    def count_unfinished(self) -> int:
-        """Jobs queued or running (expired leftovers pruned first): the 429 limit's measure."""
-        pipe = self.redis.pipeline(transaction=False)
-        pipe.zremrangebyscore(UNFINISHED_KEY, "-inf", time.time())
-        pipe.zcard(UNFINISHED_KEY)
-        return int(pipe.execute()[1])
 
     def get_job(
         self, job_id: str, with_results: bool = True, expect_ended: bool = False,
@@ -363,6 +370,16 @@ class JobStore:
         pipe.hgetall(results)
         exists, raw = pipe.execute()
         return raw if exists else None
+
+    def expired_at(self, job_id: str) -> str | None:
+        """When a job that is gone expired (ISO 8601), from its tombstone; None when the id
+        is unknown (never created, refused, or expired more than TOMBSTONE_S ago). Ask only
+        after a lookup found no job: the tombstone exists while the job does too."""
+        pipe = self.redis.pipeline(transaction=True)
+        pipe.exists(job_key(job_id))
+        pipe.get(tombstone_key(job_id))
+        exists, expires_at = pipe.execute()
+        return None if exists or expires_at is None else iso(expires_at)
 
     def wait_until_ended(self, job_id: str, timeout: float) -> bool:
         """Block up to `timeout` seconds until the job ends (at once if it has); whether it
