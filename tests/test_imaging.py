@@ -300,7 +300,7 @@ def test_real_decompression_bomb_is_refused_before_decoding(pixel_loads):
         to_mnist(bomb, ImageLimits(max_bytes=10**6, max_pixels=10**6))
     assert pixel_loads == []
     decode_image(bomb, ImageLimits(max_bytes=10**6, max_pixels=25 * 10**6))  # under the limit...
-    assert pixel_loads == [(5000, 5000)]  # ...the same file is decoded: the spy sees loads
+    assert (5000, 5000) in pixel_loads  # ...the same file is decoded: the spy sees it
 
 
 @pytest.fixture()
