@@ -40,11 +40,8 @@ def create_app(settings: Settings | None = None) -> Flask:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     app = Flask(__name__, static_folder=None)  # the page serves its assets itself
-    app.config.update(
-        MAX_CONTENT_LENGTH=settings.max_upload_bytes,
-        # werkzeug stops at this many multipart parts; ours counts files with a clearer message
-        MAX_FORM_PARTS=settings.max_files + 100,
-    )
+    # the upload's parts are counted by our reader (api/multipart.py), not werkzeug's
+    app.config.update(MAX_CONTENT_LENGTH=settings.max_upload_bytes)
     app.json.sort_keys = False  # type: ignore[attr-defined]
     app.extensions["mnistq"] = Services(
         settings, JobStore.from_settings(settings), make_celery(settings, main="api")
