@@ -125,11 +125,11 @@ def predict_chunk(job_id: str, start: int, stop: int) -> int:
         # Not the user's doing (a model that will not load, a Redis error reply): the task is
         # acknowledged as failed, so end the job now rather than leave it running to its TTL.
         log.exception("job %s: chunk %s-%s failed; the job fails", job_id, start, stop)
-        if process.store is not None:
-            try:
-                process.store.fail(job_id, "internal error in a worker")
-            except Exception:
-                log.exception("job %s: could not mark the job failed", job_id)
+        try:  # (no store yet when the model is what failed to load)
+            store = process.store or JobStore.from_settings(settings)
+            store.fail(job_id, "internal error in a worker")
+        except Exception:
+            log.exception("job %s: could not mark the job failed", job_id)
         raise
 
 
