@@ -3,10 +3,11 @@ upload, is at fault (a worker whose model will not load, a broker that refuses t
 
 - A worker that loads its model lazily (the `threads` pool) and cannot: its task's catch-all
   fails the job at once; `mnistq submit --wait` exits 1.
-- A prefork worker that cannot load its model: its pool processes exit (status 1) before
-  taking any chunk. That is a deployment error, not the job's: the job is not failed, since
-  a sound worker may be running or come up. The worker never reports ready (`/readyz` 503)
-  and the job completes as soon as a sound worker runs.
+- A prefork worker (the default pool) that cannot load its model: its pool process exits
+  (status 1) at start-up and the whole worker with it ("Could not start worker processes"),
+  before it takes any chunk. That is a deployment error, not the job's, so the job is not
+  failed: it waits in the queue, `/readyz` answers 503 (no worker), and it completes as soon
+  as a sound worker runs.
 - The broker refusing the enqueue (a Redis user that may not LPUSH, which is how kombu
   publishes): the POST answers 500 JSON and the job it had recorded ends `failed`, not
   `queued` until its TTL.
@@ -94,10 +95,10 @@ def test_a_prefork_worker_that_cannot_load_its_model_is_never_ready_and_costs_no
     api = start_api(settings, log_dir=tmp_path)
     try:
         job = submit(api.url, digit_files(20))
-        broker = redis_client(settings)
-        # the broken worker has taken the chunk (delivered to it, not acknowledged)...
-        wait_for(lambda: broker.llen("mnistq") == 0 and broker.hlen("unacked") == 1,
-                 timeout=60, what="the broken worker to take the chunk")
+        # its pool process exits (status 1) at start-up, and then the worker itself: loudly,
+        # before it ever took a chunk
+        assert worker.popen.wait(timeout=120) != 0
+        assert redis_client(settings).llen("mnistq") == 1  # the chunk waits in the queue
         ready = requests.get(f"{api.url}/readyz", timeout=10)
         assert ready.status_code == 503 and "worker" in ready.json()["error"]
         assert requests.get(f"{api.url}{job['url']}", timeout=10).json()["status"] == "queued"
