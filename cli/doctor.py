@@ -155,7 +155,7 @@ def model_check(model_path: Path) -> Check:
     try:
         meta = DigitModel.load(path).metadata
     except ModelError as exc:
-        return Check("FAIL", "model", f"not a usable model: {exc}",
+        return Check("FAIL", "model", f"{path} is not a usable model: {exc}",
                      "move it away and run `mnistq train`, or set MNISTQ_MODEL_PATH to a model")
     accuracy = meta.get("test_accuracy")
     facts = [f"version {meta['version']}" if meta.get("version") else "",

@@ -109,8 +109,8 @@ def ensure_model(settings: Settings, train_limit: int | None) -> None:
         try:
             DigitModel.load(path)
         except ModelError as exc:
-            raise StartError(f"not a usable model: {exc} (move it away to train a new one, "
-                             "or set MNISTQ_MODEL_PATH)") from None
+            raise StartError(f"{path} is not a usable model: {exc} (move it away to train a "
+                             "new one, or set MNISTQ_MODEL_PATH)") from None
         return
     problem = data_dir_problem(settings.data_dir) or model_folder_problem(path)
     if problem:
