@@ -168,3 +168,19 @@ def test_doctor_on_a_bad_setup_says_each_problem_with_its_fix(
     assert f"port {busy_port} is in use" in failed[2]
     assert out.count("fix: ") >= 3
     assert "3 problem(s)" in err
+
+
+def test_doctor_names_a_model_folder_it_cannot_create(
+    data_dir: Path, tmp_path: Path, monkeypatch, capsys
+) -> None:
+    home = tmp_path / "home"
+    home.write_text("a file where the user's folders should be")
+    model = home / ".local" / "share" / "mnist-queue" / "models" / "mnist_svc.joblib"
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("MNISTQ_DATA_DIR", str(data_dir))
+    monkeypatch.setenv("MNISTQ_MODEL_PATH", str(model))
+    code, out, _ = run(capsys, "doctor", "--port", str(free_port()))
+    assert code == 2
+    (failed,) = [line for line in out.splitlines() if line.startswith("FAIL")]
+    assert failed.split(None, 2)[1:] == [
+        "model", f"no model at {model}, and cannot create {model.parent}: {home} is not a folder"]

@@ -133,3 +133,17 @@ def test_up_without_a_model_or_a_data_folder_exits_2_before_training(tmp_path: P
         "exist (set MNISTQ_DATA_DIR to the folder with the four MNIST files, or run "
         "`mnistq data fetch`)")
     assert not model.parent.exists()  # nothing half-written
+
+
+def test_up_with_a_model_folder_it_cannot_create_exits_2_before_training(
+    data_dir: Path, tmp_path: Path
+) -> None:
+    home = tmp_path / "home"
+    home.write_text("a file where the user's folders should be")
+    model = home / ".local" / "share" / "mnist-queue" / "models" / "mnist_svc.joblib"
+    done = up(tmp_path, Settings(data_dir=data_dir, model_path=model), "--port",
+              str(free_port()))
+    assert done.returncode == 2
+    assert done.stderr.splitlines()[-1] == (
+        f"mnistq up: no model at {model}, and cannot create {model.parent}: {home} is not a "
+        "folder (set MNISTQ_MODEL_PATH to a file in a folder you can write)")
