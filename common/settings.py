@@ -11,20 +11,27 @@ import logging
 import math
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
-SHARED_MNIST_DIR = PROJECT_ROOT.parent / "shared" / "mnist"
+from common.paths import DATA_DIR, MODEL_PATH, PACKAGES_PARENT, resolve_path
+
+PROJECT_ROOT = PACKAGES_PARENT
+"""The source tree's root; only the benchmarks use it, and they run from a checkout only."""
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
 MiB = 1024 * 1024
 
 
 def default_data_dir() -> Path:
-    """`../shared/mnist` when it exists (the team's copy), else a local download cache."""
-    if SHARED_MNIST_DIR.is_dir():
-        return SHARED_MNIST_DIR
-    return PROJECT_ROOT / "data" / "mnist"
+    """The data folder without MNISTQ_DATA_DIR: the checkout's (`../shared/mnist` when it
+    exists, else `data/mnist`), or `mnist/` in the user data directory (common/paths.py)."""
+    return resolve_path(DATA_DIR, environ={}).path
+
+
+def default_model_path() -> Path:
+    """The model without MNISTQ_MODEL_PATH: the checkout's `models/mnist_svc.joblib`, or the
+    same name in the user data directory (common/paths.py)."""
+    return resolve_path(MODEL_PATH, environ={}).path
 
 
 @dataclass(frozen=True)
@@ -33,7 +40,7 @@ class Settings:
 
     data_dir: Path
     """MNISTQ_DATA_DIR: folder with the four MNIST idx files."""
-    model_path: Path = PROJECT_ROOT / "models" / "mnist_svc.joblib"
+    model_path: Path = field(default_factory=default_model_path)
     """MNISTQ_MODEL_PATH: the trained model (joblib) with its `.json` metadata beside it."""
     redis_url: str | None = None
     """MNISTQ_REDIS_URL: broker and job store. Unset: `mnistq up` starts a private redis-server
@@ -78,11 +85,11 @@ class Settings:
         """Read `MNISTQ_*` variables; `overrides` win over the environment (for tests and CLIs)."""
         env = os.environ if environ is None else environ
         values: dict[str, object] = {"data_dir": default_data_dir()}
-        for field in fields(cls):
-            raw = env.get(f"MNISTQ_{field.name.upper()}")
+        for each in fields(cls):
+            raw = env.get(f"MNISTQ_{each.name.upper()}")
             if raw is None or raw == "":
                 continue
-            values[field.name] = _parse(field.name, raw)
+            values[each.name] = _parse(each.name, raw)
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)  # type: ignore[arg-type]
 
