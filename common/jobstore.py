@@ -20,6 +20,8 @@ Key layout (`{id}` is 32 hex digits, 128 random bits):
 | `mnistq:jobs:unfinished`       | zset   | job id -> expires_at, for the queued-jobs limit (429)  |
 | `mnistq:workers`               | zset   | worker process name -> last heartbeat (epoch seconds)  |
 | `mnistq:model`                 | string | metadata JSON of the model the workers serve           |
+| `mnistq:metrics`               | hash   | system-wide counters and histograms (common.metrics),  |
+|                                |        | bumped by the scripts below; never expires             |
 
 Long-polls: when a job ends, one token is pushed to its `done` list; a waiter runs
 `BLMOVE done done RIGHT LEFT timeout`, which returns at once while the token is there and
@@ -28,6 +30,7 @@ puts it back, so every waiter (now or later) wakes up without polling.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import re
@@ -43,6 +46,7 @@ import redis
 from redis.backoff import ExponentialBackoff
 from redis.retry import Retry
 
+from common.metrics import LUA_OBSERVE
 from common.settings import Settings
 from core.results import Result
 
@@ -52,6 +56,7 @@ PREFIX = "mnistq"
 UNFINISHED_KEY = f"{PREFIX}:jobs:unfinished"
 WORKERS_KEY = f"{PREFIX}:workers"
 MODEL_KEY = f"{PREFIX}:model"
+METRICS_KEY = f"{PREFIX}:metrics"
 
 QUEUED, RUNNING, SUCCEEDED, CANCELLED, FAILED = (
     "queued", "running", "succeeded", "cancelled", "failed",
@@ -114,13 +119,14 @@ def connect(settings: Settings, blocking_timeout: float | None = None) -> redis.
 # Record a chunk's results once: one HSETNX of the chunk's JSON array under its start index,
 # so a chunk that runs twice adds nothing the second time; counters move only for a new
 # chunk; the job ends when processed reaches total. The chunk's packed images are deleted.
-# KEYS: job, images, results, done, unfinished.
+# KEYS: job, images, results, done, unfinished, metrics.
 # ARGV: now, job id, chunk start, results JSON array, results in it, failed among them,
-# the recording worker's name.
+# the recording worker's name, the chunk's seconds.
 # Returns {newly recorded, status after}; {-1, ''} when the job is gone.
-_RECORD = """
+_RECORD = LUA_OBSERVE + """
 local status = redis.call('HGET', KEYS[1], 'status')
 if not status then return {-1, ''} end
+observe(KEYS[6], 'chunk_seconds', tonumber(ARGV[8]))
 redis.call('HDEL', KEYS[2], ARGV[3])
 if status ~= 'queued' and status ~= 'running' then return {0, status} end
 local expires_at = redis.call('HGET', KEYS[1], 'expires_at')
@@ -129,6 +135,8 @@ if redis.call('HSETNX', KEYS[3], ARGV[3], ARGV[4]) == 1 then
   added, failed = tonumber(ARGV[5]), tonumber(ARGV[6])
   redis.call('EXPIREAT', KEYS[3], expires_at)
   redis.call('HSET', KEYS[1], 'worker:' .. ARGV[3], ARGV[7])
+  redis.call('HINCRBY', KEYS[6], 'images:read', added - failed)
+  redis.call('HINCRBY', KEYS[6], 'images:error', failed)
 end
 if status == 'queued' then
   redis.call('HSET', KEYS[1], 'status', 'running', 'started_at', ARGV[1])
@@ -143,6 +151,7 @@ if processed >= tonumber(redis.call('HGET', KEYS[1], 'total')) then
   redis.call('DEL', KEYS[2])
   redis.call('RPUSH', KEYS[4], '1')
   redis.call('EXPIREAT', KEYS[4], expires_at)
+  job_ended(KEYS[6], KEYS[1], ARGV[1], status)
 end
 return {added, status}
 """
@@ -157,9 +166,9 @@ redis.call('EXPIREAT', KEYS[2], redis.call('HGET', KEYS[1], 'expires_at'))
 return 1
 """
 
-# End a job early (cancel or fail). KEYS: job, images, results, done, unfinished.
+# End a job early (cancel or fail). KEYS: job, images, results, done, unfinished, metrics.
 # ARGV: now, job id, new status. Returns 1 when ended now, 0 when it had already ended, -1 gone.
-_END = """
+_END = LUA_OBSERVE + """
 local status = redis.call('HGET', KEYS[1], 'status')
 if not status then return -1 end
 if status ~= 'queued' and status ~= 'running' then return 0 end
@@ -169,6 +178,7 @@ redis.call('ZREM', KEYS[5], ARGV[2])
 redis.call('DEL', KEYS[2])
 redis.call('RPUSH', KEYS[4], '1')
 redis.call('EXPIREAT', KEYS[4], expires_at)
+job_ended(KEYS[6], KEYS[1], ARGV[1], ARGV[3])
 return 1
 """
 
@@ -288,12 +298,14 @@ class JobStore:
         })
         pipe.expireat(job, expires_at)
         pipe.zadd(UNFINISHED_KEY, {job_id: expires_at})
+        pipe.hincrby(METRICS_KEY, "jobs_created", 1)
         pipe.zcard(UNFINISHED_KEY)
         unfinished = pipe.execute()[-1]
         if max_unfinished is not None and unfinished > max_unfinished:
             pipe = self.redis.pipeline(transaction=True)
             pipe.delete(job, images)
             pipe.zrem(UNFINISHED_KEY, job_id)
+            pipe.hincrby(METRICS_KEY, "jobs_created", -1)
             pipe.execute()
             raise QueueFull(f"{unfinished - 1} unfinished, limit {max_unfinished}")
         total = len(files)
@@ -374,7 +386,7 @@ class JobStore:
 
     def cancel(self, job_id: str) -> int:
         """1 cancelled now, 0 had already ended (409), -1 unknown. Pending chunks skip."""
-        outcome = int(self._end(keys=[*_keys(job_id), UNFINISHED_KEY],
+        outcome = int(self._end(keys=[*_keys(job_id), UNFINISHED_KEY, METRICS_KEY],
                                 args=[f"{time.time():.3f}", job_id, CANCELLED]))
         if outcome == 1:
             log.info("job %s: cancelled", job_id)
@@ -382,7 +394,7 @@ class JobStore:
 
     def fail(self, job_id: str, reason: str) -> None:
         """End a job as failed when the service cannot process it (e.g. enqueue failed)."""
-        self._end(keys=[*_keys(job_id), UNFINISHED_KEY],
+        self._end(keys=[*_keys(job_id), UNFINISHED_KEY, METRICS_KEY],
                   args=[f"{time.time():.3f}", job_id, FAILED])
         log.error("job %s: failed: %s", job_id, reason)
 
@@ -407,21 +419,24 @@ class JobStore:
         return ChunkStart(status or None, int(attempts), files)
 
     def record_results(
-        self, job_id: str, chunk: Chunk, results: Sequence[Result], worker: str = ""
+        self, job_id: str, chunk: Chunk, results: Sequence[Result], worker: str = "",
+        seconds: float = 0.0,
     ) -> tuple[int, str | None]:
         """Record a chunk's results once (atomic; a chunk that runs twice changes nothing the
         second time), bump the counters, end the job when all are in.
 
         `results` are `core.results.Result` objects, one per image of the chunk; `worker`
-        names the process that read them (kept with the chunk, see `chunk_workers`).
+        names the process that read them (kept with the chunk, see `chunk_workers`);
+        `seconds` is how long the chunk took (the `mnistq_chunk_seconds` histogram).
         Returns (newly recorded, job status after).
         """
         rows = [r.to_dict() for r in results]
         failed = sum(1 for row in rows if row["error"])
         added, status = self._record(
-            keys=[*_keys(job_id), UNFINISHED_KEY],
+            keys=[*_keys(job_id), UNFINISHED_KEY, METRICS_KEY],
             args=[f"{time.time():.3f}", job_id, chunk.start,
-                  json.dumps(rows, separators=(",", ":")), len(rows), failed, worker],
+                  json.dumps(rows, separators=(",", ":")), len(rows), failed, worker,
+                  f"{seconds:.6f}"],
         )
         status = status.decode() if isinstance(status, bytes) else status
         return int(added), (status or None)
@@ -456,6 +471,44 @@ class JobStore:
     def model_metadata(self) -> dict[str, Any] | None:
         raw = self.redis.get(MODEL_KEY)
         return None if raw is None else json.loads(raw)
+
+    # ---- metrics ------------------------------------------------------------------------
+
+    def metrics_snapshot(self, queue_keys: Sequence[str], max_age: float) -> MetricsSnapshot:
+        """Everything `/metrics` shows about the whole system, in one round trip of O(1) and
+        O(log n) commands (cheap at any number of jobs): the counters hash, the broker's
+        queue lengths (`queue_keys`), unfinished jobs, live workers, the model."""
+        now = time.time()
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.hgetall(METRICS_KEY)
+        pipe.zcount(UNFINISHED_KEY, now, "+inf")
+        pipe.zcount(WORKERS_KEY, now - max_age, "+inf")
+        pipe.get(MODEL_KEY)
+        for key in queue_keys:
+            pipe.llen(key)
+        fields, unfinished, workers, model, *lengths = pipe.execute()
+        version = None
+        if model is not None:
+            with contextlib.suppress(ValueError, AttributeError):
+                meta = json.loads(model)  # a model version's name, else its artifact hash
+                version = meta.get("version") or (meta.get("sha256") or "")[:12] or None
+        return MetricsSnapshot(
+            counters={k.decode(): v.decode() for k, v in fields.items()},
+            queue_chunks=sum(lengths), unfinished=int(unfinished), workers_live=int(workers),
+            model_version=None if version is None else str(version),
+        )
+
+
+@dataclass(frozen=True)
+class MetricsSnapshot:
+    """The figures of `JobStore.metrics_snapshot`; `counters` are the `mnistq:metrics`
+    fields (read them with `common.metrics.count` and `common.metrics.histogram`)."""
+
+    counters: dict[str, str]
+    queue_chunks: int
+    unfinished: int
+    workers_live: int
+    model_version: str | None
 
 
 def _rows(chunks: dict[bytes, bytes]) -> list[dict[str, Any]]:

@@ -151,7 +151,8 @@ def _predict_chunk(job_id: str, chunk: Chunk) -> int:
         results = [Result.failure(i, name, reason) for i, name, _ in files]
     else:
         results = _predict(job_id, chunk, files)
-    added, status = store.record_results(job_id, chunk, results, process.name)
+    added, status = store.record_results(job_id, chunk, results, process.name,
+                                         seconds=time.perf_counter() - begun)
     log.info("job %s: chunk %d-%d done in %.1f ms, %d new results, job %s", job_id,
              chunk.start, chunk.stop, 1000 * (time.perf_counter() - begun), added, status)
     return added
