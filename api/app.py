@@ -7,12 +7,12 @@ that carry ids only.
 from __future__ import annotations
 
 import hmac
-import logging
 from dataclasses import dataclass
 
 from celery import Celery
 from flask import Flask, Response, current_app, request
 
+from common import logs
 from common.jobstore import JobStore
 from common.queue import make_celery
 from common.settings import Settings
@@ -35,10 +35,7 @@ def services() -> Services:
 
 def create_app(settings: Settings | None = None) -> Flask:
     settings = settings or Settings.from_env()
-    logging.basicConfig(
-        level=settings.log_level.upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    logs.configure(settings)
     app = Flask(__name__, static_folder=None)  # the page serves its assets itself
     app.config.update(
         MAX_CONTENT_LENGTH=settings.max_upload_bytes,

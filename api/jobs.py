@@ -103,7 +103,7 @@ def _enqueue(job_id: str, chunks: list[Chunk], files: list[tuple[str, bytes]]) -
     except Exception:
         svc.store.fail(job_id, "could not enqueue its chunks")
         raise
-    log.info("job %s: enqueued %d chunks", job_id, len(chunks))
+    log.info("job %s: enqueued %d chunks", job_id, len(chunks), extra={"job": job_id})
 
 
 @bp.get("/jobs/<job_id>")

@@ -310,7 +310,8 @@ class JobStore:
             raise QueueFull(f"{unfinished - 1} unfinished, limit {max_unfinished}")
         total = len(files)
         chunks = [Chunk(s, min(s + chunk_size, total)) for s in range(0, total, chunk_size)]
-        log.info("job %s: created, %d files in %d chunks", job_id, len(files), len(chunks))
+        log.info("job %s: created, %d files in %d chunks", job_id, len(files), len(chunks),
+                 extra={"job": job_id})
         return job_id, chunks
 
     def store_images(
@@ -389,14 +390,14 @@ class JobStore:
         outcome = int(self._end(keys=[*_keys(job_id), UNFINISHED_KEY, METRICS_KEY],
                                 args=[f"{time.time():.3f}", job_id, CANCELLED]))
         if outcome == 1:
-            log.info("job %s: cancelled", job_id)
+            log.info("job %s: cancelled", job_id, extra={"job": job_id})
         return outcome
 
     def fail(self, job_id: str, reason: str) -> None:
         """End a job as failed when the service cannot process it (e.g. enqueue failed)."""
         self._end(keys=[*_keys(job_id), UNFINISHED_KEY, METRICS_KEY],
                   args=[f"{time.time():.3f}", job_id, FAILED])
-        log.error("job %s: failed: %s", job_id, reason)
+        log.error("job %s: failed: %s", job_id, reason, extra={"job": job_id})
 
     # ---- the worker side ----------------------------------------------------------------
 

@@ -67,6 +67,8 @@ class Settings:
     """MNISTQ_API_KEY: when set, every /api/ route needs `Authorization: Bearer <key>`."""
     log_level: str = "INFO"
     """MNISTQ_LOG_LEVEL: standard logging level name."""
+    log_format: str = "text"
+    """MNISTQ_LOG_FORMAT: `text` (for people) or `json` (one JSON object per line)."""
 
     @property
     def broker_url(self) -> str:
@@ -113,6 +115,8 @@ def _parse(name: str, raw: str) -> object:
             return value
         if name == "log_level" and raw.upper() not in logging.getLevelNamesMapping():
             raise ValueError("not a logging level (DEBUG, INFO, WARNING, ERROR, CRITICAL)")
+        if name == "log_format" and raw not in ("text", "json"):
+            raise ValueError("must be 'text' or 'json'")
         return raw
     except ValueError as exc:
         raise ValueError(f"MNISTQ_{name.upper()}={raw!r}: {exc}") from None

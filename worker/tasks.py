@@ -141,7 +141,7 @@ def _predict_chunk(job_id: str, chunk: Chunk) -> int:
     state = store.begin_chunk(job_id, chunk)
     if not state.runnable:
         log.info("job %s: chunk %d-%d skipped, job is %s", job_id, chunk.start, chunk.stop,
-                 state.status or "gone")
+                 state.status or "gone", extra=_context(job_id, chunk))
         return 0
     files = state.files
     if state.attempts > settings.max_chunk_attempts:
@@ -153,9 +153,17 @@ def _predict_chunk(job_id: str, chunk: Chunk) -> int:
         results = _predict(job_id, chunk, files)
     added, status = store.record_results(job_id, chunk, results, process.name,
                                          seconds=time.perf_counter() - begun)
+    took_ms = 1000 * (time.perf_counter() - begun)
     log.info("job %s: chunk %d-%d done in %.1f ms, %d new results, job %s", job_id,
-             chunk.start, chunk.stop, 1000 * (time.perf_counter() - begun), added, status)
+             chunk.start, chunk.stop, took_ms, added, status,
+             extra=_context(job_id, chunk, duration_ms=round(took_ms, 1)))
     return added
+
+
+def _context(job_id: str, chunk: Chunk, **more: Any) -> dict[str, Any]:
+    """The fields of a log line about a chunk (JSON logs show them as fields)."""
+    return {"job": job_id, "chunk": f"{chunk.start}-{chunk.stop}", "worker": process.name,
+            **more}
 
 
 def _predict(job_id: str, chunk: Chunk, files: list[tuple[int, str, bytes | None]]) -> list[Result]:
