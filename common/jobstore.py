@@ -358,6 +358,16 @@ class JobStore:
             view["results"] = _rows_json(raw) if results_as_json else _rows(raw)
         return view
 
+    def progress(self, job_id: str) -> dict[str, Any] | None:
+        """`{"status", "total", "processed", "failed"}` of a job in one cheap read (event
+        streams ask often); None when unknown or expired."""
+        status, total, processed, failed = self.redis.hmget(
+            job_key(job_id), "status", "total", "processed", "failed")
+        if status is None:
+            return None
+        return {"status": status.decode(), "total": int(total or 0),
+                "processed": int(processed or 0), "failed": int(failed or 0)}
+
     def results(self, job_id: str) -> list[dict[str, Any]] | None:
         """The results recorded so far, in upload order; None when the job is unknown."""
         raw = self._stored_results(job_id)

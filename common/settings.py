@@ -63,6 +63,9 @@ class Settings:
     """MNISTQ_WORKER_CONCURRENCY: prediction processes per Celery worker."""
     worker_threads: int = 1
     """MNISTQ_WORKER_THREADS: BLAS/OpenMP threads per worker process."""
+    max_streams: int = 16
+    """MNISTQ_MAX_STREAMS: open event streams (`/jobs/<id>/events`) per API process, each
+    holding one of its threads (`mnistq up` gives each 32); over it: `503` + `Retry-After`."""
     api_key: str | None = None
     """MNISTQ_API_KEY: when set, every /api/ route needs `Authorization: Bearer <key>`."""
     log_level: str = "INFO"
@@ -93,7 +96,7 @@ _PATHS = {"data_dir", "model_path"}
 _INTS = {
     "job_ttl", "max_files", "max_upload_bytes", "max_image_bytes", "max_image_pixels",
     "max_queued_jobs", "chunk_size", "visibility_timeout", "max_chunk_attempts",
-    "worker_concurrency", "worker_threads",
+    "worker_concurrency", "worker_threads", "max_streams",
 }
 _FLOATS = {"max_wait"}
 
