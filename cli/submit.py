@@ -17,6 +17,7 @@ from typing import Any
 
 import requests
 
+from cli import events
 from cli.files import collect_images
 from common.settings import Settings
 
@@ -83,16 +84,17 @@ def upload(session: requests.Session, base: str, files: list[tuple[str, Path]]) 
 
 
 def follow(session: requests.Session, base: str, job: dict[str, Any]) -> dict[str, Any]:
-    """Long-poll the job until it ends, drawing a progress bar on stderr."""
+    """Follow the job's event stream (long-polls when refused) until it ends, drawing a
+    progress bar on stderr."""
     url = f"{base}{job['url']}"
-    total = job["total"]
-    bar = Progress(total)
-    while True:
-        job = _check(session.get(url, params={"wait": POLL}, timeout=POLL + 30)).json()
-        bar.show(job["processed"], job["failed"], job["status"])
-        if job["status"] in ("succeeded", "failed", "cancelled"):
-            bar.close()
-            return job
+    bar = Progress(job["total"])
+
+    def poll() -> dict[str, Any]:
+        return _check(session.get(url, params={"wait": POLL}, timeout=POLL + 30)).json()
+
+    job = events.follow(session, url, bar.show, poll)
+    bar.close()
+    return job
 
 
 class Progress:

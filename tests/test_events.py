@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import io
 import json
+import subprocess
+import sys
 from collections.abc import Iterator
 
 import numpy as np
@@ -11,9 +13,10 @@ import pytest
 import requests
 
 from api.app import create_app
+from common.jobstore import JobStore
 from common.settings import Settings
 from tests.conftest import IMAGES_TEST
-from tests.stack import Stack
+from tests.stack import Stack, running_stack, settings_env
 from tests.support import encode
 
 
@@ -119,3 +122,26 @@ def test_streams_over_the_limit_get_503_with_retry_after(settings) -> None:
     again = client.get(f"/api/v1/jobs/{job_id}/events", buffered=False)
     assert again.status_code == 200
     again.close()
+
+
+@pytest.mark.slow
+def test_submit_wait_falls_back_to_long_polling_when_streams_are_refused(
+    settings: Settings, tmp_path
+) -> None:
+    limited = Settings(**{**settings.__dict__, "max_streams": 1})
+    with running_stack(limited, tmp_path / "logs") as stack:
+        # a job no worker will read (its chunks were never sent) holds the only stream slot
+        held_id, _ = JobStore.from_settings(limited).create_job([("x.png", b"")], 1)
+        with requests.get(f"{stack.url}/api/v1/jobs/{held_id}/events", stream=True,
+                          timeout=30) as held:
+            assert held.status_code == 200
+            refused = requests.get(f"{stack.url}/api/v1/jobs/{held_id}/events", timeout=10)
+            assert refused.status_code == 503
+            done = subprocess.run(
+                [sys.executable, "-m", "cli.main", "submit", str(IMAGES_TEST), "--url",
+                 stack.url, "--wait"], capture_output=True, text=True,
+                env=settings_env(limited), timeout=120)
+        assert done.returncode == 0, done.stderr
+        job = json.loads(done.stdout)
+        assert (job["status"], job["processed"]) == ("succeeded", 10)
+        assert "10/10" in done.stderr
