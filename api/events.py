@@ -103,8 +103,8 @@ def _stream(store: JobStore, job_id: str, state: dict, last_id: str | None) -> I
             return
         progress_id = str(state["processed"])
         if progress_id != sent:
-            yield event("progress", {k: state[k] for k in ("processed", "failed", "status")},
-                        progress_id)
+            fields = ("processed", "failed", "status", "total")
+            yield event("progress", {k: state[k] for k in fields}, progress_id)
             sent, last_sent = progress_id, time.monotonic()
         now = time.monotonic()
         if now - started > STREAM_MAX_SECONDS:

@@ -79,7 +79,7 @@ def test_the_stream_sends_the_current_progress_and_the_end_when_cancelled(settin
     assert next(stream).startswith("retry:")
     first = next(parse_events(next(stream).splitlines()))
     assert first == {"id": "0", "event": "progress",
-                     "data": {"processed": 0, "failed": 0, "status": "queued"}}
+                     "data": {"processed": 0, "failed": 0, "status": "queued", "total": 1}}
     assert client.delete(f"/api/v1/jobs/{job_id}").status_code == 200
     end = next(parse_events(next(stream).splitlines()))
     assert (end["event"], end["data"]["status"]) == ("end", "cancelled")
