@@ -12,6 +12,8 @@ Key layout (`{id}` is 32 hex digits, 128 random bits):
 |                                |        | started_at, finished_at, expires_at, chunk_size,       |
 |                                |        | `attempts:{start}` per chunk delivery count,           |
 |                                |        | `worker:{start}` the process that recorded the chunk   |
+|                                |        | callback_url, callback_delivery (id), callback_status, |
+|                                |        | callback_attempts, callback_last_error (webhooks)      |
 | `mnistq:job:{id}:images`       | hash   | chunk start -> the chunk's files (names and bytes)     |
 |                                |        | packed in one value (`pack_files`); deleted when the   |
 |                                |        | chunk is recorded                                      |
@@ -199,6 +201,16 @@ return {status, attempts, redis.call('HGET', KEYS[2], ARGV[3])}
 """
 
 
+# Count one webhook attempt of a job that still exists (never recreate an expired hash).
+# KEYS: job. ARGV: status after, last error (may be ''). Returns attempts, or -1 when gone.
+_CALLBACK_ATTEMPT = """
+if redis.call('EXISTS', KEYS[1]) == 0 then return -1 end
+local attempts = redis.call('HINCRBY', KEYS[1], 'callback_attempts', 1)
+redis.call('HSET', KEYS[1], 'callback_status', ARGV[1], 'callback_last_error', ARGV[2])
+return attempts
+"""
+
+
 def pack_files(files: Sequence[tuple[str, bytes]]) -> bytes:
     """A chunk's `(filename, bytes)` as one value: the lengths of the names, then of the
     files (uint32, little-endian), then the names (UTF-8), then the files' bytes.
@@ -263,6 +275,7 @@ class JobStore:
         self._end = client.register_script(_END)
         self._begin = client.register_script(_BEGIN)
         self._store = client.register_script(_STORE)
+        self._callback_attempt = client.register_script(_CALLBACK_ATTEMPT)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> JobStore:
@@ -275,7 +288,7 @@ class JobStore:
 
     def create_job(
         self, files: Sequence[tuple[str, bytes]], chunk_size: int,
-        max_unfinished: int | None = None,
+        max_unfinished: int | None = None, callback_url: str | None = None,
     ) -> tuple[str, list[Chunk]]:
         """Record a new job (status and counts) in one transaction; return its id and its
         chunks.
@@ -295,6 +308,8 @@ class JobStore:
         pipe.hset(job, mapping={
             "status": QUEUED, "total": len(files), "processed": 0, "failed": 0,
             "created_at": f"{now:.3f}", "expires_at": expires_at, "chunk_size": chunk_size,
+            **({"callback_url": callback_url, "callback_status": "pending",
+                "callback_attempts": 0} if callback_url else {}),
         })
         pipe.expireat(job, expires_at)
         pipe.zadd(UNFINISHED_KEY, {job_id: expires_at})
@@ -483,6 +498,34 @@ class JobStore:
         raw = self.redis.get(MODEL_KEY)
         return None if raw is None else json.loads(raw)
 
+    # ---- webhooks -----------------------------------------------------------------------
+
+    def begin_callback(self, job_id: str) -> str | None:
+        """A new delivery id when the job wants a webhook and none was started yet (so the
+        one webhook of a job is sent once, whoever sees it end); else None."""
+        key = job_key(job_id)
+        if not self.redis.hexists(key, "callback_url"):
+            return None
+        delivery = secrets.token_hex(16)
+        return delivery if self.redis.hsetnx(key, "callback_delivery", delivery) else None
+
+    def callback_target(self, job_id: str) -> tuple[str, dict[str, Any]] | None:
+        """(callback URL, webhook payload) of an ended job; None when gone or without one."""
+        url, status, total, processed, failed = self.redis.hmget(
+            job_key(job_id), "callback_url", "status", "total", "processed", "failed")
+        if url is None or status is None:
+            return None
+        return url.decode(), {
+            "id": job_id, "status": status.decode(), "total": int(total or 0),
+            "processed": int(processed or 0), "failed": int(failed or 0),
+            "url": f"/api/v1/jobs/{job_id}",
+        }
+
+    def record_callback_attempt(self, job_id: str, status: str, error: str | None) -> int:
+        """Count one delivery attempt and its outcome (`delivered`, `retrying`, `failed`);
+        the attempts so far, or -1 when the job has expired."""
+        return int(self._callback_attempt(keys=[job_key(job_id)], args=[status, error or ""]))
+
     # ---- metrics ------------------------------------------------------------------------
 
     def metrics_snapshot(self, queue_keys: Sequence[str], max_age: float) -> MetricsSnapshot:
@@ -542,7 +585,7 @@ def _view(job_id: str, fields: dict[bytes, bytes]) -> dict[str, Any]:
         value = fields.get(name.encode())
         return None if value is None else value.decode()
 
-    return {
+    view = {
         "id": job_id,
         "status": get("status"),
         "total": int(get("total") or 0),
@@ -552,3 +595,8 @@ def _view(job_id: str, fields: dict[bytes, bytes]) -> dict[str, Any]:
         "finished_at": iso(get("finished_at")),
         "results": None,
     }
+    if get("callback_url") is not None:
+        view["callback"] = {"status": get("callback_status"),
+                            "attempts": int(get("callback_attempts") or 0),
+                            "last_error": get("callback_last_error") or None}
+    return view

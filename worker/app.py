@@ -21,4 +21,4 @@ for name in ("celery.app.trace", "celery.worker.strategy"):
     logging.getLogger(name).setLevel(max(logging.WARNING, logging.getLogger().level))
 
 app = make_celery(settings, main="worker")
-app.conf.include = ["worker.tasks"]
+app.conf.include = ["worker.tasks", "worker.webhooks"]

@@ -20,8 +20,9 @@ from celery.exceptions import Reject
 from celery.signals import worker_process_init, worker_process_shutdown
 from threadpoolctl import threadpool_limits
 
-from common.jobstore import HEARTBEAT_EVERY, HEARTBEAT_MAX_AGE, Chunk, JobStore
+from common.jobstore import ENDED, HEARTBEAT_EVERY, HEARTBEAT_MAX_AGE, Chunk, JobStore
 from common.queue import PREDICT_CHUNK
+from common.webhooks import announce_end
 from core.imaging import ImageLimits
 from core.model import DigitModel
 from core.pipeline import predict_files
@@ -128,6 +129,7 @@ def predict_chunk(job_id: str, start: int, stop: int) -> int:
         if process.store is not None:
             try:
                 process.store.fail(job_id, "internal error in a worker")
+                announce_end(process.store, app, job_id)
             except Exception:
                 log.exception("job %s: could not mark the job failed", job_id)
         raise
@@ -154,6 +156,8 @@ def _predict_chunk(job_id: str, chunk: Chunk) -> int:
     added, status = store.record_results(job_id, chunk, results, process.name,
                                          seconds=time.perf_counter() - begun)
     took_ms = 1000 * (time.perf_counter() - begun)
+    if added and status in ENDED:  # this chunk ended the job
+        announce_end(store, app, job_id)
     log.info("job %s: chunk %d-%d done in %.1f ms, %d new results, job %s", job_id,
              chunk.start, chunk.stop, took_ms, added, status,
              extra=_context(job_id, chunk, duration_ms=round(took_ms, 1)))
