@@ -15,6 +15,7 @@ from flask import Blueprint, Response, jsonify, request
 
 from common.jobstore import ENDED, HEARTBEAT_MAX_AGE, Chunk, QueueFull, is_job_id
 from common.queue import PREDICT_CHUNK, SMALLEST_CHUNK, chunk_size_for
+from common.webhooks import BadCallback, announce_end, check_callback_url
 from core.results import to_csv
 
 from .app import services
@@ -38,12 +39,20 @@ def create_job() -> Response:
     wait = _wait_seconds()
     if isinstance(wait, Response):
         return wait
-    files = _uploaded_files(svc.settings.max_files)
+    form = {"callback_url": ""}
+    files = _uploaded_files(svc.settings.max_files, form)
     if isinstance(files, Response):
         return files
+    callback_url = request.args.get("callback_url") or form["callback_url"] or None
+    if callback_url is not None:
+        try:
+            check_callback_url(callback_url, svc.settings)
+        except BadCallback as exc:
+            return error_response(400, str(exc))
     try:
         job_id, chunks = svc.store.create_job(files, _chunk_size(len(files)),
-                                              max_unfinished=svc.settings.max_queued_jobs)
+                                              max_unfinished=svc.settings.max_queued_jobs,
+                                              callback_url=callback_url)
     except QueueFull as exc:
         return error_response(429, f"too many unfinished jobs ({exc}); retry later",
                               {"Retry-After": "10"})
@@ -60,11 +69,14 @@ def create_job() -> Response:
     return response
 
 
-def _uploaded_files(max_files: int) -> list[tuple[str, bytes]] | Response:
-    """`(filename, bytes)` of the multipart `files` parts, or the 400/413 answer."""
+def _uploaded_files(
+    max_files: int, form: dict[str, str] | None = None
+) -> list[tuple[str, bytes]] | Response:
+    """`(filename, bytes)` of the multipart `files` parts, or the 400/413 answer; the text
+    fields named in `form` are filled in."""
     try:
         parts = parse_files(request.get_data(cache=False), request.content_type or "", "files",
-                            max_parts=max_files + 100)
+                            max_parts=max_files + 100, texts=form)
     except TooManyParts:
         return error_response(413, f"too many files: more than {max_files} per job")
     except MultipartError as exc:
@@ -103,7 +115,7 @@ def _enqueue(job_id: str, chunks: list[Chunk], files: list[tuple[str, bytes]]) -
     except Exception:
         svc.store.fail(job_id, "could not enqueue its chunks")
         raise
-    log.info("job %s: enqueued %d chunks", job_id, len(chunks))
+    log.info("job %s: enqueued %d chunks", job_id, len(chunks), extra={"job": job_id})
 
 
 @bp.get("/jobs/<job_id>")
@@ -158,6 +170,7 @@ def cancel_job(job_id: str) -> Response:
         return _not_found(job_id)
     if outcome == 0:
         return error_response(409, f"job already ended: {job['status']}")
+    announce_end(store, services().celery, job_id)
     return _job_response(job)
 
 

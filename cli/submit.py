@@ -17,6 +17,7 @@ from typing import Any
 
 import requests
 
+from cli import events
 from cli.files import collect_images
 from cli.progress import JobProgress
 from common.settings import Settings
@@ -85,15 +86,16 @@ def upload(session: requests.Session, base: str, files: list[tuple[str, Path]]) 
 
 
 def follow(session: requests.Session, base: str, job: dict[str, Any]) -> dict[str, Any]:
-    """Long-poll the job until it ends, drawing a progress bar on stderr."""
+    """Follow the job's event stream (long-polls when refused) until it ends, drawing a
+    progress bar on stderr."""
     url = f"{base}{job['url']}"
     bar = JobProgress(job["total"])
+
+    def poll() -> dict[str, Any]:
+        return _check(session.get(url, params={"wait": POLL}, timeout=POLL + 30)).json()
+
     try:
-        while True:
-            job = _check(session.get(url, params={"wait": POLL}, timeout=POLL + 30)).json()
-            bar.show(job["processed"], job["failed"], job["status"])
-            if job["status"] in ("succeeded", "failed", "cancelled"):
-                return job
+        return events.follow(session, url, bar.show, poll)
     finally:
         bar.close()
 

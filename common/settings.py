@@ -70,10 +70,27 @@ class Settings:
     """MNISTQ_WORKER_CONCURRENCY: prediction processes per Celery worker."""
     worker_threads: int = 1
     """MNISTQ_WORKER_THREADS: BLAS/OpenMP threads per worker process."""
+    max_streams: int = 16
+    """MNISTQ_MAX_STREAMS: open event streams (`/jobs/<id>/events`) per API process, each
+    holding one of its threads (`mnistq up` gives each 32); over it: `503` + `Retry-After`."""
+    webhook_hosts: str | None = None
+    """MNISTQ_WEBHOOK_HOSTS: comma-separated hosts (`host` or `host:port`) a job's
+    `callback_url` may name. Unset: webhooks are off (`callback_url` gets 400)."""
+    webhook_secret: str | None = None
+    """MNISTQ_WEBHOOK_SECRET: key of the `X-Mnistq-Signature` HMAC; webhooks need it."""
+    webhook_timeout: float = 5.0
+    """MNISTQ_WEBHOOK_TIMEOUT: seconds to connect to, and then to wait for, a receiver."""
+    webhook_backoff: float = 30.0
+    """MNISTQ_WEBHOOK_BACKOFF: seconds before the first retry of a webhook, doubled for each
+    next one, with jitter (8 attempts: about an hour)."""
+    webhook_max_attempts: int = 8
+    """MNISTQ_WEBHOOK_MAX_ATTEMPTS: deliveries of a webhook before it is given up."""
     api_key: str | None = None
     """MNISTQ_API_KEY: when set, every /api/ route needs `Authorization: Bearer <key>`."""
     log_level: str = "INFO"
     """MNISTQ_LOG_LEVEL: standard logging level name."""
+    log_format: str = "text"
+    """MNISTQ_LOG_FORMAT: `text` (for people) or `json` (one JSON object per line)."""
 
     @property
     def broker_url(self) -> str:
@@ -98,9 +115,9 @@ _PATHS = {"data_dir", "model_path"}
 _INTS = {
     "job_ttl", "max_files", "max_upload_bytes", "max_image_bytes", "max_image_pixels",
     "max_queued_jobs", "chunk_size", "visibility_timeout", "max_chunk_attempts",
-    "worker_concurrency", "worker_threads",
+    "worker_concurrency", "worker_threads", "max_streams", "webhook_max_attempts",
 }
-_FLOATS = {"max_wait"}
+_FLOATS = {"max_wait", "webhook_timeout", "webhook_backoff"}
 
 
 def _parse(name: str, raw: str) -> object:
@@ -120,6 +137,8 @@ def _parse(name: str, raw: str) -> object:
             return value
         if name == "log_level" and raw.upper() not in logging.getLevelNamesMapping():
             raise ValueError("not a logging level (DEBUG, INFO, WARNING, ERROR, CRITICAL)")
+        if name == "log_format" and raw not in ("text", "json"):
+            raise ValueError("must be 'text' or 'json'")
         return raw
     except ValueError as exc:
         raise ValueError(f"MNISTQ_{name.upper()}={raw!r}: {exc}") from None
