@@ -132,6 +132,16 @@ def test_train_refuses_a_model_folder_it_cannot_create(
     assert f"{blocker} is not a folder" in err and "MNISTQ_MODEL_PATH" in err
 
 
+def test_fetch_refuses_a_data_folder_it_cannot_create(tmp_path: Path, capsys) -> None:
+    home = tmp_path / "home"
+    home.write_text("a file where the user's folders should be")
+    dest = home / ".local" / "share" / "mnist-queue" / "mnist"
+    code, out, err = run(capsys, "data", "fetch", "--dest", str(dest))
+    assert (code, out) == (2, "")
+    assert err == (f"mnistq data fetch: cannot create {dest}: {home} is not a folder (set "
+                   "MNISTQ_DATA_DIR or --dest to a folder you can write)\n")
+
+
 # -- mnistq doctor -----------------------------------------------------------------------
 
 def test_doctor_on_a_good_setup(data_dir: Path, small_model_path: Path, tmp_path: Path,
