@@ -177,7 +177,7 @@ def test_doctor_on_a_bad_setup_says_each_problem_with_its_fix(
     assert f"{not_a_model} is not a usable model: " in failed[1]
     assert f"port {busy_port} is in use" in failed[2]
     assert out.count("fix: ") >= 3
-    assert "3 problem(s)" in err
+    assert err == "mnistq doctor: 3 problems above would stop `mnistq up`\n"
 
 
 def test_doctor_names_a_model_folder_it_cannot_create(
