@@ -223,9 +223,8 @@ def _start_redis(port: int, logs: Path) -> Child:
     except RuntimeError as exc:
         raise StartError(f"{exc}, and MNISTQ_REDIS_URL is not set") from None
     data.mkdir(parents=True, exist_ok=True)
-    child = _spawn("redis", argv, dict(os.environ), logs / "redis.out")
-    child.log = log  # where redis-server writes why it stopped
-    return child
+    # Its output (errors before it opens its log file) appended to that same log file.
+    return _spawn("redis", argv, dict(os.environ), log)
 
 
 def _spawn(name: str, argv: list[str], env: dict[str, str], log_path: Path) -> Child:
