@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import shutil
 import socket
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -194,3 +197,14 @@ def test_doctor_names_a_model_folder_it_cannot_create(
     (failed,) = [line for line in out.splitlines() if line.startswith("FAIL")]
     assert failed.split(None, 2)[1:] == [
         "model", f"no model at {model}, and cannot create {model.parent}: {home} is not a folder"]
+
+
+# -- mnistq bench ------------------------------------------------------------------------
+
+def test_bench_runs_the_checkouts_benchmarks_from_any_folder(tmp_path: Path) -> None:
+    """The benchmarks are not in the wheel (tests/test_wheel.py); a checkout still runs them."""
+    done = subprocess.run([sys.executable, "-m", "cli.main", "bench", "nosuch"], cwd=tmp_path,
+                          capture_output=True, text=True, timeout=120,
+                          env={k: v for k, v in os.environ.items() if k != "PYTHONPATH"})
+    assert done.returncode == 2
+    assert "unknown benchmark(s): nosuch; choose from model," in done.stderr
