@@ -61,7 +61,8 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         if check.fix:
             print(f"{'':<5} {'':<13} fix: {check.fix}", flush=True)
     if failures:
-        print(f"mnistq doctor: {failures} problem(s) above would stop `mnistq up`",
+        print(f"mnistq doctor: {failures} problem{'s' if failures > 1 else ''} above would "
+              "stop `mnistq up`",
               file=sys.stderr)
         return 2
     print("mnistq doctor: `mnistq up` would work here")
@@ -151,7 +152,8 @@ def model_check(model_path: Path) -> Check:
         if problem:
             return Check("FAIL", "model", f"no model at {path}, and {problem.what}", problem.fix)
         return Check("warn", "model", f"no model at {path} yet: mnistq up trains one first "
-                     "(about 1-2 minutes on 2 cores)", "or run `mnistq train` now")
+                     "(about 1-2 minutes on 2 cores)",
+                     "none needed; `mnistq train` trains it ahead")
     try:
         meta = DigitModel.load(path).metadata
     except ModelError as exc:

@@ -41,7 +41,12 @@ LOG_TAIL = 12
 
 
 class StartError(Exception):
-    """Something the user can fix stops the start (exit 2): one line says what."""
+    """The start cannot go on: one line says why. Exit 2 for something to fix first (the
+    default), 1 when a step failed and said why above (training)."""
+
+    def __init__(self, message: str, code: int = 2) -> None:
+        super().__init__(message)
+        self.code = code
 
 
 @dataclass
@@ -71,8 +76,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
-    if args.workers < 1:
-        print("mnistq up: --workers must be at least 1", file=sys.stderr)
+    if args.workers < 1 or (args.train_limit is not None and args.train_limit < 1):
+        print("mnistq up: --workers and --train-limit must be at least 1", file=sys.stderr)
         return 2
     problem = port_problem(args.host, args.port)  # first: a busy port fails at once
     if problem:
@@ -87,7 +92,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         return _run(args, settings, stop, children)
     except StartError as exc:
         print(f"mnistq up: {exc}", file=sys.stderr)
-        return 2
+        return exc.code
     finally:
         _stop_all(children)
 
@@ -96,8 +101,9 @@ def paths_line(settings: Settings) -> str:
     """The paths in use and where each came from (variable, checkout, user data directory)."""
     model_from = resolve_path(MODEL_PATH).source
     data_from = resolve_path(DATA_DIR).source
+    state = "logs" if settings.redis_url else "logs and Redis data"
     return (f"model {settings.model_path} ({model_from}), data {settings.data_dir} "
-            f"({data_from}), logs and Redis data in {STATE_DIR.resolve()}/")
+            f"({data_from}), {state} in {STATE_DIR.resolve()}/")
 
 
 def ensure_model(settings: Settings, train_limit: int | None) -> None:
@@ -120,10 +126,8 @@ def ensure_model(settings: Settings, train_limit: int | None) -> None:
     if train_limit:
         argv += ["--limit", str(train_limit)]
     code = subprocess.call(argv)
-    if code == 2:
-        raise StartError("training could not start (see above)")
     if code != 0:
-        raise SystemExit("mnistq up: training failed (see above)")
+        raise StartError("training failed (see above)", code=2 if code == 2 else 1)
 
 
 def _run(args: argparse.Namespace, settings: Settings, stop: threading.Event,
@@ -219,9 +223,8 @@ def _start_redis(port: int, logs: Path) -> Child:
     except RuntimeError as exc:
         raise StartError(f"{exc}, and MNISTQ_REDIS_URL is not set") from None
     data.mkdir(parents=True, exist_ok=True)
-    child = _spawn("redis", argv, dict(os.environ), logs / "redis.out")
-    child.log = log  # where redis-server writes why it stopped
-    return child
+    # Its output (errors before it opens its log file) appended to that same log file.
+    return _spawn("redis", argv, dict(os.environ), log)
 
 
 def _spawn(name: str, argv: list[str], env: dict[str, str], log_path: Path) -> Child:

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import shutil
 import socket
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -132,6 +135,16 @@ def test_train_refuses_a_model_folder_it_cannot_create(
     assert f"{blocker} is not a folder" in err and "MNISTQ_MODEL_PATH" in err
 
 
+def test_fetch_refuses_a_data_folder_it_cannot_create(tmp_path: Path, capsys) -> None:
+    home = tmp_path / "home"
+    home.write_text("a file where the user's folders should be")
+    dest = home / ".local" / "share" / "mnist-queue" / "mnist"
+    code, out, err = run(capsys, "data", "fetch", "--dest", str(dest))
+    assert (code, out) == (2, "")
+    assert err == (f"mnistq data fetch: cannot create {dest}: {home} is not a folder (set "
+                   "MNISTQ_DATA_DIR or --dest to a folder you can write)\n")
+
+
 # -- mnistq doctor -----------------------------------------------------------------------
 
 def test_doctor_on_a_good_setup(data_dir: Path, small_model_path: Path, tmp_path: Path,
@@ -167,7 +180,7 @@ def test_doctor_on_a_bad_setup_says_each_problem_with_its_fix(
     assert f"{not_a_model} is not a usable model: " in failed[1]
     assert f"port {busy_port} is in use" in failed[2]
     assert out.count("fix: ") >= 3
-    assert "3 problem(s)" in err
+    assert err == "mnistq doctor: 3 problems above would stop `mnistq up`\n"
 
 
 def test_doctor_names_a_model_folder_it_cannot_create(
@@ -184,3 +197,14 @@ def test_doctor_names_a_model_folder_it_cannot_create(
     (failed,) = [line for line in out.splitlines() if line.startswith("FAIL")]
     assert failed.split(None, 2)[1:] == [
         "model", f"no model at {model}, and cannot create {model.parent}: {home} is not a folder"]
+
+
+# -- mnistq bench ------------------------------------------------------------------------
+
+def test_bench_runs_the_checkouts_benchmarks_from_any_folder(tmp_path: Path) -> None:
+    """The benchmarks are not in the wheel (tests/test_wheel.py); a checkout still runs them."""
+    done = subprocess.run([sys.executable, "-m", "cli.main", "bench", "nosuch"], cwd=tmp_path,
+                          capture_output=True, text=True, timeout=120,
+                          env={k: v for k, v in os.environ.items() if k != "PYTHONPATH"})
+    assert done.returncode == 2
+    assert "unknown benchmark(s): nosuch; choose from model," in done.stderr
