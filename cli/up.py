@@ -76,9 +76,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
-    if args.workers < 1 or (args.train_limit is not None and args.train_limit < 1):
-        print("mnistq up: --workers and --train-limit must be at least 1", file=sys.stderr)
-        return 2
+    for option, value in (("--workers", args.workers), ("--train-limit", args.train_limit)):
+        if value is not None and value < 1:
+            print(f"mnistq up: {option} must be at least 1", file=sys.stderr)
+            return 2
     problem = port_problem(args.host, args.port)  # first: a busy port fails at once
     if problem:
         print(f"mnistq up: {problem}", file=sys.stderr)

@@ -27,7 +27,7 @@ from common.jobstore import FAILED, UNFINISHED_KEY, JobStore, is_job_id
 from common.settings import Settings
 from tests.reliability import digit_files, finished, submit
 from tests.stack import BIN, Process, settings_env, spawn, start_api, start_worker
-from tests.support import RedisServer, wait_for
+from tests.support import RedisServer
 
 pytestmark = pytest.mark.slow
 

@@ -41,9 +41,12 @@ def test_up_refuses_zero_workers_and_starts_nothing(
 def test_up_fails_with_status_1_and_no_orphans_when_a_child_dies_starting(
     data_dir: Path, small_model_path: Path, tmp_path: Path
 ) -> None:
-    # gunicorn cannot bind an address that does not resolve: the API exits during start-up
+    # Redis refuses to start on a corrupt append-only file: a child exits during start-up
+    manifest = tmp_path / ".mnistq" / "redis" / "appendonlydir" / "appendonly.aof.manifest"
+    manifest.parent.mkdir(parents=True)
+    manifest.write_text("not a manifest\n")
     process = up(tmp_path, Settings(data_dir=data_dir, model_path=small_model_path),
-                 "--workers", "1", "--host", "no-such-host.invalid", "--port", str(free_port()))
+                 "--workers", "1", "--port", str(free_port()))
     seen: set[int] = set()
 
     def watch() -> bool:  # every process it started, while it runs
