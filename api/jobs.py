@@ -14,7 +14,7 @@ from typing import Any
 from flask import Blueprint, Response, jsonify, request
 
 from common.jobstore import ENDED, HEARTBEAT_MAX_AGE, Chunk, QueueFull, is_job_id
-from common.queue import PREDICT_CHUNK, SMALLEST_CHUNK, chunk_size_for
+from common.queue import PREDICT_CHUNK, SMALLEST_CHUNK, chunk_priority, chunk_size_for
 from common.webhooks import BadCallback, announce_end, check_callback_url
 from core.results import to_csv
 
@@ -106,12 +106,13 @@ def _enqueue(job_id: str, chunks: list[Chunk], files: list[tuple[str, bytes]]) -
     svc = services()
     try:
         with svc.celery.producer_or_acquire() as producer:
-            for chunk in chunks:
+            for index, chunk in enumerate(chunks):
                 if not svc.store.store_images(job_id, chunk, files):
                     log.info("job %s: ended while its chunks were being enqueued", job_id)
                     return
                 svc.celery.send_task(PREDICT_CHUNK, args=[job_id, chunk.start, chunk.stop],
-                                     producer=producer)
+                                     producer=producer,
+                                     priority=chunk_priority(index, len(chunks), len(files)))
     except Exception:
         svc.store.fail(job_id, "could not enqueue its chunks")
         raise

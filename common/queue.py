@@ -37,11 +37,36 @@ def chunk_size_for(total: int, live_workers: int, largest: int) -> int:
     return max(min(SMALLEST_CHUNK, largest), min(share, largest))
 
 
+PRIORITY_STEPS = list(range(10))
+"""Lanes: kombu keeps one Redis list per priority step and a worker asks for the lists in
+this order (BRPOP checks its keys in order), so a waiting message of step 0 always goes
+before any of step 1, and so on; within a step, first in first out."""
+INTERACTIVE = 0
+"""The lane of small jobs (one chunk of at most SMALLEST_CHUNK images: single images, a
+drawing on the page): served before any chunk of a big job."""
+WEBHOOK = 1
+"""Webhook deliveries: quick, and waiting on no one."""
+FIRST_BIG = 2
+CHUNKS_PER_ROUND = 2
+"""A big job's chunks go round by round: chunks 0-1 in lane FIRST_BIG, 2-3 in the next, and
+so on (the last lane takes the rest). The least-served job goes first: a big job submitted
+behind another starts on the next free worker and catches up, then the two interleave
+round by round (a multilevel feedback queue: fair shares without per-client state)."""
+
+
+def chunk_priority(index: int, chunks: int, total: int) -> int:
+    """The lane (priority step, 0 first) of chunk `index` of a job of `chunks` chunks and
+    `total` images."""
+    if chunks == 1 and total <= SMALLEST_CHUNK:
+        return INTERACTIVE
+    return min(FIRST_BIG + index // CHUNKS_PER_ROUND, PRIORITY_STEPS[-1])
+
+
 def queue_keys() -> list[str]:
     """The Redis lists that hold the chunks waiting in the broker (kombu keeps one list per
     queue and priority step: `name`, then `name\\x06\\x16{step}`): `mnistq_queue_chunks`."""
-    steps = (3, 6, 9)  # kombu's default priority steps after 0
-    return [key for queue in QUEUES for key in (queue, *(f"{queue}\x06\x16{s}" for s in steps))]
+    return [key for queue in QUEUES
+            for key in (queue, *(f"{queue}\x06\x16{s}" for s in PRIORITY_STEPS[1:]))]
 
 
 def celery_config(settings: Settings) -> dict[str, Any]:
@@ -61,6 +86,9 @@ def celery_config(settings: Settings) -> dict[str, Any]:
             "retry_on_timeout": True,
             "socket_connect_timeout": 2,
             "health_check_interval": 30,
+            # the lanes (chunk_priority): ten lists per queue, served in priority order
+            "priority_steps": PRIORITY_STEPS,
+            "queue_order_strategy": "priority",
         },
         "task_serializer": "json",
         "accept_content": ["json"],
