@@ -21,6 +21,7 @@ BENCHMARKS = {
     "memory": "resident memory of a worker process with the model, and of the API",
     "scaling": "throughput against workers and chunk size; writes docs/throughput.png",
     "metrics": "cost of a /metrics scrape at 1,000 jobs, and of metrics on the hot path",
+    "load": "single images under big jobs (lanes, fairness, events), then a 1M-image soak",
 }
 
 

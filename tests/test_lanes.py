@@ -11,7 +11,7 @@ import pytest
 
 from api.app import create_app
 from common.jobstore import job_key
-from common.queue import INTERACTIVE, chunk_priority
+from common.queue import INTERACTIVE, chunk_priority, time_bounded_chunk
 from common.settings import Settings
 from tests.conftest import IMAGES_TEST
 from tests.stack import start_worker
@@ -23,8 +23,15 @@ pytestmark = pytest.mark.slow
 def test_small_jobs_take_the_first_lane_and_big_jobs_go_round_by_round() -> None:
     assert chunk_priority(0, 1, 1) == INTERACTIVE
     lanes = [chunk_priority(i, 20, 10_000) for i in range(20)]
-    assert lanes == sorted(lanes) and lanes[0] > INTERACTIVE
-    assert lanes[0] == lanes[1] < lanes[2]  # a newcomer's first chunks pass older jobs' later ones
+    assert lanes == sorted(lanes) and INTERACTIVE < lanes[0] < lanes[-1] == 9
+    assert chunk_priority(0, 2, 100) < chunk_priority(1, 2, 100)  # by how far into the job
+
+
+def test_big_jobs_are_cut_into_chunks_of_bounded_time() -> None:
+    assert time_bounded_chunk(None, 512) == 512  # nothing measured yet
+    assert time_bounded_chunk(0.0002, 512) == 250  # 5,000 images/s per worker: 50 ms
+    assert time_bounded_chunk(0.01, 512) == 64  # never below the smallest chunk
+    assert time_bounded_chunk(0.00001, 512) == 512  # nor above MNISTQ_CHUNK_SIZE
 
 
 def test_a_single_image_and_a_second_big_job_do_not_wait_for_the_first(
