@@ -24,6 +24,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import requests
@@ -38,7 +39,7 @@ from common.settings import Settings
 
 NAME = "load"
 TARGETS = {"single_p50_ms": 20.0, "single_p99_ms": 100.0, "second_job_first_result_s": 2.0,
-           "sse_end_after_ms": 50.0, "rss_growth_pct": 10.0}
+           "sse_end_after_ms": 50.0, "webhook_after_end_ms": 1000.0, "rss_growth_pct": 10.0}
 SOAK_SIZES = (1, 1, 1, 10, 100, 1000, 10_000)
 """Job sizes the soak cycles through (single images most often, as people send them)."""
 
@@ -92,6 +93,48 @@ def follow_big(url: str, body: bytes, content_type: str) -> dict[str, Any]:
     }
 
 
+class Receiver:
+    """A webhook receiver on 127.0.0.1: when each delivery arrived, by job id."""
+
+    def __init__(self) -> None:
+        self.arrived: dict[str, float] = {}
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                receiver.arrived.setdefault(body["id"], time.time())
+                self.send_response(204)
+                self.end_headers()
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+
+def webhook_delays(url: str, bodies: list[tuple[bytes, str]], count: int = 20) -> list[float]:
+    """Milliseconds from each job's recorded end to its webhook's arrival, `count` jobs."""
+    receiver = Receiver()
+    session = requests.Session()
+    ended: dict[str, float] = {}
+    try:
+        for i in range(count):
+            body, content_type = bodies[i % len(bodies)]
+            job = session.post(f"{url}/api/v1/jobs", data=body, timeout=30,
+                               params={"wait": 10, "callback_url": receiver.url},
+                               headers={"Content-Type": content_type}).json()
+            ended[job["id"]] = _epoch(job["finished_at"])
+        deadline = time.monotonic() + 30
+        while len(receiver.arrived) < count and time.monotonic() < deadline:
+            time.sleep(0.05)
+    finally:
+        receiver.server.shutdown()
+    return [1000 * (receiver.arrived[j] - t) for j, t in ended.items() if j in receiver.arrived]
+
+
 def _epoch(iso_text: str) -> float:
     from datetime import datetime
 
@@ -134,12 +177,15 @@ def main(argv: list[str] | None = None) -> int:
     big_body = multipart((files * (big_images // len(files) + 1))[:big_images])
     soak_bodies = {n: multipart((files * (n // len(files) + 1))[:n]) for n in set(SOAK_SIZES)}
 
-    with mnistq_up(args.workers, model) as stack:
+    webhook_env = {"MNISTQ_WEBHOOK_HOSTS": "127.0.0.1",
+                   "MNISTQ_WEBHOOK_SECRET": "bench-only-secret"}
+    with mnistq_up(args.workers, model, env=webhook_env) as stack:
         url = stack.url
         rss_start = memory(stack)
         session = requests.Session()
         idle = [1000 * run_single(session, url, *single_bodies[i % 100]) for i in range(120)][20:]
         alone = follow_big(url, *big_body)
+        hooks = webhook_delays(url, single_bodies)
         idle_rate = alone["images"] / alone["seconds"]
         print(f"idle: single p50 {report.percentile(idle, 50):.1f} ms; one {big_images}-image "
               f"job alone {idle_rate:,.0f} images/s", flush=True)
@@ -192,7 +238,8 @@ def main(argv: list[str] | None = None) -> int:
               for role, pids in rss_soak_start.items() for pid, kib in pids.items() if kib}
     result = {
         "quick": quick, "model": str(model), "workers": args.workers,
-        "idle": {"single": ms(idle), "big_images_per_s": idle_rate, "big_job": alone},
+        "idle": {"single": ms(idle), "big_images_per_s": idle_rate, "big_job": alone,
+                 "webhook_after_end": ms(hooks)},
         "load": load, "soak": soak, "rss_kib_start": rss_start,
         "rss_kib_soak_start": rss_soak_start, "rss_kib_end": rss_end,
         "rss_growth_over_soak_pct": growth, "targets": TARGETS,
@@ -201,6 +248,9 @@ def main(argv: list[str] | None = None) -> int:
     print(report.table(["figure", "value"], [
         ["idle single image p50 (ms)", report.percentile(idle, 50)],
         ["idle big job (images/s)", idle_rate],
+        ["idle: webhook after job end, p50 (ms)", ms(hooks).get("p50_ms", 0.0)],
+        ["idle: webhook after job end, max (ms)", ms(hooks).get("max_ms", 0.0)],
+        ["idle: webhooks received", f"{len(hooks)}/20"],
         [f"load: single p50 (ms), {singles} clients", load["single"].get("p50_ms", 0.0)],
         ["load: single p99 (ms)", load["single"].get("p99_ms", 0.0)],
         ["load: single max (ms)", load["single"].get("max_ms", 0.0)],
