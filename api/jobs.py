@@ -14,7 +14,13 @@ from typing import Any
 from flask import Blueprint, Response, jsonify, request
 
 from common.jobstore import ENDED, HEARTBEAT_MAX_AGE, Chunk, QueueFull, is_job_id
-from common.queue import PREDICT_CHUNK, SMALLEST_CHUNK, chunk_size_for
+from common.queue import (
+    PREDICT_CHUNK,
+    SMALLEST_CHUNK,
+    chunk_priority,
+    chunk_size_for,
+    time_bounded_chunk,
+)
 from common.webhooks import BadCallback, announce_end, check_callback_url
 from core.results import to_csv
 
@@ -95,9 +101,10 @@ def _chunk_size(total: int) -> int:
     could make more than one chunk)."""
     svc = services()
     largest = svc.settings.chunk_size
-    workers = (svc.store.live_workers(HEARTBEAT_MAX_AGE)
-               if total > min(SMALLEST_CHUNK, largest) else 1)
-    return chunk_size_for(total, workers, largest)
+    if total <= min(SMALLEST_CHUNK, largest):
+        return chunk_size_for(total, 1, largest)
+    largest = time_bounded_chunk(svc.store.seconds_per_image(), largest)
+    return chunk_size_for(total, svc.store.live_workers(HEARTBEAT_MAX_AGE), largest)
 
 
 def _enqueue(job_id: str, chunks: list[Chunk], files: list[tuple[str, bytes]]) -> None:
@@ -106,12 +113,13 @@ def _enqueue(job_id: str, chunks: list[Chunk], files: list[tuple[str, bytes]]) -
     svc = services()
     try:
         with svc.celery.producer_or_acquire() as producer:
-            for chunk in chunks:
+            for index, chunk in enumerate(chunks):
                 if not svc.store.store_images(job_id, chunk, files):
                     log.info("job %s: ended while its chunks were being enqueued", job_id)
                     return
                 svc.celery.send_task(PREDICT_CHUNK, args=[job_id, chunk.start, chunk.stop],
-                                     producer=producer)
+                                     producer=producer,
+                                     priority=chunk_priority(index, len(chunks), len(files)))
     except Exception:
         svc.store.fail(job_id, "could not enqueue its chunks")
         raise

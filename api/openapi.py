@@ -50,6 +50,13 @@ _WAIT = {
     "schema": {"type": "number", "minimum": 0},
 }
 
+_CALLBACK_NOTE = (
+    "With `callback_url` (query parameter or form field) the service POSTs the job's end to "
+    "that URL, signed; only hosts the operator allowed (MNISTQ_WEBHOOK_HOSTS) are accepted, "
+    "anything else is a 400 and no job is created (docs/operations.md). It is not a "
+    "documented parameter here because whether a URL is accepted depends on that setting."
+)
+
 
 def _job(description: str, links: bool = False) -> dict[str, Any]:
     return _json(description, "Job", links=_LINKS if links else None)
@@ -75,6 +82,7 @@ SPEC: dict[str, Any] = {
             "post": {
                 "summary": "Upload images as one job",
                 "operationId": "createJob",
+                "description": _CALLBACK_NOTE,
                 "parameters": [_WAIT],
                 "requestBody": {
                     "required": True,
@@ -100,7 +108,7 @@ SPEC: dict[str, Any] = {
                             "schema": {"$ref": "#/components/schemas/JobCreated"},
                         }},
                     },
-                    "400": _error("no files, or a bad wait value"),
+                    "400": _error("no files, a bad wait value, or a refused callback_url"),
                     "401": _UNAUTHORIZED,
                     "413": _error("too many files or bytes"),
                     "429": _error("too many unfinished jobs", _RETRY_AFTER),
@@ -133,6 +141,28 @@ SPEC: dict[str, Any] = {
                     "410": _GONE,
                     "409": _error("the job had already ended"),
                     "503": _UNAVAILABLE,
+                },
+            },
+        },
+        "/api/v1/jobs/{job_id}/events": {
+            "get": {
+                "summary": "The job's progress as Server-Sent Events until it ends",
+                "operationId": "getJobEvents",
+                "parameters": [_JOB_ID, {
+                    "name": "Last-Event-ID", "in": "header", "required": False,
+                    "description": "resume: the id of the last event seen",
+                    "schema": {"type": "string"},
+                }],
+                "responses": {
+                    "200": {
+                        "description": "`progress` events ({processed, failed, status, "
+                                       "total}), then `end` (the final counts and status)",
+                        "content": {"text/event-stream": {"schema": {"type": "string"}}},
+                    },
+                    "401": _UNAUTHORIZED,
+                    "404": _NOT_FOUND,
+                    "503": _error("too many event streams open (long-poll instead), or "
+                                  "Redis unavailable", _RETRY_AFTER),
                 },
             },
         },
@@ -186,6 +216,21 @@ SPEC: dict[str, Any] = {
                         "content": {"application/json": {"schema": {"type": "object"}}},
                     },
                     "401": _UNAUTHORIZED,
+                },
+            },
+        },
+        "/metrics": {
+            "get": {
+                "summary": "The whole system's figures for Prometheus (docs/operations.md)",
+                "operationId": "metrics",
+                "security": [],
+                "responses": {
+                    "200": {
+                        "description": "the Prometheus text format",
+                        "content": {"text/plain": {"schema": {"type": "string"}}},
+                    },
+                    "503": _error("Redis, which holds the figures, is unavailable",
+                                  _RETRY_AFTER),
                 },
             },
         },
@@ -299,6 +344,16 @@ SPEC: dict[str, Any] = {
                     "failed": {"type": "integer", "minimum": 0},
                     "created_at": {"type": "string", "format": "date-time"},
                     "finished_at": {"type": "string", "format": "date-time", "nullable": True},
+                    "callback": {
+                        "type": "object",
+                        "description": "the webhook's delivery (jobs with a callback_url)",
+                        "properties": {
+                            "status": {"type": "string", "enum": [
+                                "pending", "retrying", "delivered", "failed"]},
+                            "attempts": {"type": "integer", "minimum": 0},
+                            "last_error": {"type": "string", "nullable": True},
+                        },
+                    },
                     "results": {
                         "type": "array", "items": {"$ref": "#/components/schemas/Result"},
                         "nullable": True,

@@ -22,6 +22,7 @@ BENCHMARKS = {
     "scaling": "throughput against workers and chunk size; writes docs/throughput.png",
     "hotpaths": "multipart splitter, results splicing, Result.to_dict vs what they replaced",
     "metrics": "cost of a /metrics scrape at 1,000 jobs, and of metrics on the hot path",
+    "load": "single images under big jobs (lanes, fairness, events), then a 1M-image soak",
 }
 
 

@@ -12,7 +12,6 @@ than wall times.
 
 from __future__ import annotations
 
-import argparse
 import json
 import logging
 import os
@@ -49,8 +48,10 @@ def _script_usec(client: redis.Redis) -> dict[str, float]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench metrics")
-    parser.add_argument("--quick", action="store_true")
+    from common.settings import Settings
+
+    parser = report.arguments(NAME, __doc__, "50 scrapes, 100 script calls each",
+                              Settings.from_env(), model=False)
     args = parser.parse_args(argv)
     scrapes = 50 if args.quick else 300
     folder = Path(tempfile.mkdtemp(prefix="mnistq-bench-metrics-"))
@@ -58,13 +59,13 @@ def main(argv: list[str] | None = None) -> int:
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(folder / "multiproc")
     proc, url = _start_redis(folder)
     try:
-        return _run(url, scrapes, bool(args.quick))
+        return _run(url, scrapes, bool(args.quick), args.out)
     finally:
         proc.terminate()
         proc.wait()
 
 
-def _run(url: str, scrapes: int, quick: bool) -> int:
+def _run(url: str, scrapes: int, quick: bool, out: Path | None) -> int:
     from api import metrics
     from api.app import create_app
     from common.jobstore import _RECORD, METRICS_KEY, Chunk, JobStore
@@ -135,7 +136,7 @@ def _run(url: str, scrapes: int, quick: bool) -> int:
         "record_script_usec": per_call, "metrics_extra_usec_per_chunk": extra_us,
         "observe_usec": observe_us,
         "meets_scrape_target": scrape["p50_ms"] <= TARGET_SCRAPE_MS,
-    })
+    }, out)
     return 0
 
 

@@ -545,6 +545,14 @@ class JobStore:
 
     # ---- metrics ------------------------------------------------------------------------
 
+    def seconds_per_image(self, min_images: int = 1000) -> float | None:
+        """The workers' mean seconds per image over every chunk so far (from the metrics
+        hash); None until `min_images` have been read."""
+        total, read, errors = self.redis.hmget(
+            METRICS_KEY, "chunk_seconds:sum", "images:read", "images:error")
+        images = int(read or 0) + int(errors or 0)
+        return float(total) / images if total and images >= min_images else None
+
     def metrics_snapshot(self, queue_keys: Sequence[str], max_age: float) -> MetricsSnapshot:
         """Everything `/metrics` shows about the whole system, in one round trip of O(1) and
         O(log n) commands (cheap at any number of jobs): the counters hash, the broker's

@@ -26,6 +26,7 @@ from urllib.parse import urlsplit
 
 import requests
 
+from common.queue import WEBHOOK
 from common.settings import Settings
 
 DELIVER_WEBHOOK = "mnistq.deliver_webhook"
@@ -139,4 +140,4 @@ def announce_end(store: Any, celery: Any, job_id: str) -> None:
     delivery on the workers' queue, where it survives API restarts and is retried."""
     delivery_id = store.begin_callback(job_id)
     if delivery_id is not None:
-        celery.send_task(DELIVER_WEBHOOK, args=[job_id, delivery_id])
+        celery.send_task(DELIVER_WEBHOOK, args=[job_id, delivery_id], priority=WEBHOOK)
