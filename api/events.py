@@ -30,6 +30,7 @@ from common.jobstore import ENDED, JobStore, is_job_id
 
 from .app import services
 from .errors import error_response
+from .jobs import job_not_found
 
 log = logging.getLogger(__name__)
 bp = Blueprint("events", __name__)
@@ -60,8 +61,7 @@ def job_events(job_id: str) -> Response:
     store = svc.store
     state = store.progress(job_id) if is_job_id(job_id) else None
     if state is None:
-        return error_response(404, "job not found: unknown id, or expired "
-                                   f"(jobs are kept {svc.settings.job_ttl} s)")
+        return job_not_found(job_id)
     slots = _streams(svc.settings.max_streams)
     if not slots.acquire(blocking=False):
         return error_response(

@@ -151,14 +151,14 @@ def get_results(job_id: str) -> Response:
         return error_response(400, "format must be 'json' or 'csv'")
     store = services().store
     if not is_job_id(job_id):
-        return _not_found(job_id)
+        return job_not_found(job_id)
     if fmt == "csv":
         results = store.results(job_id)
         body, mimetype = (None if results is None else to_csv(results)), "text/csv; charset=utf-8"
     else:
         body, mimetype = store.results_json(job_id), "application/json"
     if body is None:
-        return _not_found(job_id)
+        return job_not_found(job_id)
     response = Response(body, mimetype=mimetype)
     response.headers["Content-Disposition"] = f'attachment; filename="job-{job_id}.{fmt}"'
     return response
@@ -168,14 +168,14 @@ def get_results(job_id: str) -> Response:
 def cancel_job(job_id: str) -> Response:
     """Cancel: chunks not yet predicted are skipped. 409 when the job had already ended."""
     if not is_job_id(job_id):
-        return _not_found(job_id)
+        return job_not_found(job_id)
     store = services().store
     outcome = store.cancel(job_id)
     if outcome < 0:
-        return _not_found(job_id)
+        return job_not_found(job_id)
     job = store.get_job(job_id, results_as_json=True)
     if job is None:
-        return _not_found(job_id)
+        return job_not_found(job_id)
     if outcome == 0:
         return error_response(409, f"job already ended: {job['status']}")
     announce_end(store, services().celery, job_id)
@@ -213,10 +213,10 @@ def _find(
     store = services().store
     job = (store.get_job(job_id, with_results, expect_ended, results_as_json=True)
            if is_job_id(job_id) else None)
-    return _not_found(job_id) if job is None else job
+    return job_not_found(job_id) if job is None else job
 
 
-def _not_found(job_id: str) -> Response:
+def job_not_found(job_id: str) -> Response:
     """410 for a job that expired (its tombstone says when), 404 for an id never seen."""
     expired_at = services().store.expired_at(job_id) if is_job_id(job_id) else None
     if expired_at is not None:

@@ -161,6 +161,7 @@ SPEC: dict[str, Any] = {
                     },
                     "401": _UNAUTHORIZED,
                     "404": _NOT_FOUND,
+                    "410": _GONE,
                     "503": _error("too many event streams open (long-poll instead), or "
                                   "Redis unavailable", _RETRY_AFTER),
                 },

@@ -155,7 +155,7 @@ def test_an_expired_job_answers_410_with_its_expiry_and_an_unknown_one_404(edge:
     wait_for(gone, timeout=TTL + 10, interval=0.2, what="the job to expire")
     created = datetime.fromisoformat(job["created_at"].replace("Z", "+00:00"))
     for method, path in (("GET", ""), ("GET", "/results"), ("GET", "/results?format=csv"),
-                         ("DELETE", "")):
+                         ("GET", "/events"), ("DELETE", "")):
         answer = requests.request(method, url + path, headers=edge.headers, timeout=10)
         assert answer.status_code == 410, (method, path, answer.text)
         message = answer.json()["error"]
@@ -165,6 +165,6 @@ def test_an_expired_job_answers_410_with_its_expiry_and_an_unknown_one_404(edge:
         # expires_at is created_at + MNISTQ_JOB_TTL, rounded down to the second
         assert created + timedelta(seconds=TTL - 1) < expired <= created + timedelta(seconds=TTL)
     unknown = f"{edge.url}/api/v1/jobs/{'0' * 32}"
-    for method, path in (("GET", ""), ("GET", "/results"), ("DELETE", "")):
+    for method, path in (("GET", ""), ("GET", "/results"), ("GET", "/events"), ("DELETE", "")):
         answer = requests.request(method, unknown + path, headers=edge.headers, timeout=10)
         assert answer.status_code == 404 and "unknown" in answer.json()["error"]
