@@ -1,24 +1,38 @@
-"""How the model is trained: deskewed pixels → PCA → polynomial SVC, then virtual SVs.
+"""How the model is trained: features → PCA → SVC, then a confidence calibration.
 
-The recipe was chosen by measurement (docs/model.md): accuracy and prediction cost together.
-Virtual support vectors (Schoelkopf, Burges and Vapnik 1996; DeCoste and Schoelkopf 2002):
-train once, keep only the support vectors, add their copies shifted by a pixel, and train
-again on that small set. The shifts teach the translation invariance the kernel lacks.
+Two families of recipes, chosen by measurement (docs/model.md):
+- the default: gradient-orientation histograms of the deskewed digit (core/hog.py), square
+  root, PCA to 100 dimensions, RBF SVC;
+- the seed's (and the previous default's): deskewed pixels, polynomial SVC, optionally with
+  virtual support vectors (Schoelkopf, Burges and Vapnik 1996; DeCoste and Schoelkopf 2002):
+  train once, keep only the support vectors, add their copies shifted by a pixel, train again.
+
+The confidence calibration (core/calibration.py) is fitted on images the model did not learn
+from: a first model is trained without the last `calibration_holdout` share of the training
+images and scores them; the final model is then trained on all of them and keeps that map.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, field, replace
+from typing import Any
 
 import numpy as np
 from sklearn.decomposition import PCA
 from sklearn.pipeline import Pipeline
 from sklearn.svm import SVC
 
-from core.features import to_features
-from core.model import DigitModel, library_versions
+from core.calibration import (
+    Calibration,
+    expected_calibration_error,
+    fit_calibration,
+    review_catch,
+)
+from core.features import HOG, PIXELS, FeatureSpec, to_features
+from core.model import MODEL_FORMAT, DigitModel, library_versions
+from core.predictor import FastPredictor
 
 Progress = Callable[[str], None]
 
@@ -30,35 +44,56 @@ FOUR_NEIGHBOURS = ((-1, 0), (0, -1), (0, 1), (1, 0))
 class Recipe:
     """Every hyper-parameter of a model; stored in its metadata."""
 
+    features: FeatureSpec = field(default_factory=lambda: HOG)
     pca_components: int | None = 100
-    """Project the 784 deskewed pixels onto this many principal components (None: raw pixels)."""
+    """Project the feature rows onto this many principal components (None: keep them)."""
+    kernel: str = "rbf"
+    """'rbf' or 'poly'."""
     degree: int = 4
-    """Degree of the final polynomial kernel."""
-    C: float = 1.0
+    """Degree of the final polynomial kernel (kernel 'poly')."""
+    C: float = 5.0
     coef0: float = 1.0
     gamma: float | str = "scale"
     virtual_shifts: tuple[tuple[int, int], ...] = ()
-    """(rows, cols) pixel shifts of the support vectors for the second fit; () for one fit."""
+    """(rows, cols) pixel shifts of the support vectors for a second fit (pixel features only)."""
     first_degree: int | None = None
     """Kernel degree of the first fit when virtual SVs are used (None: `degree`)."""
+    calibration_holdout: float = 1 / 6
+    """Share of the training images held out to fit the confidence calibration (0: none)."""
     cache_mb: int = 1000
     """libsvm kernel cache: speeds up training, not the model."""
     random_state: int = 0
 
-    def to_dict(self) -> dict[str, object]:
+    def __post_init__(self) -> None:
+        if self.virtual_shifts and self.features.kind != "pixels":
+            raise ValueError("virtual support vectors need pixel features")
+
+    def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
+        data["features"] = self.features.to_dict()
         data["virtual_shifts"] = [list(s) for s in self.virtual_shifts]
         return data
 
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Recipe:
+        known = {f for f in cls.__dataclass_fields__}
+        values = {k: v for k, v in data.items() if k in known}
+        values["features"] = FeatureSpec.from_dict(data["features"])
+        values["virtual_shifts"] = tuple(tuple(s) for s in data.get("virtual_shifts", ()))
+        return cls(**values)
 
-DEFAULT_RECIPE = Recipe(pca_components=50, degree=4, virtual_shifts=FOUR_NEIGHBOURS)
-"""99.14% with ~15,000 support vectors: the best accuracy per prediction cost we measured."""
-ISSUE_RECIPE = Recipe(
-    pca_components=100, degree=5, first_degree=4, virtual_shifts=EIGHT_NEIGHBOURS
+
+DEFAULT_RECIPE = Recipe()
+"""HOG (18 signed bins, 4- and 7-px cells), square root, PCA-100, RBF SVC C=5 (docs/model.md)."""
+SEED_RECIPE = Recipe(features=PIXELS, pca_components=None, kernel="poly", degree=4, C=1.0)
+"""The original app's model: deskewed pixels, SVC poly-4 (C=1, coef0=1, gamma='scale')."""
+VIRTUAL_SV_RECIPE = Recipe(
+    features=PIXELS, pca_components=50, kernel="poly", degree=4, C=1.0,
+    virtual_shifts=FOUR_NEIGHBOURS,
 )
-"""The issue's best: 99.13% here, but twice the support vectors, 3x slower to predict."""
-SMALL_RECIPE = Recipe(pca_components=50, degree=4)
-"""For tests: 3,000 images train in about a second."""
+"""The previous default: PCA-50 poly-4 with 4-shift virtual SVs, 99.14%."""
+SMALL_RECIPE = Recipe(pca_components=50)
+"""For tests: 3,000 images train in a few seconds."""
 
 
 def shift_images(images: np.ndarray, dr: int, dc: int) -> np.ndarray:
@@ -73,7 +108,7 @@ def shift_images(images: np.ndarray, dr: int, dc: int) -> np.ndarray:
 
 def _svc(recipe: Recipe, degree: int) -> SVC:
     return SVC(
-        kernel="poly", degree=degree, C=recipe.C, coef0=recipe.coef0, gamma=recipe.gamma,
+        kernel=recipe.kernel, degree=degree, C=recipe.C, coef0=recipe.coef0, gamma=recipe.gamma,
         decision_function_shape="ovo", cache_size=recipe.cache_mb,
     )
 
@@ -91,7 +126,7 @@ def _virtual_set(
 def fit_pipeline(
     features: np.ndarray, labels: np.ndarray, recipe: Recipe, progress: Progress
 ) -> Pipeline:
-    """The fitted Pipeline([pca,] svc) on deskewed feature rows."""
+    """The fitted Pipeline([pca,] svc) on feature rows."""
     steps = []
     x = features
     if recipe.pca_components:
@@ -101,7 +136,8 @@ def fit_pipeline(
         steps.append(("pca", pca))
     first = recipe.first_degree or recipe.degree
     svc = _svc(recipe, first if recipe.virtual_shifts else recipe.degree)
-    progress(f"SVC poly-{svc.degree} on {len(x):,} images")
+    name = f"poly-{svc.degree}" if recipe.kernel == "poly" else f"{recipe.kernel}, C={recipe.C:g}"
+    progress(f"SVC {name} on {len(x):,} images")
     svc.fit(x, labels)
     progress(f"  {int(svc.n_support_.sum()):,} support vectors")
     if recipe.virtual_shifts:
@@ -119,6 +155,35 @@ def fit_pipeline(
     return Pipeline(steps)
 
 
+def _calibrate(
+    features: np.ndarray, labels: np.ndarray, recipe: Recipe, progress: Progress
+) -> tuple[Calibration, dict[str, Any]]:
+    """Fit a model without the held-out tail, score the tail, fit the confidence map on it."""
+    held = round(len(labels) * recipe.calibration_holdout)
+    if held < 50 or held > len(labels) // 2:
+        raise ValueError(f"calibration holdout of {held} images out of {len(labels)}: too few")
+    cut = len(labels) - held
+    progress(f"calibration: a model on {cut:,} images to score {held:,} held-out ones")
+    pipeline = fit_pipeline(features[:cut], labels[:cut], recipe, progress)
+    raw = FastPredictor.from_pipeline(pipeline).predict(features[cut:])
+    correct = raw.labels == labels[cut:]
+    calibration = fit_calibration(raw.margin, correct)
+    confidence = calibration.apply(raw.margin)
+    figures = {
+        **calibration.to_dict(),
+        "holdout_size": held,
+        "holdout_accuracy": float(correct.mean()),
+        "holdout_ece": expected_calibration_error(confidence, correct),
+        "holdout_review_2pct_catch": review_catch(confidence, correct),
+    }
+    progress(
+        f"  held-out accuracy {figures['holdout_accuracy']:.2%}, calibrated ECE "
+        f"{figures['holdout_ece']:.2%}, "
+        f"2% review catches {figures['holdout_review_2pct_catch']:.0%}"
+    )
+    return calibration, figures
+
+
 def train_model(
     images: np.ndarray,
     labels: np.ndarray,
@@ -128,14 +193,20 @@ def train_model(
     """Train on uint8 images (n, 28, 28) and labels; the model carries its metadata."""
     progress = progress or (lambda _message: None)
     started, started_cpu = time.perf_counter(), time.process_time()
-    progress(f"deskewing {len(images):,} images")
-    features = to_features(images)
+    progress(f"features ({recipe.features.kind}) of {len(images):,} images")
+    features = to_features(images, recipe.features)
     labels = np.asarray(labels).astype(np.int64)
+    calibration_figures: dict[str, Any] = {}
+    if recipe.calibration_holdout:
+        _, calibration_figures = _calibrate(features, labels, recipe, progress)
+    progress(f"final model on all {len(images):,} images")
     pipeline = fit_pipeline(features, labels, recipe, progress)
     seconds = time.perf_counter() - started
     svc = pipeline[-1]
     metadata = {
+        "format": MODEL_FORMAT,
         "recipe": recipe.to_dict(),
+        "calibration": calibration_figures or None,
         "training_size": len(images),
         "training_seconds": round(seconds, 2),
         "training_cpu_seconds": round(time.process_time() - started_cpu, 2),
