@@ -7,7 +7,9 @@ the mean magnitude per bin, pooled for the whole stack by one `np.bincount` over
 L2-Hys normalisation (L2, clip at 0.2, L2 again). No Python loop runs per image.
 
 With `signed=False` and one cell size the output equals `skimage.feature.hog(image,
-orientations, (cell, cell), (block, block), "L2-Hys", feature_vector=True)` (the tests check).
+orientations, (cell, cell), (block, block), "L2-Hys", feature_vector=True)` (the tests check),
+except that a gradient lying exactly on a bin boundary (say 45 degrees with 12 bins) may
+fall in the neighbouring bin: bins are found in float32 here, float64 there.
 """
 
 from __future__ import annotations

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from sklearn.pipeline import Pipeline
 
-from core.data import load_split
 from core.calibration import Calibration
+from core.data import load_split
 from core.features import HOG, PIXELS, to_features
 from core.predictor import FastPredictor, _int_power
 from core.training import EIGHT_NEIGHBOURS, Recipe, fit_pipeline

@@ -1,0 +1,52 @@
+"""The batched gradient histograms equal scikit-image's `hog`, image by image."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from core.data import load_split
+from core.features import HOG, PIXELS, to_features
+from core.hog import HogSpec, hog_batch
+
+
+@pytest.fixture(scope="module")
+def digits(data_dir) -> np.ndarray:
+    images, _ = load_split(data_dir, "test", limit=700)
+    return images.astype(np.float32) / 255
+
+
+@pytest.mark.parametrize(("orientations", "cell"), [(9, 4), (18, 7), (6, 7)])
+def test_unsigned_histograms_equal_scikit_image(digits, orientations: int, cell: int) -> None:
+    skimage_feature = pytest.importorskip("skimage.feature")
+    spec = HogSpec(orientations=orientations, cells=(cell,), signed=False)
+    ours = hog_batch(digits[:8], spec)
+    reference = np.stack([
+        skimage_feature.hog(image, orientations, (cell, cell), (2, 2), "L2-Hys")
+        for image in digits[:8]
+    ])
+    np.testing.assert_allclose(ours, reference, atol=1e-5)
+
+
+def test_signed_orientations_tell_the_two_sides_of_a_stroke_apart() -> None:
+    rising = np.zeros((1, 28, 28), dtype=np.float32)
+    rising[0, :, 14:] = 1.0  # dark to light, left to right: gradient at 0 degrees
+    falling = 1.0 - rising  # light to dark: 180 degrees
+    spec = HogSpec(orientations=18, cells=(28,), block=1)
+    up, down = hog_batch(rising, spec)[0], hog_batch(falling, spec)[0]
+    assert up.argmax() == 0 and down.argmax() == 9
+    unsigned = HogSpec(orientations=9, cells=(28,), block=1, signed=False)
+    np.testing.assert_allclose(hog_batch(rising, unsigned), hog_batch(falling, unsigned))
+
+
+def test_blocks_are_computed_alike_in_any_batch(digits) -> None:
+    whole = hog_batch(digits)  # more than one internal block of images
+    np.testing.assert_array_equal(whole[600:610], hog_batch(digits[600:610]))
+    assert whole.shape == (700, HogSpec().n_features()) == (700, 3240)
+    assert whole.dtype == np.float32 and np.isfinite(whole).all()
+
+
+def test_a_blank_image_has_zero_features() -> None:
+    blank = np.zeros((2, 28, 28), dtype=np.uint8)
+    assert not to_features(blank, HOG).any()
+    assert to_features(blank, PIXELS).shape == (2, 784)
