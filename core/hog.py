@@ -14,6 +14,7 @@ fall in the neighbouring bin: bins are found in float32 here, float64 there.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -47,17 +48,26 @@ class HogSpec:
 
 
 def _gradient_bins(images: np.ndarray, spec: HogSpec) -> tuple[np.ndarray, np.ndarray]:
-    """Per pixel: gradient magnitude (n, h, w) float32 and orientation bin (n, h, w) intp."""
+    """Per pixel: gradient magnitude (n, h, w) float32 and orientation bin (n, h, w) int32."""
     g_row = np.zeros_like(images)
     g_col = np.zeros_like(images)
-    g_row[:, 1:-1, :] = images[:, 2:, :] - images[:, :-2, :]
-    g_col[:, :, 1:-1] = images[:, :, 2:] - images[:, :, :-2]
+    np.subtract(images[:, 2:, :], images[:, :-2, :], out=g_row[:, 1:-1, :])
+    np.subtract(images[:, :, 2:], images[:, :, :-2], out=g_col[:, :, 1:-1])
     magnitude = np.sqrt(g_row * g_row + g_col * g_col)
-    per_radian = np.float32(spec.orientations / (2 * np.pi if spec.signed else np.pi))
-    bins = np.floor(np.arctan2(g_row, g_col) * per_radian).astype(np.int32)  # -n/2 .. n/2 (signed)
-    bins += np.where(bins < 0, np.int32(spec.orientations), np.int32(0))  # angle mod 360 or 180
-    bins[bins >= spec.orientations] -= spec.orientations  # exactly 180 or 360 degrees is bin 0
-    return magnitude, bins
+    n = spec.orientations
+    per_radian = np.float32(n / (2 * np.pi if spec.signed else np.pi))
+    # arctan2 in [-pi, pi] → [-n/2, n/2] (signed) or [-n, n] (unsigned) bins; shift it positive
+    # by 2n so that truncation floors, then wrap modulo n with a lookup table.
+    angle = np.arctan2(g_row, g_col)
+    angle *= per_radian
+    angle += np.float32(2 * n)
+    return magnitude, _wrap_table(n)[angle.astype(np.int32)]
+
+
+@functools.cache
+def _wrap_table(orientations: int) -> np.ndarray:
+    """index → index mod orientations, for the shifted bin indices 0 .. 3n."""
+    return (np.arange(3 * orientations + 1) % orientations).astype(np.int32)
 
 
 def _cell_histograms(
@@ -79,15 +89,23 @@ def _cell_histograms(
 
 
 def _blocks_l2hys(cells: np.ndarray, block: int) -> np.ndarray:
-    """Blocks of block x block cells sliding by one cell, L2-Hys normalised, flattened (n, -1)."""
+    """Blocks of block x block cells sliding by one cell, L2-Hys normalised, flattened (n, -1).
+
+    The first L2 norm of a block follows from its cells' energies (no pass over the block);
+    the values are written already scaled, clipped, then normalised again.
+    """
     n, rows, cols, orientations = cells.shape
     br, bc = rows - block + 1, cols - block + 1
+    energy = np.einsum("nrco,nrco->nrc", cells, cells)
+    block_energy = sum(
+        energy[:, i:i + br, j:j + bc] for i in range(block) for j in range(block)
+    )
+    scale = (1.0 / np.sqrt(block_energy + np.float32(_EPS**2)))[..., None]
     stacked = np.empty((n, br, bc, block, block, orientations), dtype=np.float32)
     for i in range(block):
         for j in range(block):
-            stacked[:, :, :, i, j, :] = cells[:, i:i + br, j:j + bc, :]
+            np.multiply(cells[:, i:i + br, j:j + bc, :], scale, out=stacked[:, :, :, i, j, :])
     flat = stacked.reshape(n, br, bc, -1)
-    _normalise(flat)
     np.minimum(flat, np.float32(_CLIP), out=flat)
     _normalise(flat)
     return flat.reshape(n, -1)

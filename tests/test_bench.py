@@ -67,3 +67,13 @@ def test_percentile_is_an_observed_value() -> None:
     values = [float(v) for v in range(1, 101)]
     assert percentile(values, 50) == 50.0 and percentile(values, 99) == 99.0
     assert percentile([3.0], 99) == 3.0
+
+
+def test_features_quick_reports_every_stage(tmp_path: Path) -> None:
+    out = tmp_path / "features.json"
+    done = run_bench("features", "--quick", "--out", str(out))
+    assert done.returncode == 0, done.stderr
+    report = json.loads(out.read_text())
+    assert report["n_images"] == 1000 and report["n_features"] == 3240
+    assert all(report[f"{s}_images_per_cpu_s"] > 0 for s in ("deskew", "hog", "pca_matmul"))
+    assert "HOG (18 signed, 4+7 px)" in done.stdout
