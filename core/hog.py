@@ -70,22 +70,39 @@ def _wrap_table(orientations: int) -> np.ndarray:
     return (np.arange(3 * orientations + 1) % orientations).astype(np.int32)
 
 
+@functools.lru_cache(maxsize=16)
+def _cell_offsets(h: int, w: int, cell: int, orientations: int, n: int = BLOCK) -> np.ndarray:
+    """Per pixel of n (h, w) images: the index of its cell's bin 0 in the flat histograms."""
+    rows, cols = h // cell, w // cell
+    cell_row = (np.arange(rows * cell) // cell)[:, None]
+    cell_col = (np.arange(cols * cell) // cell)[None, :]
+    in_image = (cell_row * cols + cell_col) * orientations  # (h', w')
+    image = (np.arange(n) * (rows * cols * orientations))[:, None, None]
+    offsets = np.zeros((n, h, w), dtype=np.intp)
+    offsets[:, :rows * cell, :cols * cell] = in_image + image
+    offsets.flags.writeable = False
+    return offsets
+
+
 def _cell_histograms(
     magnitude: np.ndarray, bins: np.ndarray, cell: int, orientations: int
 ) -> np.ndarray:
-    """Mean magnitude per orientation bin of each cell: (n, rows, cols, orientations)."""
+    """Mean magnitude per orientation bin of each cell: (n, rows, cols, orientations).
+
+    One `np.bincount` over (image, cell, bin) indices, weighted by the magnitudes. Pixels
+    beyond the last whole cell (none for 28 px and cells of 4 or 7) are weighed 0.
+    """
     n, h, w = magnitude.shape
     rows, cols = h // cell, w // cell
-    magnitude = magnitude[:, :rows * cell, :cols * cell]
-    bins = bins[:, :rows * cell, :cols * cell]
-    cell_row = (np.arange(rows * cell) // cell)[:, None]
-    cell_col = (np.arange(cols * cell) // cell)[None, :]
-    cell_index = (cell_row * cols + cell_col) * orientations  # (h', w')
-    image_index = (np.arange(n) * (rows * cols * orientations))[:, None, None]
-    index = bins + cell_index + image_index
-    sums = np.bincount(index.ravel(), weights=magnitude.ravel(), minlength=n * rows * cols
-                       * orientations)
-    return (sums / (cell * cell)).astype(np.float32).reshape(n, rows, cols, orientations)
+    if rows * cell != h or cols * cell != w:
+        cropped = np.zeros_like(magnitude)
+        cropped[:, :rows * cell, :cols * cell] = magnitude[:, :rows * cell, :cols * cell]
+        magnitude = cropped
+    index = _cell_offsets(h, w, cell, orientations, max(n, BLOCK))[:n] + bins
+    sums = np.bincount(index.ravel(), weights=magnitude.ravel(),
+                       minlength=n * rows * cols * orientations)
+    sums *= 1.0 / (cell * cell)
+    return sums.astype(np.float32).reshape(n, rows, cols, orientations)
 
 
 def _blocks_l2hys(cells: np.ndarray, block: int) -> np.ndarray:

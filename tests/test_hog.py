@@ -28,6 +28,14 @@ def test_unsigned_histograms_equal_scikit_image(digits, orientations: int, cell:
     np.testing.assert_allclose(ours, reference, atol=1e-5)
 
 
+def test_cells_that_do_not_fill_the_image_leave_its_edge_out() -> None:
+    skimage_feature = pytest.importorskip("skimage.feature")
+    noise = np.random.default_rng(0).random((3, 30, 30)).astype(np.float32)
+    ours = hog_batch(noise, HogSpec(orientations=9, cells=(4,), signed=False))
+    reference = np.stack([skimage_feature.hog(i, 9, (4, 4), (2, 2), "L2-Hys") for i in noise])
+    np.testing.assert_allclose(ours, reference, atol=1e-5)
+
+
 def test_signed_orientations_tell_the_two_sides_of_a_stroke_apart() -> None:
     rising = np.zeros((1, 28, 28), dtype=np.float32)
     rising[0, :, 14:] = 1.0  # dark to light, left to right: gradient at 0 degrees
