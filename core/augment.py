@@ -34,8 +34,9 @@ def _scan(digit: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 
 def low_resolution_copies(
     images: np.ndarray, labels: np.ndarray, seed: int = 0
-) -> tuple[np.ndarray, np.ndarray]:
-    """uint8 (n, 28, 28) digits → their low-resolution copies in MNIST form, and labels.
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """uint8 (n, 28, 28) digits → their low-resolution copies in MNIST form, their labels and
+    the index of the digit each copy was made from.
 
     A copy in which normalisation finds no digit is left out (fewer rows than given).
     """
@@ -43,5 +44,7 @@ def low_resolution_copies(
     digits = normalise_many([_scan(d, rng) for d in np.asarray(images, dtype=np.uint8)])
     keep = [i for i, d in enumerate(digits) if not isinstance(d, ImageError)]
     if not keep:
-        return np.empty((0, 28, 28), dtype=np.uint8), np.empty(0, dtype=np.int64)
-    return np.stack([digits[i] for i in keep]), np.asarray(labels)[keep].astype(np.int64)
+        empty = np.empty(0, dtype=np.int64)
+        return np.empty((0, 28, 28), dtype=np.uint8), empty, empty.copy()
+    kept = np.array(keep, dtype=np.int64)
+    return np.stack([digits[i] for i in keep]), np.asarray(labels)[kept].astype(np.int64), kept

@@ -36,6 +36,9 @@ class HogSpec:
     cells: tuple[int, ...] = (4, 7)
     block: int = 2
     signed: bool = True
+    soft: bool = False
+    """Split each pixel's vote between the two nearest bins by distance (Dalal and Triggs)
+    instead of giving it all to its own bin (scikit-image)."""
     """Orientations over 360° (a stroke's dark-to-light side matters) or over 180°."""
 
     def n_features(self, size: int = 28) -> int:
@@ -47,8 +50,11 @@ class HogSpec:
         return total
 
 
-def _gradient_bins(images: np.ndarray, spec: HogSpec) -> tuple[np.ndarray, np.ndarray]:
-    """Per pixel: gradient magnitude (n, h, w) float32 and orientation bin (n, h, w) int32."""
+def _gradient_bins(
+    images: np.ndarray, spec: HogSpec
+) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """Per pixel: gradient magnitude (n, h, w) float32, orientation bin (n, h, w) int32 and,
+    for soft binning, the share of the magnitude that goes to the next bin (else None)."""
     g_row = np.zeros_like(images)
     g_col = np.zeros_like(images)
     np.subtract(images[:, 2:, :], images[:, :-2, :], out=g_row[:, 1:-1, :])
@@ -60,8 +66,13 @@ def _gradient_bins(images: np.ndarray, spec: HogSpec) -> tuple[np.ndarray, np.nd
     # by 2n so that truncation floors, then wrap modulo n with a lookup table.
     angle = np.arctan2(g_row, g_col)
     angle *= per_radian
-    angle += np.float32(2 * n)
-    return magnitude, _wrap_table(n)[angle.astype(np.int32)]
+    if not spec.soft:
+        angle += np.float32(2 * n)
+        return magnitude, _wrap_table(n)[angle.astype(np.int32)], None
+    angle += np.float32(2 * n - 0.5)  # bin centres at whole numbers: share with the next one
+    lower = angle.astype(np.int32)
+    share = angle - lower
+    return magnitude, _wrap_table(n)[lower], share
 
 
 @functools.cache
@@ -85,7 +96,8 @@ def _cell_offsets(h: int, w: int, cell: int, orientations: int, n: int = BLOCK) 
 
 
 def _cell_histograms(
-    magnitude: np.ndarray, bins: np.ndarray, cell: int, orientations: int
+    magnitude: np.ndarray, bins: np.ndarray, cell: int, orientations: int,
+    share: np.ndarray | None = None,
 ) -> np.ndarray:
     """Mean magnitude per orientation bin of each cell: (n, rows, cols, orientations).
 
@@ -98,9 +110,17 @@ def _cell_histograms(
         cropped = np.zeros_like(magnitude)
         cropped[:, :rows * cell, :cols * cell] = magnitude[:, :rows * cell, :cols * cell]
         magnitude = cropped
-    index = _cell_offsets(h, w, cell, orientations, max(n, BLOCK))[:n] + bins
-    sums = np.bincount(index.ravel(), weights=magnitude.ravel(),
-                       minlength=n * rows * cols * orientations)
+    offsets = _cell_offsets(h, w, cell, orientations, max(n, BLOCK))[:n]
+    size = n * rows * cols * orientations
+    if share is None:
+        sums = np.bincount((offsets + bins).ravel(), weights=magnitude.ravel(), minlength=size)
+    else:
+        upper = magnitude * share
+        following = _wrap_table(orientations)[bins + 1]
+        sums = np.bincount((offsets + bins).ravel(), weights=(magnitude - upper).ravel(),
+                           minlength=size)
+        sums += np.bincount((offsets + following).ravel(), weights=upper.ravel(),
+                            minlength=size)
     sums *= 1.0 / (cell * cell)
     return sums.astype(np.float32).reshape(n, rows, cols, orientations)
 
@@ -135,9 +155,11 @@ def _normalise(rows: np.ndarray) -> None:
 
 
 def _hog_block(images: np.ndarray, spec: HogSpec) -> np.ndarray:
-    magnitude, bins = _gradient_bins(images, spec)
+    magnitude, bins, share = _gradient_bins(images, spec)
     parts = [
-        _blocks_l2hys(_cell_histograms(magnitude, bins, cell, spec.orientations), spec.block)
+        _blocks_l2hys(
+            _cell_histograms(magnitude, bins, cell, spec.orientations, share), spec.block
+        )
         for cell in spec.cells
     ]
     return np.concatenate(parts, axis=1)

@@ -24,6 +24,7 @@ from sklearn.decomposition import PCA
 from sklearn.pipeline import Pipeline
 from sklearn.svm import SVC
 
+from core.augment import low_resolution_copies
 from core.calibration import (
     Calibration,
     expected_calibration_error,
@@ -31,6 +32,7 @@ from core.calibration import (
     review_catch,
 )
 from core.features import HOG, PIXELS, FeatureSpec, to_features
+from core.hog import HogSpec
 from core.model import MODEL_FORMAT, DigitModel, library_versions
 from core.predictor import FastPredictor
 
@@ -58,6 +60,10 @@ class Recipe:
     """(rows, cols) pixel shifts of the support vectors for a second fit (pixel features only)."""
     first_degree: int | None = None
     """Kernel degree of the first fit when virtual SVs are used (None: `degree`)."""
+    pca_sample: int | None = 20_000
+    """Fit the PCA on about this many evenly spaced training rows (None: all): as good, faster."""
+    lowres_share: float = 0.0
+    """Share of the training images that also get a low-resolution copy (core/augment.py)."""
     calibration_holdout: float = 1 / 6
     """Share of the training images held out to fit the confidence calibration (0: none)."""
     cache_mb: int = 1000
@@ -83,8 +89,13 @@ class Recipe:
         return cls(**values)
 
 
-DEFAULT_RECIPE = Recipe()
-"""HOG (18 signed bins, 4- and 7-px cells), square root, PCA-100, RBF SVC C=5 (docs/model.md)."""
+DEFAULT_RECIPE = Recipe(
+    features=FeatureSpec(kind="hog", hog=HogSpec(soft=True)), lowres_share=1 / 6
+)
+"""HOG (18 signed soft bins, 4- and 7-px cells), square root, PCA-100, RBF SVC C=5, plus
+low-resolution copies of a sixth of the training images (docs/model.md)."""
+HARD_BINS_RECIPE = Recipe()
+"""The issue's trial: as the default, but hard orientation bins and no low-resolution copies."""
 SEED_RECIPE = Recipe(features=PIXELS, pca_components=None, kernel="poly", degree=4, C=1.0)
 """The original app's model: deskewed pixels, SVC poly-4 (C=1, coef0=1, gamma='scale')."""
 VIRTUAL_SV_RECIPE = Recipe(
@@ -92,7 +103,7 @@ VIRTUAL_SV_RECIPE = Recipe(
     virtual_shifts=FOUR_NEIGHBOURS,
 )
 """The previous default: PCA-50 poly-4 with 4-shift virtual SVs, 99.14%."""
-SMALL_RECIPE = Recipe(pca_components=50)
+SMALL_RECIPE = Recipe(features=FeatureSpec(kind="hog", hog=HogSpec(soft=True)), pca_components=50)
 """For tests: 3,000 images train in a few seconds."""
 
 
@@ -131,8 +142,10 @@ def fit_pipeline(
     x = features
     if recipe.pca_components:
         pca = PCA(recipe.pca_components, random_state=recipe.random_state)
-        progress(f"PCA to {recipe.pca_components} components on {len(features):,} images")
-        x = pca.fit_transform(features)
+        step = max(1, -(-len(features) // recipe.pca_sample)) if recipe.pca_sample else 1
+        sample = features[::step]
+        progress(f"PCA to {recipe.pca_components} components, fitted on {len(sample):,} images")
+        x = pca.fit(sample).transform(features)
         steps.append(("pca", pca))
     first = recipe.first_degree or recipe.degree
     svc = _svc(recipe, first if recipe.virtual_shifts else recipe.degree)
@@ -156,22 +169,29 @@ def fit_pipeline(
 
 
 def _calibrate(
-    features: np.ndarray, labels: np.ndarray, recipe: Recipe, progress: Progress
+    features: np.ndarray, labels: np.ndarray, origin: np.ndarray, recipe: Recipe,
+    progress: Progress,
 ) -> tuple[Calibration, dict[str, Any]]:
-    """Fit a model without the held-out tail, score the tail, fit the confidence map on it."""
-    held = round(len(labels) * recipe.calibration_holdout)
-    if held < 50 or held > len(labels) // 2:
-        raise ValueError(f"calibration holdout of {held} images out of {len(labels)}: too few")
-    cut = len(labels) - held
-    progress(f"calibration: a model on {cut:,} images to score {held:,} held-out ones")
-    pipeline = fit_pipeline(features[:cut], labels[:cut], recipe, progress)
-    raw = FastPredictor.from_pipeline(pipeline).predict(features[cut:])
-    correct = raw.labels == labels[cut:]
+    """Fit a model without the held-out tail, score the tail, fit the confidence map on it.
+
+    `origin` gives each row's training image (copies share their original's): a copy is
+    held out with its original, so the calibration also sees low-resolution digits.
+    """
+    n_images = int(origin.max()) + 1
+    held = round(n_images * recipe.calibration_holdout)
+    if held < 50 or held > n_images // 2:
+        raise ValueError(f"calibration holdout of {held} images out of {n_images}: too few")
+    learn = origin < n_images - held
+    progress(f"calibration: a model on {learn.sum():,} rows to score {(~learn).sum():,} "
+             "held-out ones")
+    pipeline = fit_pipeline(features[learn], labels[learn], recipe, progress)
+    raw = FastPredictor.from_pipeline(pipeline).predict(features[~learn])
+    correct = raw.labels == labels[~learn]
     calibration = fit_calibration(raw.margin, correct)
     confidence = calibration.apply(raw.margin)
     figures = {
         **calibration.to_dict(),
-        "holdout_size": held,
+        "holdout_size": int((~learn).sum()),
         "holdout_accuracy": float(correct.mean()),
         "holdout_ece": expected_calibration_error(confidence, correct),
         "holdout_review_2pct_catch": review_catch(confidence, correct),
@@ -184,6 +204,22 @@ def _calibrate(
     return calibration, figures
 
 
+def _with_lowres_copies(
+    images: np.ndarray, labels: np.ndarray, recipe: Recipe, progress: Progress
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Images, labels and origin index, with low-resolution copies of every k-th image."""
+    origin = np.arange(len(images))
+    if not recipe.lowres_share:
+        return images, labels, origin
+    chosen = origin[:: max(1, round(1 / recipe.lowres_share))]
+    progress(f"low-resolution copies of {len(chosen):,} images")
+    copies, copy_labels, kept = low_resolution_copies(
+        images[chosen], labels[chosen], seed=recipe.random_state
+    )
+    return (np.concatenate([images, copies]), np.concatenate([labels, copy_labels]),
+            np.concatenate([origin, chosen[kept]]))
+
+
 def train_model(
     images: np.ndarray,
     labels: np.ndarray,
@@ -193,13 +229,14 @@ def train_model(
     """Train on uint8 images (n, 28, 28) and labels; the model carries its metadata."""
     progress = progress or (lambda _message: None)
     started, started_cpu = time.perf_counter(), time.process_time()
-    progress(f"features ({recipe.features.kind}) of {len(images):,} images")
-    features = to_features(images, recipe.features)
     labels = np.asarray(labels).astype(np.int64)
+    rows, labels, origin = _with_lowres_copies(np.asarray(images), labels, recipe, progress)
+    progress(f"features ({recipe.features.kind}) of {len(rows):,} images")
+    features = to_features(rows, recipe.features)
     calibration_figures: dict[str, Any] = {}
     if recipe.calibration_holdout:
-        _, calibration_figures = _calibrate(features, labels, recipe, progress)
-    progress(f"final model on all {len(images):,} images")
+        _, calibration_figures = _calibrate(features, labels, origin, recipe, progress)
+    progress(f"final model on all {len(rows):,} rows")
     pipeline = fit_pipeline(features, labels, recipe, progress)
     seconds = time.perf_counter() - started
     svc = pipeline[-1]
@@ -208,6 +245,7 @@ def train_model(
         "recipe": recipe.to_dict(),
         "calibration": calibration_figures or None,
         "training_size": len(images),
+        "training_rows": len(rows),
         "training_seconds": round(seconds, 2),
         "training_cpu_seconds": round(time.process_time() - started_cpu, 2),
         "n_support": int(svc.n_support_.sum()),
