@@ -47,6 +47,18 @@ def test_signed_orientations_tell_the_two_sides_of_a_stroke_apart() -> None:
     np.testing.assert_allclose(hog_batch(rising, unsigned), hog_batch(falling, unsigned))
 
 
+def test_soft_bins_share_a_vote_between_the_two_nearest_bins() -> None:
+    rising = np.zeros((1, 28, 28), dtype=np.float32)
+    rising[0, :, 14:] = 1.0  # 0 degrees: halfway between the centres of bins 17 and 0
+    spec = HogSpec(orientations=18, cells=(28,), block=1, soft=True)
+    votes = hog_batch(rising, spec)[0]
+    assert votes[0] == pytest.approx(votes[17]) and votes[0] > 0.7
+    assert np.count_nonzero(votes) == 2
+    diagonal = np.fromfunction(lambda r, c: (c > r).astype(np.float32), (28, 28))[None]
+    votes = hog_batch(diagonal, spec)[0]  # gradient at -45 degrees = 315: bin 15's centre is 310
+    assert votes.argmax() == 15 and votes[16] > votes[14]
+
+
 def test_blocks_are_computed_alike_in_any_batch(digits) -> None:
     whole = hog_batch(digits)  # more than one internal block of images
     np.testing.assert_array_equal(whole[600:610], hog_batch(digits[600:610]))
