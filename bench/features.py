@@ -20,8 +20,8 @@ from bench import report
 from common.settings import Settings
 from core.data import load_split
 from core.deskew import deskew_batch
-from core.features import HOG
 from core.hog import HogSpec, hog_batch
+from core.training import DEFAULT_RECIPE
 
 NAME = "features"
 
@@ -49,15 +49,18 @@ def bench(data_dir, repeats: int, limit: int | None) -> dict:
     images, _ = load_split(data_dir, "test", limit=limit)
     n = len(images)
     rng = np.random.default_rng(0)
-    projection = rng.standard_normal((HOG.hog.n_features(), 100)).astype(np.float32)
+    spec = DEFAULT_RECIPE.features.hog
+    projection = rng.standard_normal((spec.n_features(), 100)).astype(np.float32)
     stages: dict[str, float] = {}
     with threadpool_limits(limits=1):
         stages["scale"], scaled = _best(repeats, lambda: images.astype(np.float32) / 255)
         stages["deskew"], upright = _best(repeats, lambda: deskew_batch(scaled))
-        stages["hog"], rows = _best(repeats, lambda: hog_batch(upright, HOG.hog))
+        stages["hog"], rows = _best(repeats, lambda: hog_batch(upright, spec))
         stages["sqrt"], rooted = _best(repeats, lambda: np.sqrt(rows))
         stages["pca_matmul"], _ = _best(repeats, lambda: rooted @ projection)
         skimage = _skimage_rate(upright[:300])
+        hard = HogSpec(orientations=spec.orientations, cells=spec.cells, signed=spec.signed)
+        stages["hog_hard_bins"], _ = _best(repeats, lambda: hog_batch(upright, hard))
         unsigned = HogSpec(orientations=9, cells=(4,), signed=False)
         stages["hog_9_bins_4px"], _ = _best(repeats, lambda: hog_batch(upright, unsigned))
     result = {"n_images": n, "n_features": int(rows.shape[1]), "threads": 1}
@@ -74,8 +77,9 @@ def table(result: dict) -> str:
     lines = [f"1 thread, {result['n_images']:,} test images, CPU time",
              f"{'stage':<34}{'CPU s':>8}{'images/CPU s':>14}"]
     labels = {
-        "scale": "scale to [0, 1]", "deskew": "deskew", "hog": "HOG (18 signed, 4+7 px)",
+        "scale": "scale to [0, 1]", "deskew": "deskew", "hog": "HOG (default: 18 soft, 4+7 px)",
         "sqrt": "square root", "pca_matmul": "PCA projection to 100",
+        "hog_hard_bins": "HOG (18 hard bins, 4+7 px)",
         "hog_9_bins_4px": "HOG (9 unsigned, 4 px)",
     }
     for key, label in labels.items():
