@@ -50,11 +50,19 @@ class HogSpec:
         return total
 
 
-def _gradient_bins(
-    images: np.ndarray, spec: HogSpec
-) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
-    """Per pixel: gradient magnitude (n, h, w) float32, orientation bin (n, h, w) int32 and,
-    for soft binning, the share of the magnitude that goes to the next bin (else None)."""
+@dataclass(frozen=True)
+class _Votes:
+    """Per pixel: the bin(s) its gradient votes for and with what weight (n, h, w) each."""
+
+    bins: np.ndarray
+    weights: np.ndarray
+    next_bins: np.ndarray | None = None
+    """Soft binning: the following bin, which gets `next_weights`."""
+    next_weights: np.ndarray | None = None
+
+
+def _gradient_votes(images: np.ndarray, spec: HogSpec) -> _Votes:
+    """Centred-difference gradients → each pixel's orientation bin(s) and magnitude share(s)."""
     g_row = np.zeros_like(images)
     g_col = np.zeros_like(images)
     np.subtract(images[:, 2:, :], images[:, :-2, :], out=g_row[:, 1:-1, :])
@@ -66,13 +74,16 @@ def _gradient_bins(
     # by 2n so that truncation floors, then wrap modulo n with a lookup table.
     angle = np.arctan2(g_row, g_col)
     angle *= per_radian
+    wrap = _wrap_table(n)
     if not spec.soft:
         angle += np.float32(2 * n)
-        return magnitude, _wrap_table(n)[angle.astype(np.int32)], None
+        return _Votes(wrap[angle.astype(np.int32)], magnitude)
     angle += np.float32(2 * n - 0.5)  # bin centres at whole numbers: share with the next one
     lower = angle.astype(np.int32)
-    share = angle - lower
-    return magnitude, _wrap_table(n)[lower], share
+    angle -= lower  # the share of the next bin
+    upper = np.multiply(magnitude, angle, out=angle)
+    magnitude -= upper
+    return _Votes(wrap[lower], magnitude, wrap[lower + 1], upper)
 
 
 @functools.cache
@@ -95,32 +106,27 @@ def _cell_offsets(h: int, w: int, cell: int, orientations: int, n: int = BLOCK) 
     return offsets
 
 
-def _cell_histograms(
-    magnitude: np.ndarray, bins: np.ndarray, cell: int, orientations: int,
-    share: np.ndarray | None = None,
-) -> np.ndarray:
+def _cell_histograms(votes: _Votes, cell: int, orientations: int) -> np.ndarray:
     """Mean magnitude per orientation bin of each cell: (n, rows, cols, orientations).
 
-    One `np.bincount` over (image, cell, bin) indices, weighted by the magnitudes. Pixels
-    beyond the last whole cell (none for 28 px and cells of 4 or 7) are weighed 0.
+    One `np.bincount` over (image, cell, bin) indices weighted by the magnitudes (two for
+    soft bins). Pixels beyond the last whole cell (none for 28 px and cells of 4 or 7) are
+    weighed 0.
     """
-    n, h, w = magnitude.shape
+    n, h, w = votes.bins.shape
     rows, cols = h // cell, w // cell
-    if rows * cell != h or cols * cell != w:
-        cropped = np.zeros_like(magnitude)
-        cropped[:, :rows * cell, :cols * cell] = magnitude[:, :rows * cell, :cols * cell]
-        magnitude = cropped
     offsets = _cell_offsets(h, w, cell, orientations, max(n, BLOCK))[:n]
     size = n * rows * cols * orientations
-    if share is None:
-        sums = np.bincount((offsets + bins).ravel(), weights=magnitude.ravel(), minlength=size)
-    else:
-        upper = magnitude * share
-        following = _wrap_table(orientations)[bins + 1]
-        sums = np.bincount((offsets + bins).ravel(), weights=(magnitude - upper).ravel(),
-                           minlength=size)
-        sums += np.bincount((offsets + following).ravel(), weights=upper.ravel(),
-                            minlength=size)
+    pairs = [(votes.bins, votes.weights)]
+    if votes.next_bins is not None:
+        pairs.append((votes.next_bins, votes.next_weights))
+    sums = np.zeros(size)
+    for bins, weights in pairs:
+        if rows * cell != h or cols * cell != w:
+            cropped = np.zeros_like(weights)
+            cropped[:, :rows * cell, :cols * cell] = weights[:, :rows * cell, :cols * cell]
+            weights = cropped
+        sums += np.bincount((offsets + bins).ravel(), weights=weights.ravel(), minlength=size)
     sums *= 1.0 / (cell * cell)
     return sums.astype(np.float32).reshape(n, rows, cols, orientations)
 
@@ -155,11 +161,9 @@ def _normalise(rows: np.ndarray) -> None:
 
 
 def _hog_block(images: np.ndarray, spec: HogSpec) -> np.ndarray:
-    magnitude, bins, share = _gradient_bins(images, spec)
+    votes = _gradient_votes(images, spec)
     parts = [
-        _blocks_l2hys(
-            _cell_histograms(magnitude, bins, cell, spec.orientations, share), spec.block
-        )
+        _blocks_l2hys(_cell_histograms(votes, cell, spec.orientations), spec.block)
         for cell in spec.cells
     ]
     return np.concatenate(parts, axis=1)
