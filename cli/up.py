@@ -26,6 +26,7 @@ import requests
 
 from common.localhost import free_port, redis_server_argv
 from common.settings import Settings
+from core.model import DigitModel, ModelError
 
 log = logging.getLogger("mnistq.up")
 
@@ -72,6 +73,11 @@ def _run(args: argparse.Namespace, settings: Settings, stop: threading.Event,
         if subprocess.call([sys.executable, "-m", "cli.main", "train"]) != 0:
             print("mnistq up: training failed", file=sys.stderr)
             return 1
+    try:  # an old or changed model file: say so here, not in every worker's log
+        DigitModel.load(settings.model_path)
+    except ModelError as exc:
+        print(f"mnistq up: {exc}", file=sys.stderr)
+        return 1
     env = dict(os.environ)
     redis_url = settings.redis_url
     if redis_url is None:

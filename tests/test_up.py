@@ -68,3 +68,26 @@ def test_up_serves_and_stops_cleanly(data_dir: Path, small_model_path: Path,
     wait_for(lambda: not any(alive(pid) for pid in children), timeout=10,
              what="no process left behind")
     assert any((tmp_path / ".mnistq" / "redis").rglob("*.aof")), "append-only file"
+
+
+def test_up_refuses_a_model_of_an_older_format_clearly(
+    data_dir: Path, small_model_path: Path, tmp_path: Path
+) -> None:
+    """Someone keeps the models/mnist_svc.joblib of a previous version: one clear line."""
+    import json
+    import shutil
+
+    old = tmp_path / "models" / "mnist_svc.joblib"
+    old.parent.mkdir()
+    shutil.copy(small_model_path, old)
+    metadata = json.loads(small_model_path.with_suffix(".json").read_text())
+    del metadata["format"]
+    old.with_suffix(".json").write_text(json.dumps(metadata))
+    settings = Settings(data_dir=data_dir, model_path=old)
+    done = subprocess.run(
+        [sys.executable, "-m", "cli.main", "up", "--workers", "1", "--port", str(free_port())],
+        cwd=tmp_path, env=settings_env(settings), capture_output=True, text=True, timeout=120,
+    )
+    assert done.returncode == 1
+    assert "model format 1" in done.stderr and "retrain it with `mnistq train`" in done.stderr
+    assert "Traceback" not in done.stderr
