@@ -63,7 +63,8 @@ def upload_limits() -> dict[str, int]:
 def index() -> Response:
     """The page: upload, progress, results, drawing."""
     html = render_template(
-        "index.html", assets=f"/assets/{assets_version()}", limits=upload_limits()
+        "index.html", assets=f"/assets/{assets_version()}", limits=upload_limits(),
+        review_below=services().settings.review_below,
     )
     response = Response(html, mimetype="text/html")
     response.headers.update(_SECURITY_HEADERS)

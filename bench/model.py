@@ -1,8 +1,8 @@
 """Fast predictor vs scikit-learn on the same model and the 10,000 test images, one core each.
 
-Both get the same deskewed features; both run with one BLAS/OpenMP thread (threadpoolctl),
-so the figures are per core, as CPU time and wall clock. The labels must be identical (exit 1
-if not). Run: `python -m bench.model [--model PATH]`.
+Both get the same features (the model's recipe: HOG or deskewed pixels); both run with one
+BLAS/OpenMP thread (threadpoolctl), so the figures are per core, as CPU time and wall
+clock. The labels must be identical (exit 1 if not). Run: `python -m bench.model [--model PATH]`.
 """
 
 from __future__ import annotations
@@ -19,7 +19,6 @@ from threadpoolctl import threadpool_limits
 from bench.report import arguments, write
 from common.settings import Settings
 from core.data import load_split
-from core.features import to_features
 from core.model import DigitModel
 
 
@@ -44,7 +43,7 @@ def bench(model_path: Path, data_dir: Path, repeats: int = 3, limit: int | None 
     n = len(images)
     timings = {}
     with threadpool_limits(limits=1):
-        timings["features"] = _best_of(repeats, lambda: to_features(images))
+        timings["features"] = _best_of(repeats, lambda: model.features(images))
         features = timings["features"][2]
         timings["fast"] = _best_of(repeats, lambda: model.predictor.predict(features))
         timings["model"] = _best_of(repeats, lambda: model.predict(images))
@@ -55,6 +54,7 @@ def bench(model_path: Path, data_dir: Path, repeats: int = 3, limit: int | None 
         "n_images": n,
         "n_support": model.predictor.n_support,
         "recipe": model.metadata.get("recipe"),
+        "kernel": model.predictor.kernel,
         "threads": 1,
         "machine": platform.machine(),
         "load_average": os.getloadavg()[0],
@@ -76,7 +76,7 @@ def table(report: dict) -> str:
     rows = [
         ("SVC pipeline .predict (features)", "sklearn"),
         ("FastPredictor.predict (features)", "fast"),
-        ("to_features (scale + deskew)", "features"),
+        ("features (deskew + model's features)", "features"),
         ("DigitModel.predict (uint8 → labels)", "model"),
     ]
     lines = [

@@ -85,6 +85,10 @@ class Settings:
     next one, with jitter (8 attempts: about an hour)."""
     webhook_max_attempts: int = 8
     """MNISTQ_WEBHOOK_MAX_ATTEMPTS: deliveries of a webhook before it is given up."""
+    review_below: float = 0.9
+    """MNISTQ_REVIEW_BELOW: results with a lower confidence are flagged "low confidence" for a
+    person to check; 0.9 flags about 2% of MNIST-like digits and most wrong answers
+    (docs/model.md)."""
     api_key: str | None = None
     """MNISTQ_API_KEY: when set, every /api/ route needs `Authorization: Bearer <key>`."""
     log_level: str = "INFO"
@@ -118,6 +122,7 @@ _INTS = {
     "worker_concurrency", "worker_threads", "max_streams", "webhook_max_attempts",
 }
 _FLOATS = {"max_wait", "webhook_timeout", "webhook_backoff"}
+_FRACTIONS = {"review_below"}
 
 
 def _parse(name: str, raw: str) -> object:
@@ -134,6 +139,11 @@ def _parse(name: str, raw: str) -> object:
             value = float(raw)
             if not math.isfinite(value) or value <= 0:
                 raise ValueError("must be a positive number")
+            return value
+        if name in _FRACTIONS:
+            value = float(raw)
+            if not 0 <= value <= 1:
+                raise ValueError("must be a number from 0 to 1")
             return value
         if name == "log_level" and raw.upper() not in logging.getLevelNamesMapping():
             raise ValueError("not a logging level (DEBUG, INFO, WARNING, ERROR, CRITICAL)")

@@ -1,16 +1,30 @@
-"""How good a model is on labelled images: accuracy, per-class precision and recall, confusion."""
+"""How good a model is on labelled images: accuracy, calibration, per-class scores, confusion.
+
+Two sources: the MNIST test arrays (`evaluate`), and any labelled folder read through the
+service's whole pipeline, bytes in (`evaluate_files`). An image that gets a per-file error
+counts as wrong, with confidence 0: the user sees it flagged, as with a low confidence.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 from sklearn.metrics import accuracy_score, confusion_matrix, precision_recall_fscore_support
 
+from core.calibration import expected_calibration_error, review_catch
+from core.imaging import ImageLimits
+from core.labelled_set import LabelledImage
 from core.model import DigitModel
+from core.pipeline import predict_files
 
 CLASSES = tuple(range(10))
+FAILED = -1
+"""The predicted label of an image that got a per-file error."""
+FILE_BATCH = 1024
+"""Files read and predicted together by `evaluate_files`."""
 
 
 @dataclass(frozen=True)
@@ -22,7 +36,14 @@ class EvaluationReport:
     precision: list[float]
     recall: list[float]
     confusion: list[list[int]]
-    """confusion[true][predicted]"""
+    """confusion[true][predicted], images read without error"""
+    ece: float
+    """Expected calibration error, 10 equal-width bins."""
+    review_2pct_catch: float
+    """Share of the errors among the 2% least confident answers."""
+    failed: int = 0
+    """Images that got a per-file error (counted wrong)."""
+    by_kind: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     @property
     def errors(self) -> int:
@@ -33,6 +54,10 @@ class EvaluationReport:
             "accuracy": self.accuracy,
             "n_images": self.n_images,
             "errors": self.errors,
+            "failed": self.failed,
+            "ece": self.ece,
+            "review_2pct_catch": self.review_2pct_catch,
+            "by_kind": self.by_kind,
             "classes": list(CLASSES),
             "precision": self.precision,
             "recall": self.recall,
@@ -41,10 +66,18 @@ class EvaluationReport:
 
     def to_text(self) -> str:
         lines = [
-            f"accuracy: {self.accuracy:.2%} ({self.errors} errors in {self.n_images:,} images)",
-            "",
-            "class  precision  recall",
+            f"accuracy: {self.accuracy:.2%} ({self.errors} errors in {self.n_images:,} images"
+            + (f", {self.failed} of them per-file errors)" if self.failed else ")"),
+            f"calibration: ECE {self.ece:.2%}; reviewing the 2% least confident answers "
+            f"catches {self.review_2pct_catch:.0%} of the errors",
         ]
+        if self.by_kind:
+            lines += ["", f"{'kind':<20}{'images':>8}{'accuracy':>10}{'failed':>8}"]
+            lines += [
+                f"{kind:<20}{k['n_images']:>8,}{k['accuracy']:>10.2%}{k['failed']:>8}"
+                for kind, k in self.by_kind.items()
+            ]
+        lines += ["", "class  precision  recall"]
         lines += [
             f"{c:>5}  {p:>9.2%}  {r:>6.2%}"
             for c, p, r in zip(CLASSES, self.precision, self.recall, strict=True)
@@ -58,17 +91,65 @@ class EvaluationReport:
         return "\n".join(lines)
 
 
-def evaluate(model: DigitModel, images: np.ndarray, labels: np.ndarray) -> EvaluationReport:
-    """Predict uint8 images (n, 28, 28) and score them against their labels."""
+def score(
+    labels: np.ndarray,
+    predicted: np.ndarray,
+    confidence: np.ndarray,
+    kinds: Sequence[str] | None = None,
+) -> EvaluationReport:
+    """The report of predictions against true labels; `predicted` FAILED marks a file error."""
     labels = np.asarray(labels).astype(np.int64)
-    predicted = model.predict(images).labels
+    predicted = np.asarray(predicted).astype(np.int64)
+    confidence = np.asarray(confidence, dtype=np.float64)
+    correct = predicted == labels
     precision, recall, _, _ = precision_recall_fscore_support(
         labels, predicted, labels=CLASSES, zero_division=0
     )
+    by_kind: dict[str, dict[str, Any]] = {}
+    if kinds is not None:
+        kinds_array = np.asarray(kinds)
+        for kind in dict.fromkeys(kinds):  # in order of first appearance
+            mine = kinds_array == kind
+            by_kind[kind] = {
+                "accuracy": float(correct[mine].mean()),
+                "n_images": int(mine.sum()),
+                "failed": int((predicted[mine] == FAILED).sum()),
+            }
     return EvaluationReport(
         accuracy=float(accuracy_score(labels, predicted)),
         n_images=len(labels),
         precision=[float(v) for v in precision],
         recall=[float(v) for v in recall],
         confusion=confusion_matrix(labels, predicted, labels=CLASSES).tolist(),
+        ece=expected_calibration_error(confidence, correct),
+        review_2pct_catch=review_catch(confidence, correct),
+        failed=int((predicted == FAILED).sum()),
+        by_kind=by_kind,
+    )
+
+
+def evaluate(model: DigitModel, images: np.ndarray, labels: np.ndarray) -> EvaluationReport:
+    """Predict uint8 images (n, 28, 28) and score them against their labels."""
+    predictions = model.predict(images)
+    return score(labels, predictions.labels, predictions.confidence)
+
+
+def evaluate_files(
+    model: DigitModel, images: Sequence[LabelledImage], limits: ImageLimits
+) -> EvaluationReport:
+    """Read each file and predict it through `core.pipeline.predict_files`, as the service does."""
+    predicted = np.full(len(images), FAILED, dtype=np.int64)
+    confidence = np.zeros(len(images), dtype=np.float64)
+    for start in range(0, len(images), FILE_BATCH):
+        batch = images[start:start + FILE_BATCH]
+        items = [(start + i, image.filename, image.path.read_bytes())
+                 for i, image in enumerate(batch)
+                 if image.path.stat().st_size <= limits.max_bytes]  # larger: failed, as uploads
+        for result in predict_files(model, items, limits):
+            if result.error is None:
+                predicted[result.index] = result.prediction
+                confidence[result.index] = result.confidence
+    return score(
+        np.array([image.label for image in images]), predicted, confidence,
+        kinds=[image.kind for image in images],
     )

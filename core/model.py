@@ -1,10 +1,12 @@
 """What a trained model is, and how it is saved and loaded safely.
 
-A model is a fitted scikit-learn Pipeline ending in a polynomial SVC plus its metadata. On
-disk: the joblib artifact and, beside it, `<name>.json` with the metadata, the artifact's
-SHA-256 and the library versions. Loading refuses an artifact whose hash or scikit-learn
-version differs from its metadata: unpickling a model from another scikit-learn version can
-silently predict differently, and a changed file is not the model that was evaluated.
+A model is a fitted scikit-learn Pipeline ending in an SVC plus its metadata: the recipe
+(which says how images become features), the confidence calibration and the figures measured
+when it was trained. On disk: the joblib artifact and, beside it, `<name>.json` with the
+metadata, the artifact's SHA-256 and the library versions. Loading refuses an artifact whose
+format, hash or scikit-learn version differs from its metadata: unpickling a model from
+another scikit-learn version can silently predict differently, a changed file is not the
+model that was evaluated, and a model of an older format would be fed the wrong features.
 """
 
 from __future__ import annotations
@@ -22,8 +24,12 @@ import scipy
 import sklearn
 from sklearn.pipeline import Pipeline
 
-from core.features import to_features
+from core.calibration import UNCALIBRATED, Calibration
+from core.features import FeatureSpec, to_features
 from core.predictor import FastPredictor, Predictions
+
+MODEL_FORMAT = 2
+"""Version of the model files' layout: 2 = features and calibration named in the metadata."""
 
 
 class ModelError(Exception):
@@ -62,16 +68,27 @@ def _write_atomically(path: Path, write: Callable[[Path], object]) -> None:
 
 
 class DigitModel:
-    """A fitted Pipeline([..., SVC(kernel='poly')]) with its metadata and fast predictor."""
+    """A fitted Pipeline([..., SVC]) with its metadata and fast predictor.
 
-    def __init__(self, estimator: Pipeline, metadata: dict[str, Any] | None = None) -> None:
+    `metadata["recipe"]["features"]` says how images become features and
+    `metadata["calibration"]` (if any) maps margins to confidences.
+    """
+
+    def __init__(self, estimator: Pipeline, metadata: dict[str, Any]) -> None:
         self.estimator = estimator
-        self.metadata: dict[str, Any] = dict(metadata or {})
-        self.predictor = FastPredictor.from_pipeline(estimator)
+        self.metadata: dict[str, Any] = dict(metadata)
+        self.feature_spec = FeatureSpec.from_dict(self.metadata["recipe"]["features"])
+        fitted = self.metadata.get("calibration")
+        self.calibration = Calibration.from_dict(fitted) if fitted else UNCALIBRATED
+        self.predictor = FastPredictor.from_pipeline(estimator, calibration=self.calibration)
+
+    def features(self, images: np.ndarray) -> np.ndarray:
+        """uint8 images (n, 28, 28) → the feature rows this model was trained on."""
+        return to_features(images, self.feature_spec)
 
     def predict(self, images: np.ndarray) -> Predictions:
         """uint8 images (n, 28, 28) → labels, confidence and runner-up (labels = SVC.predict)."""
-        return self.predictor.predict(to_features(images))
+        return self.predictor.predict(self.features(images))
 
     def save(self, path: Path) -> Path:
         """Write the artifact and its `.json` metadata (with SHA-256) atomically; returns path."""
@@ -100,6 +117,11 @@ class DigitModel:
             raise ModelError(f"{meta_path}: unreadable metadata ({exc})") from None
         if not isinstance(metadata, dict):
             raise ModelError(f"{meta_path}: metadata is not a JSON object")
+        if metadata.get("format") != MODEL_FORMAT:
+            raise ModelError(
+                f"{path}: model format {metadata.get('format', 1)}, this mnistq reads format "
+                f"{MODEL_FORMAT} (other features and confidence); retrain it with `mnistq train`"
+            )
         digest = file_sha256(path)
         if digest != metadata.get("sha256"):
             raise ModelError(

@@ -1,8 +1,9 @@
-"""Fast batch prediction for a fitted `Pipeline([... , SVC(kernel="poly")])`, same labels.
+"""Fast batch prediction for a fitted `Pipeline([... , SVC(kernel="poly" or "rbf")])`, same labels.
 
 `SVC.predict` evaluates libsvm's kernel one image and one support vector at a time in float64.
 Here a block of images goes through the pipeline's linear steps as one float32 matrix
-product, the polynomial kernel against each class's support vectors is one float32 GEMM, and
+product, the kernel against each class's support vectors is one float32 GEMM (polynomial:
+`(g x.sv + coef0)^degree`; RBF: `exp(2g x.sv - g|sv|^2 - g|x|^2)`) plus one elementwise pass, and
 the one-vs-one decisions follow from each class's 9 dual coefficients per support vector
 (libsvm stores, for a support vector of class k, its coefficient against every other class
 in `dual_coef_[:, sv]`). Votes then follow libsvm: for the pair i < j, i gets the vote when
@@ -15,7 +16,7 @@ transformers, so the labels equal `pipeline.predict` exactly.
 
 Confidence and runner-up come from the winner's one-vs-one decisions: the runner-up is the
 class the winner beats by the smallest margin (or loses to by the largest), and the
-confidence is a logistic of that margin, `1 / (1 + exp(-CONFIDENCE_SCALE * margin))`.
+confidence is the model's calibration (core/calibration.py) applied to that margin.
 """
 
 from __future__ import annotations
@@ -27,12 +28,13 @@ from sklearn.decomposition import PCA
 from sklearn.pipeline import Pipeline
 from sklearn.svm import SVC
 
+from core.calibration import UNCALIBRATED, Calibration
+
 ROW_BLOCK = 256
 """Images per block: the kernel block of one class (256 x ~3,500 SVs float32) stays in cache."""
 TIE_MARGIN = 5e-2
 """|decision| within which float32 is not trusted: its error stayed below 1.2e-3 on our models."""
-CONFIDENCE_SCALE = 4.0
-"""Slope of the logistic on the smallest margin: a Platt fit on the chosen model (docs/model.md)."""
+KERNELS = ("poly", "rbf")
 
 
 @dataclass(frozen=True)
@@ -45,6 +47,8 @@ class Predictions:
     """float32 (n,)"""
     runner_up: np.ndarray
     """int64 (n,)"""
+    margin: np.ndarray
+    """float64 (n,): the winner's smallest one-vs-one margin, the score the confidence maps."""
 
     def __len__(self) -> int:
         return len(self.labels)
@@ -77,14 +81,21 @@ def _int_power(values: np.ndarray, degree: int, scratch: np.ndarray | None = Non
 class FastPredictor:
     """Dense float32 prediction equal to `pipeline.predict`; build with `from_pipeline`."""
 
-    def __init__(self, pipeline: Pipeline, tie_margin: float = TIE_MARGIN) -> None:
+    def __init__(
+        self,
+        pipeline: Pipeline,
+        tie_margin: float = TIE_MARGIN,
+        calibration: Calibration = UNCALIBRATED,
+    ) -> None:
         svc = pipeline[-1]
-        if not isinstance(svc, SVC) or svc.kernel != "poly":
-            raise TypeError("the pipeline must end in SVC(kernel='poly')")
+        if not isinstance(svc, SVC) or svc.kernel not in KERNELS:
+            raise TypeError("the pipeline must end in SVC(kernel='poly' or 'rbf')")
         if svc.decision_function_shape not in ("ovo", "ovr") or len(svc.classes_) < 3:
             raise TypeError("expected a multi-class SVC")
         self.pipeline = pipeline
         self.tie_margin = float(tie_margin)
+        self.calibration = calibration
+        self.kernel = svc.kernel
         self.classes = np.asarray(svc.classes_)
         self.degree = int(svc.degree)
         self.coef0 = float(svc.coef0)
@@ -96,7 +107,10 @@ class FastPredictor:
         self._blocks = list(zip(np.r_[0, ends[:-1]], ends, strict=True))
         sv = np.asarray(svc.support_vectors_, dtype=np.float64)
         dual = np.asarray(svc.dual_coef_, dtype=np.float64)  # (k - 1, n_SV)
-        sv = np.hstack([sv, np.full((len(sv), 1), self.coef0)])  # coef0 as an extra coordinate
+        if self.kernel == "poly":  # [gx, 1] . [sv, coef0] = g x.sv + coef0
+            sv = np.hstack([sv, np.full((len(sv), 1), self.coef0)])
+        else:  # [x, 1] . [2g sv, -g|sv|^2] = 2g x.sv - g|sv|^2
+            sv = np.hstack([2.0 * self.gamma * sv, -self.gamma * (sv * sv).sum(1, keepdims=True)])
         self._sv64 = [np.ascontiguousarray(sv[a:b]) for a, b in self._blocks]
         self._sv32 = [np.ascontiguousarray(s, dtype=np.float32) for s in self._sv64]
         self._dual64 = [np.ascontiguousarray(dual[:, a:b].T) for a, b in self._blocks]
@@ -112,8 +126,13 @@ class FastPredictor:
         self._votes_j = np.eye(k, dtype=np.float32)[self._pair_j]
 
     @classmethod
-    def from_pipeline(cls, pipeline: Pipeline, tie_margin: float = TIE_MARGIN) -> FastPredictor:
-        return cls(pipeline, tie_margin)
+    def from_pipeline(
+        cls,
+        pipeline: Pipeline,
+        tie_margin: float = TIE_MARGIN,
+        calibration: Calibration = UNCALIBRATED,
+    ) -> FastPredictor:
+        return cls(pipeline, tie_margin, calibration)
 
     @property
     def n_support(self) -> int:
@@ -147,13 +166,18 @@ class FastPredictor:
     ) -> np.ndarray:
         """One-vs-one decisions (n, n_pairs) of transformed rows, in the dtype of `x`.
 
-        coef0 rides in the GEMM as an extra column (x: gamma * x, 1; SV: sv, coef0), and two
+        The constant terms ride in the GEMM as an extra column (see `__init__`), and two
         reused buffers hold each class's kernel block, so the hot loop allocates nothing.
         """
         n, d = x.shape
         k = len(self.classes)
         augmented = np.empty((n, d + 1), dtype=x.dtype)
-        np.multiply(x, x.dtype.type(self.gamma), out=augmented[:, :d])
+        if self.kernel == "poly":
+            np.multiply(x, x.dtype.type(self.gamma), out=augmented[:, :d])
+        else:
+            augmented[:, :d] = x
+            own_norm = (-self.gamma * np.einsum("ij,ij->i", x, x, dtype=np.float64))[:, None]
+            own_norm = own_norm.astype(x.dtype)
         augmented[:, d] = 1.0
         size = n * max(len(s) for s in sv)
         kernel_buffer, scratch_buffer = np.empty(size, x.dtype), np.empty(size, x.dtype)
@@ -162,8 +186,12 @@ class FastPredictor:
             m = len(support)
             kernel = np.matmul(augmented, support.T, out=kernel_buffer[:n * m].reshape(n, m))
             scratch = scratch_buffer[:n * m].reshape(n, m)
-            powered = _int_power(kernel, self.degree, scratch)
-            stacked[:, c * (k - 1):(c + 1) * (k - 1)] = powered @ coef
+            if self.kernel == "poly":
+                kernel = _int_power(kernel, self.degree, scratch)
+            else:
+                kernel += own_norm
+                np.exp(kernel, out=kernel)
+            stacked[:, c * (k - 1):(c + 1) * (k - 1)] = kernel @ coef
         return stacked[:, self._from_i] + stacked[:, self._from_j] + self._intercept.astype(x.dtype)
 
     def decision_function(self, features: np.ndarray) -> np.ndarray:
@@ -209,8 +237,7 @@ class FastPredictor:
         own = margins[np.arange(n), winner]
         runner = own.argmin(axis=1)
         margin = own[np.arange(n), runner]
-        confidence = 1.0 / (1.0 + np.exp(-CONFIDENCE_SCALE * margin))
-        return winner, confidence, runner
+        return winner, margin, runner
 
     def predict(self, features: np.ndarray) -> Predictions:
         """Labels (equal to `pipeline.predict`), confidence and runner-up of feature rows."""
@@ -218,10 +245,12 @@ class FastPredictor:
         parts = [self._block(features[s:s + ROW_BLOCK]) for s in range(0, len(features), ROW_BLOCK)]
         if not parts:
             empty = np.empty(0, dtype=np.int64)
-            return Predictions(empty, np.empty(0, dtype=np.float32), empty.copy())
-        winner, confidence, runner = (np.concatenate(p) for p in zip(*parts, strict=True))
+            return Predictions(empty, np.empty(0, dtype=np.float32), empty.copy(),
+                               np.empty(0, dtype=np.float64))
+        winner, margin, runner = (np.concatenate(p) for p in zip(*parts, strict=True))
         return Predictions(
             labels=self.classes[winner].astype(np.int64),
-            confidence=confidence.astype(np.float32),
+            confidence=self.calibration.apply(margin),
             runner_up=self.classes[runner].astype(np.int64),
+            margin=margin,
         )

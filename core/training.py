@@ -1,24 +1,40 @@
-"""How the model is trained: deskewed pixels → PCA → polynomial SVC, then virtual SVs.
+"""How the model is trained: features → PCA → SVC, then a confidence calibration.
 
-The recipe was chosen by measurement (docs/model.md): accuracy and prediction cost together.
-Virtual support vectors (Schoelkopf, Burges and Vapnik 1996; DeCoste and Schoelkopf 2002):
-train once, keep only the support vectors, add their copies shifted by a pixel, and train
-again on that small set. The shifts teach the translation invariance the kernel lacks.
+Two families of recipes, chosen by measurement (docs/model.md):
+- the default: gradient-orientation histograms of the deskewed digit (core/hog.py), square
+  root, PCA to 100 dimensions, RBF SVC;
+- the seed's (and the previous default's): deskewed pixels, polynomial SVC, optionally with
+  virtual support vectors (Schoelkopf, Burges and Vapnik 1996; DeCoste and Schoelkopf 2002):
+  train once, keep only the support vectors, add their copies shifted by a pixel, train again.
+
+The confidence calibration (core/calibration.py) is fitted on images the model did not learn
+from: a first model is trained without the last `calibration_holdout` share of the training
+images and scores them; the final model is then trained on all of them and keeps that map.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
+from typing import Any
 
 import numpy as np
 from sklearn.decomposition import PCA
 from sklearn.pipeline import Pipeline
 from sklearn.svm import SVC
 
-from core.features import to_features
-from core.model import DigitModel, library_versions
+from core.augment import low_resolution_copies
+from core.calibration import (
+    Calibration,
+    expected_calibration_error,
+    fit_calibration,
+    review_catch,
+)
+from core.features import HOG, PIXELS, FeatureSpec, to_features
+from core.hog import HogSpec
+from core.model import MODEL_FORMAT, DigitModel, library_versions
+from core.predictor import FastPredictor
 
 Progress = Callable[[str], None]
 
@@ -30,35 +46,65 @@ FOUR_NEIGHBOURS = ((-1, 0), (0, -1), (0, 1), (1, 0))
 class Recipe:
     """Every hyper-parameter of a model; stored in its metadata."""
 
+    features: FeatureSpec = field(default_factory=lambda: HOG)
     pca_components: int | None = 100
-    """Project the 784 deskewed pixels onto this many principal components (None: raw pixels)."""
+    """Project the feature rows onto this many principal components (None: keep them)."""
+    kernel: str = "rbf"
+    """'rbf' or 'poly'."""
     degree: int = 4
-    """Degree of the final polynomial kernel."""
-    C: float = 1.0
+    """Degree of the final polynomial kernel (kernel 'poly')."""
+    C: float = 5.0
     coef0: float = 1.0
     gamma: float | str = "scale"
     virtual_shifts: tuple[tuple[int, int], ...] = ()
-    """(rows, cols) pixel shifts of the support vectors for the second fit; () for one fit."""
+    """(rows, cols) pixel shifts of the support vectors for a second fit (pixel features only)."""
     first_degree: int | None = None
     """Kernel degree of the first fit when virtual SVs are used (None: `degree`)."""
+    pca_sample: int | None = 20_000
+    """Fit the PCA on about this many evenly spaced training rows (None: all): as good, faster."""
+    lowres_share: float = 0.0
+    """Share of the training images that also get a low-resolution copy (core/augment.py)."""
+    calibration_holdout: float = 1 / 6
+    """Share of the training images held out to fit the confidence calibration (0: none)."""
     cache_mb: int = 1000
     """libsvm kernel cache: speeds up training, not the model."""
     random_state: int = 0
 
-    def to_dict(self) -> dict[str, object]:
+    def __post_init__(self) -> None:
+        if self.virtual_shifts and self.features.kind != "pixels":
+            raise ValueError("virtual support vectors need pixel features")
+
+    def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
+        data["features"] = self.features.to_dict()
         data["virtual_shifts"] = [list(s) for s in self.virtual_shifts]
         return data
 
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Recipe:
+        known = {f for f in cls.__dataclass_fields__}
+        values = {k: v for k, v in data.items() if k in known}
+        values["features"] = FeatureSpec.from_dict(data["features"])
+        values["virtual_shifts"] = tuple(tuple(s) for s in data.get("virtual_shifts", ()))
+        return cls(**values)
 
-DEFAULT_RECIPE = Recipe(pca_components=50, degree=4, virtual_shifts=FOUR_NEIGHBOURS)
-"""99.14% with ~15,000 support vectors: the best accuracy per prediction cost we measured."""
-ISSUE_RECIPE = Recipe(
-    pca_components=100, degree=5, first_degree=4, virtual_shifts=EIGHT_NEIGHBOURS
+
+DEFAULT_RECIPE = Recipe(
+    features=FeatureSpec(kind="hog", hog=HogSpec(soft=True)), lowres_share=1 / 6
 )
-"""The issue's best: 99.13% here, but twice the support vectors, 3x slower to predict."""
-SMALL_RECIPE = Recipe(pca_components=50, degree=4)
-"""For tests: 3,000 images train in about a second."""
+"""HOG (18 signed soft bins, 4- and 7-px cells), square root, PCA-100, RBF SVC C=5, plus
+low-resolution copies of a sixth of the training images (docs/model.md)."""
+HARD_BINS_RECIPE = Recipe()
+"""The issue's trial: as the default, but hard orientation bins and no low-resolution copies."""
+SEED_RECIPE = Recipe(features=PIXELS, pca_components=None, kernel="poly", degree=4, C=1.0)
+"""The original app's model: deskewed pixels, SVC poly-4 (C=1, coef0=1, gamma='scale')."""
+VIRTUAL_SV_RECIPE = Recipe(
+    features=PIXELS, pca_components=50, kernel="poly", degree=4, C=1.0,
+    virtual_shifts=FOUR_NEIGHBOURS,
+)
+"""The previous default: PCA-50 poly-4 with 4-shift virtual SVs, 99.14%."""
+SMALL_RECIPE = Recipe(features=FeatureSpec(kind="hog", hog=HogSpec(soft=True)), pca_components=50)
+"""For tests: 3,000 images train in a few seconds."""
 
 
 def shift_images(images: np.ndarray, dr: int, dc: int) -> np.ndarray:
@@ -73,7 +119,7 @@ def shift_images(images: np.ndarray, dr: int, dc: int) -> np.ndarray:
 
 def _svc(recipe: Recipe, degree: int) -> SVC:
     return SVC(
-        kernel="poly", degree=degree, C=recipe.C, coef0=recipe.coef0, gamma=recipe.gamma,
+        kernel=recipe.kernel, degree=degree, C=recipe.C, coef0=recipe.coef0, gamma=recipe.gamma,
         decision_function_shape="ovo", cache_size=recipe.cache_mb,
     )
 
@@ -91,17 +137,20 @@ def _virtual_set(
 def fit_pipeline(
     features: np.ndarray, labels: np.ndarray, recipe: Recipe, progress: Progress
 ) -> Pipeline:
-    """The fitted Pipeline([pca,] svc) on deskewed feature rows."""
+    """The fitted Pipeline([pca,] svc) on feature rows."""
     steps = []
     x = features
     if recipe.pca_components:
         pca = PCA(recipe.pca_components, random_state=recipe.random_state)
-        progress(f"PCA to {recipe.pca_components} components on {len(features):,} images")
-        x = pca.fit_transform(features)
+        step = max(1, -(-len(features) // recipe.pca_sample)) if recipe.pca_sample else 1
+        sample = features[::step]
+        progress(f"PCA to {recipe.pca_components} components, fitted on {len(sample):,} images")
+        x = pca.fit(sample).transform(features)
         steps.append(("pca", pca))
     first = recipe.first_degree or recipe.degree
     svc = _svc(recipe, first if recipe.virtual_shifts else recipe.degree)
-    progress(f"SVC poly-{svc.degree} on {len(x):,} images")
+    name = f"poly-{svc.degree}" if recipe.kernel == "poly" else f"{recipe.kernel}, C={recipe.C:g}"
+    progress(f"SVC {name} on {len(x):,} images")
     svc.fit(x, labels)
     progress(f"  {int(svc.n_support_.sum()):,} support vectors")
     if recipe.virtual_shifts:
@@ -119,6 +168,58 @@ def fit_pipeline(
     return Pipeline(steps)
 
 
+def _calibrate(
+    features: np.ndarray, labels: np.ndarray, origin: np.ndarray, recipe: Recipe,
+    progress: Progress,
+) -> tuple[Calibration, dict[str, Any]]:
+    """Fit a model without the held-out tail, score the tail, fit the confidence map on it.
+
+    `origin` gives each row's training image (copies share their original's): a copy is
+    held out with its original, so the calibration also sees low-resolution digits.
+    """
+    n_images = int(origin.max()) + 1
+    held = round(n_images * recipe.calibration_holdout)
+    if held < 50 or held > n_images // 2:
+        raise ValueError(f"calibration holdout of {held} images out of {n_images}: too few")
+    learn = origin < n_images - held
+    progress(f"calibration: a model on {learn.sum():,} rows to score {(~learn).sum():,} "
+             "held-out ones")
+    pipeline = fit_pipeline(features[learn], labels[learn], recipe, progress)
+    raw = FastPredictor.from_pipeline(pipeline).predict(features[~learn])
+    correct = raw.labels == labels[~learn]
+    calibration = fit_calibration(raw.margin, correct)
+    confidence = calibration.apply(raw.margin)
+    figures = {
+        **calibration.to_dict(),
+        "holdout_size": int((~learn).sum()),
+        "holdout_accuracy": float(correct.mean()),
+        "holdout_ece": expected_calibration_error(confidence, correct),
+        "holdout_review_2pct_catch": review_catch(confidence, correct),
+    }
+    progress(
+        f"  held-out accuracy {figures['holdout_accuracy']:.2%}, calibrated ECE "
+        f"{figures['holdout_ece']:.2%}, "
+        f"2% review catches {figures['holdout_review_2pct_catch']:.0%}"
+    )
+    return calibration, figures
+
+
+def _with_lowres_copies(
+    images: np.ndarray, labels: np.ndarray, recipe: Recipe, progress: Progress
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Images, labels and origin index, with low-resolution copies of every k-th image."""
+    origin = np.arange(len(images))
+    if not recipe.lowres_share:
+        return images, labels, origin
+    chosen = origin[:: max(1, round(1 / recipe.lowres_share))]
+    progress(f"low-resolution copies of {len(chosen):,} images")
+    copies, copy_labels, kept = low_resolution_copies(
+        images[chosen], labels[chosen], seed=recipe.random_state
+    )
+    return (np.concatenate([images, copies]), np.concatenate([labels, copy_labels]),
+            np.concatenate([origin, chosen[kept]]))
+
+
 def train_model(
     images: np.ndarray,
     labels: np.ndarray,
@@ -128,15 +229,23 @@ def train_model(
     """Train on uint8 images (n, 28, 28) and labels; the model carries its metadata."""
     progress = progress or (lambda _message: None)
     started, started_cpu = time.perf_counter(), time.process_time()
-    progress(f"deskewing {len(images):,} images")
-    features = to_features(images)
     labels = np.asarray(labels).astype(np.int64)
+    rows, labels, origin = _with_lowres_copies(np.asarray(images), labels, recipe, progress)
+    progress(f"features ({recipe.features.kind}) of {len(rows):,} images")
+    features = to_features(rows, recipe.features)
+    calibration_figures: dict[str, Any] = {}
+    if recipe.calibration_holdout:
+        _, calibration_figures = _calibrate(features, labels, origin, recipe, progress)
+    progress(f"final model on all {len(rows):,} rows")
     pipeline = fit_pipeline(features, labels, recipe, progress)
     seconds = time.perf_counter() - started
     svc = pipeline[-1]
     metadata = {
+        "format": MODEL_FORMAT,
         "recipe": recipe.to_dict(),
+        "calibration": calibration_figures or None,
         "training_size": len(images),
+        "training_rows": len(rows),
         "training_seconds": round(seconds, 2),
         "training_cpu_seconds": round(time.process_time() - started_cpu, 2),
         "n_support": int(svc.n_support_.sum()),

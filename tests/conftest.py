@@ -12,7 +12,7 @@ from tests.support import RedisServer
 
 ROOT = Path(__file__).resolve().parent.parent
 IMAGES_TEST = ROOT / "images_test"
-SMALL_TRAIN = 3000  # training images of the test model: seconds to train, ~95% accurate
+SMALL_TRAIN = 3000  # training images of the test model: seconds to train, ~98% accurate
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -77,3 +77,13 @@ def test_hotpaths_quick_compares_each_path_with_what_it_replaced(tmp_path: Path)
     assert len(report["results"]) == 3
     assert all(r["ours"] > 0 and r["replaced"] > 0 for r in report["results"].values())
     assert "x faster" in done.stdout
+
+
+def test_features_quick_reports_every_stage(tmp_path: Path) -> None:
+    out = tmp_path / "features.json"
+    done = run_bench("features", "--quick", "--out", str(out))
+    assert done.returncode == 0, done.stderr
+    report = json.loads(out.read_text())
+    assert report["n_images"] == 1000 and report["n_features"] == 3240
+    assert all(report[f"{s}_images_per_cpu_s"] > 0 for s in ("deskew", "hog", "pca_matmul"))
+    assert "HOG (default: 18 soft, 4+7 px)" in done.stdout

@@ -10,7 +10,6 @@ import numpy as np
 import pytest
 
 from core.data import load_split
-from core.features import to_features
 from core.model import DigitModel, ModelError
 
 
@@ -33,7 +32,12 @@ def test_save_and_load_round_trip(small_model: DigitModel, data_dir: Path, tmp_p
     metadata = json.loads(path.with_suffix(".json").read_text())
     assert metadata["sha256"] and metadata["versions"]["scikit-learn"]
     assert metadata["n_support"] == loaded.predictor.n_support
-    assert metadata["training_size"] == 3000 and metadata["recipe"]["degree"]
+    assert metadata["training_size"] == 3000 and metadata["recipe"]["features"]["kind"] == "hog"
+    assert metadata["format"] == 2 and metadata["recipe"]["kernel"] == "rbf"
+    calibration = metadata["calibration"]
+    assert calibration["method"] == "platt" and calibration["slope"] > 0
+    assert calibration["holdout_size"] == 500 and 0.9 < calibration["holdout_accuracy"] <= 1
+    assert 0 <= calibration["holdout_ece"] < 0.05
     assert not list(path.parent.glob(".*tmp"))  # no temporary file left behind
 
 
@@ -43,7 +47,7 @@ def test_the_small_model_reads_most_test_digits(small_model: DigitModel, data_di
     assert np.mean(predictions.labels == labels) > 0.93
     np.testing.assert_array_equal(
         predictions.labels,
-        small_model.estimator.predict(to_features(images)),
+        small_model.estimator.predict(small_model.features(images)),
     )
 
 
@@ -61,6 +65,28 @@ def test_another_scikit_learn_version_is_refused(model_copy: Path) -> None:
     meta_path.write_text(json.dumps(metadata))
     with pytest.raises(ModelError, match=r"model\.joblib.*scikit-learn 0\.24\.2"):
         DigitModel.load(model_copy)
+
+
+def test_a_model_of_the_previous_format_is_refused_with_advice(model_copy: Path) -> None:
+    """Someone keeps an old models/mnist_svc.joblib: a clear message, not a crash."""
+    meta_path = model_copy.with_suffix(".json")
+    metadata = json.loads(meta_path.read_text())
+    del metadata["format"]
+    metadata["recipe"] = {"pca_components": 50, "degree": 4, "virtual_shifts": [[0, 1]]}
+    meta_path.write_text(json.dumps(metadata))
+    with pytest.raises(ModelError, match=r"model\.joblib: model format 1.*retrain it"):
+        DigitModel.load(model_copy)
+
+
+def test_confidence_is_calibrated_on_unseen_digits(small_model: DigitModel, data_dir) -> None:
+    """Among test digits read with confidence c, about c of them are right."""
+    from core.calibration import expected_calibration_error
+
+    images, labels = load_split(data_dir, "test", limit=2000)
+    predictions = small_model.predict(images)
+    correct = predictions.labels == labels
+    assert expected_calibration_error(predictions.confidence, correct) < 0.03
+    assert predictions.confidence[~correct].mean() < predictions.confidence[correct].mean() - 0.2
 
 
 def test_a_missing_model_or_metadata_is_refused(model_copy: Path, tmp_path: Path) -> None:

@@ -147,3 +147,26 @@ def test_up_with_a_model_folder_it_cannot_create_exits_2_before_training(
     assert done.stderr.splitlines()[-1] == (
         f"mnistq up: no model at {model}, and cannot create {model.parent}: {home} is not a "
         "folder (set MNISTQ_MODEL_PATH to a file in a folder you can write)")
+
+
+def test_up_refuses_a_model_of_an_older_format_clearly(
+    data_dir: Path, small_model_path: Path, tmp_path: Path
+) -> None:
+    """Someone keeps the models/mnist_svc.joblib of a previous version: one clear line."""
+    import json
+    import shutil
+
+    old = tmp_path / "models" / "mnist_svc.joblib"
+    old.parent.mkdir()
+    shutil.copy(small_model_path, old)
+    metadata = json.loads(small_model_path.with_suffix(".json").read_text())
+    del metadata["format"]
+    old.with_suffix(".json").write_text(json.dumps(metadata))
+    settings = Settings(data_dir=data_dir, model_path=old)
+    done = subprocess.run(
+        [sys.executable, "-m", "cli.main", "up", "--workers", "1", "--port", str(free_port())],
+        cwd=tmp_path, env=settings_env(settings), capture_output=True, text=True, timeout=120,
+    )
+    assert done.returncode == 2
+    assert "model format 1" in done.stderr and "retrain it with `mnistq train`" in done.stderr
+    assert "Traceback" not in done.stderr

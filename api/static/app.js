@@ -17,7 +17,7 @@ import {
 } from "./api.js";
 import { DrawingPad } from "./draw.js";
 import { fromDrop, fromFileList, fromFolderList } from "./files.js";
-import { percent, ResultsGrid, summarise } from "./results.js";
+import { LOW_CONFIDENCE, percent, ResultsGrid, summarise } from "./results.js";
 
 const $ = (id) => document.getElementById(id);
 const MAX_THUMBS = 35;
@@ -463,7 +463,7 @@ async function predictDrawing(pad) {
       showDrawing("?", result?.error || "No digit found. Try drawing it bigger.", "error");
     } else {
       const runner = result.runner_up === null ? "" : `, else ${result.runner_up}`;
-      const tone = result.confidence < 0.8 ? "low" : "ok";
+      const tone = result.confidence < LOW_CONFIDENCE ? "low" : "ok";
       showDrawing(String(result.prediction), `${percent(result.confidence)} sure${runner}`, tone);
     }
   } catch (error) {

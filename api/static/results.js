@@ -1,7 +1,8 @@
 // The results grid: one card per image, with its digit, confidence and runner-up,
 // or the reason it could not be read. Built with DOM calls only (no HTML strings).
 
-export const LOW_CONFIDENCE = 0.8;
+// MNISTQ_REVIEW_BELOW, handed to the page by the server.
+export const LOW_CONFIDENCE = Number(document.body.dataset.reviewBelow ?? 0.9);
 const PAGE_SIZE = 200;
 const EAGER_IMAGES = 40; // the first screenfuls load at once, the rest as they scroll in
 
