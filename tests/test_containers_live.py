@@ -381,6 +381,9 @@ def test_a_worker_killed_mid_job_loses_nothing(stack: Stack, pages) -> None:
     assert_every_page_read_once(result, pages, count)
     attempts = [int(v) for k, v in stack.job_fields(job_id).items() if k.startswith("attempts:")]
     assert max(attempts) == 2, "the killed worker's chunk was delivered again"
+    # A killed container stays down (Docker counts `docker kill` as a stop); `up` restores it.
+    stack.compose(UP)
+    assert len(stack.containers("worker")) == 3
 
 
 def test_redis_restarted_mid_job_keeps_the_job(stack: Stack, pages) -> None:
