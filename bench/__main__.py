@@ -20,6 +20,7 @@ BENCHMARKS = {
     "e2e": "10,000 PNGs over HTTP: baseline, in-process, 1 and 2 workers; memory",
     "memory": "resident memory of a worker process with the model, and of the API",
     "scaling": "throughput against workers and chunk size; writes docs/throughput.png",
+    "containers": "docker compose (2 workers) vs mnistq up --workers 2; image sizes",
 }
 
 
