@@ -116,6 +116,10 @@ def celery_config(settings: Settings) -> dict[str, Any]:
             "max_retries": 2, "interval_start": 0, "interval_step": 0.2, "interval_max": 0.5,
         },
         "worker_prefetch_multiplier": 1,
+        # No remote control (pidbox): its pub/sub connection reconnects inside a blocking read
+        # after a quick Redis restart and hangs the worker's consumer (seen with `docker compose
+        # restart redis`); nothing uses it (health comes from heartbeats, worker.healthcheck).
+        "worker_enable_remote_control": False,
         "worker_concurrency": settings.worker_concurrency,
         "worker_cancel_long_running_tasks_on_connection_loss": True,
         "worker_hijack_root_logger": False,

@@ -82,7 +82,10 @@ else
     "WORKDIR /data" "EXPOSE 6379" 'CMD ["redis-server"]'
 fi
 
+# DOCKER_BUILDKIT=1: Docker 20.10 (Debian's docker.io) builds with the classic builder
+# unless told otherwise, and the Dockerfiles need BuildKit (RUN --mount); newer engines
+# use BuildKit anyway.
 cat <<VARS
 # Build and run with the stand-ins:
-export PYTHON_IMAGE=$PYTHON_IMAGE REDIS_IMAGE=$REDIS_IMAGE
+export PYTHON_IMAGE=$PYTHON_IMAGE REDIS_IMAGE=$REDIS_IMAGE DOCKER_BUILDKIT=1
 VARS

