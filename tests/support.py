@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 import io
+import os
 import subprocess
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import psutil
 import redis
 from PIL import Image
 
 from common.localhost import free_port, redis_server_argv, wait_for
 
-__all__ = ["RedisServer", "encode", "free_port", "wait_for"]
+__all__ = ["RedisServer", "alive", "descendants", "encode", "free_port", "wait_for"]
 
 
 def encode(array_or_image: np.ndarray | Image.Image, fmt: str = "PNG", **options: Any) -> bytes:
@@ -24,6 +26,21 @@ def encode(array_or_image: np.ndarray | Image.Image, fmt: str = "PNG", **options
     out = io.BytesIO()
     image.save(out, fmt, **options)
     return out.getvalue()
+
+
+def descendants(pid: int) -> set[int]:
+    """Every process below `pid` (children live in their own sessions)."""
+    return {child.pid for child in psutil.Process(pid).children(recursive=True)}
+
+
+def alive(pid: int) -> bool:
+    """Running (a zombie waiting to be reaped counts as gone)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    stat = Path(f"/proc/{pid}/stat").read_text(errors="replace")
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
 
 
 class RedisServer:

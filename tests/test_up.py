@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import re
 import signal
 import socket
@@ -11,30 +10,15 @@ import sys
 import threading
 from pathlib import Path
 
-import psutil
 import pytest
 import requests
 
 from common.settings import Settings
 from tests.conftest import IMAGES_TEST
 from tests.stack import settings_env
-from tests.support import free_port, wait_for
+from tests.support import alive, descendants, free_port, wait_for
 
 pytestmark = pytest.mark.slow
-
-
-def descendants(pid: int) -> set[int]:
-    """Every process below `pid` (children live in their own sessions)."""
-    return {child.pid for child in psutil.Process(pid).children(recursive=True)}
-
-
-def alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    stat = Path(f"/proc/{pid}/stat").read_text(errors="replace")
-    return stat.rsplit(")", 1)[1].split()[0] != "Z"
 
 
 def test_up_serves_and_stops_cleanly(data_dir: Path, small_model_path: Path,

@@ -4,7 +4,6 @@ the parent itself SIGKILLed (no orphans: every child dies with it, PDEATHSIG).""
 from __future__ import annotations
 
 import contextlib
-import os
 import signal
 import subprocess
 import sys
@@ -16,24 +15,9 @@ import pytest
 
 from common.settings import Settings
 from tests.stack import settings_env
-from tests.support import free_port, wait_for
+from tests.support import alive, descendants, free_port, wait_for
 
 pytestmark = pytest.mark.slow
-
-
-def descendants(pid: int) -> set[int]:
-    """Every process below `pid` (children live in their own sessions)."""
-    return {child.pid for child in psutil.Process(pid).children(recursive=True)}
-
-
-def alive(pid: int) -> bool:
-    """Running (a zombie waiting to be reaped counts as gone)."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    stat = Path(f"/proc/{pid}/stat").read_text(errors="replace")
-    return stat.rsplit(")", 1)[1].split()[0] != "Z"
 
 
 def up(tmp_path: Path, settings: Settings, *args: str) -> subprocess.Popen[str]:
