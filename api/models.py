@@ -33,7 +33,8 @@ def _label(meta: dict[str, Any]) -> str | None:
 
 def active_model() -> dict[str, Any] | Response:
     """The served model's metadata with its `version`: the active version's (model folder),
-    or the single file's (as the workers publish it, else its `.json` beside it)."""
+    or the single file's (as the workers publish it, else its `.json` beside it); an API
+    without the model folder shows what the workers publish."""
     svc = services()
     if svc.settings.model_path is None:
         try:
@@ -42,9 +43,10 @@ def active_model() -> dict[str, Any] | Response:
                 return versions.read_metadata(svc.settings.model_dir, version)
         except versions.VersionError as exc:
             return error_response(503, str(exc), {"Retry-After": "5"})
+    meta = svc.store.model_metadata()  # an API without the model folder: the workers' word
+    if meta is None and svc.settings.model_path is None:
         return error_response(503, f"no active model version in {svc.settings.model_dir}: "
                                    "train one (mnistq train)", {"Retry-After": "5"})
-    meta = svc.store.model_metadata()
     if meta is None:
         sidecar = Path(svc.settings.model_path).with_suffix(".json")
         try:

@@ -1,7 +1,5 @@
 """Fixtures for model versions: two small versions trained on different subsets, and a model
-folder per test that holds them with the first one active.
-
-    from tests.model_versions import model_dir, two_versions  # noqa: F401  (the fixtures)
+folder per test that holds them with the first one active (tests/conftest.py registers them).
 """
 
 from __future__ import annotations
@@ -12,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from core import versions
-from tests.conftest import SMALL_TRAIN
+
+SMALL_TRAIN = 3000  # as tests/conftest.py: training images of one small version
 
 
 @pytest.fixture(scope="session")

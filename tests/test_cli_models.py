@@ -10,7 +10,6 @@ import pytest
 from common import model_registry
 from core import versions
 from tests.conftest import IMAGES_TEST
-from tests.model_versions import model_dir, two_versions  # noqa: F401
 from tests.support import RedisServer
 from tests.test_cli_errors import run
 

@@ -12,7 +12,7 @@ import requests
 from common import model_registry
 from common.settings import Settings
 from core import versions
-from tests.model_versions import corrupt_copy, model_dir, two_versions  # noqa: F401
+from tests.model_versions import corrupt_copy
 from tests.stack import Stack, running_stack
 from tests.support import RedisServer, wait_for
 from tests.test_api_jobs import get, many_files, submit, wait_job

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from core import versions
-from tests.model_versions import corrupt_copy, model_dir, two_versions  # noqa: F401
+from tests.model_versions import corrupt_copy
 
 
 def test_a_version_is_a_named_folder_with_model_and_metadata(
