@@ -22,6 +22,7 @@ BENCHMARKS = {
     "scaling": "throughput against workers and chunk size; writes docs/throughput.png",
     "hotpaths": "multipart splitter, results splicing, Result.to_dict vs what they replaced",
     "metrics": "cost of a /metrics scrape at 1,000 jobs, and of metrics on the hot path",
+    "switch": "model version activation and rollback under load: time, lost images, p99",
 }
 
 
