@@ -131,6 +131,10 @@ def ensure_model(settings: Settings, train_limit: int | None) -> None:
     _train(train_limit)
 
 
+LEGACY_MODEL_FILE = "mnist_svc.joblib"
+"""The single model file `mnistq train` wrote into the model folder before versions."""
+
+
 def _ensure_active_version(settings: Settings, train_limit: int | None) -> None:
     """The active version loads (checksum, smoke digits), or, with none, train the first."""
     from core.versions import VersionError, active_version, load_version
@@ -143,6 +147,18 @@ def _ensure_active_version(settings: Settings, train_limit: int | None) -> None:
     except VersionError as exc:
         raise StartError(f"the active model version is not usable: {exc} (activate another "
                          "with `mnistq models activate`, or train one)") from None
+    legacy = settings.model_dir / LEGACY_MODEL_FILE
+    if legacy.is_file():  # a model trained before versions existed: serve it, no retraining
+        from cli.versions_cmds import import_file
+
+        try:
+            name = import_file(legacy, settings)
+        except Exception as exc:
+            raise StartError(f"cannot import {legacy} as the first model version: {exc} "
+                             "(move it away to train a new one)") from None
+        print(f"mnistq up: {legacy} imported as model version {name}, now active",
+              file=sys.stderr)
+        return
     problem = data_dir_problem(settings.data_dir) or model_folder_problem(
         settings.model_dir / "version")
     if problem:

@@ -42,6 +42,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     back.add_argument("--wait", type=float, metavar="SECONDS",
                       help="then wait until every live worker serves it (exit 1 if not)")
     back.set_defaults(func=cmd_rollback)
+    imp = sub.add_parser("import", help="make a model file (mnistq train --out) a version")
+    imp.add_argument("path", type=Path, metavar="FILE")
+    imp.set_defaults(func=cmd_import)
 
 
 def served_model_path(settings: Settings) -> Path:
@@ -69,6 +72,42 @@ def save_as_version(model: Any, settings: Settings, test_images: Any, test_label
         note = "activated (there was no active version)"
         _publish(settings, name)
     print(f"mnistq train: version {name} in {model_dir}, {note}", file=sys.stderr)
+    print(name)
+    return 0
+
+
+def import_file(path: Path, settings: Settings) -> str:
+    """A single model file (with its `.json`) as a new version, active when none is; its
+    smoke digits come from the MNIST test set when MNISTQ_DATA_DIR has it. Raises
+    ModelError, DataError, OSError or VersionError."""
+    from core.data import DataError, load_split
+    from core.model import DigitModel
+
+    model = DigitModel.load(path)  # checks its sha256 and library versions
+    try:
+        smoke = versions.smoke_digits(*load_split(settings.data_dir, "test"))
+    except DataError:
+        smoke = None
+    parent = versions.active_version(settings.model_dir)
+    name = versions.write_version(model, settings.model_dir, parent=parent, smoke=smoke)
+    if versions.activate_if_none(settings.model_dir, name):
+        _publish(settings, name)
+    return name
+
+
+def cmd_import(args: argparse.Namespace, settings: Settings) -> int:
+    from core.model import ModelError
+
+    if (code := _versions_off(settings, "import")) is not None:
+        return code
+    try:
+        name = import_file(args.path, settings)
+    except (ModelError, OSError, versions.VersionError) as exc:
+        print(f"mnistq models import: {exc}", file=sys.stderr)
+        return 1
+    active = versions.active_version(settings.model_dir)
+    print(f"mnistq models import: {args.path} is version {name}"
+          f"{' (active)' if active == name else ''}", file=sys.stderr)
     print(name)
     return 0
 

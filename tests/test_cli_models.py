@@ -76,3 +76,21 @@ def test_models_commands_say_versions_are_off_with_a_model_file(
     monkeypatch.setenv("MNISTQ_MODEL_PATH", str(small_model_path))
     code, _, err = run(capsys, "models", "list")
     assert code == 2 and "model versions are off" in err
+
+
+def test_a_model_file_is_imported_as_the_first_version(
+    monkeypatch: pytest.MonkeyPatch, small_model_path: Path, data_dir: Path, tmp_path: Path,
+    capsys,
+) -> None:
+    folder = tmp_path / "models"
+    monkeypatch.delenv("MNISTQ_MODEL_PATH", raising=False)
+    monkeypatch.setenv("MNISTQ_MODEL_DIR", str(folder))
+    monkeypatch.setenv("MNISTQ_DATA_DIR", str(data_dir))
+    monkeypatch.setenv("MNISTQ_REDIS_URL", "redis://127.0.0.1:1/0")  # nobody listens
+    code, out, err = run(capsys, "models", "import", str(small_model_path))
+    assert code == 0, err
+    name = out.strip()
+    assert versions.active_version(folder) == name and "(active)" in err
+    assert versions.load_version(folder, name).metadata["smoke"]["labels"][:2] == [0, 0]
+    code, _, err = run(capsys, "models", "import", str(tmp_path / "nothing.joblib"))
+    assert code == 1 and "model file not found" in err
