@@ -44,10 +44,11 @@ def create_app(settings: Settings | None = None) -> Flask:
         settings, JobStore.from_settings(settings), make_celery(settings, main="api")
     )
 
-    from . import events, health, jobs, metrics, openapi, page
+    from . import events, health, jobs, metrics, models, openapi, page
 
     metrics.init_app(app, app.extensions["mnistq"].store)  # first: it times every request
     app.register_blueprint(jobs.bp, url_prefix="/api/v1")
+    app.register_blueprint(models.bp, url_prefix="/api/v1")
     app.register_blueprint(events.bp, url_prefix="/api/v1")
     app.register_blueprint(openapi.bp, url_prefix="/api/v1")
     app.register_blueprint(health.bp)

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import logging
-from pathlib import Path
 from typing import Any
 
 from flask import Blueprint, Response, jsonify, request
@@ -26,6 +25,7 @@ from core.results import to_csv
 
 from .app import services
 from .errors import error_response
+from .models import active_model
 from .multipart import MultipartError, TooManyParts, parse_files
 
 log = logging.getLogger(__name__)
@@ -184,18 +184,9 @@ def cancel_job(job_id: str) -> Response:
 
 @bp.get("/model")
 def model() -> Response:
-    """Metadata of the model the workers serve (or of the configured model file)."""
-    svc = services()
-    meta = svc.store.model_metadata()
-    if meta is None:
-        # the sidecar of core.model.metadata_path, read without importing scikit-learn here
-        sidecar = Path(svc.settings.model_path).with_suffix(".json")
-        try:
-            meta = json.loads(sidecar.read_text())
-        except (OSError, ValueError):
-            return error_response(503, "no model loaded yet: start a worker (or mnistq train)",
-                                  {"Retry-After": "5"})
-    return jsonify(meta)
+    """Metadata of the served model, with its `version` (api/models.py)."""
+    meta = active_model()
+    return meta if isinstance(meta, Response) else jsonify(meta)
 
 
 def _job_response(job: dict[str, Any]) -> Response:

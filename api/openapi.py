@@ -195,7 +195,7 @@ SPEC: dict[str, Any] = {
         },
         "/api/v1/model": {
             "get": {
-                "summary": "Metadata of the model the workers serve",
+                "summary": "Metadata of the served model (the active version), with `version`",
                 "operationId": "getModel",
                 "responses": {
                     "200": {
@@ -204,6 +204,61 @@ SPEC: dict[str, Any] = {
                     },
                     "401": _UNAUTHORIZED,
                     "503": _error("no model loaded yet, or Redis unavailable", _RETRY_AFTER),
+                },
+            },
+            "put": {
+                "summary": "Activate a model version; every worker switches between two chunks",
+                "operationId": "activateModel",
+                "requestBody": {
+                    "required": True,
+                    "content": {"application/json": {"schema": {
+                        "type": "object",
+                        "properties": {"version": {"type": "string"},
+                                       "force": {"type": "boolean"}},
+                        "required": ["version"],
+                    }}},
+                },
+                "responses": {
+                    "200": {
+                        "description": "the activated version's metadata",
+                        "content": {"application/json": {"schema": {"type": "object"}}},
+                    },
+                    "400": _error("not a JSON object with a version"),
+                    "401": _UNAUTHORIZED,
+                    "404": _error("unknown version"),
+                    "409": _error("the version's file fails its checksum (nothing changes), "
+                                  "or versions are off (MNISTQ_MODEL_PATH is set)"),
+                    "503": _UNAVAILABLE,
+                },
+            },
+        },
+        "/api/v1/models": {
+            "get": {
+                "summary": "The model versions, the active one, and what each worker serves",
+                "operationId": "listModels",
+                "responses": {
+                    "200": {
+                        "description": "versions (oldest first) and live workers",
+                        "content": {"application/json": {"schema": {
+                            "type": "object",
+                            "properties": {
+                                "active": {"type": "string", "nullable": True},
+                                "versions": {"type": "array", "items": {"type": "object"}},
+                                "workers": {"type": "array", "items": {
+                                    "type": "object",
+                                    "properties": {
+                                        "name": {"type": "string"},
+                                        "version": {"type": "string", "nullable": True},
+                                        "error": {"type": "string", "nullable": True},
+                                    },
+                                    "required": ["name", "version", "error"],
+                                }},
+                            },
+                            "required": ["active", "versions", "workers"],
+                        }}},
+                    },
+                    "401": _UNAUTHORIZED,
+                    "503": _UNAVAILABLE,
                 },
             },
         },
@@ -321,6 +376,8 @@ SPEC: dict[str, Any] = {
                     "runner_up": {"type": "integer", "minimum": 0, "maximum": 9,
                                   "nullable": True},
                     "error": {"type": "string", "nullable": True},
+                    "model": {"type": "string", "nullable": True,
+                              "description": "the model version that read the image"},
                 },
                 "required": ["index", "filename", "prediction", "confidence", "runner_up",
                              "error"],
@@ -355,6 +412,8 @@ SPEC: dict[str, Any] = {
                             "last_error": {"type": "string", "nullable": True},
                         },
                     },
+                    "models": {"type": "array", "items": {"type": "string"},
+                               "description": "the model versions that read the job"},
                     "results": {
                         "type": "array", "items": {"$ref": "#/components/schemas/Result"},
                         "nullable": True,

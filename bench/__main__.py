@@ -26,6 +26,7 @@ BENCHMARKS = {
     "metrics": "cost of a /metrics scrape at 1,000 jobs, and of metrics on the hot path",
     "load": "single images under big jobs (lanes, fairness, events), then a 1M-image soak",
     "containers": "docker compose (2 workers) vs mnistq up --workers 2; image sizes",
+    "switch": "model version activation and rollback under load: time, lost images, p99",
 }
 
 

@@ -60,7 +60,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--chunk-size", type=int, default=None)
     parser.add_argument("--jobs", type=int, default=3, help="jobs run while sampling")
     parser.add_argument("--top", type=int, default=25)
-    parser.add_argument("--model", type=Path, default=settings.model_path)
+    parser.add_argument("--model", type=Path, default=report.default_model(settings))
     parser.add_argument("--out", type=Path, default=None, help="JSON report path")
     args = parser.parse_args(argv)
     spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")

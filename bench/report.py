@@ -28,10 +28,23 @@ def arguments(
     )
     parser.add_argument("--quick", action="store_true", help=quick_help)
     if model:
-        parser.add_argument("--model", type=Path, default=settings.model_path)
+        parser.add_argument("--model", type=Path, default=default_model(settings))
     parser.add_argument("--data-dir", type=Path, default=settings.data_dir)
     parser.add_argument("--out", type=Path, default=None, help="JSON report path")
     return parser
+
+
+def default_model(settings: Any) -> Path:
+    """The model the benchmarks measure without --model: MNISTQ_MODEL_PATH, else the active
+    version of MNISTQ_MODEL_DIR, else `models/mnist_svc.joblib` (trained when missing)."""
+    from core.versions import VersionError, active_model_file
+
+    if settings.model_path is not None:
+        return settings.model_path
+    try:
+        return active_model_file(settings.model_dir)
+    except VersionError:
+        return settings.model_dir / "mnist_svc.joblib"
 
 
 def conditions() -> dict[str, Any]:

@@ -22,7 +22,7 @@ from pathlib import Path
 
 from cli.preflight import data_dir_problem, model_folder_problem, port_problem
 from cli.up import STATE_DIR
-from common.paths import DATA_DIR, MODEL_PATH, resolve_path, unwritable_reason
+from common.paths import DATA_DIR, MODEL_DIR, MODEL_PATH, resolve_path, unwritable_reason
 from common.settings import Settings
 
 PACKAGES = ("mnist-queue", "scikit-learn", "numpy", "scipy", "celery", "redis", "flask",
@@ -73,14 +73,18 @@ def checks(settings: Settings, host: str, port: int) -> Iterator[Check]:
     yield python_check()
     yield packages_check()
     yield redis_check(settings)
-    model_from = resolve_path(MODEL_PATH).source
     data_from = resolve_path(DATA_DIR).source
-    yield Check("info", "paths", f"model {settings.model_path} ({model_from}); data "
-                f"{settings.data_dir} ({data_from}); logs and Redis data of mnistq up in "
-                f"{STATE_DIR.resolve()}")
-    model_missing = not Path(settings.model_path).exists()
+    if settings.model_path is not None:
+        model = f"model {settings.model_path} ({resolve_path(MODEL_PATH).source})"
+        model_path = settings.model_path
+    else:
+        model = f"model versions in {settings.model_dir} ({resolve_path(MODEL_DIR).source})"
+        model_path = _active_model_file(settings.model_dir)
+    yield Check("info", "paths", f"{model}; data {settings.data_dir} ({data_from}); logs and "
+                f"Redis data of mnistq up in {STATE_DIR.resolve()}")
+    model_missing = not Path(model_path).exists()
     yield data_check(settings.data_dir, needed=model_missing or data_from == DATA_DIR.variable)
-    yield model_check(settings.model_path)
+    yield model_check(model_path)
     problem = port_problem(host, port)
     yield (Check("FAIL", "port", problem.what, problem.fix or "stop what holds it")
            if problem else Check("ok", "port", f"{host}:{port} is free"))
@@ -141,6 +145,16 @@ def data_check(data_dir: Path, needed: bool) -> Check:
     except DataError as exc:
         return Check(status, "data", str(exc), "run `mnistq data fetch` to download them again")
     return Check("ok", "data", f"the four MNIST files in {data_dir} match their SHA-256")
+
+
+def _active_model_file(model_dir: Path) -> Path:
+    """The active version's model file, or where a first version would go."""
+    from core.versions import VersionError, active_model_file
+
+    try:
+        return active_model_file(model_dir)
+    except VersionError:
+        return Path(model_dir) / "(no active version)" / "model.joblib"
 
 
 def model_check(model_path: Path) -> Check:

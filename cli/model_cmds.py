@@ -11,6 +11,7 @@ from pathlib import Path
 
 from cli.files import Collected, collect_images
 from cli.preflight import data_dir_problem, model_folder_problem
+from cli.versions_cmds import save_as_version, served_model_path
 from common.settings import Settings
 from core.data import DataError, load_split
 from core.evaluate import evaluate, evaluate_files
@@ -26,6 +27,7 @@ from core.training import (
     VIRTUAL_SV_RECIPE,
     train_model,
 )
+from core.versions import VersionError
 
 RECIPES = {
     "default": DEFAULT_RECIPE, "seed": SEED_RECIPE, "virtual-svs": VIRTUAL_SV_RECIPE,
@@ -37,7 +39,8 @@ PREDICT_BATCH = 1024
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     train = subparsers.add_parser("train", help="train the SVM on MNIST and save it")
-    train.add_argument("--out", type=Path, help="model path (default: MNISTQ_MODEL_PATH)")
+    train.add_argument("--out", type=Path, help="write one model file there (default: "
+                       "MNISTQ_MODEL_PATH if set, else a new version in MNISTQ_MODEL_DIR)")
     train.add_argument("--limit", type=int, help="train on the first N training images only")
     train.add_argument("--data-dir", type=Path, help="MNIST folder (default: MNISTQ_DATA_DIR)")
     train.add_argument(
@@ -50,7 +53,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     ev = subparsers.add_parser(
         "evaluate", help="score the model on the 10,000 test images or a labelled folder"
     )
-    ev.add_argument("--model", type=Path, help="model path (default: MNISTQ_MODEL_PATH)")
+    ev.add_argument("--model", type=Path, help="model path (default: the served model)")
     ev.add_argument("--json", action="store_true", help="print one JSON object")
     ev.add_argument(
         "--set", type=Path, metavar="DIR", dest="labelled_set",
@@ -62,7 +65,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     pr = subparsers.add_parser("predict", help="read digits from image files, no service needed")
     pr.add_argument("paths", nargs="+", type=Path, metavar="FILE_OR_DIR")
-    pr.add_argument("--model", type=Path, help="model path (default: MNISTQ_MODEL_PATH)")
+    pr.add_argument("--model", type=Path, help="model path (default: the served model)")
     pr.add_argument("--json", action="store_true", help="print a JSON list of results")
     pr.set_defaults(func=cmd_predict)
 
@@ -83,8 +86,9 @@ def _progress() -> Callable[[str], None]:
 
 def cmd_train(args: argparse.Namespace, settings: Settings) -> int:
     data_dir = args.data_dir or settings.data_dir
-    out = args.out or settings.model_path
-    problem = data_dir_problem(data_dir) or model_folder_problem(out)
+    out = args.out or settings.model_path  # None: a new version in settings.model_dir
+    problem = data_dir_problem(data_dir) or model_folder_problem(
+        out or settings.model_dir / "version")
     if problem:  # before minutes of training, not after
         print(f"mnistq train: {problem}", file=sys.stderr)
         return 2
@@ -101,6 +105,11 @@ def cmd_train(args: argparse.Namespace, settings: Settings) -> int:
         test_accuracy=report.accuracy, test_errors=report.errors, test_ece=report.ece,
         test_review_2pct_catch=report.review_2pct_catch,
     )
+    model.metadata.setdefault("test_size", len(test_images))
+    if out is None:
+        progress(f"test accuracy {report.accuracy:.2%}, ECE {report.ece:.2%}, 2% review "
+                 f"catches {report.review_2pct_catch:.0%}")
+        return save_as_version(model, settings, test_images, test_labels)
     try:
         model.save(out)  # atomically: a temporary file renamed, never a half-written model
     except OSError as exc:
@@ -114,10 +123,10 @@ def cmd_train(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_evaluate(args: argparse.Namespace, settings: Settings) -> int:
-    path = args.model or settings.model_path
     try:
+        path = args.model or served_model_path(settings)
         model = DigitModel.load(path)
-    except ModelError as exc:
+    except (ModelError, VersionError) as exc:
         return _fail(str(exc))
     if args.labelled_set is not None:
         try:
@@ -156,8 +165,8 @@ def _read(
 
 def cmd_predict(args: argparse.Namespace, settings: Settings) -> int:
     try:
-        model = DigitModel.load(args.model or settings.model_path)
-    except ModelError as exc:  # a set-up problem (2), not the images' (1)
+        model = DigitModel.load(args.model or served_model_path(settings))
+    except (ModelError, VersionError) as exc:  # a set-up problem (2), not the images' (1)
         print(f"mnistq predict: {exc}", file=sys.stderr)
         return 2
     limits = ImageLimits(settings.max_image_bytes, settings.max_image_pixels)

@@ -28,7 +28,7 @@ from pathlib import Path
 
 from cli.preflight import data_dir_problem, model_folder_problem, port_problem
 from common.localhost import free_port, redis_server_argv
-from common.paths import DATA_DIR, MODEL_PATH, resolve_path
+from common.paths import DATA_DIR, MODEL_DIR, MODEL_PATH, resolve_path
 from common.settings import Settings
 
 log = logging.getLogger("mnistq.up")
@@ -100,17 +100,22 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
 
 def paths_line(settings: Settings) -> str:
     """The paths in use and where each came from (variable, checkout, user data directory)."""
-    model_from = resolve_path(MODEL_PATH).source
     data_from = resolve_path(DATA_DIR).source
     state = "logs" if settings.redis_url else "logs and Redis data"
-    return (f"model {settings.model_path} ({model_from}), data {settings.data_dir} "
-            f"({data_from}), {state} in {STATE_DIR.resolve()}/")
+    if settings.model_path is not None:
+        model = f"model {settings.model_path} ({resolve_path(MODEL_PATH).source})"
+    else:
+        model = f"model versions in {settings.model_dir} ({resolve_path(MODEL_DIR).source})"
+    return (f"{model}, data {settings.data_dir} ({data_from}), {state} in "
+            f"{STATE_DIR.resolve()}/")
 
 
 def ensure_model(settings: Settings, train_limit: int | None) -> None:
     """Check the model loads, or train one when there is none; StartError says what to fix."""
     from core.model import DigitModel, ModelError  # numpy & co. only when needed
 
+    if settings.model_path is None:
+        return _ensure_active_version(settings, train_limit)
     path = Path(settings.model_path)
     if path.exists():
         try:
@@ -123,6 +128,47 @@ def ensure_model(settings: Settings, train_limit: int | None) -> None:
     if problem:
         raise StartError(f"no model at {path}, and {problem}")
     print(f"mnistq up: no model at {path}; training one (mnistq train)", file=sys.stderr)
+    _train(train_limit)
+
+
+LEGACY_MODEL_FILE = "mnist_svc.joblib"
+"""The single model file `mnistq train` wrote into the model folder before versions."""
+
+
+def _ensure_active_version(settings: Settings, train_limit: int | None) -> None:
+    """The active version loads (checksum, smoke digits), or, with none, train the first."""
+    from core.versions import VersionError, active_version, load_version
+
+    try:
+        version = active_version(settings.model_dir)
+        if version is not None:
+            load_version(settings.model_dir, version)
+            return
+    except VersionError as exc:
+        raise StartError(f"the active model version is not usable: {exc} (activate another "
+                         "with `mnistq models activate`, or train one)") from None
+    legacy = settings.model_dir / LEGACY_MODEL_FILE
+    if legacy.is_file():  # a model trained before versions existed: serve it, no retraining
+        from cli.versions_cmds import import_file
+
+        try:
+            name = import_file(legacy, settings)
+        except Exception as exc:
+            raise StartError(f"cannot import {legacy} as the first model version: {exc} "
+                             "(move it away to train a new one)") from None
+        print(f"mnistq up: {legacy} imported as model version {name}, now active",
+              file=sys.stderr)
+        return
+    problem = data_dir_problem(settings.data_dir) or model_folder_problem(
+        settings.model_dir / "version")
+    if problem:
+        raise StartError(f"no active model version in {settings.model_dir}, and {problem}")
+    print(f"mnistq up: no active model version in {settings.model_dir}; training one "
+          "(mnistq train)", file=sys.stderr)
+    _train(train_limit)
+
+
+def _train(train_limit: int | None) -> None:
     argv = [sys.executable, "-m", "cli.main", "train"]
     if train_limit:
         argv += ["--limit", str(train_limit)]

@@ -14,6 +14,7 @@ Key layout (`{id}` is 32 hex digits, 128 random bits):
 |                                |        | `worker:{start}` the process that recorded the chunk   |
 |                                |        | callback_url, callback_delivery (id), callback_status, |
 |                                |        | callback_attempts, callback_last_error (webhooks)      |
+|                                |        | `model:{version}` per model version that read a chunk  |
 | `mnistq:job:{id}:images`       | hash   | chunk start -> the chunk's files (names and bytes)     |
 |                                |        | packed in one value (`pack_files`); deleted when the   |
 |                                |        | chunk is recorded                                      |
@@ -136,7 +137,7 @@ def connect(settings: Settings, blocking_timeout: float | None = None) -> redis.
 # chunk; the job ends when processed reaches total. The chunk's packed images are deleted.
 # KEYS: job, images, results, done, unfinished, metrics.
 # ARGV: now, job id, chunk start, results JSON array, results in it, failed among them,
-# the recording worker's name, the chunk's seconds.
+# the recording worker's name, the chunk's seconds, the model version that read it ('' none).
 # Returns {newly recorded, status after}; {-1, ''} when the job is gone.
 _RECORD = LUA_OBSERVE + """
 local status = redis.call('HGET', KEYS[1], 'status')
@@ -150,6 +151,7 @@ if redis.call('HSETNX', KEYS[3], ARGV[3], ARGV[4]) == 1 then
   added, failed = tonumber(ARGV[5]), tonumber(ARGV[6])
   redis.call('EXPIREAT', KEYS[3], expires_at)
   redis.call('HSET', KEYS[1], 'worker:' .. ARGV[3], ARGV[7])
+  if ARGV[9] ~= '' then redis.call('HSET', KEYS[1], 'model:' .. ARGV[9], 1) end
   redis.call('HINCRBY', KEYS[6], 'images:read', added - failed)
   redis.call('HINCRBY', KEYS[6], 'images:error', failed)
 end
@@ -463,14 +465,15 @@ class JobStore:
 
     def record_results(
         self, job_id: str, chunk: Chunk, results: Sequence[Result], worker: str = "",
-        seconds: float = 0.0,
+        seconds: float = 0.0, model: str | None = None,
     ) -> tuple[int, str | None]:
         """Record a chunk's results once (atomic; a chunk that runs twice changes nothing the
         second time), bump the counters, end the job when all are in.
 
         `results` are `core.results.Result` objects, one per image of the chunk; `worker`
         names the process that read them (kept with the chunk, see `chunk_workers`);
-        `seconds` is how long the chunk took (the `mnistq_chunk_seconds` histogram).
+        `seconds` is how long the chunk took (the `mnistq_chunk_seconds` histogram);
+        `model` the version that read it (the job's `models`).
         Returns (newly recorded, job status after).
         """
         rows = [r.to_dict() for r in results]
@@ -479,7 +482,7 @@ class JobStore:
             keys=[*_keys(job_id), UNFINISHED_KEY, METRICS_KEY],
             args=[f"{time.time():.3f}", job_id, chunk.start,
                   json.dumps(rows, separators=(",", ":")), len(rows), failed, worker,
-                  f"{seconds:.6f}"],
+                  f"{seconds:.6f}", model or ""],
         )
         status = status.decode() if isinstance(status, bytes) else status
         return int(added), (status or None)
@@ -618,6 +621,8 @@ def _view(job_id: str, fields: dict[bytes, bytes]) -> dict[str, Any]:
         "failed": int(get("failed") or 0),
         "created_at": iso(get("created_at")),
         "finished_at": iso(get("finished_at")),
+        "models": sorted(name[len(b"model:"):].decode() for name in fields
+                         if name.startswith(b"model:")),
         "results": None,
     }
     if get("callback_url") is not None:

@@ -54,6 +54,9 @@ class Location:
 
 DATA_DIR = Location("MNISTQ_DATA_DIR", ("../shared/mnist", "data/mnist"), "mnist")
 MODEL_PATH = Location("MNISTQ_MODEL_PATH", ("models/mnist_svc.joblib",), "models/mnist_svc.joblib")
+"""A single model file; only where MNISTQ_MODEL_PATH is set is it served (versions off)."""
+MODEL_DIR = Location("MNISTQ_MODEL_DIR", ("models",), "models")
+"""The model versions (core/versions.py), one folder each, and the pointer to the active one."""
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
-from common.paths import DATA_DIR, MODEL_PATH, PACKAGES_PARENT, resolve_path
+from common.paths import DATA_DIR, MODEL_DIR, PACKAGES_PARENT, resolve_path
 
 PROJECT_ROOT = PACKAGES_PARENT
 """The source tree's root; only the benchmarks use it, and they run from a checkout only."""
@@ -28,10 +28,10 @@ def default_data_dir() -> Path:
     return resolve_path(DATA_DIR, environ={}).path
 
 
-def default_model_path() -> Path:
-    """The model without MNISTQ_MODEL_PATH: the checkout's `models/mnist_svc.joblib`, or the
-    same name in the user data directory (common/paths.py)."""
-    return resolve_path(MODEL_PATH, environ={}).path
+def default_model_dir() -> Path:
+    """The model versions without MNISTQ_MODEL_DIR: the checkout's `models/`, or `models/` in
+    the user data directory (common/paths.py)."""
+    return resolve_path(MODEL_DIR, environ={}).path
 
 
 @dataclass(frozen=True)
@@ -40,8 +40,11 @@ class Settings:
 
     data_dir: Path
     """MNISTQ_DATA_DIR: folder with the four MNIST idx files."""
-    model_path: Path = field(default_factory=default_model_path)
-    """MNISTQ_MODEL_PATH: the trained model (joblib) with its `.json` metadata beside it."""
+    model_path: Path | None = None
+    """MNISTQ_MODEL_PATH: one model file (joblib, its `.json` metadata beside it) to serve,
+    with versions off. Unset or empty: the active version of `model_dir` is served."""
+    model_dir: Path = field(default_factory=default_model_dir)
+    """MNISTQ_MODEL_DIR: the model versions, one immutable folder each, and ACTIVE.json."""
     redis_url: str | None = None
     """MNISTQ_REDIS_URL: broker and job store. Unset: `mnistq up` starts a private redis-server
     and other processes use redis://127.0.0.1:6379/0."""
@@ -115,7 +118,7 @@ class Settings:
         return cls(**values)  # type: ignore[arg-type]
 
 
-_PATHS = {"data_dir", "model_path"}
+_PATHS = {"data_dir", "model_path", "model_dir"}
 _INTS = {
     "job_ttl", "max_files", "max_upload_bytes", "max_image_bytes", "max_image_pixels",
     "max_queued_jobs", "chunk_size", "visibility_timeout", "max_chunk_attempts",

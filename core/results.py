@@ -8,7 +8,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-FIELDS = ("index", "filename", "prediction", "confidence", "runner_up", "error")
+FIELDS = ("index", "filename", "prediction", "confidence", "runner_up", "error", "model")
 _FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 
 
@@ -22,6 +22,8 @@ class Result:
     confidence: float | None = None
     runner_up: int | None = None
     error: str | None = None
+    model: str | None = None
+    """The model version that read the image (None where no version is known)."""
 
     @classmethod
     def failure(cls, index: int, filename: str, error: str) -> Result:
@@ -30,7 +32,8 @@ class Result:
     def to_dict(self) -> dict[str, Any]:
         """The JSON object of the API (`dataclasses.asdict` deep-copies: 20x slower)."""
         return {"index": self.index, "filename": self.filename, "prediction": self.prediction,
-                "confidence": self.confidence, "runner_up": self.runner_up, "error": self.error}
+                "confidence": self.confidence, "runner_up": self.runner_up, "error": self.error,
+                "model": self.model}
 
 
 def _csv_safe(value: Any) -> Any:

@@ -66,5 +66,7 @@ def settings(data_dir: Path, small_model_path: Path, redis_server: RedisServer) 
     return Settings(data_dir=data_dir, model_path=small_model_path, redis_url=redis_server.url)
 
 
-# The real stack as processes (tests/stack.py): `stack` per test, `shared_stack` per session.
+# The real stack as processes (tests/stack.py): `stack` per test, `shared_stack` per session;
+# two small model versions and a model folder per test (tests/model_versions.py).
+from tests.model_versions import model_dir, two_versions  # noqa: E402, F401
 from tests.stack import shared_stack, stack  # noqa: E402, F401

@@ -8,6 +8,7 @@ import pytest
 
 from common.paths import (
     DATA_DIR,
+    MODEL_DIR,
     MODEL_PATH,
     checkout_root,
     resolve_path,
@@ -66,6 +67,7 @@ def test_an_installed_package_uses_the_user_data_directory(tmp_path: Path, files
     model = resolve_path(MODEL_PATH, {}, site_packages, user)
     assert data.path == user / "mnist" and data.source == "user data directory"
     assert model.path == user / "models" / "mnist_svc.joblib"
+    assert resolve_path(MODEL_DIR, {}, site_packages, user).path == user / "models"
     assert not user.exists()  # resolving writes nothing
 
 
@@ -79,7 +81,8 @@ def test_this_tree_is_a_checkout_and_settings_use_it() -> None:
     root = Path(__file__).resolve().parent.parent
     assert checkout_root() == root
     settings = Settings.from_env({})
-    assert settings.model_path == root / "models" / "mnist_svc.joblib"
+    assert settings.model_path is None  # unset: the active version of model_dir is served
+    assert settings.model_dir == root / "models"
     assert Settings.from_env({"MNISTQ_MODEL_PATH": "/x/m.joblib"}).model_path == Path(
         "/x/m.joblib")
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import os
 import re
 import shutil
@@ -145,11 +146,13 @@ def test_the_installed_wheel_trains_serves_and_reads_from_an_empty_folder(
         print(f"from an empty folder to ready, training included: "
               f"{time.monotonic() - started:.1f} s")
         user_dir = user["home"] / ".local" / "share" / "mnist-queue"
-        model = user_dir / "models" / "mnist_svc.joblib"
-        assert err.lines[0] == (f"mnistq up: model {model} (user data directory), data "
-                                f"{data_dir} (MNISTQ_DATA_DIR), logs and Redis data in "
-                                f"{user['work'] / '.mnistq'}/\n")
-        assert model.is_file() and model.with_suffix(".json").is_file()
+        models = user_dir / "models"
+        assert err.lines[0] == (f"mnistq up: model versions in {models} (user data "
+                                f"directory), data {data_dir} (MNISTQ_DATA_DIR), logs and "
+                                f"Redis data in {user['work'] / '.mnistq'}/\n")
+        active = json.loads((models / "ACTIVE.json").read_text())["active"]  # the first version
+        assert (models / active / "model.joblib").is_file()
+        assert (models / active / "model.json").is_file()
 
         page = requests.get(url + "/", timeout=10)
         assert page.status_code == 200 and "text/html" in page.headers["Content-Type"]
@@ -158,7 +161,7 @@ def test_the_installed_wheel_trains_serves_and_reads_from_an_empty_folder(
         for asset in assets:  # the page's scripts and styles, from the installed package
             assert requests.get(url + asset, timeout=10).status_code == 200, asset
         served = requests.get(url + "/api/v1/model", timeout=10).json()
-        assert served["training_size"] == int(TRAIN_LIMIT)
+        assert served["training_size"] == int(TRAIN_LIMIT) and served["version"] == active
 
         shutil.copytree(IMAGES_TEST, user["work"] / "images_test")  # the user's own images
         done = subprocess.run(

@@ -4,6 +4,13 @@ The model is loaded once per pool process (Celery's `worker_process_init`, which
 and solo pools send; lazily in the task for other pools), with BLAS/OpenMP threads limited to
 `settings.worker_threads` so that processes x threads fit the cores. Once loaded, a daemon
 thread keeps a heartbeat in Redis: `/readyz` counts those instead of asking Celery.
+
+With model versions (MNISTQ_MODEL_PATH unset), a second daemon thread watches the active
+version's name in Redis; when it changes, it loads the new version beside the old one (checksum
+and smoke digits: `core.versions.load_version`) and swaps it in. A chunk takes the served model
+once, when it begins, so a switch falls between two chunks and every result names the version
+that read it. A version that cannot be loaded is not served: the worker keeps the old one and
+reports why with its heartbeat (`GET /api/v1/models`).
 """
 
 from __future__ import annotations
@@ -13,6 +20,7 @@ import os
 import socket
 import threading
 import time
+from dataclasses import dataclass, replace
 from typing import Any
 
 import redis
@@ -20,6 +28,7 @@ from celery.exceptions import Reject
 from celery.signals import worker_process_init, worker_process_shutdown
 from threadpoolctl import threadpool_limits
 
+from common import model_registry
 from common.jobstore import ENDED, HEARTBEAT_EVERY, HEARTBEAT_MAX_AGE, Chunk, JobStore
 from common.queue import PREDICT_CHUNK
 from common.webhooks import announce_end
@@ -27,20 +36,44 @@ from core.imaging import ImageLimits
 from core.model import DigitModel
 from core.pipeline import predict_files
 from core.results import Result
+from core.versions import NoActiveVersion, VersionError, active_version, load_version
 from worker.app import app, settings
 
 log = logging.getLogger(__name__)
+
+SWITCH_POLL = 0.5
+"""Seconds between two looks at the active version's name (one Redis GET)."""
+
+
+@dataclass(frozen=True)
+class Served:
+    """The model a worker process serves and its version's name; replaced whole, never edited."""
+
+    model: DigitModel
+    version: str | None
+
+
+def version_label(metadata: dict[str, Any]) -> str | None:
+    """A model's name in results: its version, else (a single file) its sha256's start."""
+    return metadata.get("version") or (str(metadata.get("sha256") or "")[:12] or None)
 
 
 class _Process:
     """What one worker process holds: the model, the store, its heartbeat."""
 
     def __init__(self) -> None:
-        self.model: DigitModel | None = None
+        self.served: Served | None = None
+        self.switch_error: str | None = None
+        """Why the active version is not served (None when it is)."""
+        self.failed_version: str | None = None
         self.limits: ImageLimits | None = None
         self.store: JobStore | None = None
         self.stop = threading.Event()
         self.lock = threading.Lock()
+
+    @property
+    def model(self) -> DigitModel | None:
+        return None if self.served is None else self.served.model
 
     @property
     def name(self) -> str:
@@ -50,28 +83,102 @@ class _Process:
     def load(self) -> None:
         """Load the model once in this process and start the heartbeat."""
         with self.lock:
-            if self.model is not None:
+            if self.served is not None:
                 return
             threadpool_limits(limits=settings.worker_threads)
             started = time.perf_counter()
-            self.model = DigitModel.load(settings.model_path)
+            self.store = JobStore.from_settings(settings)
+            if settings.model_path is not None:  # one file, versions off
+                model = DigitModel.load(settings.model_path)
+                self.served = Served(model, version_label(model.metadata))
+            else:
+                version = self._wanted_version()
+                self.served = Served(load_version(settings.model_dir, version), version)
             self.limits = ImageLimits(
                 max_bytes=settings.max_image_bytes, max_pixels=settings.max_image_pixels
             )
-            self.store = JobStore.from_settings(settings)
             log.info("worker %s: model %s loaded in %.0f ms (%d BLAS threads)", self.name,
-                     settings.model_path, 1000 * (time.perf_counter() - started),
-                     settings.worker_threads)
+                     self.served.version or settings.model_path,
+                     1000 * (time.perf_counter() - started), settings.worker_threads)
             threading.Thread(target=self._beat, name="heartbeat", daemon=True).start()
+            if settings.model_path is None:
+                threading.Thread(target=self._watch, name="model-watch", daemon=True).start()
+
+    def _wanted_version(self) -> str:
+        """The active version's name as published in Redis; when Redis has none (a fresh or
+        restarted Redis), the model folder's pointer, published again for the others."""
+        assert self.store is not None
+        published = model_registry.published_active(self.store.redis)
+        if published is not None:
+            return published
+        version = active_version(settings.model_dir)
+        if version is None:
+            raise NoActiveVersion(f"no active model version in {settings.model_dir} (train "
+                                  "one with `mnistq train`)")
+        return model_registry.republish_if_missing(self.store.redis, version)
+
+    def _watch(self) -> None:
+        """Switch to the active version whenever it changes (see the module's docstring)."""
+        while not self.stop.wait(SWITCH_POLL):
+            try:
+                wanted = self._wanted_version()
+            except Exception as exc:  # Redis restarting, no pointer: keep serving
+                log.debug("worker %s: cannot read the active version: %s", self.name, exc)
+                continue
+            self.switch_to(wanted)
+
+    def switch_to(self, wanted: str) -> None:
+        """Load `wanted` beside the served model and swap it in; keep the old one if it
+        cannot be loaded, with the reason reported (once per version)."""
+        assert self.served is not None
+        if wanted == self.served.version:
+            if self.switch_error is not None:  # back on the served version: nothing wrong
+                self.switch_error = self.failed_version = None
+                self._report()
+            return
+        if wanted == self.failed_version:
+            return
+        started = time.perf_counter()
+        try:
+            model = load_version(settings.model_dir, wanted)
+        except VersionError as exc:
+            self.failed_version, self.switch_error = wanted, str(exc)
+            log.error("worker %s: keeps serving %s, cannot switch: %s", self.name,
+                      self.served.version, exc)
+        except Exception as exc:  # unpickling and predicting can raise anything
+            self.failed_version = wanted
+            self.switch_error = f"version {wanted}: {type(exc).__name__}: {exc}"
+            log.exception("worker %s: keeps serving %s, cannot load %s", self.name,
+                          self.served.version, wanted)
+        else:
+            old = self.served.version
+            self.served = Served(model, wanted)
+            self.switch_error = self.failed_version = None
+            log.info("worker %s: switched from model %s to %s (loaded in %.0f ms)", self.name,
+                     old, wanted, 1000 * (time.perf_counter() - started))
+        self._report()
+
+    def _report(self) -> None:
+        """Publish the served version and the switch error now (the heartbeat repeats it)."""
+        if self.store is None or self.served is None:
+            return
+        try:
+            model_registry.report_served(self.store.redis, self.name, self.served.version,
+                                         self.switch_error)
+        except Exception as exc:
+            log.warning("worker %s: cannot report its model: %s", self.name, exc)
 
     def _beat(self) -> None:
         """Heartbeat, and the model's metadata with it (cheap, and so it comes back by itself
         when Redis restarts without its data)."""
-        assert self.store is not None and self.model is not None
+        assert self.store is not None and self.served is not None
         while not self.stop.is_set():
             try:
                 self.store.heartbeat(self.name, HEARTBEAT_MAX_AGE)
-                self.store.publish_model(self.model.metadata)
+                served = self.served
+                self.store.publish_model(served.model.metadata)
+                model_registry.report_served(self.store.redis, self.name, served.version,
+                                             self.switch_error)
             except Exception as exc:  # Redis restarting: keep beating, it comes back
                 log.warning("worker %s: heartbeat failed: %s", self.name, exc)
             self.stop.wait(HEARTBEAT_EVERY)
@@ -81,6 +188,7 @@ class _Process:
         if self.store is not None:
             try:
                 self.store.forget_worker(self.name)
+                model_registry.forget_served(self.store.redis, self.name)
             except Exception:
                 log.debug("worker %s: could not remove heartbeat", self.name, exc_info=True)
 
@@ -93,7 +201,8 @@ def _load_in_pool_process(**_: Any) -> None:
     try:
         process.load()
     except Exception:
-        log.critical("worker %d: cannot load model %s", os.getpid(), settings.model_path,
+        log.critical("worker %d: cannot load model %s", os.getpid(),
+                     settings.model_path or f"(active version of {settings.model_dir})",
                      exc_info=True)
         os._exit(1)  # fail loudly; the message (acks_late) stays queued for another worker
 
@@ -146,15 +255,19 @@ def _predict_chunk(job_id: str, chunk: Chunk) -> int:
                  state.status or "gone", extra=_context(job_id, chunk))
         return 0
     files = state.files
+    served = process.served  # once per chunk: a switch happens between two chunks
+    assert served is not None
     if state.attempts > settings.max_chunk_attempts:
         log.error("job %s: chunk %d-%d given up after %d deliveries", job_id, chunk.start,
                   chunk.stop, state.attempts - 1)
         reason = f"not processed: its chunk failed {state.attempts - 1} times"
         results = [Result.failure(i, name, reason) for i, name, _ in files]
     else:
-        results = _predict(job_id, chunk, files)
+        results = _predict(job_id, chunk, files, served.model)
+    results = [replace(r, model=served.version) for r in results]
     added, status = store.record_results(job_id, chunk, results, process.name,
-                                         seconds=time.perf_counter() - begun)
+                                         seconds=time.perf_counter() - begun,
+                                         model=served.version)
     took_ms = 1000 * (time.perf_counter() - begun)
     if added and status in ENDED:  # this chunk ended the job
         announce_end(store, app, job_id)
@@ -170,12 +283,13 @@ def _context(job_id: str, chunk: Chunk, **more: Any) -> dict[str, Any]:
             **more}
 
 
-def _predict(job_id: str, chunk: Chunk, files: list[tuple[int, str, bytes | None]]) -> list[Result]:
+def _predict(job_id: str, chunk: Chunk, files: list[tuple[int, str, bytes | None]],
+             model: DigitModel) -> list[Result]:
     """One result per file in index order; a bug in prediction fails the chunk's files, loudly,
     instead of leaving the job unfinished forever."""
     present = [(i, name, data) for i, name, data in files if data is not None]
     try:
-        results = list(predict_files(process.model, present, process.limits))
+        results = list(predict_files(model, present, process.limits))
     except Exception:
         log.exception("job %s: chunk %d-%d: prediction failed", job_id, chunk.start, chunk.stop)
         results = [Result.failure(i, name, "internal error while predicting")
