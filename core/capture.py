@@ -47,9 +47,12 @@ MIN_INK = 0.06
 PEAK_FRACTION = 0.25
 """...and at least this fraction of the page's darkest ink."""
 LINE_FRACTION = 0.25
-"""A printed line runs at least this fraction of the page's width (or height)..."""
+"""A printed line has runs at least this fraction of the page's width (or height)..."""
+SPAN_FRACTION = 0.5
+"""...and either its line crosses at least this fraction of the page or it meets another.
+A printed line is also at most this fraction of the page's longest side thick..."""
 LINE_THICKNESS = 0.02
-"""...and is at most this fraction of the page's longest side thick (at least 3 px)."""
+"""...(at least 3 px)."""
 MIN_LINE_SIDE = 96
 """Pages smaller than this (thumbnails, low-resolution scans) have no printed lines to remove."""
 MAX_TILT = 10.0
@@ -109,7 +112,8 @@ def find_digit(pixels: np.ndarray, scale: float = 1.0) -> Digit:
     mask = ink >= max(floor, threshold / 2)
     lines = printed_lines(mask)
     kept = digit_components(mask & ~lines, ink, threshold)
-    rows, cols = _extent(kept)
+    core = kept & (ink >= threshold)
+    rows, cols = _extent(core if core.any() else kept)
     near = ndimage.binary_dilation(kept, iterations=1) & ~lines
     crop = _even_strokes((ink * near)[rows, cols], threshold) * np.float32(255.0)
     box = (cols.start, rows.start, cols.stop - cols.start, rows.stop - rows.start)
@@ -208,29 +212,44 @@ def printed_lines(mask: np.ndarray) -> np.ndarray:
     values = mask.view(np.uint8)
     square = ndimage.maximum_filter(ndimage.minimum_filter(values, thickness + 1), thickness + 1)
     thin = mask & ~square.astype(bool)
-    along_rows = _long_runs(mask, thin)
-    along_cols = _long_runs(mask.T, thin.T).T
-    lines = (along_rows | along_cols) & thin
+    along_rows, across_rows = _long_runs(mask, thin)
+    along_cols, across_cols = _long_runs(mask.T, thin.T)
+    along_cols, across_cols = along_cols.T, across_cols.T
+    # A long run is printed if its line crosses most of the page (ruled lines, margins,
+    # grids), or if it meets a long run the other way (a box's corners, a grid): a long
+    # stroke of a digit, such as a tall 1 on a small page, does neither.
+    spanning = across_rows | across_cols
+    runs_rows, runs_cols = along_rows & ~spanning, along_cols & ~spanning
+    labels, count = ndimage.label(runs_rows | runs_cols, structure=np.ones((3, 3), dtype=bool))
+    printed = np.zeros(count + 1, dtype=bool)
+    printed[np.unique(labels[runs_rows & ndimage.binary_dilation(runs_cols, iterations=2)])] = True
+    printed[0] = False
+    printed_runs = printed[labels]
+    lines_rows = (across_rows | (printed_runs & along_rows)) & thin
+    lines_cols = (across_cols | (printed_runs & along_cols)) & thin
+    lines = lines_rows | lines_cols
     # Where a stroke crosses a line, the line's pixels between its two sides are ink.
     rest = mask & ~lines
-    crossed = (_closing(rest, _gap(lines & along_rows, 0), axis=0) & along_rows & ~along_cols) | (
-        _closing(rest, _gap(lines & along_cols, 1), axis=1) & along_cols & ~along_rows)
+    crossed = (_closing(rest, _gap(lines_rows, 0), axis=0) & lines_rows & ~lines_cols) | (
+        _closing(rest, _gap(lines_cols, 1), axis=1) & lines_cols & ~lines_rows)
     return lines & ~crossed
 
 
 def _gap(lines: np.ndarray, axis: int) -> int:
-    """A little more than the lines' thickness across `axis`: their area over their runs."""
+    """A little more than the lines' thickness across `axis` (their area over their runs),
+    with the +-2 px band they were traced in."""
     starts = np.count_nonzero(np.diff(lines.view(np.int8), axis=axis, prepend=0) == 1)
-    return int(2 * round(np.count_nonzero(lines) / max(starts, 1) / 2) + 3)
+    return int(2 * round(np.count_nonzero(lines) / max(starts, 1) / 2) + 7)
 
 
-def _long_runs(mask: np.ndarray, thin: np.ndarray) -> np.ndarray:
+def _long_runs(mask: np.ndarray, thin: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Pixels of `mask` on runs along the rows at least `LINE_FRACTION` of the width long,
-    at the tilt of the thin ink's rows (a band of +-2 px absorbs what is left of it)."""
+    at the tilt of the thin ink's rows (a band of +-2 px absorbs what is left of it); and
+    those whose line holds such runs over `SPAN_FRACTION` of the width."""
     h, w = mask.shape
     length = max(24, round(LINE_FRACTION * w))
     if length > w:
-        return np.zeros_like(mask)
+        return np.zeros_like(mask), np.zeros_like(mask)
     angle = _line_angle(thin, length)
     offsets = np.round(np.arange(w) * np.tan(np.radians(angle))).astype(np.intp)
     offsets -= offsets.min()
@@ -242,9 +261,11 @@ def _long_runs(mask: np.ndarray, thin: np.ndarray) -> np.ndarray:
     sheared = (mask[rows_c, cols] & valid).view(np.uint8)
     band = ndimage.maximum_filter1d(sheared, 5, axis=0)
     runs = _opening(band, length, axis=1)
-    found = np.zeros_like(mask)
+    spanning = runs & (runs.sum(axis=1) >= SPAN_FRACTION * w)[:, None]
+    found, across = np.zeros_like(mask), np.zeros_like(mask)
     found[rows_c[valid], cols[valid]] = runs[valid]
-    return found & mask
+    across[rows_c[valid], cols[valid]] = spanning[valid]
+    return found & mask, across & mask
 
 
 def _line_angle(thin: np.ndarray, length: int) -> float:
