@@ -446,7 +446,7 @@ def make(out: Path, kind: str, count: int, seed: int, data_dir: Path,
     images, labels = load_split(data_dir, "test")
     out.mkdir(parents=True, exist_ok=True)
     picker = np.random.default_rng([seed, zlib.crc32(kind.encode())])
-    chosen = picker.choice(len(images), size=count, replace=count > len(images))
+    chosen = np.resize(picker.permutation(len(images)), count)  # a prefix of a bigger set
     rows = []
     for n, index in enumerate(chosen):
         rng = np.random.default_rng([seed, zlib.crc32(kind.encode()), n])
