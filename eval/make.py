@@ -211,9 +211,10 @@ def _centre_in(rng: np.random.Generator, size: tuple[int, int], height: float,
 
 # --- the kinds -----------------------------------------------------------------------------
 
-def notebook(digit: np.ndarray, rng: np.random.Generator, max_width: int) -> Capture:
+def notebook(digit: np.ndarray, rng: np.random.Generator, max_width: int,
+             size: tuple[int, int] | None = None) -> Capture:
     """A phone photo of ruled notebook paper: blue lines, red margin, ballpoint, uneven light."""
-    size = _fit(_size(rng, 300, 3000, phone=0.04), max_width)
+    size = size or _fit(_size(rng, 300, 3000, phone=0.04), max_width)
     w, h = size
     page = _paper(size, _tint(rng, rng.uniform(225, 250), 8))
     spacing = rng.uniform(0.035, 0.09) * h
