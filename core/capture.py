@@ -47,16 +47,23 @@ MIN_INK = 0.06
 PEAK_FRACTION = 0.25
 """...and at least this fraction of the page's darkest ink."""
 LINE_FRACTION = 0.25
-"""A printed line has runs at least this fraction of the page's width (or height)..."""
+"""A printed line has runs at least this fraction of the page's shorter side long..."""
 SPAN_FRACTION = 0.5
 """...and either its line crosses at least this fraction of the page or it meets another.
 A printed line is also at most this fraction of the page's longest side thick..."""
-LINE_THICKNESS = 0.02
+LINE_THICKNESS = 0.03
 """...(at least 3 px)."""
 MIN_LINE_SIDE = 96
 """Pages smaller than this (thumbnails, low-resolution scans) have no printed lines to remove."""
+LINE_TRACE = 9
+"""Lines are traced on the ink averaged over this many pixels along them..."""
+TRACE_LEVEL = 0.6
+"""...down to this fraction of the ink level."""
 MAX_TILT = 10.0
 """Printed lines are looked for up to this many degrees off horizontal and vertical."""
+EDGE = 2
+"""Components within this many pixels of the frame touch it (a finger, the table, the
+page's own edge)."""
 SPECK_FRACTION = 0.05
 """Components with less ink than this fraction of the largest one are specks."""
 MIN_DIGIT = 0.03
@@ -105,12 +112,16 @@ def find_digit(pixels: np.ndarray, scale: float = 1.0) -> Digit:
     """The digit on a page: grey (h, w) or colour (h, w, 3) pixels on the 0-255 scale,
     `scale` original pixels per given pixel. Raises `ImageError` when there is none."""
     page, factor = _bounded(np.asarray(pixels))
-    ink = ndimage.uniform_filter(ink_against_paper(page), size=3)  # sensor noise, grain
+    ink = ndimage.uniform_filter(ink_against_paper(page, clip=False), size=3)  # noise, grain
     threshold, floor = _ink_threshold(ink)
+    ink = np.clip(ink, 0.0, 1.0, out=ink)
     # Strokes and lines are traced down to fainter ink (hysteresis): a line that fades
     # (aliasing) stays whole, a stroke under a glare stays joined to the rest.
-    mask = ink >= max(floor, threshold / 2)
-    lines = printed_lines(mask)
+    level = max(floor, threshold / 2)
+    mask = ink >= level
+    traced = [ndimage.uniform_filter1d(ink, LINE_TRACE, axis=axis) for axis in (1, 0)]
+    # Averaged along a line, the paper's noise drops by half or more: fainter is still ink.
+    lines = printed_lines(mask, *(t >= TRACE_LEVEL * level for t in traced))
     kept = digit_components(mask & ~lines, ink, threshold)
     core = kept & (ink >= threshold)
     rows, cols = _extent(core if core.any() else kept)
@@ -143,9 +154,10 @@ def _reduce(values: np.ndarray, factor: int) -> np.ndarray:
 
 # --- 1. illumination and ink ---------------------------------------------------------------
 
-def ink_against_paper(page: np.ndarray) -> np.ndarray:
+def ink_against_paper(page: np.ndarray, clip: bool = True) -> np.ndarray:
     """Ink in [0, 1] (float32, same height and width): the fraction of light absorbed
-    against the local paper, in the most absorbed colour channel."""
+    against the local paper, in the most absorbed colour channel (below 0 where the page
+    is brighter than its paper, unless `clip`)."""
     planes = [page] if page.ndim == 2 else [page[..., c] for c in range(page.shape[2])]
     if _light_on_dark(planes[0]):
         planes = [255 - p if p.dtype == np.uint8 else 255.0 - p for p in planes]
@@ -154,7 +166,7 @@ def ink_against_paper(page: np.ndarray) -> np.ndarray:
         paper = estimate_paper(plane)
         absorbed = 1.0 - plane.astype(np.float32) / np.maximum(paper, 1.0)
         ink = absorbed if ink is None else np.maximum(ink, absorbed, out=ink)
-    return np.clip(ink, 0.0, 1.0, out=ink)
+    return np.clip(ink, 0.0 if clip else None, 1.0, out=ink)
 
 
 def _light_on_dark(grey: np.ndarray) -> bool:
@@ -186,38 +198,43 @@ def estimate_paper(plane: np.ndarray) -> np.ndarray:
 
 def _ink_threshold(ink: np.ndarray) -> tuple[float, float]:
     """The level of ink: above the paper's noise and not negligible against the page's
-    darkest ink; and the noise level alone."""
-    step = max(1, max(ink.shape) // 128)
-    sample = ink[::step, ::step]
-    median = float(np.median(sample))
-    spread = 1.4826 * float(np.median(np.abs(sample - median)))
-    smooth = ndimage.uniform_filter(ink, size=3) if min(ink.shape) >= 3 else ink
-    peak = float(smooth.max())
-    floor = max(median + NOISE_SIGMAS * spread, MIN_INK)
-    return max(floor, PEAK_FRACTION * peak), floor
+    darkest ink (of the 3x3-smoothed `ink`); and the noise level alone."""
+    floor = max(_noise_level(ink), MIN_INK)
+    return max(floor, PEAK_FRACTION * float(ink.max())), floor
+
+
+def _noise_level(values: np.ndarray) -> float:
+    """What the paper's noise reaches: its median plus `NOISE_SIGMAS` deviations, the
+    deviation read from the lower half alone (ink and printed lines only add to the upper
+    tail; a dense grid would inflate a two-sided estimate)."""
+    step = max(1, max(values.shape) // 128)
+    low, median = np.percentile(values[::step, ::step], (15.87, 50.0))
+    return float(median + NOISE_SIGMAS * (median - low))
 
 
 # --- 2. printed lines ----------------------------------------------------------------------
 
-def printed_lines(mask: np.ndarray) -> np.ndarray:
+def printed_lines(mask: np.ndarray, rows_mask: np.ndarray | None = None,
+                  cols_mask: np.ndarray | None = None) -> np.ndarray:
     """The pixels of printed lines (ruled, margin, grid, box borders) in an ink mask: thin
     runs at least `LINE_FRACTION` of the page long, horizontal or vertical within
-    `MAX_TILT` degrees. Pixels where a stroke crosses a line are not included."""
+    `MAX_TILT` degrees. Pixels where a stroke crosses a line are not included. Lines are
+    traced on `rows_mask` and `cols_mask` when given (the ink averaged along each
+    direction: a faint dotted line is whole there)."""
     h, w = mask.shape
     if max(h, w) < MIN_LINE_SIDE:
         return np.zeros_like(mask)
+    rows_mask = mask if rows_mask is None else rows_mask
+    cols_mask = mask if cols_mask is None else cols_mask
     thickness = max(3, round(LINE_THICKNESS * max(h, w)))
-    # Thin: in no square as wide as a printed line is thick (the crossing of two thin
-    # lines is thin too; a bold stroke is not).
-    values = mask.view(np.uint8)
-    square = ndimage.maximum_filter(ndimage.minimum_filter(values, thickness + 1), thickness + 1)
-    thin = mask & ~square.astype(bool)
-    along_rows, across_rows = _long_runs(mask, thin)
-    along_cols, across_cols = _long_runs(mask.T, thin.T)
+    thin_rows, thin_cols = _thin(rows_mask, thickness), _thin(cols_mask, thickness)
+    length = max(24, round(LINE_FRACTION * min(h, w)))
+    along_rows, across_rows = _long_runs(rows_mask, thin_rows, length)
+    along_cols, across_cols = _long_runs(cols_mask.T, thin_cols.T, length)
     along_cols, across_cols = along_cols.T, across_cols.T
     # A long run is printed if its line crosses most of the page (ruled lines, margins,
-    # grids), or if it meets a long run the other way (a box's corners, a grid): a long
-    # stroke of a digit, such as a tall 1 on a small page, does neither.
+    # grids), or if it meets a long run the other way (a box's corners): a long stroke of
+    # a digit, such as a tall 1 on a small page, does neither.
     spanning = across_rows | across_cols
     runs_rows, runs_cols = along_rows & ~spanning, along_cols & ~spanning
     labels, count = ndimage.label(runs_rows | runs_cols, structure=np.ones((3, 3), dtype=bool))
@@ -225,14 +242,22 @@ def printed_lines(mask: np.ndarray) -> np.ndarray:
     printed[np.unique(labels[runs_rows & ndimage.binary_dilation(runs_cols, iterations=2)])] = True
     printed[0] = False
     printed_runs = printed[labels]
-    lines_rows = (across_rows | (printed_runs & along_rows)) & thin
-    lines_cols = (across_cols | (printed_runs & along_cols)) & thin
+    lines_rows = (across_rows | (printed_runs & along_rows)) & thin_rows & mask
+    lines_cols = (across_cols | (printed_runs & along_cols)) & thin_cols & mask
     lines = lines_rows | lines_cols
     # Where a stroke crosses a line, the line's pixels between its two sides are ink.
     rest = mask & ~lines
     crossed = (_closing(rest, _gap(lines_rows, 0), axis=0) & lines_rows & ~lines_cols) | (
         _closing(rest, _gap(lines_cols, 1), axis=1) & lines_cols & ~lines_rows)
     return lines & ~crossed
+
+
+def _thin(mask: np.ndarray, thickness: int) -> np.ndarray:
+    """Ink in no square as wide as a printed line is thick (the crossing of two thin lines
+    is thin too; a bold stroke is not)."""
+    size = thickness + 1
+    square = ndimage.maximum_filter(ndimage.minimum_filter(mask.view(np.uint8), size), size)
+    return mask & ~square.astype(bool)
 
 
 def _gap(lines: np.ndarray, axis: int) -> int:
@@ -242,12 +267,12 @@ def _gap(lines: np.ndarray, axis: int) -> int:
     return int(2 * round(np.count_nonzero(lines) / max(starts, 1) / 2) + 7)
 
 
-def _long_runs(mask: np.ndarray, thin: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Pixels of `mask` on runs along the rows at least `LINE_FRACTION` of the width long,
-    at the tilt of the thin ink's rows (a band of +-2 px absorbs what is left of it); and
-    those whose line holds such runs over `SPAN_FRACTION` of the width."""
+def _long_runs(mask: np.ndarray, thin: np.ndarray,
+               length: int) -> tuple[np.ndarray, np.ndarray]:
+    """Pixels of `mask` on runs along the rows at least `length` long, at the tilt of the
+    thin ink's rows (a band of +-2 px absorbs what is left of it); and those whose line
+    holds such runs over `SPAN_FRACTION` of the width."""
     h, w = mask.shape
-    length = max(24, round(LINE_FRACTION * w))
     if length > w:
         return np.zeros_like(mask), np.zeros_like(mask)
     angle = _line_angle(thin, length)
@@ -315,7 +340,8 @@ def digit_components(mask: np.ndarray, ink: np.ndarray, strong: float = 0.0) -> 
     boxes = np.array([(s[0].start, s[1].start, s[0].stop, s[1].stop)
                       for s in ndimage.find_objects(labels)], dtype=np.int64)
     h, w = mask.shape
-    edge = (boxes[:, 0] == 0) | (boxes[:, 1] == 0) | (boxes[:, 2] == h) | (boxes[:, 3] == w)
+    edge = ((boxes[:, 0] <= EDGE) | (boxes[:, 1] <= EDGE) | (boxes[:, 2] >= h - EDGE)
+            | (boxes[:, 3] >= w - EDGE))
     if weak.all():
         raise ImageError("no digit found")
     candidate = mass >= SPECK_FRACTION * mass[~weak].max()
@@ -353,8 +379,10 @@ def _refuse_other_digits(boxes: np.ndarray, mass: np.ndarray, others: np.ndarray
     overlap = np.minimum(boxes[:, 2], box[2]) - np.maximum(boxes[:, 0], box[0])
     beside = overlap >= 0.5 * height
     inked = mass >= 0.3 * digit_mass
-    not_taller = (boxes[:, 2] - boxes[:, 0]) <= 1.0 / SEPARATE_DIGIT * height
-    if (others & tall & beside & inked & not_taller).any():
+    heights, widths = boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1]
+    not_taller = heights <= 1.0 / SEPARATE_DIGIT * height
+    not_a_rule = widths >= 0.12 * heights  # what is left of a printed line is no digit
+    if (others & tall & beside & inked & not_taller & not_a_rule).any():
         raise ImageError("several digits found: read it as a number")
 
 
