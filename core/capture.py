@@ -227,7 +227,8 @@ def printed_lines(mask: np.ndarray, rows_mask: np.ndarray | None = None,
     rows_mask = mask if rows_mask is None else rows_mask
     cols_mask = mask if cols_mask is None else cols_mask
     thickness = max(3, round(LINE_THICKNESS * max(h, w)))
-    thin_rows, thin_cols = _thin(rows_mask, thickness), _thin(cols_mask, thickness)
+    thin = _thin(mask, thickness)
+    thin_rows, thin_cols = thin | (rows_mask & ~mask), thin | (cols_mask & ~mask)
     length = max(24, round(LINE_FRACTION * min(h, w)))
     along_rows, across_rows = _long_runs(rows_mask, thin_rows, length)
     along_cols, across_cols = _long_runs(cols_mask.T, thin_cols.T, length)
@@ -381,7 +382,7 @@ def _refuse_other_digits(boxes: np.ndarray, mass: np.ndarray, others: np.ndarray
     inked = mass >= 0.3 * digit_mass
     heights, widths = boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1]
     not_taller = heights <= 1.0 / SEPARATE_DIGIT * height
-    not_a_rule = widths >= 0.12 * heights  # what is left of a printed line is no digit
+    not_a_rule = widths >= 0.06 * heights  # what is left of a printed line is no digit
     if (others & tall & beside & inked & not_taller & not_a_rule).any():
         raise ImageError("several digits found: read it as a number")
 
