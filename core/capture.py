@@ -51,10 +51,15 @@ LINE_FRACTION = 0.25
 SPAN_FRACTION = 0.5
 """...and either its line crosses at least this fraction of the page or it meets another.
 A printed line is also at most this fraction of the page's longest side thick..."""
+MEET_FRACTION = 0.3
+"""Runs that meet another way (a box's corners) are printed from this fraction of the
+page's shorter side: a digit's own corners (a 5, a 7) are shorter."""
 LINE_THICKNESS = 0.03
 """...(at least 3 px)."""
 MIN_LINE_SIDE = 96
 """Pages smaller than this (thumbnails, low-resolution scans) have no printed lines to remove."""
+STROKE_CONTRAST = 1.6
+"""Ink this many times darker than the printed lines' (plus `MIN_INK`) is a stroke."""
 LINE_TRACE = 9
 """Lines are traced on the ink averaged over this many pixels along them..."""
 TRACE_LEVEL = 0.6
@@ -121,7 +126,7 @@ def find_digit(pixels: np.ndarray, scale: float = 1.0) -> Digit:
     mask = ink >= level
     traced = [ndimage.uniform_filter1d(ink, LINE_TRACE, axis=axis) for axis in (1, 0)]
     # Averaged along a line, the paper's noise drops by half or more: fainter is still ink.
-    lines = printed_lines(mask, *(t >= TRACE_LEVEL * level for t in traced))
+    lines = printed_lines(mask, *(t >= TRACE_LEVEL * level for t in traced), ink=ink)
     kept = digit_components(mask & ~lines, ink, threshold)
     core = kept & (ink >= threshold)
     rows, cols = _extent(core if core.any() else kept)
@@ -215,12 +220,14 @@ def _noise_level(values: np.ndarray) -> float:
 # --- 2. printed lines ----------------------------------------------------------------------
 
 def printed_lines(mask: np.ndarray, rows_mask: np.ndarray | None = None,
-                  cols_mask: np.ndarray | None = None) -> np.ndarray:
+                  cols_mask: np.ndarray | None = None,
+                  ink: np.ndarray | None = None) -> np.ndarray:
     """The pixels of printed lines (ruled, margin, grid, box borders) in an ink mask: thin
     runs at least `LINE_FRACTION` of the page long, horizontal or vertical within
     `MAX_TILT` degrees. Pixels where a stroke crosses a line are not included. Lines are
     traced on `rows_mask` and `cols_mask` when given (the ink averaged along each
-    direction: a faint dotted line is whole there)."""
+    direction: a faint dotted line is whole there). Given the `ink`, pixels much darker
+    than the lines' own ink are a stroke lying along a line, not the line."""
     h, w = mask.shape
     if max(h, w) < MIN_LINE_SIDE:
         return np.zeros_like(mask)
@@ -245,6 +252,12 @@ def printed_lines(mask: np.ndarray, rows_mask: np.ndarray | None = None,
     printed_runs = printed[labels]
     lines_rows = (across_rows | (printed_runs & along_rows)) & thin_rows & mask
     lines_cols = (across_cols | (printed_runs & along_cols)) & thin_cols & mask
+    if ink is not None and (lines_rows | lines_cols).any():
+        # Ink much darker than the printed lines' own ink lies on a line: a stroke along it.
+        traced = (across_rows | across_cols | printed_runs) & (rows_mask | cols_mask)
+        darker = ink > STROKE_CONTRAST * float(np.median(ink[traced])) + MIN_INK
+        lines_rows &= ~darker
+        lines_cols &= ~darker
     lines = lines_rows | lines_cols
     # Where a stroke crosses a line, the line's pixels between its two sides are ink.
     rest = mask & ~lines
@@ -272,7 +285,8 @@ def _long_runs(mask: np.ndarray, thin: np.ndarray,
                length: int) -> tuple[np.ndarray, np.ndarray]:
     """Pixels of `mask` on runs along the rows at least `length` long, at the tilt of the
     thin ink's rows (a band of +-2 px absorbs what is left of it); and those whose line
-    holds such runs over `SPAN_FRACTION` of the width."""
+    holds such runs over `SPAN_FRACTION` of the width. The first are only the runs at least
+    `MEET_FRACTION` / `LINE_FRACTION` times `length` long."""
     h, w = mask.shape
     if length > w:
         return np.zeros_like(mask), np.zeros_like(mask)
@@ -288,8 +302,9 @@ def _long_runs(mask: np.ndarray, thin: np.ndarray,
     band = ndimage.maximum_filter1d(sheared, 5, axis=0)
     runs = _opening(band, length, axis=1)
     spanning = runs & (runs.sum(axis=1) >= SPAN_FRACTION * w)[:, None]
+    longer = _opening(band, round(length * MEET_FRACTION / LINE_FRACTION), axis=1) & runs
     found, across = np.zeros_like(mask), np.zeros_like(mask)
-    found[rows_c[valid], cols[valid]] = runs[valid]
+    found[rows_c[valid], cols[valid]] = longer[valid]
     across[rows_c[valid], cols[valid]] = spanning[valid]
     return found & mask, across & mask
 
