@@ -291,22 +291,33 @@ def _long_runs(mask: np.ndarray, thin: np.ndarray,
     if length > w:
         return np.zeros_like(mask), np.zeros_like(mask)
     angle = _line_angle(thin, length)
+    if angle == 0.0:  # scans and level photos: no shear needed
+        band = ndimage.maximum_filter1d(mask.view(np.uint8), 5, axis=0)
+        runs, longer = _runs(band, length, w)
+        return (longer & mask), (runs & mask)
     offsets = np.round(np.arange(w) * np.tan(np.radians(angle))).astype(np.intp)
     offsets -= offsets.min()
     pad = int(offsets.max())
     rows = np.arange(h + pad)[:, None] - pad + offsets[None, :]  # sheared row -> original
     valid = (rows >= 0) & (rows < h)
-    rows_c = np.clip(rows, 0, h - 1)
-    cols = np.broadcast_to(np.arange(w), rows.shape)
-    sheared = (mask[rows_c, cols] & valid).view(np.uint8)
+    rows_c, cols = np.clip(rows, 0, h - 1)[valid], np.broadcast_to(np.arange(w), rows.shape)[valid]
+    sheared = np.zeros(rows.shape, dtype=np.uint8)
+    sheared[valid] = mask[rows_c, cols]
     band = ndimage.maximum_filter1d(sheared, 5, axis=0)
-    runs = _opening(band, length, axis=1)
-    spanning = runs & (runs.sum(axis=1) >= SPAN_FRACTION * w)[:, None]
-    longer = _opening(band, round(length * MEET_FRACTION / LINE_FRACTION), axis=1) & runs
+    spanning, longer = _runs(band, length, w)
     found, across = np.zeros_like(mask), np.zeros_like(mask)
-    found[rows_c[valid], cols[valid]] = longer[valid]
-    across[rows_c[valid], cols[valid]] = spanning[valid]
+    found[rows_c, cols] = longer[valid]
+    across[rows_c, cols] = spanning[valid]
     return found & mask, across & mask
+
+
+def _runs(band: np.ndarray, length: int, width: int) -> tuple[np.ndarray, np.ndarray]:
+    """In a band image (rows along the lines): runs on rows holding `SPAN_FRACTION` of the
+    width in runs `length` long, and the runs `MEET_FRACTION` / `LINE_FRACTION` as long."""
+    runs = _opening(band, length, axis=1)
+    spanning = runs & (runs.sum(axis=1) >= SPAN_FRACTION * width)[:, None]
+    longer = _opening(band, round(length * MEET_FRACTION / LINE_FRACTION), axis=1) & runs
+    return spanning, longer
 
 
 def _line_angle(thin: np.ndarray, length: int) -> float:
