@@ -69,6 +69,8 @@ MAX_TILT = 10.0
 EDGE = 2
 """Components within this many pixels of the frame touch it (a finger, the table, the
 page's own edge)."""
+FRAME_SPAN = 0.9
+"""...and so do components spanning this fraction of its height or width."""
 SPECK_FRACTION = 0.05
 """Components with less ink than this fraction of the largest one are specks."""
 MIN_DIGIT = 0.03
@@ -368,7 +370,10 @@ def digit_components(mask: np.ndarray, ink: np.ndarray, strong: float = 0.0) -> 
                       for s in ndimage.find_objects(labels)], dtype=np.int64)
     h, w = mask.shape
     edge = ((boxes[:, 0] <= EDGE) | (boxes[:, 1] <= EDGE) | (boxes[:, 2] >= h - EDGE)
-            | (boxes[:, 3] >= w - EDGE))
+            | (boxes[:, 3] >= w - EDGE)
+            # spanning the frame: a page's edge, a shadow's, the table (no digit is 90%)
+            | (boxes[:, 2] - boxes[:, 0] >= FRAME_SPAN * h)
+            | (boxes[:, 3] - boxes[:, 1] >= FRAME_SPAN * w))
     if weak.all():
         raise ImageError("no digit found")
     candidate = mass >= SPECK_FRACTION * mass[~weak].max()
