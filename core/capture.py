@@ -328,8 +328,8 @@ def _line_angle(thin: np.ndarray, length: int) -> float:
     ys, xs = np.nonzero(thin)
     if ys.size < length:
         return 0.0
-    if ys.size > 40_000:
-        pick = np.linspace(0, ys.size - 1, 40_000).astype(np.intp)
+    if ys.size > 8_000:
+        pick = np.linspace(0, ys.size - 1, 8_000).astype(np.intp)
         ys, xs = ys[pick], xs[pick]
     best, best_score = 0.0, -1.0
     ys = ys + int(np.ceil(thin.shape[1] * np.tan(np.radians(MAX_TILT)))) + 1
