@@ -102,7 +102,7 @@ def main(argv: list[str] | None = None) -> int:
         "preprocess", __doc__, "fewer images, one repeat", settings, model=False
     )
     args = parser.parse_args(argv)
-    n_png, n_jpeg, n_phone, repeats = (1_000, 100, 3, 1) if args.quick else (10_000, 1_000, 20, 3)
+    n_png, n_jpeg, n_phone, repeats = (1_000, 30, 2, 1) if args.quick else (10_000, 1_000, 20, 3)
     images, _ = test_set(args.data_dir)
     limits = ImageLimits(settings.max_image_bytes, settings.max_image_pixels)
     with threadpool_limits(limits=1):
