@@ -132,7 +132,7 @@ def find_digit(pixels: np.ndarray, scale: float = 1.0) -> Digit:
     kept = digit_components(mask & ~lines, ink, threshold)
     core = kept & (ink >= threshold)
     rows, cols = _extent(core if core.any() else kept)
-    near = ndimage.binary_dilation(kept, iterations=1) & ~lines
+    near = ndimage.maximum_filter(kept.view(np.uint8), size=3).astype(bool) & ~lines
     crop = _even_strokes((ink * near)[rows, cols], threshold) * np.float32(255.0)
     box = (cols.start, rows.start, cols.stop - cols.start, rows.stop - rows.start)
     return Digit(ink=crop.astype(np.float32), box=_scaled(box, scale * factor))
@@ -249,7 +249,8 @@ def printed_lines(mask: np.ndarray, rows_mask: np.ndarray | None = None,
     runs_rows, runs_cols = along_rows & ~spanning, along_cols & ~spanning
     labels, count = ndimage.label(runs_rows | runs_cols, structure=np.ones((3, 3), dtype=bool))
     printed = np.zeros(count + 1, dtype=bool)
-    printed[np.unique(labels[runs_rows & ndimage.binary_dilation(runs_cols, iterations=2)])] = True
+    near_cols = ndimage.maximum_filter(runs_cols.view(np.uint8), size=5).astype(bool)
+    printed[np.unique(labels[runs_rows & near_cols])] = True
     printed[0] = False
     printed_runs = printed[labels]
     lines_rows = (across_rows | (printed_runs & along_rows)) & thin_rows & mask
@@ -295,6 +296,8 @@ def _long_runs(mask: np.ndarray, thin: np.ndarray,
     angle = _line_angle(thin, length)
     if angle == 0.0:  # scans and level photos: no shear needed
         band = ndimage.maximum_filter1d(mask.view(np.uint8), 5, axis=0)
+        if band.sum(axis=1).max() < length:  # no row holds a run that long: no lines
+            return np.zeros_like(mask), np.zeros_like(mask)
         runs, longer = _runs(band, length, w)
         return (longer & mask), (runs & mask)
     offsets = np.round(np.arange(w) * np.tan(np.radians(angle))).astype(np.intp)
@@ -306,6 +309,8 @@ def _long_runs(mask: np.ndarray, thin: np.ndarray,
     sheared = np.zeros(rows.shape, dtype=np.uint8)
     sheared[valid] = mask[rows_c, cols]
     band = ndimage.maximum_filter1d(sheared, 5, axis=0)
+    if band.sum(axis=1).max() < length:  # no row holds a run that long: no lines
+        return np.zeros_like(mask), np.zeros_like(mask)
     spanning, longer = _runs(band, length, w)
     found, across = np.zeros_like(mask), np.zeros_like(mask)
     found[rows_c, cols] = longer[valid]
@@ -365,7 +370,7 @@ def digit_components(mask: np.ndarray, ink: np.ndarray, strong: float = 0.0) -> 
         raise ImageError("no digit found")
     index = np.arange(1, count + 1)
     mass = ndimage.sum_labels(ink, labels, index=index)
-    weak = ndimage.maximum(ink, labels, index=index) < strong
+    weak = np.bincount(labels[ink >= strong], minlength=count + 1)[1:] == 0
     boxes = np.array([(s[0].start, s[1].start, s[0].stop, s[1].stop)
                       for s in ndimage.find_objects(labels)], dtype=np.int64)
     h, w = mask.shape
