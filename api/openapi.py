@@ -376,11 +376,18 @@ SPEC: dict[str, Any] = {
                     "runner_up": {"type": "integer", "minimum": 0, "maximum": 9,
                                   "nullable": True},
                     "error": {"type": "string", "nullable": True},
+                    "box": {
+                        "type": "array", "items": {"type": "integer", "minimum": 0},
+                        "minItems": 4, "maxItems": 4, "nullable": True,
+                        "description": "[x, y, width, height] of the digit read, in pixels "
+                                       "of the upright uploaded image (after its EXIF "
+                                       "orientation); null with an error",
+                    },
                     "model": {"type": "string", "nullable": True,
                               "description": "the model version that read the image"},
                 },
                 "required": ["index", "filename", "prediction", "confidence", "runner_up",
-                             "error"],
+                             "error", "box"],
             },
             "JobCreated": {
                 "type": "object",

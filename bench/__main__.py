@@ -17,7 +17,9 @@ BENCHMARKS = {
     "model": "fast predictor vs SVC.predict, 1 thread each, identical labels",
     "features": "HOG features images/s per core, stage by stage (scale, deskew, HOG, sqrt, PCA)",
     "lowres": "accuracy and calibration on small, blurry, grey scans of MNIST test digits",
-    "preprocess": "decode + normalise + deskew images/s per core, PNG and 400x400 JPEG",
+    "preprocess": "decode + find the digit + normalise + deskew per core: PNG, 400x400 and "
+                  "12-megapixel JPEGs",
+    "captures": "photos, forms, pencil...: accuracy and boxes per kind (--set DIR [--make])",
     "latency": "single-image job p50/p99 vs the baseline's single image",
     "e2e": "10,000 PNGs over HTTP: baseline, in-process, 1 and 2 workers; memory",
     "memory": "resident memory of a worker process with the model, and of the API",

@@ -48,6 +48,16 @@ def photo_files(images: np.ndarray, side: int = 400, seed: int = 0) -> list[tupl
     return files
 
 
+def phone_files(images: np.ndarray, seed: int = 0) -> list[tuple[str, bytes]]:
+    """`(filename, bytes)` of each digit written on ruled notebook paper and photographed
+    at 12 megapixels (4000x3000 JPEG): the largest upload a phone makes."""
+    from eval.make import PHONE_SIZE, notebook
+
+    return [(f"phone{i:03d}.jpg",
+             notebook(image, np.random.default_rng([seed, i]), PHONE_SIZE[0], PHONE_SIZE).data)
+            for i, image in enumerate(images)]
+
+
 def multipart(files: list[tuple[str, bytes]], field: str = "files") -> tuple[bytes, str]:
     """A multipart/form-data body with one part per file, and its Content-Type header.
 

@@ -1,10 +1,13 @@
-"""Preprocessing per core: decode, normalise and deskew, for MNIST PNGs and 400x400 JPEGs.
+"""Preprocessing per core: decode, find and normalise the digit, and deskew, for MNIST PNGs,
+400x400 JPEG photos and 12-megapixel phone JPEGs of ruled paper.
 
 One process, one BLAS thread, CPU time, so the figures are per core. Stages are timed apart
-(decode each file, normalise the decoded images, deskew the whole stack at once) and
-together (what a worker does before predicting). Normalising is timed both ways: the batch
-path (`normalise_many`) and one `normalise` call per image, in parentheses. The seed's
-per-image scipy deskew is timed on the same digits for comparison.
+(decode each file, find and normalise the digits of the decoded pages, deskew the whole
+stack at once) and together (what a worker does before predicting). Normalising is timed
+both ways: the batch path (`core.pipeline.read_pages`, which recognises MNIST-form images
+for the whole batch at once) and one `read_digit` call per image (capture front-end then
+normalisation), in parentheses. The seed's per-image scipy deskew is timed on the same
+digits for comparison.
 Run: `python -m bench preprocess [--quick]`.
 """
 
@@ -19,10 +22,12 @@ from threadpoolctl import threadpool_limits
 
 from bench import report
 from bench.baseline import seed
-from bench.images import photo_files, png_files, test_set
+from bench.images import phone_files, photo_files, png_files, test_set
 from common.settings import Settings
+from core.capture import read_digit
 from core.features import to_features
-from core.imaging import ImageError, ImageLimits, decode_image, normalise, normalise_many, to_mnist
+from core.imaging import ImageError, ImageLimits, decode_page, to_mnist
+from core.pipeline import read_pages
 
 NAME = "preprocess"
 
@@ -41,23 +46,24 @@ def _best(repeats: int, run: Callable[[], object]) -> tuple[float, object]:
     return best, value
 
 
-def _good(digits: list[np.ndarray | ImageError]) -> list[np.ndarray]:
-    return [d for d in digits if not isinstance(d, ImageError)]
+def _good(read: list) -> list[np.ndarray]:
+    return [r[0] for r in read if not isinstance(r, ImageError)]
 
 
 def measure(files: list[tuple[str, bytes]], limits: ImageLimits, repeats: int) -> dict:
     """Seconds per stage for `files`, and images/s of the whole preprocessing."""
     datas = [data for _, data in files]
     n = len(datas)
-    t_decode, decoded = _best(repeats, lambda: [decode_image(d, limits) for d in datas])
-    t_norm_one, digits = _best(repeats, lambda: [normalise(g) for g in decoded])
-    t_norm, _ = _best(repeats, lambda: _good(normalise_many(decoded)))
+    t_decode, decoded = _best(repeats, lambda: [decode_page(d, limits) for d in datas])
+    t_norm_one, read = _best(repeats, lambda: [read_digit(*page) for page in decoded])
+    digits = [digit for digit, _ in read]
+    t_norm, _ = _best(repeats, lambda: _good(read_pages(decoded)))
     stack = np.stack(digits)
     t_deskew, _ = _best(repeats, lambda: to_features(stack))
     t_single, _ = _best(repeats, lambda: to_features(np.stack([to_mnist(d, limits)
                                                                  for d in datas])))
-    t_total, _ = _best(repeats, lambda: to_features(np.stack(_good(normalise_many(
-        [decode_image(d, limits) for d in datas])))))
+    t_total, _ = _best(repeats, lambda: to_features(np.stack(_good(read_pages(
+        [decode_page(d, limits) for d in datas])))))
     floats = stack.astype(np.float64) / 255.0
     t_seed, _ = _best(1, lambda: seed.features(floats))
     return {
@@ -96,13 +102,14 @@ def main(argv: list[str] | None = None) -> int:
         "preprocess", __doc__, "fewer images, one repeat", settings, model=False
     )
     args = parser.parse_args(argv)
-    n_png, n_jpeg, repeats = (1_000, 100, 1) if args.quick else (10_000, 1_000, 3)
+    n_png, n_jpeg, n_phone, repeats = (1_000, 30, 2, 1) if args.quick else (10_000, 1_000, 20, 3)
     images, _ = test_set(args.data_dir)
     limits = ImageLimits(settings.max_image_bytes, settings.max_image_pixels)
     with threadpool_limits(limits=1):
         results = {
             "MNIST PNG 28x28": measure(png_files(images[:n_png]), limits, repeats),
             "JPEG photo 400x400": measure(photo_files(images[:n_jpeg]), limits, repeats),
+            "phone JPEG 4000x3000": measure(phone_files(images[:n_phone]), limits, repeats),
         }
     print(render(results))
     report.write(NAME, {"quick": args.quick, "threads": 1, "results": results}, args.out)

@@ -69,8 +69,11 @@ class ImageError(ValueError):
 
 
 def to_mnist(data: bytes, limits: ImageLimits) -> np.ndarray:
-    """Bytes of an uploaded image file to an MNIST-style uint8 (28, 28) array."""
-    return normalise(decode_image(data, limits))
+    """Bytes of an uploaded image file to an MNIST-style uint8 (28, 28) array: the digit
+    found on the page (`core.capture`), normalised."""
+    from core.capture import read_digit  # capture builds on this module
+
+    return read_digit(*decode_page(data, limits))[0]
 
 
 def decode_image(data: bytes, limits: ImageLimits) -> np.ndarray:
@@ -80,6 +83,12 @@ def decode_image(data: bytes, limits: ImageLimits) -> np.ndarray:
     scales 16-bit and float images to 0-255. Very large images come back box-reduced to
     about `WORKING_SIDE` px (JPEGs are decoded at that scale directly).
     """
+    return decode_page(data, limits, colour=False)[0]
+
+
+def decode_page(data: bytes, limits: ImageLimits, colour: bool = True) -> tuple[np.ndarray, float]:
+    """Decode like `decode_image`, keeping colour (RGB uint8 (h, w, 3)) where the file has
+    it; and the scale: pixels of the upright original per returned pixel."""
     if not data:
         raise ImageError("empty file")
     if len(data) > limits.max_bytes:
@@ -92,13 +101,18 @@ def decode_image(data: bytes, limits: ImageLimits) -> np.ndarray:
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             image = Image.open(io.BytesIO(data), formats=FORMATS)
             _check_size(image.size, limits)
+            original = max(image.size)
             if image.format in ("JPEG", "MPO"):  # MPO: multi-picture JPEG from cameras
-                _draft_grey(image)
+                _draft(image, colour)
             image.load()
-            image = _grey(_orient(image))
+            image = _orient(image)
+            image = _colour(image) if colour else _grey(image)
             if max(image.size) >= 2 * WORKING_SIDE:
                 image = image.reduce(max(image.size) // WORKING_SIDE)
-            return _pixels(image)
+            pixels = _pixels(image)
+            if pixels.ndim == 3 and _is_grey(pixels):
+                pixels = np.ascontiguousarray(pixels[..., 0])
+            return pixels, original / max(image.size)
     except ImageError:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
@@ -135,6 +149,17 @@ def normalise(grey: np.ndarray) -> np.ndarray:
     return _centre(_scale_to_box(_thicken(_to_uint8(crop))))
 
 
+def ink_box(grey: np.ndarray) -> tuple[int, int, int, int]:
+    """`(x, y, width, height)` of the ink `normalise` crops to (for small images)."""
+    g = np.asarray(grey)
+    if g.dtype != np.uint8:
+        g = np.nan_to_num(g.astype(np.float32, copy=False), nan=0.0, posinf=255.0, neginf=0.0)
+    ink, _ = _ink(g)
+    peak = float(ink.max())
+    rows, cols = _digit_box(ink, max(INK_THRESHOLD * peak, MIN_CONTRAST / 2))
+    return cols.start, rows.start, cols.stop - cols.start, rows.stop - rows.start
+
+
 def normalise_many(greys: Sequence[np.ndarray]) -> list[np.ndarray | ImageError]:
     """`normalise` of each image (its result, or its `ImageError`), in order.
 
@@ -158,6 +183,26 @@ def normalise_many(greys: Sequence[np.ndarray]) -> list[np.ndarray | ImageError]
             except ImageError as exc:
                 out[i] = exc
     return out  # type: ignore[return-value]  # every position is filled above
+
+
+def mnist_form_many(
+    stack: np.ndarray,
+) -> tuple[list[np.ndarray | None], list[tuple[int, int, int, int]]]:
+    """For uint8 (n, 28, 28): `normalise`'s output of each image already in MNIST form
+    (None for the others) and the box `(x, y, width, height)` of each one's ink."""
+    if len(stack) == 0:
+        return [], []
+    accepted, digits = _mnist_form_batch(stack)
+    peak = stack.reshape(len(stack), -1).max(axis=1).astype(np.float64)
+    threshold = np.maximum(INK_THRESHOLD * peak, MIN_CONTRAST / 2)
+    mask = stack >= threshold[:, None, None]
+    rows_any, cols_any = mask.any(axis=2), mask.any(axis=1)
+    top, left = rows_any.argmax(axis=1), cols_any.argmax(axis=1)
+    height = MNIST_SIDE - rows_any[:, ::-1].argmax(axis=1) - top
+    width = MNIST_SIDE - cols_any[:, ::-1].argmax(axis=1) - left
+    boxes = [(int(x), int(y), int(w), int(h)) for x, y, w, h in zip(left, top, width, height,
+                                                                     strict=True)]
+    return [digits[i] if accepted[i] else None for i in range(len(stack))], boxes
 
 
 def _mnist_form_batch(stack: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -209,13 +254,14 @@ def _check_size(size: tuple[int, int], limits: ImageLimits) -> None:
         )
 
 
-def _draft_grey(image: Image.Image) -> None:
-    """Let libjpeg decode straight to grey, and at a reduced scale when the image is large."""
+def _draft(image: Image.Image, colour: bool) -> None:
+    """Let libjpeg decode at a reduced scale when the image is large (straight to grey
+    unless colour is wanted)."""
     width, height = image.size
     scale = max(width, height) / WORKING_SIDE
     if scale > 1:
         width, height = math.ceil(width / scale), math.ceil(height / scale)
-    image.draft("L", (width, height))
+    image.draft("RGB" if colour and image.mode != "L" else "L", (width, height))
 
 
 def _orient(image: Image.Image) -> Image.Image:
@@ -253,6 +299,18 @@ def _grey(image: Image.Image) -> Image.Image:
         return image.convert("RGB").convert("L")
 
 
+def _colour(image: Image.Image) -> Image.Image:
+    """RGB when the image has colour (and no transparency), else `_grey`'s one channel."""
+    if image.mode in ("RGB", "YCbCr", "CMYK", "P") and not image.has_transparency_data:
+        return image.convert("RGB")
+    return _grey(image)
+
+
+def _is_grey(rgb: np.ndarray) -> bool:
+    """Whether the three channels are the same (a grey palette, a grey JPEG saved as RGB)."""
+    return bool((rgb[..., 0] == rgb[..., 1]).all() and (rgb[..., 1] == rgb[..., 2]).all())
+
+
 def _composite(image: Image.Image) -> Image.Image:
     """Flatten transparency onto a background that makes the drawing visible.
 
@@ -275,9 +333,11 @@ def _composite(image: Image.Image) -> Image.Image:
 
 
 def _pixels(image: Image.Image) -> np.ndarray:
-    """The L or F image's pixels as an array (a little cheaper than `np.asarray`)."""
-    dtype = np.uint8 if image.mode == "L" else np.float32
+    """The L, F or RGB image's pixels as an array (a little cheaper than `np.asarray`)."""
     width, height = image.size
+    if image.mode == "RGB":
+        return np.frombuffer(image.tobytes(), dtype=np.uint8).reshape(height, width, 3)
+    dtype = np.uint8 if image.mode == "L" else np.float32
     return np.frombuffer(image.tobytes(), dtype=dtype).reshape(height, width)
 
 

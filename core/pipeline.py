@@ -1,4 +1,5 @@
-"""Bytes in, results out, for a batch: decode each file, normalise and predict them together."""
+"""Bytes in, results out, for a batch: decode each file, find its digit, normalise and
+predict them together."""
 
 from __future__ import annotations
 
@@ -6,9 +7,39 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from core.imaging import ImageError, ImageLimits, decode_image, normalise_many
+from core.capture import Box, read_digit
+from core.imaging import MNIST_SIDE, ImageError, ImageLimits, decode_page, mnist_form_many
 from core.model import DigitModel
 from core.results import Result
+
+
+def read_pages(
+    pages: Sequence[tuple[np.ndarray, float]],
+) -> list[tuple[np.ndarray, Box] | ImageError]:
+    """Each decoded page `(pixels, scale)` (see `decode_page`) to its digit in MNIST form
+    and the digit's box, or the `ImageError` saying why not, in order.
+
+    A batch service mostly receives images already in MNIST form (28x28, black border, a
+    centred digit): those are recognised for the whole batch at once (exactly what
+    `read_digit` would give), the others go through the capture front-end one by one.
+    """
+    out: list[tuple[np.ndarray, Box] | ImageError | None] = [None] * len(pages)
+    small = [i for i, (pixels, _) in enumerate(pages)
+             if pixels.shape == (MNIST_SIDE, MNIST_SIDE) and pixels.dtype == np.uint8]
+    if small:
+        digits, boxes = mnist_form_many(np.stack([pages[i][0] for i in small]))
+        for i, digit, box in zip(small, digits, boxes, strict=True):
+            if digit is not None:
+                scale = pages[i][1]
+                out[i] = digit, (int(box[0] * scale), int(box[1] * scale),
+                                 max(1, round(box[2] * scale)), max(1, round(box[3] * scale)))
+    for i, (pixels, scale) in enumerate(pages):
+        if out[i] is None:
+            try:
+                out[i] = read_digit(pixels, scale)
+            except ImageError as exc:
+                out[i] = exc
+    return out  # type: ignore[return-value]  # every position is filled above
 
 
 def predict_files(
@@ -17,23 +48,25 @@ def predict_files(
     """One `Result` per `(index, filename, data)` item, in order; a bad file costs only itself."""
     results: list[Result | None] = [None] * len(items)
     decoded: list[int] = []
-    greys: list[np.ndarray] = []
+    pages: list[tuple[np.ndarray, float]] = []
     for position, (index, filename, data) in enumerate(items):
         try:
-            greys.append(decode_image(data, limits))
+            pages.append(decode_page(data, limits))
         except ImageError as exc:
             results[position] = Result.failure(index, filename, str(exc))
         else:
             decoded.append(position)
     good: list[int] = []
     digits: list[np.ndarray] = []
-    for position, digit in zip(decoded, normalise_many(greys), strict=True):
-        if isinstance(digit, ImageError):
+    boxes: list[Box] = []
+    for position, read in zip(decoded, read_pages(pages), strict=True):
+        if isinstance(read, ImageError):
             index, filename, _ = items[position]
-            results[position] = Result.failure(index, filename, str(digit))
+            results[position] = Result.failure(index, filename, str(read))
         else:
             good.append(position)
-            digits.append(digit)
+            digits.append(read[0])
+            boxes.append(read[1])
     if good:
         predictions = model.predict(np.stack(digits))
         for row, position in enumerate(good):
@@ -44,5 +77,6 @@ def predict_files(
                 prediction=int(predictions.labels[row]),
                 confidence=round(float(predictions.confidence[row]), 4),
                 runner_up=int(predictions.runner_up[row]),
+                box=boxes[row],
             )
     return results  # type: ignore[return-value]  # every position is filled above

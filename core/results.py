@@ -8,7 +8,11 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-FIELDS = ("index", "filename", "prediction", "confidence", "runner_up", "error", "model")
+FIELDS = ("index", "filename", "prediction", "confidence", "runner_up", "error", "box", "model")
+"""The keys of a result's JSON object."""
+BOX_COLUMNS = ("box_x", "box_y", "box_width", "box_height")
+CSV_FIELDS = (*FIELDS[:6], *BOX_COLUMNS, "model")
+"""The CSV columns: the box is spread over four numbers."""
 _FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 
 
@@ -22,6 +26,9 @@ class Result:
     confidence: float | None = None
     runner_up: int | None = None
     error: str | None = None
+    box: tuple[int, int, int, int] | None = None
+    """`(x, y, width, height)` of the digit read, in pixels of the upright uploaded image
+    (after its EXIF orientation); None with an error."""
     model: str | None = None
     """The model version that read the image (None where no version is known)."""
 
@@ -33,7 +40,7 @@ class Result:
         """The JSON object of the API (`dataclasses.asdict` deep-copies: 20x slower)."""
         return {"index": self.index, "filename": self.filename, "prediction": self.prediction,
                 "confidence": self.confidence, "runner_up": self.runner_up, "error": self.error,
-                "model": self.model}
+                "box": None if self.box is None else list(self.box), "model": self.model}
 
 
 def _csv_safe(value: Any) -> Any:
@@ -46,8 +53,12 @@ def _csv_safe(value: Any) -> Any:
 def to_csv(results: Iterable[Mapping[str, Any]]) -> str:
     """Results as CSV text with a header row; file names are sanitised for spreadsheets."""
     out = io.StringIO()
-    writer = csv.DictWriter(out, fieldnames=FIELDS, extrasaction="ignore", lineterminator="\n")
+    writer = csv.DictWriter(out, fieldnames=CSV_FIELDS, extrasaction="ignore",
+                            lineterminator="\n")
     writer.writeheader()
     for row in results:
-        writer.writerow({name: _csv_safe(row.get(name)) for name in FIELDS})
+        cells = {name: _csv_safe(row.get(name)) for name in CSV_FIELDS if name not in BOX_COLUMNS}
+        box = row.get("box") or (None,) * len(BOX_COLUMNS)
+        cells.update(zip(BOX_COLUMNS, box, strict=True))
+        writer.writerow(cells)
     return out.getvalue()

@@ -226,6 +226,11 @@ def test_results_download_as_json_and_csv(shared_stack: Stack) -> None:
     assert as_csv.headers["Content-Type"].startswith("text/csv")
     rows = list(csv.DictReader(io.StringIO(as_csv.text)))
     assert [int(r["prediction"]) for r in rows] == [r["prediction"] for r in job["results"]]
+    # Each digit's box: four numbers in the CSV, one array in the JSON.
+    assert [[int(r[k]) for k in ("box_x", "box_y", "box_width", "box_height")] for r in rows] \
+        == [r["box"] for r in job["results"]]
+    assert all(min(x, y) >= 0 and 0 < x + w <= 28 and 0 < y + h <= 28
+               for x, y, w, h in (r["box"] for r in job["results"]))
     assert get(shared_stack, path, format="xml").status_code == 400
 
 

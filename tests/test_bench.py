@@ -24,9 +24,24 @@ def test_preprocess_quick_writes_its_report(tmp_path: Path) -> None:
     done = run_bench("preprocess", "--quick", "--out", str(out))
     assert done.returncode == 0, done.stderr
     report = json.loads(out.read_text())
-    assert set(report["results"]) == {"MNIST PNG 28x28", "JPEG photo 400x400"}
+    assert set(report["results"]) == {"MNIST PNG 28x28", "JPEG photo 400x400",
+                                      "phone JPEG 4000x3000"}
     assert all(r["images_per_s_per_core"] > 0 for r in report["results"].values())
     assert "decode µs" in done.stdout
+
+
+def test_captures_quick_makes_a_set_and_reports_every_kind(
+    tmp_path: Path, small_model_path: Path
+) -> None:
+    out = tmp_path / "captures.json"
+    done = run_bench("captures", "--quick", "--make", "--set", str(tmp_path / "set"),
+                     "--max-width", "160", "--model", str(small_model_path), "--out", str(out))
+    assert done.returncode == 0, done.stderr
+    by_kind = json.loads(out.read_text())["by_kind"]
+    assert {"notebook", "form", "pencil", "shadow", "whiteboard", "lowres", "clean",
+            "overall"} == set(by_kind)
+    assert by_kind["overall"]["images"] == 7 * 20 and 0 <= by_kind["overall"]["accuracy"] <= 1
+    assert "read right" in done.stdout
 
 
 def test_model_quick_reports_identical_labels(tmp_path: Path, small_model_path: Path) -> None:

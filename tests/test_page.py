@@ -165,12 +165,43 @@ def test_uploading_images_test_shows_every_digit(
         expect(card.locator(".card__confidence")).to_have_text(re.compile(r"^>?\d+%$"))
         expect(card.locator(".card__runner")).to_have_text(re.compile(r"^runner-up \d$"))
         expect(card.locator("img")).to_have_js_property("complete", True)
+        expect(card.locator(".card__box")).to_have_count(1)  # the digit's box, drawn
     expect(page.locator("#cancel-job")).to_be_hidden()
     expect(page.locator("#job-link")).to_have_attribute("href", re.compile(r"^/api/v1/jobs/\w+$"))
 
     if SCREENSHOT:
         page.locator("#results").scroll_into_view_if_needed()
         page.screenshot(path=SCREENSHOT, full_page=True, animations="disabled")
+
+
+def test_the_box_of_the_digit_read_is_drawn_on_its_photo(live: Stack, page: Page) -> None:
+    """An off-centre digit on a wide photo: the box drawn sits over the digit, where the
+    API's `box` says, scaled with the thumbnail."""
+    from PIL import Image
+
+    digit = Image.open(image_files()[7]).resize((112, 112))  # light ink on black
+    photo = Image.new("L", (600, 300), 0)
+    photo.paste(digit, (400, 40))  # the digit's ink: about x 420-500, y 60-140
+    out = io.BytesIO()
+    photo.convert("RGB").save(out, "JPEG", quality=92)
+    open_page(page, live.url)
+    upload(page, [{"name": "photo.jpg", "mimeType": "image/jpeg", "buffer": out.getvalue()}])
+
+    card = page.locator('.card[data-filename="photo.jpg"]')
+    expect(card).to_have_attribute("data-kind", re.compile("ok|low"), timeout=JOB_TIMEOUT_MS)
+    rect = card.locator(".card__box")
+    expect(rect).to_have_count(1)
+    x, y, width, height = (float(rect.get_attribute(name) or "nan")
+                           for name in ("x", "y", "width", "height"))
+    assert 380 <= x <= 440 and 20 <= y <= 80 and x + width <= 540 and y + height <= 180
+    shown, image = rect.bounding_box(), card.locator("img").bounding_box()
+    assert shown is not None and image is not None
+    # The thumbnail shows the 600x300 photo scaled to the image's width (object-fit: contain).
+    scale = image["width"] / 600
+    top = image["y"] + (image["height"] - 300 * scale) / 2
+    assert abs(shown["x"] - (image["x"] + x * scale)) <= 3
+    assert abs(shown["y"] - (top + y * scale)) <= 3
+    assert abs(shown["width"] - width * scale) <= 4
 
 
 def test_a_mixed_upload_shows_per_file_errors(live: Stack, page: Page) -> None:

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import csv
 import dataclasses
+import io
 
 import numpy as np
+from PIL import Image
 
 from core.data import load_split
 from core.imaging import ImageLimits
 from core.pipeline import predict_files
-from core.results import FIELDS, Result
+from core.results import BOX_COLUMNS, FIELDS, Result, to_csv
 from tests.support import encode
 
 LIMITS = ImageLimits(max_bytes=1 << 20, max_pixels=4_000_000)
@@ -47,3 +50,17 @@ def test_a_result_is_one_json_object_with_every_field() -> None:
         row = result.to_dict()
         assert row == dataclasses.asdict(result)
         assert tuple(row) == FIELDS
+
+
+def test_results_carry_the_digits_box_also_in_csv(small_model, data_dir) -> None:
+    images, _ = load_split(data_dir, "test", limit=1)
+    canvas = np.zeros((200, 300), dtype=np.uint8)
+    canvas[50:106, 180:236] = np.asarray(Image.fromarray(images[0]).resize((56, 56)))
+    items = [(0, "photo.png", encode(canvas)), (1, "bad.png", b"nope")]
+    good, bad = predict_files(small_model, items, LIMITS)
+    x, y, w, h = good.box
+    assert 180 <= x <= 200 and 50 <= y <= 70 and x + w <= 236 and y + h <= 106
+    assert good.to_dict()["box"] == [x, y, w, h] and bad.box is None
+    rows = list(csv.DictReader(io.StringIO(to_csv([good.to_dict(), bad.to_dict()]))))
+    assert [rows[0][k] for k in BOX_COLUMNS] == [str(v) for v in (x, y, w, h)]
+    assert [rows[1][k] for k in BOX_COLUMNS] == ["", "", "", ""] and rows[1]["error"]

@@ -24,7 +24,29 @@ function element(tag, className, text) {
   return node;
 }
 
-function thumbnail(url, name, eager) {
+const SVG = "http://www.w3.org/2000/svg";
+
+// The box of the digit read, over the thumbnail: an SVG laid over the image with the same
+// inset and the image's own pixel grid, scaled as object-fit: contain scales the image.
+function boxOverlay(img, box) {
+  const [x, y, width, height] = box;
+  const svg = document.createElementNS(SVG, "svg");
+  svg.setAttribute("class", "card__overlay");
+  svg.setAttribute("viewBox", `0 0 ${img.naturalWidth} ${img.naturalHeight}`);
+  svg.setAttribute("preserveAspectRatio", "xMidYMid meet");
+  svg.setAttribute("aria-hidden", "true");
+  const rect = document.createElementNS(SVG, "rect");
+  rect.setAttribute("class", "card__box");
+  rect.setAttribute("x", String(x));
+  rect.setAttribute("y", String(y));
+  rect.setAttribute("width", String(width));
+  rect.setAttribute("height", String(height));
+  rect.setAttribute("vector-effect", "non-scaling-stroke");
+  svg.append(rect);
+  return svg;
+}
+
+function thumbnail(url, name, eager, box) {
   const figure = element("div", "card__figure");
   if (!url) {
     figure.append(element("span", "card__noimage", "no preview"));
@@ -37,6 +59,7 @@ function thumbnail(url, name, eager) {
   img.src = url;
   img.addEventListener("load", () => {
     if (img.naturalWidth < 96) img.classList.add("card__img--pixelated");
+    if (Array.isArray(box) && box.length === 4) figure.append(boxOverlay(img, box));
   });
   img.addEventListener("error", () => img.replaceWith(element("span", "card__noimage", "no preview")));
   figure.append(img);
@@ -82,7 +105,7 @@ export function card(result, url, { eager = false } = {}) {
   const name = element("p", "card__name", result.filename);
   name.title = result.filename;
   body.append(name);
-  item.append(thumbnail(url, result.filename, eager), body);
+  item.append(thumbnail(url, result.filename, eager, result.box), body);
   return item;
 }
 

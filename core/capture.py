@@ -1,0 +1,429 @@
+"""Finding the digit on a photographed or scanned page, before the MNIST-style normalisation.
+
+A document-imaging front-end in four steps, each a pure function on arrays:
+
+1. `ink_against_paper`: the paper's colour is estimated around every pixel (a grey closing
+   on a coarse copy: it removes strokes but keeps shadows, gradients and vignetting) and
+   divided out; ink is how much a pixel absorbs in its most absorbed colour channel, so
+   blue, red or black ink, pencil and marker all count. Light ink on a dark ground
+   (a blackboard, MNIST itself) is turned around first.
+2. `printed_lines`: ruled lines, margins, grid lines and form-box borders are long, thin,
+   straight runs across a good part of the page. They are found by a morphological opening
+   with a long line element along the page's own angle (found from projection profiles,
+   so a turned page still works); only thin runs are removed, and the ink of strokes that
+   cross a line is put back.
+3. `digit_components`: the ink's connected components; specks and marks touching the frame
+   border are dropped, the component with most ink is the digit, and the pieces of a broken
+   stroke near it join it. Nothing left: "no digit found"; another digit-sized cluster
+   beside it: "several digits found".
+4. `find_digit`: the three steps above on a page decoded at a bounded size; it returns the
+   digit's ink (light on black, cropped) for `core.imaging.normalise`, and its box in the
+   pixels of the upright upload.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from PIL import Image
+from scipy import ndimage
+
+from core.imaging import MNIST_SIDE, ImageError, ink_box, mnist_form_many, normalise
+
+TINY_SIDE = 32
+"""Images this small (icons, MNIST-size drawings) hold nothing but the digit: they go
+straight to the normalisation."""
+ANALYSIS_SIDE = 512
+"""Pages are analysed at most this many pixels on their longest side."""
+COARSE_SIDE = 64
+"""The paper's colour is estimated on a copy about this size..."""
+PAPER_WINDOW = 0.2
+"""...with a closing this fraction of its longest side: wider than any stroke."""
+NOISE_SIGMAS = 5.0
+"""Ink must stand this many noise deviations above the paper..."""
+MIN_INK = 0.06
+"""...and absorb at least this fraction of the light..."""
+PEAK_FRACTION = 0.25
+"""...and at least this fraction of the page's darkest ink."""
+LINE_FRACTION = 0.25
+"""A printed line has runs at least this fraction of the page's shorter side long..."""
+SPAN_FRACTION = 0.5
+"""...and either its line crosses at least this fraction of the page or it meets another.
+A printed line is also at most this fraction of the page's longest side thick..."""
+MEET_FRACTION = 0.3
+"""Runs that meet another way (a box's corners) are printed from this fraction of the
+page's shorter side: a digit's own corners (a 5, a 7) are shorter."""
+LINE_THICKNESS = 0.03
+"""...(at least 3 px)."""
+MIN_LINE_SIDE = 96
+"""Pages smaller than this (thumbnails, low-resolution scans) have no printed lines to remove."""
+STROKE_CONTRAST = 1.6
+"""Ink this many times darker than the printed lines' (plus `MIN_INK`) is a stroke."""
+LINE_TRACE = 9
+"""Lines are traced on the ink averaged over this many pixels along them..."""
+TRACE_LEVEL = 0.6
+"""...down to this fraction of the ink level."""
+MAX_TILT = 10.0
+"""Printed lines are looked for up to this many degrees off horizontal and vertical."""
+EDGE = 2
+"""Components within this many pixels of the frame touch it (a finger, the table, the
+page's own edge)."""
+FRAME_SPAN = 0.9
+"""...and so do components spanning this fraction of its height or width."""
+SPECK_FRACTION = 0.05
+"""Components with less ink than this fraction of the largest one are specks."""
+MIN_DIGIT = 0.03
+"""A digit is at least this fraction of the page's longest side tall or wide (and 5 px)."""
+JOIN_GAP = 0.15
+"""Pieces closer than this fraction of the digit's size to it are part of it..."""
+SEPARATE_DIGIT = 0.6
+"""...but a cluster at least this fraction of its height, beside it, is another digit."""
+
+
+Box = tuple[int, int, int, int]
+"""(x, y, width, height) in pixels of the upright uploaded image."""
+
+
+@dataclass(frozen=True)
+class Digit:
+    """The digit found: its ink (float32, light on black, 0-255, cropped to it) and its box
+    `(x, y, width, height)` in pixels of the upright uploaded image."""
+
+    ink: np.ndarray
+    box: Box
+
+
+def read_digit(pixels: np.ndarray, scale: float = 1.0) -> tuple[np.ndarray, Box]:
+    """A decoded page (see `find_digit`) to its digit in MNIST form (uint8 (28, 28)) and the
+    digit's box. An image already in MNIST form is returned as it is (MNIST round-trips)."""
+    pixels = np.asarray(pixels)
+    if pixels.shape == (MNIST_SIDE, MNIST_SIDE) and pixels.dtype == np.uint8:
+        digit, box = mnist_form_many(pixels[None])
+        if digit[0] is not None:
+            return digit[0], _scaled(box[0], scale)
+    if max(pixels.shape[:2]) <= TINY_SIDE:
+        grey = pixels if pixels.ndim == 2 else pixels.mean(axis=2, dtype=np.float32)
+        digit = normalise(grey)  # checks there is ink before the box is asked for
+        return digit, _scaled(ink_box(grey), scale)
+    found = find_digit(pixels, scale)
+    return normalise(found.ink), found.box
+
+
+def _scaled(box: Box, scale: float) -> Box:
+    x, y, w, h = box
+    return (int(x * scale), int(y * scale), max(1, round(w * scale)), max(1, round(h * scale)))
+
+
+def find_digit(pixels: np.ndarray, scale: float = 1.0) -> Digit:
+    """The digit on a page: grey (h, w) or colour (h, w, 3) pixels on the 0-255 scale,
+    `scale` original pixels per given pixel. Raises `ImageError` when there is none."""
+    page, factor = _bounded(np.asarray(pixels))
+    ink = ndimage.uniform_filter(ink_against_paper(page, clip=False), size=3)  # noise, grain
+    threshold, floor = _ink_threshold(ink)
+    ink = np.clip(ink, 0.0, 1.0, out=ink)
+    # Strokes and lines are traced down to fainter ink (hysteresis): a line that fades
+    # (aliasing) stays whole, a stroke under a glare stays joined to the rest.
+    level = max(floor, threshold / 2)
+    mask = ink >= level
+    traced = [ndimage.uniform_filter1d(ink, LINE_TRACE, axis=axis) for axis in (1, 0)]
+    # Averaged along a line, the paper's noise drops by half or more: fainter is still ink.
+    lines = printed_lines(mask, *(t >= TRACE_LEVEL * level for t in traced), ink=ink)
+    kept = digit_components(mask & ~lines, ink, threshold)
+    core = kept & (ink >= threshold)
+    rows, cols = _extent(core if core.any() else kept)
+    near = ndimage.maximum_filter(kept.view(np.uint8), size=3).astype(bool) & ~lines
+    crop = _even_strokes((ink * near)[rows, cols], threshold) * np.float32(255.0)
+    box = (cols.start, rows.start, cols.stop - cols.start, rows.stop - rows.start)
+    return Digit(ink=crop.astype(np.float32), box=_scaled(box, scale * factor))
+
+
+def _even_strokes(ink: np.ndarray, threshold: float) -> np.ndarray:
+    """Ink relative to the strongest ink around it: a stroke made faint by a glare or a
+    lighter hand counts as much as the rest of the digit."""
+    window = max(3, max(ink.shape) // 4)
+    local = ndimage.maximum_filter(ink, size=window, mode="constant")
+    return np.clip(ink / np.maximum(local, threshold), 0.0, 1.0)
+
+
+def _bounded(pixels: np.ndarray) -> tuple[np.ndarray, int]:
+    """The page at most `ANALYSIS_SIDE` px long (box-reduced by a whole factor)."""
+    factor = max(1, -(-max(pixels.shape[:2]) // ANALYSIS_SIDE))
+    return (_reduce(pixels, factor) if factor > 1 else pixels), factor
+
+
+def _reduce(values: np.ndarray, factor: int) -> np.ndarray:
+    """Mean over factor x factor blocks (Pillow's `reduce`, per channel)."""
+    planes = [values] if values.ndim == 2 else [values[..., c] for c in range(values.shape[2])]
+    out = [np.asarray(Image.fromarray(np.ascontiguousarray(p)).reduce(factor)) for p in planes]
+    return out[0] if values.ndim == 2 else np.stack(out, axis=2)
+
+
+# --- 1. illumination and ink ---------------------------------------------------------------
+
+def ink_against_paper(page: np.ndarray, clip: bool = True) -> np.ndarray:
+    """Ink in [0, 1] (float32, same height and width): the fraction of light absorbed
+    against the local paper, in the most absorbed colour channel (below 0 where the page
+    is brighter than its paper, unless `clip`)."""
+    planes = [page] if page.ndim == 2 else [page[..., c] for c in range(page.shape[2])]
+    if _light_on_dark(planes[0]):
+        planes = [255 - p if p.dtype == np.uint8 else 255.0 - p for p in planes]
+    ink = None
+    for plane in planes:
+        paper = estimate_paper(plane)
+        absorbed = 1.0 - plane.astype(np.float32) / np.maximum(paper, 1.0)
+        ink = absorbed if ink is None else np.maximum(ink, absorbed, out=ink)
+    return np.clip(ink, 0.0 if clip else None, 1.0, out=ink)
+
+
+def _light_on_dark(grey: np.ndarray) -> bool:
+    """Whether the marks are lighter than their ground: the brightness's departures from
+    its local mean reach further up than down (the ground is most of the page)."""
+    step = max(1, max(grey.shape) // 128)
+    sample = grey[::step, ::step].astype(np.float32)
+    local = ndimage.uniform_filter(sample, size=max(3, max(sample.shape) // 4), mode="nearest")
+    departure = sample - local
+    low, high = np.percentile(departure, (0.5, 99.5))
+    return bool(high > -low)
+
+
+def estimate_paper(plane: np.ndarray) -> np.ndarray:
+    """The paper's brightness around each pixel of one channel (float32, same shape): a
+    grey closing on a coarse copy, which fills in dark strokes narrower than its window
+    and keeps what is wider (a shadow, a gradient, vignetting), smoothed and brought back
+    to full size."""
+    h, w = plane.shape
+    factor = max(1, max(h, w) // COARSE_SIDE)
+    coarse = (_reduce(plane, factor) if factor > 1 else plane).astype(np.float32)
+    window = max(3, round(PAPER_WINDOW * max(coarse.shape)) | 1)
+    paper = ndimage.grey_closing(coarse, size=(window, window), mode="nearest")
+    paper = ndimage.uniform_filter(paper, size=3, mode="nearest")
+    if paper.shape == (h, w):
+        return paper
+    return np.asarray(Image.fromarray(paper).resize((w, h), Image.Resampling.BILINEAR))
+
+
+def _ink_threshold(ink: np.ndarray) -> tuple[float, float]:
+    """The level of ink: above the paper's noise and not negligible against the page's
+    darkest ink (of the 3x3-smoothed `ink`); and the noise level alone."""
+    floor = max(_noise_level(ink), MIN_INK)
+    return max(floor, PEAK_FRACTION * float(ink.max())), floor
+
+
+def _noise_level(values: np.ndarray) -> float:
+    """What the paper's noise reaches: its median plus `NOISE_SIGMAS` deviations, the
+    deviation read from the lower half alone (ink and printed lines only add to the upper
+    tail; a dense grid would inflate a two-sided estimate)."""
+    step = max(1, max(values.shape) // 128)
+    low, median = np.percentile(values[::step, ::step], (15.87, 50.0))
+    return float(median + NOISE_SIGMAS * (median - low))
+
+
+# --- 2. printed lines ----------------------------------------------------------------------
+
+def printed_lines(mask: np.ndarray, rows_mask: np.ndarray | None = None,
+                  cols_mask: np.ndarray | None = None,
+                  ink: np.ndarray | None = None) -> np.ndarray:
+    """The pixels of printed lines (ruled, margin, grid, box borders) in an ink mask: thin
+    runs at least `LINE_FRACTION` of the page long, horizontal or vertical within
+    `MAX_TILT` degrees. Pixels where a stroke crosses a line are not included. Lines are
+    traced on `rows_mask` and `cols_mask` when given (the ink averaged along each
+    direction: a faint dotted line is whole there). Given the `ink`, pixels much darker
+    than the lines' own ink are a stroke lying along a line, not the line."""
+    h, w = mask.shape
+    if max(h, w) < MIN_LINE_SIDE:
+        return np.zeros_like(mask)
+    rows_mask = mask if rows_mask is None else rows_mask
+    cols_mask = mask if cols_mask is None else cols_mask
+    thickness = max(3, round(LINE_THICKNESS * max(h, w)))
+    thin = _thin(mask, thickness)
+    thin_rows, thin_cols = thin | (rows_mask & ~mask), thin | (cols_mask & ~mask)
+    length = max(24, round(LINE_FRACTION * min(h, w)))
+    along_rows, across_rows = _long_runs(rows_mask, thin_rows, length)
+    along_cols, across_cols = _long_runs(cols_mask.T, thin_cols.T, length)
+    along_cols, across_cols = along_cols.T, across_cols.T
+    # A long run is printed if its line crosses most of the page (ruled lines, margins,
+    # grids), or if it meets a long run the other way (a box's corners): a long stroke of
+    # a digit, such as a tall 1 on a small page, does neither.
+    spanning = across_rows | across_cols
+    runs_rows, runs_cols = along_rows & ~spanning, along_cols & ~spanning
+    labels, count = ndimage.label(runs_rows | runs_cols, structure=np.ones((3, 3), dtype=bool))
+    printed = np.zeros(count + 1, dtype=bool)
+    near_cols = ndimage.maximum_filter(runs_cols.view(np.uint8), size=5).astype(bool)
+    printed[np.unique(labels[runs_rows & near_cols])] = True
+    printed[0] = False
+    printed_runs = printed[labels]
+    lines_rows = (across_rows | (printed_runs & along_rows)) & thin_rows & mask
+    lines_cols = (across_cols | (printed_runs & along_cols)) & thin_cols & mask
+    if ink is not None and (lines_rows | lines_cols).any():
+        # Ink much darker than the printed lines' own ink lies on a line: a stroke along it.
+        traced = (across_rows | across_cols | printed_runs) & (rows_mask | cols_mask)
+        darker = ink > STROKE_CONTRAST * float(np.median(ink[traced])) + MIN_INK
+        lines_rows &= ~darker
+        lines_cols &= ~darker
+    lines = lines_rows | lines_cols
+    # Where a stroke crosses a line, the line's pixels between its two sides are ink.
+    rest = mask & ~lines
+    crossed = (_closing(rest, _gap(lines_rows, 0), axis=0) & lines_rows & ~lines_cols) | (
+        _closing(rest, _gap(lines_cols, 1), axis=1) & lines_cols & ~lines_rows)
+    return lines & ~crossed
+
+
+def _thin(mask: np.ndarray, thickness: int) -> np.ndarray:
+    """Ink in no square as wide as a printed line is thick (the crossing of two thin lines
+    is thin too; a bold stroke is not)."""
+    size = thickness + 1
+    square = ndimage.maximum_filter(ndimage.minimum_filter(mask.view(np.uint8), size), size)
+    return mask & ~square.astype(bool)
+
+
+def _gap(lines: np.ndarray, axis: int) -> int:
+    """A little more than the lines' thickness across `axis` (their area over their runs),
+    with the +-2 px band they were traced in."""
+    starts = np.count_nonzero(np.diff(lines.view(np.int8), axis=axis, prepend=0) == 1)
+    return int(2 * round(np.count_nonzero(lines) / max(starts, 1) / 2) + 7)
+
+
+def _long_runs(mask: np.ndarray, thin: np.ndarray,
+               length: int) -> tuple[np.ndarray, np.ndarray]:
+    """Pixels of `mask` on runs along the rows at least `length` long, at the tilt of the
+    thin ink's rows (a band of +-2 px absorbs what is left of it); and those whose line
+    holds such runs over `SPAN_FRACTION` of the width. The first are only the runs at least
+    `MEET_FRACTION` / `LINE_FRACTION` times `length` long."""
+    h, w = mask.shape
+    if length > w:
+        return np.zeros_like(mask), np.zeros_like(mask)
+    angle = _line_angle(thin, length)
+    if angle == 0.0:  # scans and level photos: no shear needed
+        band = ndimage.maximum_filter1d(mask.view(np.uint8), 5, axis=0)
+        if band.sum(axis=1).max() < length:  # no row holds a run that long: no lines
+            return np.zeros_like(mask), np.zeros_like(mask)
+        runs, longer = _runs(band, length, w)
+        return (longer & mask), (runs & mask)
+    offsets = np.round(np.arange(w) * np.tan(np.radians(angle))).astype(np.intp)
+    offsets -= offsets.min()
+    pad = int(offsets.max())
+    rows = np.arange(h + pad)[:, None] - pad + offsets[None, :]  # sheared row -> original
+    valid = (rows >= 0) & (rows < h)
+    rows_c, cols = np.clip(rows, 0, h - 1)[valid], np.broadcast_to(np.arange(w), rows.shape)[valid]
+    sheared = np.zeros(rows.shape, dtype=np.uint8)
+    sheared[valid] = mask[rows_c, cols]
+    band = ndimage.maximum_filter1d(sheared, 5, axis=0)
+    if band.sum(axis=1).max() < length:  # no row holds a run that long: no lines
+        return np.zeros_like(mask), np.zeros_like(mask)
+    spanning, longer = _runs(band, length, w)
+    found, across = np.zeros_like(mask), np.zeros_like(mask)
+    found[rows_c, cols] = longer[valid]
+    across[rows_c, cols] = spanning[valid]
+    return found & mask, across & mask
+
+
+def _runs(band: np.ndarray, length: int, width: int) -> tuple[np.ndarray, np.ndarray]:
+    """In a band image (rows along the lines): runs on rows holding `SPAN_FRACTION` of the
+    width in runs `length` long, and the runs `MEET_FRACTION` / `LINE_FRACTION` as long."""
+    runs = _opening(band, length, axis=1)
+    spanning = runs & (runs.sum(axis=1) >= SPAN_FRACTION * width)[:, None]
+    longer = _opening(band, round(length * MEET_FRACTION / LINE_FRACTION), axis=1) & runs
+    return spanning, longer
+
+
+def _line_angle(thin: np.ndarray, length: int) -> float:
+    """The tilt (degrees) at which rows of thin ink are most concentrated: the angle of the
+    page's printed lines (projection profiles, as skew detectors do)."""
+    ys, xs = np.nonzero(thin)
+    if ys.size < length:
+        return 0.0
+    if ys.size > 8_000:
+        pick = np.linspace(0, ys.size - 1, 8_000).astype(np.intp)
+        ys, xs = ys[pick], xs[pick]
+    best, best_score = 0.0, -1.0
+    ys = ys + int(np.ceil(thin.shape[1] * np.tan(np.radians(MAX_TILT)))) + 1
+    for angle in sorted(np.arange(-MAX_TILT, MAX_TILT + 0.01, 1.0), key=abs):
+        profile = np.bincount(ys - np.round(xs * np.tan(np.radians(angle))).astype(np.intp))
+        score = float(profile.astype(np.float64) @ profile)
+        if score > best_score:  # on a tie, the angle nearer 0 (tried first)
+            best, best_score = float(angle), score
+    return best
+
+
+def _opening(mask: np.ndarray, size: int, axis: int) -> np.ndarray:
+    """Binary opening with a line element (van Herk min/max filters: O(1) per pixel)."""
+    values = mask.view(np.uint8) if mask.dtype == bool else mask
+    eroded = ndimage.minimum_filter1d(values, size, axis=axis, mode="constant", cval=0)
+    return ndimage.maximum_filter1d(eroded, size, axis=axis, mode="constant", cval=0).astype(bool)
+
+
+def _closing(mask: np.ndarray, size: int, axis: int) -> np.ndarray:
+    values = mask.view(np.uint8)
+    dilated = ndimage.maximum_filter1d(values, size, axis=axis, mode="constant", cval=0)
+    return ndimage.minimum_filter1d(dilated, size, axis=axis, mode="constant", cval=1).astype(bool)
+
+
+# --- 3. components -------------------------------------------------------------------------
+
+def digit_components(mask: np.ndarray, ink: np.ndarray, strong: float = 0.0) -> np.ndarray:
+    """The digit's pixels in an ink mask: its main cluster of components, specks and marks
+    touching the frame left out; only components reaching `strong` ink count. Raises
+    `ImageError` for no digit or several."""
+    labels, count = ndimage.label(mask, structure=np.ones((3, 3), dtype=bool))
+    if count == 0:
+        raise ImageError("no digit found")
+    index = np.arange(1, count + 1)
+    mass = ndimage.sum_labels(ink, labels, index=index)
+    weak = np.bincount(labels[ink >= strong], minlength=count + 1)[1:] == 0
+    boxes = np.array([(s[0].start, s[1].start, s[0].stop, s[1].stop)
+                      for s in ndimage.find_objects(labels)], dtype=np.int64)
+    h, w = mask.shape
+    edge = ((boxes[:, 0] <= EDGE) | (boxes[:, 1] <= EDGE) | (boxes[:, 2] >= h - EDGE)
+            | (boxes[:, 3] >= w - EDGE)
+            # spanning the frame: a page's edge, a shadow's, the table (no digit is 90%)
+            | (boxes[:, 2] - boxes[:, 0] >= FRAME_SPAN * h)
+            | (boxes[:, 3] - boxes[:, 1] >= FRAME_SPAN * w))
+    if weak.all():
+        raise ImageError("no digit found")
+    candidate = mass >= SPECK_FRACTION * mass[~weak].max()
+    if (candidate & ~edge & ~weak).any():
+        candidate &= ~edge
+    main = int(np.argmax(np.where(candidate & ~weak, mass, -1.0)))
+    members = np.zeros(count, dtype=bool)
+    members[main] = True
+    box = boxes[main].copy()
+    gap = JOIN_GAP * max(box[2] - box[0], box[3] - box[1])
+    for _ in range(2):  # join pieces near the digit (a detached bar, a broken loop)
+        vgap = np.maximum(0, np.maximum(boxes[:, 0] - box[2], box[0] - boxes[:, 2]))
+        hgap = np.maximum(0, np.maximum(boxes[:, 1] - box[3], box[1] - boxes[:, 3]))
+        near = candidate & ~members & (vgap <= gap) & (hgap <= gap)
+        if not near.any():
+            break
+        members |= near
+        chosen = boxes[members]
+        box = np.array([chosen[:, 0].min(), chosen[:, 1].min(), chosen[:, 2].max(),
+                        chosen[:, 3].max()])
+    height, width = box[2] - box[0], box[3] - box[1]
+    if max(height, width) < max(5, MIN_DIGIT * max(h, w)):
+        raise ImageError("no digit found")
+    _refuse_other_digits(boxes, mass, candidate & ~members, box, float(mass[members].sum()))
+    keep = np.zeros(count + 1, dtype=bool)
+    keep[1:] = members
+    return keep[labels]
+
+
+def _refuse_other_digits(boxes: np.ndarray, mass: np.ndarray, others: np.ndarray,
+                         box: np.ndarray, digit_mass: float) -> None:
+    """Another cluster of ink about as tall and as inked as the digit, beside it."""
+    height = box[2] - box[0]
+    tall = (boxes[:, 2] - boxes[:, 0]) >= SEPARATE_DIGIT * height
+    overlap = np.minimum(boxes[:, 2], box[2]) - np.maximum(boxes[:, 0], box[0])
+    beside = overlap >= 0.5 * height
+    inked = mass >= 0.3 * digit_mass
+    heights, widths = boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1]
+    not_taller = heights <= 1.0 / SEPARATE_DIGIT * height
+    not_a_rule = widths >= 0.06 * heights  # what is left of a printed line is no digit
+    if (others & tall & beside & inked & not_taller & not_a_rule).any():
+        raise ImageError("several digits found: read it as a number")
+
+
+def _extent(mask: np.ndarray) -> tuple[slice, slice]:
+    rows, cols = mask.any(axis=1), mask.any(axis=0)
+    return (slice(int(rows.argmax()), rows.size - int(rows[::-1].argmax())),
+            slice(int(cols.argmax()), cols.size - int(cols[::-1].argmax())))

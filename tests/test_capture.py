@@ -1,0 +1,194 @@
+"""The capture front-end, step by step, on synthetic pages: what each step removes or finds."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PIL import Image, ImageDraw
+
+from core.capture import find_digit, ink_against_paper, printed_lines, read_digit
+from core.imaging import ImageError, ImageLimits, decode_page, to_mnist
+from tests.support import encode
+
+LIMITS = ImageLimits(max_bytes=16 * 2**20, max_pixels=40_000_000)
+PAPER = (238, 236, 226)
+BLUE_LINE, RED_LINE, BALLPOINT = (150, 180, 235), (225, 110, 120), (25, 40, 130)
+RULE_SPACING = 24
+NO_DIGIT, SEVERAL = "no digit found", "several digits found: read it as a number"
+
+
+def ruled_page(width: int = 400, height: int = 300, margin: bool = True) -> Image.Image:
+    """Notebook paper: blue ruled lines and a red margin line."""
+    page = Image.new("RGB", (width, height), PAPER)
+    draw = ImageDraw.Draw(page)
+    for y in range(12, height, RULE_SPACING):
+        draw.line([(0, y), (width, y)], fill=BLUE_LINE, width=2)
+    if margin:
+        draw.line([(50, 0), (50, height)], fill=RED_LINE, width=2)
+    return page
+
+
+def seven(page: Image.Image, left: int = 180, top: int = 100, stroke: int = 6) -> tuple:
+    """A 7 whose bar lies on a ruled line; its box (x, y, width, height)."""
+    draw = ImageDraw.Draw(page)
+    draw.line([(left, top), (left + 50, top)], fill=BALLPOINT, width=stroke)
+    draw.line([(left + 50, top), (left + 20, top + 80)], fill=BALLPOINT, width=stroke)
+    return left - 3, top - 3, 56, 86
+
+
+def one(page: Image.Image, x: int = 200, top: int = 90, stroke: int = 6) -> tuple:
+    ImageDraw.Draw(page).line([(x, top), (x, top + 80)], fill=BALLPOINT, width=stroke)
+    return x - 3, top, stroke, 81
+
+
+def pixels(page: Image.Image) -> np.ndarray:
+    return np.asarray(page, dtype=np.uint8)
+
+
+def overlap(a: tuple, b: tuple) -> float:
+    """Intersection over union of two (x, y, width, height) boxes."""
+    ix = max(0, min(a[0] + a[2], b[0] + b[2]) - max(a[0], b[0]))
+    iy = max(0, min(a[1] + a[3], b[1] + b[3]) - max(a[1], b[1]))
+    inter = ix * iy
+    return inter / (a[2] * a[3] + b[2] * b[3] - inter)
+
+
+# --- illumination ---------------------------------------------------------------------------
+
+def test_a_shadow_across_the_page_is_flattened():
+    truth = seven(Image.new("RGB", (400, 300)), 180, 100)
+    drawn = ruled_page(margin=False)
+    seven(drawn, 180, 100)
+    page = pixels(drawn).astype(np.float32)
+    xx = np.arange(400, dtype=np.float32)[None, :, None]
+    page *= 1 - 0.55 / (1 + np.exp(-(xx - 200) / 8))  # the right half in shadow
+    ink = ink_against_paper(np.clip(page, 0, 255).astype(np.uint8))
+    blank = ink[200:290, 20:380]  # paper and ruled lines only, both sides of the shadow
+    rows_between_lines = blank[[r for r in range(90) if (r + 200 - 12) % RULE_SPACING > 3]]
+    assert np.percentile(rows_between_lines, 99) < 0.06
+    x, y = truth[:2]
+    assert ink[y + 3, x + 10 : x + 40].min() > 0.5  # the 7's bar, half in the shadow
+
+
+def test_ink_of_any_colour_on_light_or_dark_ground():
+    for ground, colour in [((245, 245, 240), (200, 30, 30)), ((245, 245, 240), (30, 30, 200)),
+                           ((30, 50, 40), (235, 235, 235))]:  # red, blue ink; chalk
+        page = Image.new("RGB", (300, 300), ground)
+        ImageDraw.Draw(page).line([(150, 60), (150, 240)], fill=colour, width=8)
+        ink = ink_against_paper(pixels(page))
+        assert ink[150, 148:152].min() > 0.5 and ink[:, :100].max() < 0.05
+
+
+# --- printed lines --------------------------------------------------------------------------
+
+def test_ruled_and_margin_lines_are_removed_but_a_7s_bar_and_a_1_survive():
+    for draw_digit in (seven, one):
+        page = ruled_page()
+        truth = draw_digit(page)
+        digit = find_digit(pixels(page))
+        assert overlap(digit.box, truth) > 0.7, (draw_digit.__name__, digit.box, truth)
+
+
+def test_printed_lines_mask_covers_lines_not_strokes():
+    page = ruled_page()
+    seven(page)
+    grey = pixels(page).min(axis=2)
+    mask = grey < 215
+    lines = printed_lines(mask)
+    assert lines[12 + RULE_SPACING * 5, 300:390].all()  # a ruled line away from the digit
+    assert lines[150:250, 50].all()  # the margin
+    assert not lines[100, 185:225].any()  # the 7's bar, lying on a ruled line (y=108 +- 3)
+
+
+def test_a_page_turned_by_ten_degrees_still_loses_its_lines():
+    page = ruled_page(600, 500)
+    truth = seven(page, 280, 200)
+    turned = page.rotate(10, Image.Resampling.BILINEAR, fillcolor=PAPER)
+    digit = find_digit(pixels(turned))
+    cx, cy = truth[0] + truth[2] / 2, truth[1] + truth[3] / 2
+    x, y, w, h = digit.box
+    assert abs(x + w / 2 - cx) < 25 and abs(y + h / 2 - cy) < 25
+    assert w < 110 and h < 130  # the digit alone, not the lines
+
+
+def test_digit_in_a_printed_box_on_a_form():
+    form = Image.new("RGB", (300, 260), (250, 250, 250))
+    draw = ImageDraw.Draw(form)
+    draw.rectangle([40, 30, 260, 230], outline=(20, 20, 20), width=3)
+    draw.line([(0, 245), (300, 245)], fill=(20, 20, 20), width=2)
+    truth = one(form, 150, 80, 8)
+    digit = find_digit(pixels(form))
+    assert overlap(digit.box, truth) > 0.7
+
+
+# --- components -----------------------------------------------------------------------------
+
+def test_specks_and_marks_at_the_border_are_dropped():
+    page = Image.new("RGB", (400, 400), (240, 240, 240))
+    truth = seven(page, 170, 150)
+    draw = ImageDraw.Draw(page)
+    rng = np.random.default_rng(0)
+    for x, y in rng.integers(0, 400, (40, 2)):
+        draw.ellipse([x, y, x + 2, y + 2], fill=(60, 60, 60))
+    draw.rectangle([0, 300, 30, 380], fill=(40, 40, 40))  # a finger at the edge
+    assert overlap(find_digit(pixels(page)).box, truth) > 0.8
+
+
+def test_a_5_with_a_detached_top_bar_is_one_digit():
+    page = Image.new("L", (300, 300), 245)
+    draw = ImageDraw.Draw(page)
+    draw.line([(130, 80), (190, 80)], fill=30, width=7)  # the bar, not touching
+    draw.line([(128, 92), (122, 140)], fill=30, width=7)
+    draw.arc([110, 120, 190, 210], start=-100, end=150, fill=30, width=7)
+    digit = find_digit(pixels(page))
+    _, y, _, h = digit.box
+    assert y <= 78 and y + h >= 205
+
+
+# --- bad input ------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("page", [
+    pytest.param(lambda: Image.new("RGB", (640, 480), PAPER), id="blank paper"),
+    pytest.param(lambda: ruled_page(640, 480), id="only ruled lines"),
+    pytest.param(lambda: _empty_box(), id="only an empty box"),
+])
+def test_a_photo_without_a_digit_is_no_digit_found(page):
+    noisy = pixels(page()).astype(np.float32)
+    noisy += np.random.default_rng(1).normal(0, 4, noisy.shape)
+    data = encode(np.clip(noisy, 0, 255).astype(np.uint8), "JPEG", quality=85)
+    with pytest.raises(ImageError, match=f"^{NO_DIGIT}$"):
+        to_mnist(data, LIMITS)
+
+
+def _empty_box() -> Image.Image:
+    form = Image.new("RGB", (400, 300), (250, 250, 250))
+    ImageDraw.Draw(form).rectangle([100, 60, 300, 240], outline=(30, 30, 30), width=3)
+    return form
+
+
+def test_several_digits_are_refused_in_digit_mode():
+    page = ruled_page(500, 300)
+    seven(page, 120, 100)
+    one(page, 300, 95)
+    with pytest.raises(ImageError, match=f"^{SEVERAL}$"):
+        to_mnist(encode(page, "JPEG", quality=90), LIMITS)
+
+
+def test_a_small_mark_beside_the_digit_is_not_a_second_digit():
+    page = ruled_page()
+    truth = seven(page)
+    ImageDraw.Draw(page).ellipse([300, 170, 306, 176], fill=BALLPOINT)  # a full stop
+    assert overlap(find_digit(pixels(page)).box, truth) > 0.8
+
+
+# --- boxes in the uploaded image's coordinates ---------------------------------------------
+
+def test_box_is_in_original_pixels_for_a_large_jpeg_decoded_at_reduced_scale():
+    page = ruled_page(3000, 2000)
+    draw = ImageDraw.Draw(page)
+    draw.line([(1500, 700), (1500, 1300)], fill=BALLPOINT, width=40)
+    data = encode(page, "JPEG", quality=90)
+    grey, scale = decode_page(data, LIMITS)
+    assert max(grey.shape) < 1024 and scale > 2
+    _, box = read_digit(grey, scale)
+    assert overlap(box, (1480, 700, 40, 600)) > 0.7

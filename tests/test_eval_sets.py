@@ -1,0 +1,83 @@
+"""The evaluation sets: reproducible, and read by the front-end about as well as MNIST itself."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from core.data import load_split
+from core.imaging import ImageLimits
+from core.pipeline import predict_files
+from eval.make import KINDS, make
+
+PER_KIND = 12
+MAX_WIDTH = 400  # small images keep the test fast; the kinds are the same
+LIMITS = ImageLimits(max_bytes=16 * 2**20, max_pixels=40_000_000)
+
+
+@pytest.fixture(scope="module")
+def captures(data_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("captures")
+    for kind in KINDS:
+        make(out, kind, PER_KIND, seed=11, data_dir=data_dir, max_width=MAX_WIDTH)
+    return out
+
+
+@pytest.fixture(scope="module")
+def results(captures: Path, small_model) -> list[tuple[dict, object]]:
+    with (captures / "labels.csv").open(newline="") as f:
+        rows = list(csv.DictReader(f))
+    items = [(i, row["filename"], (captures / row["filename"]).read_bytes())
+             for i, row in enumerate(rows)]
+    return list(zip(rows, predict_files(small_model, items, LIMITS), strict=True))
+
+
+def overlap(a, b) -> float:
+    ix = max(0, min(a[0] + a[2], b[0] + b[2]) - max(a[0], b[0]))
+    iy = max(0, min(a[1] + a[3], b[1] + b[3]) - max(a[1], b[1]))
+    inter = ix * iy
+    return inter / (a[2] * a[3] + b[2] * b[3] - inter)
+
+
+def test_the_same_seed_gives_the_same_bytes(tmp_path: Path, data_dir: Path) -> None:
+    for kind in ("notebook", "shadow", "clean"):
+        make(tmp_path / "a", kind, 3, seed=5, data_dir=data_dir, max_width=300)
+        make(tmp_path / "b", kind, 3, seed=5, data_dir=data_dir, max_width=300)
+    for path in sorted((tmp_path / "a").iterdir()):
+        assert path.read_bytes() == (tmp_path / "b" / path.name).read_bytes(), path.name
+    labels = (tmp_path / "a" / "labels.csv").read_text().splitlines()
+    assert labels[0].startswith("filename,label,kind,box_x,box_y,box_width,box_height")
+    assert len(labels) == 1 + 3 * 3
+
+
+def test_every_kind_is_written_with_its_labels(captures: Path) -> None:
+    with (captures / "labels.csv").open(newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert sorted({row["kind"] for row in rows}) == sorted(KINDS)
+    assert all((captures / row["filename"]).exists() for row in rows)
+    assert all(0 <= int(row["label"]) <= 9 for row in rows)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_the_box_found_overlaps_the_digit(results, kind: str) -> None:
+    found = [(row, result) for row, result in results if row["kind"] == kind]
+    hits = 0
+    for row, result in found:
+        truth = [int(row[k]) for k in ("box_x", "box_y", "box_width", "box_height")]
+        hits += result.box is not None and overlap(result.box, truth) >= 0.5
+    assert hits >= len(found) - 2, f"{kind}: {hits} of {len(found)} boxes overlap the digit"
+
+
+def test_captures_read_about_as_well_as_the_mnist_digits_they_hold(
+    results, small_model, data_dir: Path
+) -> None:
+    images, labels = load_split(data_dir, "test")
+    picked = [int(row["mnist_index"]) for row, _ in results]
+    on_mnist = float(np.mean(small_model.predict(images[picked]).labels == labels[picked]))
+    on_captures = float(np.mean([result.prediction == int(row["label"])
+                                 for row, result in results]))
+    # Other hands (elastic distortion), pens and cameras cost a few points, no more.
+    assert on_captures >= on_mnist - 0.08, (on_captures, on_mnist)
