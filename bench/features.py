@@ -10,8 +10,6 @@ Run: `python -m bench features [--quick]`.
 from __future__ import annotations
 
 import sys
-import time
-from collections.abc import Callable
 
 import numpy as np
 from threadpoolctl import threadpool_limits
@@ -26,22 +24,13 @@ from core.training import DEFAULT_RECIPE
 NAME = "features"
 
 
-def _best(repeats: int, run: Callable[[], object]) -> tuple[float, object]:
-    best, value = float("inf"), None
-    for _ in range(repeats):
-        started = time.process_time()
-        value = run()
-        best = min(best, time.process_time() - started)
-    return best, value
-
-
 def _skimage_rate(digits: np.ndarray) -> float | None:
     """Images per CPU second of scikit-image's per-image hog (9 bins, 4-px cells), or None."""
     try:
         from skimage.feature import hog
     except ImportError:
         return None
-    seconds, _ = _best(1, lambda: [hog(d, 9, (4, 4), (2, 2), "L2-Hys") for d in digits])
+    seconds, _ = report.best_cpu(1, lambda: [hog(d, 9, (4, 4), (2, 2), "L2-Hys") for d in digits])
     return len(digits) / seconds
 
 
@@ -53,16 +42,16 @@ def bench(data_dir, repeats: int, limit: int | None) -> dict:
     projection = rng.standard_normal((spec.n_features(), 100)).astype(np.float32)
     stages: dict[str, float] = {}
     with threadpool_limits(limits=1):
-        stages["scale"], scaled = _best(repeats, lambda: images.astype(np.float32) / 255)
-        stages["deskew"], upright = _best(repeats, lambda: deskew_batch(scaled))
-        stages["hog"], rows = _best(repeats, lambda: hog_batch(upright, spec))
-        stages["sqrt"], rooted = _best(repeats, lambda: np.sqrt(rows))
-        stages["pca_matmul"], _ = _best(repeats, lambda: rooted @ projection)
+        stages["scale"], scaled = report.best_cpu(repeats, lambda: images.astype(np.float32) / 255)
+        stages["deskew"], upright = report.best_cpu(repeats, lambda: deskew_batch(scaled))
+        stages["hog"], rows = report.best_cpu(repeats, lambda: hog_batch(upright, spec))
+        stages["sqrt"], rooted = report.best_cpu(repeats, lambda: np.sqrt(rows))
+        stages["pca_matmul"], _ = report.best_cpu(repeats, lambda: rooted @ projection)
         skimage = _skimage_rate(upright[:300])
         hard = HogSpec(orientations=spec.orientations, cells=spec.cells, signed=spec.signed)
-        stages["hog_hard_bins"], _ = _best(repeats, lambda: hog_batch(upright, hard))
+        stages["hog_hard_bins"], _ = report.best_cpu(repeats, lambda: hog_batch(upright, hard))
         unsigned = HogSpec(orientations=9, cells=(4,), signed=False)
-        stages["hog_9_bins_4px"], _ = _best(repeats, lambda: hog_batch(upright, unsigned))
+        stages["hog_9_bins_4px"], _ = report.best_cpu(repeats, lambda: hog_batch(upright, unsigned))
     result = {"n_images": n, "n_features": int(rows.shape[1]), "threads": 1}
     for name, seconds in stages.items():
         result[f"{name}_cpu_s"] = round(seconds, 4)

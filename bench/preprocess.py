@@ -14,8 +14,6 @@ Run: `python -m bench preprocess [--quick]`.
 from __future__ import annotations
 
 import sys
-import time
-from collections.abc import Callable
 
 import numpy as np
 from threadpoolctl import threadpool_limits
@@ -32,20 +30,6 @@ from core.pipeline import read_pages
 NAME = "preprocess"
 
 
-def _best(repeats: int, run: Callable[[], object]) -> tuple[float, object]:
-    """Least CPU time of `repeats` runs of this one-thread process, and the result.
-
-    CPU time, not wall clock: on a shared machine the wall clock also counts other
-    processes' time slices, and the minimum is the least disturbed run.
-    """
-    best, value = float("inf"), None
-    for _ in range(repeats):
-        started = time.process_time()
-        value = run()
-        best = min(best, time.process_time() - started)
-    return best, value
-
-
 def _good(read: list) -> list[np.ndarray]:
     return [r[0] for r in read if not isinstance(r, ImageError)]
 
@@ -54,18 +38,18 @@ def measure(files: list[tuple[str, bytes]], limits: ImageLimits, repeats: int) -
     """Seconds per stage for `files`, and images/s of the whole preprocessing."""
     datas = [data for _, data in files]
     n = len(datas)
-    t_decode, decoded = _best(repeats, lambda: [decode_page(d, limits) for d in datas])
-    t_norm_one, read = _best(repeats, lambda: [read_digit(*page) for page in decoded])
+    t_decode, decoded = report.best_cpu(repeats, lambda: [decode_page(d, limits) for d in datas])
+    t_norm_one, read = report.best_cpu(repeats, lambda: [read_digit(*page) for page in decoded])
     digits = [digit for digit, _ in read]
-    t_norm, _ = _best(repeats, lambda: _good(read_pages(decoded)))
+    t_norm, _ = report.best_cpu(repeats, lambda: _good(read_pages(decoded)))
     stack = np.stack(digits)
-    t_deskew, _ = _best(repeats, lambda: to_features(stack))
-    t_single, _ = _best(repeats, lambda: to_features(np.stack([to_mnist(d, limits)
+    t_deskew, _ = report.best_cpu(repeats, lambda: to_features(stack))
+    t_single, _ = report.best_cpu(repeats, lambda: to_features(np.stack([to_mnist(d, limits)
                                                                  for d in datas])))
-    t_total, _ = _best(repeats, lambda: to_features(np.stack(_good(read_pages(
+    t_total, _ = report.best_cpu(repeats, lambda: to_features(np.stack(_good(read_pages(
         [decode_page(d, limits) for d in datas])))))
     floats = stack.astype(np.float64) / 255.0
-    t_seed, _ = _best(1, lambda: seed.features(floats))
+    t_seed, _ = report.best_cpu(1, lambda: seed.features(floats))
     return {
         "n_images": n,
         "mean_bytes": round(sum(map(len, datas)) / n),
