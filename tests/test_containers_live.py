@@ -366,7 +366,11 @@ def test_three_workers_read_a_job_exactly_as_mnistq_predict_does(
     assert len(result["results"]) == 1000
     for got in result["results"]:
         want = expected[got["filename"]]
-        assert {**got, "index": None} == {**want, "index": None}
+        # the same reading; the confidence may differ in its last rounded digit, since the
+        # image's numpy/BLAS build (from the lock) need not be the local one
+        assert got["confidence"] == pytest.approx(want["confidence"], abs=2e-4)
+        assert {**got, "index": None, "confidence": None} == {
+            **want, "index": None, "confidence": None}
     stack.jobs["finished"] = job_id
     stack.jobs["finished_results"] = json.dumps(result["results"])
 
