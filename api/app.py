@@ -7,12 +7,12 @@ that carry ids only.
 from __future__ import annotations
 
 import hmac
-import logging
 from dataclasses import dataclass
 
 from celery import Celery
 from flask import Flask, Response, current_app, request
 
+from common import logs
 from common.jobstore import JobStore
 from common.queue import make_celery
 from common.settings import Settings
@@ -35,24 +35,20 @@ def services() -> Services:
 
 def create_app(settings: Settings | None = None) -> Flask:
     settings = settings or Settings.from_env()
-    logging.basicConfig(
-        level=settings.log_level.upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    logs.configure(settings)
     app = Flask(__name__, static_folder=None)  # the page serves its assets itself
-    app.config.update(
-        MAX_CONTENT_LENGTH=settings.max_upload_bytes,
-        # werkzeug stops at this many multipart parts; ours counts files with a clearer message
-        MAX_FORM_PARTS=settings.max_files + 100,
-    )
+    # the upload's parts are counted by our reader (api/multipart.py), not werkzeug's
+    app.config.update(MAX_CONTENT_LENGTH=settings.max_upload_bytes)
     app.json.sort_keys = False  # type: ignore[attr-defined]
     app.extensions["mnistq"] = Services(
         settings, JobStore.from_settings(settings), make_celery(settings, main="api")
     )
 
-    from . import health, jobs, openapi, page
+    from . import events, health, jobs, metrics, openapi, page
 
+    metrics.init_app(app, app.extensions["mnistq"].store)  # first: it times every request
     app.register_blueprint(jobs.bp, url_prefix="/api/v1")
+    app.register_blueprint(events.bp, url_prefix="/api/v1")
     app.register_blueprint(openapi.bp, url_prefix="/api/v1")
     app.register_blueprint(health.bp)
     app.register_blueprint(page.bp)

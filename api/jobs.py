@@ -15,6 +15,7 @@ from flask import Blueprint, Response, jsonify, request
 
 from common.jobstore import ENDED, HEARTBEAT_MAX_AGE, Chunk, QueueFull, is_job_id
 from common.queue import PREDICT_CHUNK, SMALLEST_CHUNK, chunk_size_for
+from common.webhooks import BadCallback, announce_end, check_callback_url
 from core.results import to_csv
 
 from .app import services
@@ -38,12 +39,20 @@ def create_job() -> Response:
     wait = _wait_seconds()
     if isinstance(wait, Response):
         return wait
-    files = _uploaded_files(svc.settings.max_files)
+    form = {"callback_url": ""}
+    files = _uploaded_files(svc.settings.max_files, form)
     if isinstance(files, Response):
         return files
+    callback_url = request.args.get("callback_url") or form["callback_url"] or None
+    if callback_url is not None:
+        try:
+            check_callback_url(callback_url, svc.settings)
+        except BadCallback as exc:
+            return error_response(400, str(exc))
     try:
         job_id, chunks = svc.store.create_job(files, _chunk_size(len(files)),
-                                              max_unfinished=svc.settings.max_queued_jobs)
+                                              max_unfinished=svc.settings.max_queued_jobs,
+                                              callback_url=callback_url)
     except QueueFull as exc:
         return error_response(429, f"too many unfinished jobs ({exc}); retry later",
                               {"Retry-After": "10"})
@@ -60,11 +69,14 @@ def create_job() -> Response:
     return response
 
 
-def _uploaded_files(max_files: int) -> list[tuple[str, bytes]] | Response:
-    """`(filename, bytes)` of the multipart `files` parts, or the 400/413 answer."""
+def _uploaded_files(
+    max_files: int, form: dict[str, str] | None = None
+) -> list[tuple[str, bytes]] | Response:
+    """`(filename, bytes)` of the multipart `files` parts, or the 400/413 answer; the text
+    fields named in `form` are filled in."""
     try:
         parts = parse_files(request.get_data(cache=False), request.content_type or "", "files",
-                            max_parts=max_files + 100)
+                            max_parts=max_files + 100, texts=form)
     except TooManyParts:
         return error_response(413, f"too many files: more than {max_files} per job")
     except MultipartError as exc:
@@ -103,7 +115,7 @@ def _enqueue(job_id: str, chunks: list[Chunk], files: list[tuple[str, bytes]]) -
     except Exception:
         svc.store.fail(job_id, "could not enqueue its chunks")
         raise
-    log.info("job %s: enqueued %d chunks", job_id, len(chunks))
+    log.info("job %s: enqueued %d chunks", job_id, len(chunks), extra={"job": job_id})
 
 
 @bp.get("/jobs/<job_id>")
@@ -131,14 +143,14 @@ def get_results(job_id: str) -> Response:
         return error_response(400, "format must be 'json' or 'csv'")
     store = services().store
     if not is_job_id(job_id):
-        return _not_found()
+        return _not_found(job_id)
     if fmt == "csv":
         results = store.results(job_id)
         body, mimetype = (None if results is None else to_csv(results)), "text/csv; charset=utf-8"
     else:
         body, mimetype = store.results_json(job_id), "application/json"
     if body is None:
-        return _not_found()
+        return _not_found(job_id)
     response = Response(body, mimetype=mimetype)
     response.headers["Content-Disposition"] = f'attachment; filename="job-{job_id}.{fmt}"'
     return response
@@ -148,16 +160,17 @@ def get_results(job_id: str) -> Response:
 def cancel_job(job_id: str) -> Response:
     """Cancel: chunks not yet predicted are skipped. 409 when the job had already ended."""
     if not is_job_id(job_id):
-        return _not_found()
+        return _not_found(job_id)
     store = services().store
     outcome = store.cancel(job_id)
     if outcome < 0:
-        return _not_found()
+        return _not_found(job_id)
     job = store.get_job(job_id, results_as_json=True)
     if job is None:
-        return _not_found()
+        return _not_found(job_id)
     if outcome == 0:
         return error_response(409, f"job already ended: {job['status']}")
+    announce_end(store, services().celery, job_id)
     return _job_response(job)
 
 
@@ -192,12 +205,17 @@ def _find(
     store = services().store
     job = (store.get_job(job_id, with_results, expect_ended, results_as_json=True)
            if is_job_id(job_id) else None)
-    return _not_found() if job is None else job
+    return _not_found(job_id) if job is None else job
 
 
-def _not_found() -> Response:
+def _not_found(job_id: str) -> Response:
+    """410 for a job that expired (its tombstone says when), 404 for an id never seen."""
+    expired_at = services().store.expired_at(job_id) if is_job_id(job_id) else None
+    if expired_at is not None:
+        return error_response(410, f"job expired at {expired_at}")
     ttl = services().settings.job_ttl
-    return error_response(404, f"job not found: unknown id, or expired (jobs are kept {ttl} s)")
+    return error_response(404, f"job not found: unknown id (jobs are kept {ttl} s, then "
+                               "answer 410 for a week)")
 
 
 def _wait_seconds() -> float | Response:

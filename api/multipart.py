@@ -29,14 +29,20 @@ class MultipartError(ValueError):
     """The body is not well-formed multipart/form-data."""
 
 
+MAX_TEXT_BYTES = 4096
+"""Bytes kept of a text field (e.g. callback_url)."""
+
+
 class TooManyParts(MultipartError):
     """More parts than allowed (the API answers 413)."""
 
 
 def parse_files(
-    body: bytes, content_type: str, field: str, max_parts: int
+    body: bytes, content_type: str, field: str, max_parts: int,
+    texts: dict[str, str] | None = None,
 ) -> list[tuple[str, bytes]]:
-    """`(filename, content)` of each file part named `field`, in order."""
+    """`(filename, content)` of each file part named `field`, in order. Text parts (no
+    filename) whose names are keys of `texts` are put there (the first of each, decoded)."""
     mimetype, options = parse_options_header(content_type or "")
     boundary = options.get("boundary", "")
     if mimetype != "multipart/form-data" or not boundary:
@@ -58,6 +64,8 @@ def parse_files(
         name, filename, content = _part(piece)
         if name == field and filename is not None:
             files.append((filename, content))
+        elif texts is not None and filename is None and name in texts and not texts[name]:
+            texts[name] = content[:MAX_TEXT_BYTES].decode("utf-8", "replace")
     raise MultipartError("multipart body is truncated (no closing boundary)")
 
 

@@ -38,7 +38,8 @@ def _error(description: str, headers: dict[str, Any] | None = None) -> dict[str,
 _RETRY_AFTER = {"Retry-After": {"schema": {"type": "string"}, "description": "seconds"}}
 _UNAUTHORIZED = _error("API key missing or wrong (only when MNISTQ_API_KEY is set)")
 _UNAVAILABLE = _error("the job store (Redis) is unavailable", _RETRY_AFTER)
-_NOT_FOUND = _error("unknown or malformed job id, or the job expired")
+_NOT_FOUND = _error("unknown or malformed job id (or one that expired over a week ago)")
+_GONE = _error("the job expired (MNISTQ_JOB_TTL): 'job expired at <ISO 8601 time>'")
 _JOB_ID = {
     "name": "job_id", "in": "path", "required": True,
     "description": "job id (32 hex digits)", "schema": {"type": "string"},
@@ -117,6 +118,7 @@ SPEC: dict[str, Any] = {
                     "400": _error("bad wait value"),
                     "401": _UNAUTHORIZED,
                     "404": _NOT_FOUND,
+                    "410": _GONE,
                     "503": _UNAVAILABLE,
                 },
             },
@@ -128,6 +130,7 @@ SPEC: dict[str, Any] = {
                     "200": _job("cancelled"),
                     "401": _UNAUTHORIZED,
                     "404": _NOT_FOUND,
+                    "410": _GONE,
                     "409": _error("the job had already ended"),
                     "503": _UNAVAILABLE,
                 },
@@ -154,6 +157,7 @@ SPEC: dict[str, Any] = {
                     "400": _error("bad format"),
                     "401": _UNAUTHORIZED,
                     "404": _NOT_FOUND,
+                    "410": _GONE,
                     "503": _UNAVAILABLE,
                 },
             },

@@ -22,6 +22,8 @@ BENCHMARKS = {
     "e2e": "10,000 PNGs over HTTP: baseline, in-process, 1 and 2 workers; memory",
     "memory": "resident memory of a worker process with the model, and of the API",
     "scaling": "throughput against workers and chunk size; writes docs/throughput.png",
+    "hotpaths": "multipart splitter, results splicing, Result.to_dict vs what they replaced",
+    "metrics": "cost of a /metrics scrape at 1,000 jobs, and of metrics on the hot path",
 }
 
 

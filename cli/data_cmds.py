@@ -6,6 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from common.paths import unwritable_reason
 from common.settings import Settings
 from core.data import DataError, load_split, verify_data_dir
 from core.fetch import fetch_mnist
@@ -47,6 +48,11 @@ def verify_cmd(args: argparse.Namespace, settings: Settings) -> int:
 
 def fetch_cmd(args: argparse.Namespace, settings: Settings) -> int:
     dest = args.dest or settings.data_dir
+    problem = unwritable_reason(dest)
+    if problem:
+        print(f"mnistq data fetch: {problem} (set MNISTQ_DATA_DIR or --dest to a folder you "
+              "can write)", file=sys.stderr)
+        return 2
     try:
         paths = fetch_mnist(dest, mirror=args.mirror, progress=_Progress())
     except DataError as exc:

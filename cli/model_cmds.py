@@ -9,7 +9,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from cli.files import collect_images
+from cli.files import Collected, collect_images
+from cli.preflight import data_dir_problem, model_folder_problem
 from common.settings import Settings
 from core.data import DataError, load_split
 from core.evaluate import evaluate
@@ -65,6 +66,10 @@ def _progress() -> Callable[[str], None]:
 def cmd_train(args: argparse.Namespace, settings: Settings) -> int:
     data_dir = args.data_dir or settings.data_dir
     out = args.out or settings.model_path
+    problem = data_dir_problem(data_dir) or model_folder_problem(out)
+    if problem:  # before minutes of training, not after
+        print(f"mnistq train: {problem}", file=sys.stderr)
+        return 2
     progress = _progress()
     try:
         images, labels = load_split(data_dir, "train", limit=args.limit)
@@ -75,7 +80,11 @@ def cmd_train(args: argparse.Namespace, settings: Settings) -> int:
     progress(f"evaluating on {len(test_images):,} test images")
     report = evaluate(model, test_images, test_labels)
     model.metadata["test_accuracy"] = report.accuracy
-    model.save(out)
+    try:
+        model.save(out)  # atomically: a temporary file renamed, never a half-written model
+    except OSError as exc:
+        print(f"mnistq train: cannot write {out}: {exc.strerror or exc}", file=sys.stderr)
+        return 2
     progress(f"test accuracy {report.accuracy:.2%}; saved {out} and {out.with_suffix('.json')}")
     return 0
 
@@ -110,10 +119,12 @@ def _read(
 def cmd_predict(args: argparse.Namespace, settings: Settings) -> int:
     try:
         model = DigitModel.load(args.model or settings.model_path)
-    except ModelError as exc:
-        return _fail(str(exc))
+    except ModelError as exc:  # a set-up problem (2), not the images' (1)
+        print(f"mnistq predict: {exc}", file=sys.stderr)
+        return 2
     limits = ImageLimits(settings.max_image_bytes, settings.max_image_pixels)
-    files = collect_images(args.paths, "mnistq predict")
+    collected = collect_images(args.paths, "mnistq predict")
+    files = collected.files
     results: list[Result] = []
     for start in range(0, len(files), PREDICT_BATCH):
         batch = files[start:start + PREDICT_BATCH]
@@ -130,4 +141,16 @@ def cmd_predict(args: argparse.Namespace, settings: Settings) -> int:
             else:
                 print(f"{r.filename}\t{r.prediction}\t(confidence {r.confidence:.2f}, "
                       f"runner-up {r.runner_up})")
-    return 0
+    return _predict_status(collected, results)
+
+
+def _predict_status(collected: Collected, results: list[Result]) -> int:
+    """1 when a named path does not exist or no image at all could be read, so that a script
+    can tell; the results of the files that were read are printed either way."""
+    if not results:
+        print("mnistq predict: no image files found", file=sys.stderr)
+    elif all(r.error for r in results):
+        print(f"mnistq predict: none of the {len(results)} files could be read", file=sys.stderr)
+    elif not collected.missing:
+        return 0
+    return 1

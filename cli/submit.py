@@ -10,14 +10,16 @@ from __future__ import annotations
 
 import argparse
 import json
+import socket
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
 import requests
 
+from cli import events
 from cli.files import collect_images
+from cli.progress import JobProgress
 from common.settings import Settings
 
 DEFAULT_URL = "http://127.0.0.1:5000"
@@ -43,7 +45,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
-    files = collect_images(args.paths, "mnistq submit")
+    files = collect_images(args.paths, "mnistq submit").files
     if not files:
         print("mnistq submit: no files to upload", file=sys.stderr)
         return 2
@@ -68,7 +70,8 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         print(f"mnistq submit: {exc}", file=sys.stderr)
         return 3
     except requests.RequestException as exc:
-        print(f"mnistq submit: cannot reach the service at {base}: {exc}", file=sys.stderr)
+        print(f"mnistq submit: cannot reach the service at {base}: {unreachable_reason(exc)}",
+              file=sys.stderr)
         return 3
     if job["status"] != "succeeded":
         print(f"mnistq submit: job {job['id']} {job['status']}", file=sys.stderr)
@@ -83,38 +86,46 @@ def upload(session: requests.Session, base: str, files: list[tuple[str, Path]]) 
 
 
 def follow(session: requests.Session, base: str, job: dict[str, Any]) -> dict[str, Any]:
-    """Long-poll the job until it ends, drawing a progress bar on stderr."""
+    """Follow the job's event stream (long-polls when refused) until it ends, drawing a
+    progress bar on stderr."""
     url = f"{base}{job['url']}"
-    total = job["total"]
-    bar = Progress(total)
-    while True:
-        job = _check(session.get(url, params={"wait": POLL}, timeout=POLL + 30)).json()
-        bar.show(job["processed"], job["failed"], job["status"])
-        if job["status"] in ("succeeded", "failed", "cancelled"):
-            bar.close()
-            return job
+    bar = JobProgress(job["total"])
+
+    def poll() -> dict[str, Any]:
+        return _check(session.get(url, params={"wait": POLL}, timeout=POLL + 30)).json()
+
+    try:
+        return events.follow(session, url, bar.show, poll)
+    finally:
+        bar.close()
 
 
-class Progress:
-    """A one-line progress bar on stderr (redrawn on a terminal, printed at the end otherwise)."""
+REASONS: tuple[tuple[type[BaseException], str], ...] = (
+    (ConnectionRefusedError, "connection refused"),
+    (socket.gaierror, "host name not found"),
+    (ConnectionResetError, "connection reset"),
+    (TimeoutError, "timed out"),
+    (requests.Timeout, "timed out"),
+    (requests.exceptions.SSLError, "TLS error"),
+    (requests.exceptions.InvalidURL, "not a valid URL"),
+)
 
-    def __init__(self, total: int, width: int = 30) -> None:
-        self.total = max(total, 1)
-        self.width = width
-        self.tty = sys.stderr.isatty()
-        self.started = time.monotonic()
-        self.line = ""
 
-    def show(self, processed: int, failed: int, status: str) -> None:
-        filled = int(self.width * processed / self.total)
-        rate = processed / max(time.monotonic() - self.started, 1e-6)
-        self.line = (f"[{'#' * filled}{'.' * (self.width - filled)}] {processed}/{self.total} "
-                     f"({failed} failed) {status} {rate:.0f}/s")
-        if self.tty:
-            print("\r" + self.line, end="", file=sys.stderr, flush=True)
-
-    def close(self) -> None:
-        print(("\r" if self.tty else "") + self.line, file=sys.stderr, flush=True)
+def unreachable_reason(exc: requests.RequestException) -> str:
+    """The cause of a failed request in a few words, not urllib3's nested message: the
+    innermost known cause along the chain (requests -> urllib3 -> socket)."""
+    chain: list[BaseException] = []
+    cause: BaseException | None = exc
+    while cause is not None and cause not in chain:
+        chain.append(cause)
+        nested = [a for a in (getattr(cause, "reason", None), *cause.args)
+                  if isinstance(a, BaseException)]
+        cause = cause.__cause__ or (nested[0] if nested else cause.__context__)
+    for found in reversed(chain):
+        for kind, reason in REASONS:
+            if isinstance(found, kind):
+                return reason
+    return type(chain[-1]).__name__
 
 
 def _check(response: requests.Response) -> requests.Response:

@@ -12,14 +12,24 @@ Key layout (`{id}` is 32 hex digits, 128 random bits):
 |                                |        | started_at, finished_at, expires_at, chunk_size,       |
 |                                |        | `attempts:{start}` per chunk delivery count,           |
 |                                |        | `worker:{start}` the process that recorded the chunk   |
+|                                |        | callback_url, callback_delivery (id), callback_status, |
+|                                |        | callback_attempts, callback_last_error (webhooks)      |
 | `mnistq:job:{id}:images`       | hash   | chunk start -> the chunk's files (names and bytes)     |
 |                                |        | packed in one value (`pack_files`); deleted when the   |
 |                                |        | chunk is recorded                                      |
 | `mnistq:job:{id}:results`      | hash   | chunk start -> JSON array of its results, HSETNX once  |
 | `mnistq:job:{id}:done`         | list   | one token pushed when the job ends: long-poll wake-up  |
 | `mnistq:jobs:unfinished`       | zset   | job id -> expires_at, for the queued-jobs limit (429)  |
+| `mnistq:expired:{id}`          | string | the job's expires_at (the tombstone), kept TOMBSTONE_S |
+|                                |        | longer than the job: 410 "expired", not 404 "unknown"  |
 | `mnistq:workers`               | zset   | worker process name -> last heartbeat (epoch seconds)  |
 | `mnistq:model`                 | string | metadata JSON of the model the workers serve           |
+| `mnistq:metrics`               | hash   | system-wide counters and histograms (common.metrics),  |
+|                                |        | bumped by the scripts below; never expires             |
+
+Expiry is Redis's (no sweeper process): the tombstone is written with the job, in the same
+transaction, and outlives it, so a lookup that finds no job hash but a tombstone knows the job
+expired, and when.
 
 Long-polls: when a job ends, one token is pushed to its `done` list; a waiter runs
 `BLMOVE done done RIGHT LEFT timeout`, which returns at once while the token is there and
@@ -28,6 +38,7 @@ puts it back, so every waiter (now or later) wakes up without polling.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import re
@@ -43,6 +54,7 @@ import redis
 from redis.backoff import ExponentialBackoff
 from redis.retry import Retry
 
+from common.metrics import LUA_OBSERVE
 from common.settings import Settings
 from core.results import Result
 
@@ -52,6 +64,10 @@ PREFIX = "mnistq"
 UNFINISHED_KEY = f"{PREFIX}:jobs:unfinished"
 WORKERS_KEY = f"{PREFIX}:workers"
 MODEL_KEY = f"{PREFIX}:model"
+METRICS_KEY = f"{PREFIX}:metrics"
+
+TOMBSTONE_S = 7 * 24 * 3600
+"""Seconds a job's tombstone outlives the job: how long an expired id answers 410, not 404."""
 
 QUEUED, RUNNING, SUCCEEDED, CANCELLED, FAILED = (
     "queued", "running", "succeeded", "cancelled", "failed",
@@ -78,6 +94,10 @@ def is_job_id(value: str) -> bool:
 
 def job_key(job_id: str) -> str:
     return f"{PREFIX}:job:{job_id}"
+
+
+def tombstone_key(job_id: str) -> str:
+    return f"{PREFIX}:expired:{job_id}"
 
 
 def _keys(job_id: str) -> tuple[str, str, str, str]:
@@ -114,13 +134,14 @@ def connect(settings: Settings, blocking_timeout: float | None = None) -> redis.
 # Record a chunk's results once: one HSETNX of the chunk's JSON array under its start index,
 # so a chunk that runs twice adds nothing the second time; counters move only for a new
 # chunk; the job ends when processed reaches total. The chunk's packed images are deleted.
-# KEYS: job, images, results, done, unfinished.
+# KEYS: job, images, results, done, unfinished, metrics.
 # ARGV: now, job id, chunk start, results JSON array, results in it, failed among them,
-# the recording worker's name.
+# the recording worker's name, the chunk's seconds.
 # Returns {newly recorded, status after}; {-1, ''} when the job is gone.
-_RECORD = """
+_RECORD = LUA_OBSERVE + """
 local status = redis.call('HGET', KEYS[1], 'status')
 if not status then return {-1, ''} end
+observe(KEYS[6], 'chunk_seconds', tonumber(ARGV[8]))
 redis.call('HDEL', KEYS[2], ARGV[3])
 if status ~= 'queued' and status ~= 'running' then return {0, status} end
 local expires_at = redis.call('HGET', KEYS[1], 'expires_at')
@@ -129,6 +150,8 @@ if redis.call('HSETNX', KEYS[3], ARGV[3], ARGV[4]) == 1 then
   added, failed = tonumber(ARGV[5]), tonumber(ARGV[6])
   redis.call('EXPIREAT', KEYS[3], expires_at)
   redis.call('HSET', KEYS[1], 'worker:' .. ARGV[3], ARGV[7])
+  redis.call('HINCRBY', KEYS[6], 'images:read', added - failed)
+  redis.call('HINCRBY', KEYS[6], 'images:error', failed)
 end
 if status == 'queued' then
   redis.call('HSET', KEYS[1], 'status', 'running', 'started_at', ARGV[1])
@@ -143,6 +166,7 @@ if processed >= tonumber(redis.call('HGET', KEYS[1], 'total')) then
   redis.call('DEL', KEYS[2])
   redis.call('RPUSH', KEYS[4], '1')
   redis.call('EXPIREAT', KEYS[4], expires_at)
+  job_ended(KEYS[6], KEYS[1], ARGV[1], status)
 end
 return {added, status}
 """
@@ -157,9 +181,9 @@ redis.call('EXPIREAT', KEYS[2], redis.call('HGET', KEYS[1], 'expires_at'))
 return 1
 """
 
-# End a job early (cancel or fail). KEYS: job, images, results, done, unfinished.
+# End a job early (cancel or fail). KEYS: job, images, results, done, unfinished, metrics.
 # ARGV: now, job id, new status. Returns 1 when ended now, 0 when it had already ended, -1 gone.
-_END = """
+_END = LUA_OBSERVE + """
 local status = redis.call('HGET', KEYS[1], 'status')
 if not status then return -1 end
 if status ~= 'queued' and status ~= 'running' then return 0 end
@@ -169,6 +193,7 @@ redis.call('ZREM', KEYS[5], ARGV[2])
 redis.call('DEL', KEYS[2])
 redis.call('RPUSH', KEYS[4], '1')
 redis.call('EXPIREAT', KEYS[4], expires_at)
+job_ended(KEYS[6], KEYS[1], ARGV[1], ARGV[3])
 return 1
 """
 
@@ -186,6 +211,16 @@ if status == 'queued' then
   status = 'running'
 end
 return {status, attempts, redis.call('HGET', KEYS[2], ARGV[3])}
+"""
+
+
+# Count one webhook attempt of a job that still exists (never recreate an expired hash).
+# KEYS: job. ARGV: status after, last error (may be ''). Returns attempts, or -1 when gone.
+_CALLBACK_ATTEMPT = """
+if redis.call('EXISTS', KEYS[1]) == 0 then return -1 end
+local attempts = redis.call('HINCRBY', KEYS[1], 'callback_attempts', 1)
+redis.call('HSET', KEYS[1], 'callback_status', ARGV[1], 'callback_last_error', ARGV[2])
+return attempts
 """
 
 
@@ -253,6 +288,7 @@ class JobStore:
         self._end = client.register_script(_END)
         self._begin = client.register_script(_BEGIN)
         self._store = client.register_script(_STORE)
+        self._callback_attempt = client.register_script(_CALLBACK_ATTEMPT)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> JobStore:
@@ -265,7 +301,7 @@ class JobStore:
 
     def create_job(
         self, files: Sequence[tuple[str, bytes]], chunk_size: int,
-        max_unfinished: int | None = None,
+        max_unfinished: int | None = None, callback_url: str | None = None,
     ) -> tuple[str, list[Chunk]]:
         """Record a new job (status and counts) in one transaction; return its id and its
         chunks.
@@ -285,20 +321,26 @@ class JobStore:
         pipe.hset(job, mapping={
             "status": QUEUED, "total": len(files), "processed": 0, "failed": 0,
             "created_at": f"{now:.3f}", "expires_at": expires_at, "chunk_size": chunk_size,
+            **({"callback_url": callback_url, "callback_status": "pending",
+                "callback_attempts": 0} if callback_url else {}),
         })
         pipe.expireat(job, expires_at)
+        pipe.set(tombstone_key(job_id), expires_at, exat=expires_at + TOMBSTONE_S)
         pipe.zadd(UNFINISHED_KEY, {job_id: expires_at})
+        pipe.hincrby(METRICS_KEY, "jobs_created", 1)
         pipe.zcard(UNFINISHED_KEY)
         unfinished = pipe.execute()[-1]
         if max_unfinished is not None and unfinished > max_unfinished:
             pipe = self.redis.pipeline(transaction=True)
-            pipe.delete(job, images)
+            pipe.delete(job, images, tombstone_key(job_id))
             pipe.zrem(UNFINISHED_KEY, job_id)
+            pipe.hincrby(METRICS_KEY, "jobs_created", -1)
             pipe.execute()
             raise QueueFull(f"{unfinished - 1} unfinished, limit {max_unfinished}")
         total = len(files)
         chunks = [Chunk(s, min(s + chunk_size, total)) for s in range(0, total, chunk_size)]
-        log.info("job %s: created, %d files in %d chunks", job_id, len(files), len(chunks))
+        log.info("job %s: created, %d files in %d chunks", job_id, len(files), len(chunks),
+                 extra={"job": job_id})
         return job_id, chunks
 
     def store_images(
@@ -310,13 +352,6 @@ class JobStore:
         job, images, _results, _done = _keys(job_id)
         packed = pack_files(files[chunk.start:chunk.stop])
         return bool(self._store(keys=[job, images], args=[chunk.start, packed]))
-
-    def count_unfinished(self) -> int:
-        """Jobs queued or running (expired leftovers pruned first): the 429 limit's measure."""
-        pipe = self.redis.pipeline(transaction=False)
-        pipe.zremrangebyscore(UNFINISHED_KEY, "-inf", time.time())
-        pipe.zcard(UNFINISHED_KEY)
-        return int(pipe.execute()[1])
 
     def get_job(
         self, job_id: str, with_results: bool = True, expect_ended: bool = False,
@@ -345,6 +380,16 @@ class JobStore:
             view["results"] = _rows_json(raw) if results_as_json else _rows(raw)
         return view
 
+    def progress(self, job_id: str) -> dict[str, Any] | None:
+        """`{"status", "total", "processed", "failed"}` of a job in one cheap read (event
+        streams ask often); None when unknown or expired."""
+        status, total, processed, failed = self.redis.hmget(
+            job_key(job_id), "status", "total", "processed", "failed")
+        if status is None:
+            return None
+        return {"status": status.decode(), "total": int(total or 0),
+                "processed": int(processed or 0), "failed": int(failed or 0)}
+
     def results(self, job_id: str) -> list[dict[str, Any]] | None:
         """The results recorded so far, in upload order; None when the job is unknown."""
         raw = self._stored_results(job_id)
@@ -364,6 +409,16 @@ class JobStore:
         exists, raw = pipe.execute()
         return raw if exists else None
 
+    def expired_at(self, job_id: str) -> str | None:
+        """When a job that is gone expired (ISO 8601), from its tombstone; None when the id
+        is unknown (never created, refused, or expired more than TOMBSTONE_S ago). Ask only
+        after a lookup found no job: the tombstone exists while the job does too."""
+        pipe = self.redis.pipeline(transaction=True)
+        pipe.exists(job_key(job_id))
+        pipe.get(tombstone_key(job_id))
+        exists, expires_at = pipe.execute()
+        return None if exists or expires_at is None else iso(expires_at)
+
     def wait_until_ended(self, job_id: str, timeout: float) -> bool:
         """Block up to `timeout` seconds until the job ends (at once if it has); whether it
         has ended."""
@@ -374,17 +429,17 @@ class JobStore:
 
     def cancel(self, job_id: str) -> int:
         """1 cancelled now, 0 had already ended (409), -1 unknown. Pending chunks skip."""
-        outcome = int(self._end(keys=[*_keys(job_id), UNFINISHED_KEY],
+        outcome = int(self._end(keys=[*_keys(job_id), UNFINISHED_KEY, METRICS_KEY],
                                 args=[f"{time.time():.3f}", job_id, CANCELLED]))
         if outcome == 1:
-            log.info("job %s: cancelled", job_id)
+            log.info("job %s: cancelled", job_id, extra={"job": job_id})
         return outcome
 
     def fail(self, job_id: str, reason: str) -> None:
         """End a job as failed when the service cannot process it (e.g. enqueue failed)."""
-        self._end(keys=[*_keys(job_id), UNFINISHED_KEY],
+        self._end(keys=[*_keys(job_id), UNFINISHED_KEY, METRICS_KEY],
                   args=[f"{time.time():.3f}", job_id, FAILED])
-        log.error("job %s: failed: %s", job_id, reason)
+        log.error("job %s: failed: %s", job_id, reason, extra={"job": job_id})
 
     # ---- the worker side ----------------------------------------------------------------
 
@@ -407,21 +462,24 @@ class JobStore:
         return ChunkStart(status or None, int(attempts), files)
 
     def record_results(
-        self, job_id: str, chunk: Chunk, results: Sequence[Result], worker: str = ""
+        self, job_id: str, chunk: Chunk, results: Sequence[Result], worker: str = "",
+        seconds: float = 0.0,
     ) -> tuple[int, str | None]:
         """Record a chunk's results once (atomic; a chunk that runs twice changes nothing the
         second time), bump the counters, end the job when all are in.
 
         `results` are `core.results.Result` objects, one per image of the chunk; `worker`
-        names the process that read them (kept with the chunk, see `chunk_workers`).
+        names the process that read them (kept with the chunk, see `chunk_workers`);
+        `seconds` is how long the chunk took (the `mnistq_chunk_seconds` histogram).
         Returns (newly recorded, job status after).
         """
         rows = [r.to_dict() for r in results]
         failed = sum(1 for row in rows if row["error"])
         added, status = self._record(
-            keys=[*_keys(job_id), UNFINISHED_KEY],
+            keys=[*_keys(job_id), UNFINISHED_KEY, METRICS_KEY],
             args=[f"{time.time():.3f}", job_id, chunk.start,
-                  json.dumps(rows, separators=(",", ":")), len(rows), failed, worker],
+                  json.dumps(rows, separators=(",", ":")), len(rows), failed, worker,
+                  f"{seconds:.6f}"],
         )
         status = status.decode() if isinstance(status, bytes) else status
         return int(added), (status or None)
@@ -457,6 +515,72 @@ class JobStore:
         raw = self.redis.get(MODEL_KEY)
         return None if raw is None else json.loads(raw)
 
+    # ---- webhooks -----------------------------------------------------------------------
+
+    def begin_callback(self, job_id: str) -> str | None:
+        """A new delivery id when the job wants a webhook and none was started yet (so the
+        one webhook of a job is sent once, whoever sees it end); else None."""
+        key = job_key(job_id)
+        if not self.redis.hexists(key, "callback_url"):
+            return None
+        delivery = secrets.token_hex(16)
+        return delivery if self.redis.hsetnx(key, "callback_delivery", delivery) else None
+
+    def callback_target(self, job_id: str) -> tuple[str, dict[str, Any]] | None:
+        """(callback URL, webhook payload) of an ended job; None when gone or without one."""
+        url, status, total, processed, failed = self.redis.hmget(
+            job_key(job_id), "callback_url", "status", "total", "processed", "failed")
+        if url is None or status is None:
+            return None
+        return url.decode(), {
+            "id": job_id, "status": status.decode(), "total": int(total or 0),
+            "processed": int(processed or 0), "failed": int(failed or 0),
+            "url": f"/api/v1/jobs/{job_id}",
+        }
+
+    def record_callback_attempt(self, job_id: str, status: str, error: str | None) -> int:
+        """Count one delivery attempt and its outcome (`delivered`, `retrying`, `failed`);
+        the attempts so far, or -1 when the job has expired."""
+        return int(self._callback_attempt(keys=[job_key(job_id)], args=[status, error or ""]))
+
+    # ---- metrics ------------------------------------------------------------------------
+
+    def metrics_snapshot(self, queue_keys: Sequence[str], max_age: float) -> MetricsSnapshot:
+        """Everything `/metrics` shows about the whole system, in one round trip of O(1) and
+        O(log n) commands (cheap at any number of jobs): the counters hash, the broker's
+        queue lengths (`queue_keys`), unfinished jobs, live workers, the model."""
+        now = time.time()
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.hgetall(METRICS_KEY)
+        pipe.zcount(UNFINISHED_KEY, now, "+inf")
+        pipe.zcount(WORKERS_KEY, now - max_age, "+inf")
+        pipe.get(MODEL_KEY)
+        for key in queue_keys:
+            pipe.llen(key)
+        fields, unfinished, workers, model, *lengths = pipe.execute()
+        version = None
+        if model is not None:
+            with contextlib.suppress(ValueError, AttributeError):
+                meta = json.loads(model)  # a model version's name, else its artifact hash
+                version = meta.get("version") or (meta.get("sha256") or "")[:12] or None
+        return MetricsSnapshot(
+            counters={k.decode(): v.decode() for k, v in fields.items()},
+            queue_chunks=sum(lengths), unfinished=int(unfinished), workers_live=int(workers),
+            model_version=None if version is None else str(version),
+        )
+
+
+@dataclass(frozen=True)
+class MetricsSnapshot:
+    """The figures of `JobStore.metrics_snapshot`; `counters` are the `mnistq:metrics`
+    fields (read them with `common.metrics.count` and `common.metrics.histogram`)."""
+
+    counters: dict[str, str]
+    queue_chunks: int
+    unfinished: int
+    workers_live: int
+    model_version: str | None
+
 
 def _rows(chunks: dict[bytes, bytes]) -> list[dict[str, Any]]:
     """The results hash (chunk start -> JSON array) as one list in upload order."""
@@ -478,7 +602,7 @@ def _view(job_id: str, fields: dict[bytes, bytes]) -> dict[str, Any]:
         value = fields.get(name.encode())
         return None if value is None else value.decode()
 
-    return {
+    view = {
         "id": job_id,
         "status": get("status"),
         "total": int(get("total") or 0),
@@ -488,3 +612,8 @@ def _view(job_id: str, fields: dict[bytes, bytes]) -> dict[str, Any]:
         "finished_at": iso(get("finished_at")),
         "results": None,
     }
+    if get("callback_url") is not None:
+        view["callback"] = {"status": get("callback_status"),
+                            "attempts": int(get("callback_attempts") or 0),
+                            "last_error": get("callback_last_error") or None}
+    return view

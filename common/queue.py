@@ -15,6 +15,7 @@ from celery import Celery
 from common.settings import Settings
 
 QUEUE = "mnistq"
+QUEUES = (QUEUE,)
 PREDICT_CHUNK = "mnistq.predict_chunk"
 
 CHUNKS_PER_WORKER = 4
@@ -34,6 +35,13 @@ def chunk_size_for(total: int, live_workers: int, largest: int) -> int:
     """
     share = math.ceil(total / (CHUNKS_PER_WORKER * max(live_workers, 1)))
     return max(min(SMALLEST_CHUNK, largest), min(share, largest))
+
+
+def queue_keys() -> list[str]:
+    """The Redis lists that hold the chunks waiting in the broker (kombu keeps one list per
+    queue and priority step: `name`, then `name\\x06\\x16{step}`): `mnistq_queue_chunks`."""
+    steps = (3, 6, 9)  # kombu's default priority steps after 0
+    return [key for queue in QUEUES for key in (queue, *(f"{queue}\x06\x16{s}" for s in steps))]
 
 
 def celery_config(settings: Settings) -> dict[str, Any]:

@@ -11,20 +11,27 @@ import logging
 import math
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
-SHARED_MNIST_DIR = PROJECT_ROOT.parent / "shared" / "mnist"
+from common.paths import DATA_DIR, MODEL_PATH, PACKAGES_PARENT, resolve_path
+
+PROJECT_ROOT = PACKAGES_PARENT
+"""The source tree's root; only the benchmarks use it, and they run from a checkout only."""
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
 MiB = 1024 * 1024
 
 
 def default_data_dir() -> Path:
-    """`../shared/mnist` when it exists (the team's copy), else a local download cache."""
-    if SHARED_MNIST_DIR.is_dir():
-        return SHARED_MNIST_DIR
-    return PROJECT_ROOT / "data" / "mnist"
+    """The data folder without MNISTQ_DATA_DIR: the checkout's (`../shared/mnist` when it
+    exists, else `data/mnist`), or `mnist/` in the user data directory (common/paths.py)."""
+    return resolve_path(DATA_DIR, environ={}).path
+
+
+def default_model_path() -> Path:
+    """The model without MNISTQ_MODEL_PATH: the checkout's `models/mnist_svc.joblib`, or the
+    same name in the user data directory (common/paths.py)."""
+    return resolve_path(MODEL_PATH, environ={}).path
 
 
 @dataclass(frozen=True)
@@ -33,7 +40,7 @@ class Settings:
 
     data_dir: Path
     """MNISTQ_DATA_DIR: folder with the four MNIST idx files."""
-    model_path: Path = PROJECT_ROOT / "models" / "mnist_svc.joblib"
+    model_path: Path = field(default_factory=default_model_path)
     """MNISTQ_MODEL_PATH: the trained model (joblib) with its `.json` metadata beside it."""
     redis_url: str | None = None
     """MNISTQ_REDIS_URL: broker and job store. Unset: `mnistq up` starts a private redis-server
@@ -63,10 +70,27 @@ class Settings:
     """MNISTQ_WORKER_CONCURRENCY: prediction processes per Celery worker."""
     worker_threads: int = 1
     """MNISTQ_WORKER_THREADS: BLAS/OpenMP threads per worker process."""
+    max_streams: int = 16
+    """MNISTQ_MAX_STREAMS: open event streams (`/jobs/<id>/events`) per API process, each
+    holding one of its threads (`mnistq up` gives each 32); over it: `503` + `Retry-After`."""
+    webhook_hosts: str | None = None
+    """MNISTQ_WEBHOOK_HOSTS: comma-separated hosts (`host` or `host:port`) a job's
+    `callback_url` may name. Unset: webhooks are off (`callback_url` gets 400)."""
+    webhook_secret: str | None = None
+    """MNISTQ_WEBHOOK_SECRET: key of the `X-Mnistq-Signature` HMAC; webhooks need it."""
+    webhook_timeout: float = 5.0
+    """MNISTQ_WEBHOOK_TIMEOUT: seconds to connect to, and then to wait for, a receiver."""
+    webhook_backoff: float = 30.0
+    """MNISTQ_WEBHOOK_BACKOFF: seconds before the first retry of a webhook, doubled for each
+    next one, with jitter (8 attempts: about an hour)."""
+    webhook_max_attempts: int = 8
+    """MNISTQ_WEBHOOK_MAX_ATTEMPTS: deliveries of a webhook before it is given up."""
     api_key: str | None = None
     """MNISTQ_API_KEY: when set, every /api/ route needs `Authorization: Bearer <key>`."""
     log_level: str = "INFO"
     """MNISTQ_LOG_LEVEL: standard logging level name."""
+    log_format: str = "text"
+    """MNISTQ_LOG_FORMAT: `text` (for people) or `json` (one JSON object per line)."""
 
     @property
     def broker_url(self) -> str:
@@ -78,11 +102,11 @@ class Settings:
         """Read `MNISTQ_*` variables; `overrides` win over the environment (for tests and CLIs)."""
         env = os.environ if environ is None else environ
         values: dict[str, object] = {"data_dir": default_data_dir()}
-        for field in fields(cls):
-            raw = env.get(f"MNISTQ_{field.name.upper()}")
+        for each in fields(cls):
+            raw = env.get(f"MNISTQ_{each.name.upper()}")
             if raw is None or raw == "":
                 continue
-            values[field.name] = _parse(field.name, raw)
+            values[each.name] = _parse(each.name, raw)
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)  # type: ignore[arg-type]
 
@@ -91,9 +115,9 @@ _PATHS = {"data_dir", "model_path"}
 _INTS = {
     "job_ttl", "max_files", "max_upload_bytes", "max_image_bytes", "max_image_pixels",
     "max_queued_jobs", "chunk_size", "visibility_timeout", "max_chunk_attempts",
-    "worker_concurrency", "worker_threads",
+    "worker_concurrency", "worker_threads", "max_streams", "webhook_max_attempts",
 }
-_FLOATS = {"max_wait"}
+_FLOATS = {"max_wait", "webhook_timeout", "webhook_backoff"}
 
 
 def _parse(name: str, raw: str) -> object:
@@ -113,6 +137,8 @@ def _parse(name: str, raw: str) -> object:
             return value
         if name == "log_level" and raw.upper() not in logging.getLevelNamesMapping():
             raise ValueError("not a logging level (DEBUG, INFO, WARNING, ERROR, CRITICAL)")
+        if name == "log_format" and raw not in ("text", "json"):
+            raise ValueError("must be 'text' or 'json'")
         return raw
     except ValueError as exc:
         raise ValueError(f"MNISTQ_{name.upper()}={raw!r}: {exc}") from None

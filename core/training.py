@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass
 
 import numpy as np
 from sklearn.decomposition import PCA
@@ -147,7 +147,3 @@ def train_model(
     progress(f"trained in {seconds:.1f} s")
     return DigitModel(pipeline, metadata)
 
-
-def with_overrides(recipe: Recipe, **changes: object) -> Recipe:
-    """A copy of `recipe` with some fields changed (for experiments and the CLI)."""
-    return replace(recipe, **changes)

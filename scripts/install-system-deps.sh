@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # Install the Debian packages mnist-queue needs where they are missing:
-# redis-server always; chromium too with --with-browser (the web page's tests).
+# redis-server and prometheus (with promtool: tests/test_metrics.py) always; chromium too
+# with --with-browser (the web page's tests).
 set -euo pipefail
 packages=()
 command -v redis-server >/dev/null 2>&1 || packages+=(redis-server)
+command -v prometheus >/dev/null 2>&1 || packages+=(prometheus)
 if [[ "${1:-}" == "--with-browser" ]] && ! [[ -x /usr/bin/chromium ]]; then
   packages+=(chromium)
 fi

@@ -15,6 +15,15 @@ IMAGES_TEST = ROOT / "images_test"
 SMALL_TRAIN = 3000  # training images of the test model: seconds to train, ~95% accurate
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _hypothesis_home(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Hypothesis keeps its example database in a temporary folder, not `.hypothesis/` in the
+    tree: the suite writes only to temporary folders (`.ci/run` checks `git status`)."""
+    from hypothesis.configuration import set_hypothesis_home_dir
+
+    set_hypothesis_home_dir(tmp_path_factory.mktemp("hypothesis"))
+
+
 @pytest.fixture(scope="session")
 def data_dir() -> Path:
     path = Settings.from_env().data_dir

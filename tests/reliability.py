@@ -1,19 +1,15 @@
-"""Helpers of the reliability tests (tests/test_reliability_*.py): jobs, faults, figures.
+"""Helpers of the reliability tests (tests/test_reliability_*.py): jobs and faults.
 
-Each reliability test records what it did (jobs, images, kills, restarts, fuzz cases) with
-`record()`; the figures land in `bench/results/reliability.json`, and docs/reliability.md
-quotes them from the last run.
+The tests record no figures: what they prove is their assertions (docs/reliability.md names
+each test); a figure worth quoting is measured in `bench/`.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import time
 from contextlib import suppress
-from datetime import UTC, datetime
-from pathlib import Path
 
 import redis
 import requests
@@ -24,8 +20,6 @@ from tests.faulty_worker import SLOW
 from tests.stack import Process
 from tests.support import wait_for
 
-ROOT = Path(__file__).resolve().parent.parent
-FIGURES = ROOT / "bench" / "results" / "reliability.json"
 FAULTY_APP = "tests.faulty_worker"  # the real worker with test-only faults (see that module)
 SAMPLES = sorted(IMAGES_TEST.glob("*.png"))
 
@@ -115,24 +109,3 @@ def kill_group(process: Process) -> None:
     with suppress(ProcessLookupError):
         os.killpg(process.pid, signal.SIGKILL)
     process.popen.wait(timeout=30)
-
-
-def record(test: str, **figures: float) -> None:
-    """Merge one test's figures into bench/results/reliability.json (last run wins)."""
-    FIGURES.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        data = json.loads(FIGURES.read_text())
-    except (OSError, ValueError):
-        data = {}
-    data.setdefault("tests", {})[test] = {
-        **figures, "at": datetime.now(UTC).isoformat(timespec="seconds"),
-    }
-    totals: dict[str, float] = {}
-    for entry in data["tests"].values():
-        for name, value in entry.items():
-            if name.endswith("_seconds"):  # durations: the worst, not the sum
-                totals[name] = max(totals.get(name, 0), value)
-            elif isinstance(value, int | float):
-                totals[name] = totals.get(name, 0) + value
-    data["totals"] = totals
-    FIGURES.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")

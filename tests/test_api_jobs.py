@@ -4,18 +4,25 @@ from __future__ import annotations
 
 import csv
 import io
+import threading
 import time
-from datetime import datetime
+from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
+import redis
 import requests
 
 from api.app import create_app
+from common.queue import QUEUE
+from common.settings import Settings
 from core.imaging import ImageLimits
 from core.pipeline import predict_files
 from tests.conftest import IMAGES_TEST
-from tests.stack import Stack
+from tests.reliability import Chunks
+from tests.stack import Stack, start_api, start_worker
+from tests.support import wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -36,8 +43,8 @@ def submit(stack: Stack, files: list[tuple[str, bytes]], wait: float | None = No
                          headers=stack.headers, timeout=60)
 
 
-def get(stack: Stack, path: str, **params):
-    return requests.get(stack.url + path, params=params, headers=stack.headers, timeout=60)
+def get(stack: Stack, path: str, timeout: float = 60, **params):
+    return requests.get(stack.url + path, params=params, headers=stack.headers, timeout=timeout)
 
 
 def wait_job(stack: Stack, job_id: str) -> dict:
@@ -121,36 +128,67 @@ def test_progress_only_grows_until_the_job_ends(shared_stack: Stack) -> None:
     assert len(job["results"]) == 1200
 
 
-def test_long_poll_returns_as_soon_as_the_job_ends(shared_stack: Stack) -> None:
-    job_id = submit(shared_stack, many_files(600)).json()["id"]
-    response = get(shared_stack, f"/api/v1/jobs/{job_id}", wait=30)
-    returned = datetime.now().astimezone()
-    job = response.json()
-    assert job["status"] == "succeeded"
-    finished = datetime.fromisoformat(job["finished_at"].replace("Z", "+00:00"))
-    assert (returned - finished).total_seconds() < 1.0
-    # an ended job answers a long-poll at once
-    started = time.monotonic()
-    assert get(shared_stack, f"/api/v1/jobs/{job_id}", wait=30).json()["status"] == "succeeded"
-    assert time.monotonic() - started < 5
+@pytest.fixture()
+def idle_api(settings: Settings, tmp_path: Path) -> Iterator[Stack]:
+    """The API on this test's Redis with no worker yet (start one with `start_worker`):
+    a job stays queued until the test says otherwise. Long-polls may wait 10 minutes."""
+    settings = replace(settings, max_wait=600.0, chunk_size=64)
+    api = start_api(settings, log_dir=tmp_path)
+    try:
+        yield Stack(api.url, settings, api, [])
+    finally:
+        api.stop()
 
 
-def test_cancel_skips_the_rest_and_conflicts_once_ended(shared_stack: Stack) -> None:
-    job_id = submit(shared_stack, many_files(4000)).json()["id"]
-    response = requests.delete(f"{shared_stack.url}/api/v1/jobs/{job_id}",
-                               headers=shared_stack.headers, timeout=10)
-    assert response.status_code == 200
-    assert response.json()["status"] == "cancelled"
-    assert response.json()["finished_at"] is not None
-    again = requests.delete(f"{shared_stack.url}/api/v1/jobs/{job_id}",
-                            headers=shared_stack.headers, timeout=10)
-    assert again.status_code == 409 and "error" in again.json()
-    # the worker skips the remaining chunks: a later job is not stuck behind 4000 images
-    after = submit(shared_stack, many_files(1), wait=30).json()
-    assert after["status"] == "succeeded"
-    job = get(shared_stack, f"/api/v1/jobs/{job_id}").json()
-    assert job["status"] == "cancelled" and job["processed"] < job["total"]
-    assert len(job["results"]) == job["processed"]
+def test_a_long_poll_returns_when_the_job_ends_not_when_the_wait_is_over(
+    idle_api: Stack, tmp_path: Path
+) -> None:
+    job_id = submit(idle_api, many_files(600)).json()["id"]
+    answers: list[dict] = []
+    poll = threading.Thread(target=lambda: answers.append(
+        get(idle_api, f"/api/v1/jobs/{job_id}", wait=600, timeout=700).json()))
+    poll.start()
+    worker = start_worker(idle_api.settings, "late", log_dir=tmp_path)
+    try:
+        # 600 s is the wait: an answer long before it means the end woke the poll
+        wait_for(lambda: not poll.is_alive(), timeout=120, what="the long-poll to answer")
+    finally:
+        worker.stop()
+    assert answers[0]["status"] == "succeeded" and len(answers[0]["results"]) == 600
+    # an ended job answers a long-poll at once, with the same job
+    again = threading.Thread(target=lambda: answers.append(
+        get(idle_api, f"/api/v1/jobs/{job_id}", wait=600, timeout=700).json()))
+    again.start()
+    wait_for(lambda: not again.is_alive(), timeout=60, what="the second long-poll to answer")
+    assert answers[1] == answers[0]
+
+
+def test_cancel_skips_every_queued_chunk_and_conflicts_once_ended(
+    idle_api: Stack, tmp_path: Path
+) -> None:
+    total = 1000  # 16 chunks of 64, all still queued: no worker runs yet
+    job_id = submit(idle_api, many_files(total)).json()["id"]
+    response = requests.delete(f"{idle_api.url}/api/v1/jobs/{job_id}", timeout=10)
+    assert response.status_code == 200, response.text
+    cancelled = response.json()
+    assert cancelled["status"] == "cancelled" and cancelled["finished_at"] is not None
+    assert (cancelled["total"], cancelled["processed"], cancelled["results"]) == (total, 0, [])
+    again = requests.delete(f"{idle_api.url}/api/v1/jobs/{job_id}", timeout=10)
+    assert again.status_code == 409 and "cancelled" in again.json()["error"]
+    # a worker comes; the later job is queued behind the 16 cancelled chunks
+    worker = start_worker(idle_api.settings, "after-cancel", log_dir=tmp_path)
+    try:
+        after = submit(idle_api, many_files(3), wait=60).json()
+        assert after["status"] == "succeeded" and after["processed"] == 3
+    finally:
+        worker.stop()
+    # every cancelled chunk was skipped, not predicted: none was begun, and the skipped
+    # images are reported as such: counted in total, never processed, no result
+    assert Chunks(idle_api.settings.broker_url, job_id).deliveries() == {}
+    job = get(idle_api, f"/api/v1/jobs/{job_id}").json()
+    assert (job["status"], job["total"], job["processed"], job["results"]) == (
+        "cancelled", total, 0, [])
+    assert redis.Redis.from_url(idle_api.settings.broker_url).llen(QUEUE) == 0
 
 
 def test_unknown_and_malformed_ids_are_404(shared_stack: Stack) -> None:

@@ -21,11 +21,12 @@ AUTH = {"Authorization": f"Bearer {KEY}"}
 IMAGE = (IMAGES_TEST / "digit7_test0.png").read_bytes()
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture()
 def limited(
     data_dir: Path, small_model_path: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[tuple[Settings, Api, Path]]:
-    """An API (no worker yet) with small limits and an API key, on its own Redis."""
+    """An API (no worker yet) with small limits and an API key, on its own Redis: one per
+    test, so that no test sees another's queued jobs (the 429 limit counts them)."""
     base = tmp_path_factory.mktemp("limits")
     server = RedisServer(base / "redis").start()
     settings = Settings(

@@ -67,3 +67,13 @@ def test_percentile_is_an_observed_value() -> None:
     values = [float(v) for v in range(1, 101)]
     assert percentile(values, 50) == 50.0 and percentile(values, 99) == 99.0
     assert percentile([3.0], 99) == 3.0
+
+
+def test_hotpaths_quick_compares_each_path_with_what_it_replaced(tmp_path: Path) -> None:
+    out = tmp_path / "hotpaths.json"
+    done = run_bench("hotpaths", "--quick", "--out", str(out))
+    assert done.returncode == 0, done.stderr
+    report = json.loads(out.read_text())
+    assert len(report["results"]) == 3
+    assert all(r["ours"] > 0 and r["replaced"] > 0 for r in report["results"].values())
+    assert "x faster" in done.stdout

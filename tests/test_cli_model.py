@@ -80,5 +80,5 @@ def test_predict_json_reads_files_and_directories(
 
 
 def test_predict_without_a_model_fails_clearly(tmp_path: Path, capsys) -> None:
-    assert main(["predict", str(tmp_path), "--model", str(tmp_path / "none.joblib")]) == 1
+    assert main(["predict", str(tmp_path), "--model", str(tmp_path / "none.joblib")]) == 2
     assert "model file not found" in capsys.readouterr().err

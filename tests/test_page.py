@@ -386,7 +386,9 @@ def test_the_page_says_when_the_service_is_not_ready_or_an_upload_too_large(
 
 def test_a_job_waiting_for_a_worker_can_be_cancelled(idle_api: Api, page: Page) -> None:
     open_page(page, idle_api.url)
-    upload(page, image_files()[:1])
+    with page.expect_response(lambda r: r.url.endswith("/events")) as stream:
+        upload(page, image_files()[:1])  # the page follows the job's event stream
+    assert stream.value.status == 200
     expect(page.locator("#job-status")).to_have_text("Waiting for a worker…")
     page.get_by_role("button", name="Cancel job").click()
 

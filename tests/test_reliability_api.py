@@ -11,9 +11,9 @@ from __future__ import annotations
 import csv
 import io
 import struct
-import time
 import zlib
 from collections.abc import Iterator
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -26,7 +26,7 @@ from PIL import Image
 from schemathesis import GenerationMode
 
 from common.settings import Settings
-from tests.reliability import digit_files, finished, record, submit
+from tests.reliability import digit_files, finished, submit
 from tests.stack import Stack, running_stack
 from tests.support import RedisServer, encode, wait_for
 
@@ -79,12 +79,10 @@ def test_fuzzed_requests_get_no_5xx_and_answers_that_match_the_document(edge: St
         except Exception as exc:  # one operation's failure must not hide the others'
             failures.append(f"{operation.label} ({mode}): {exc}")
 
-    started = time.monotonic()
     operations = [result.ok() for result in schema.get_all_operations()]
     for operation in operations:
         for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):
             fuzz(operation, mode)
-    took = time.monotonic() - started
     assert not failures, "\n\n".join(failures)
     document = requests.get(f"{edge.url}/api/v1/openapi.json", headers=edge.headers,
                             timeout=30).json()
@@ -94,8 +92,6 @@ def test_fuzzed_requests_get_no_5xx_and_answers_that_match_the_document(edge: St
     assert fuzzed <= documented
     assert documented - fuzzed <= {"GET /api/v1/openapi.json"}  # may skip its own source
     assert cases >= len(operations) * 2
-    record("schemathesis", fuzz_cases=cases, operations=len(operations),
-           fuzz_seconds=round(took, 1))
 
 
 def test_an_empty_wait_is_refused_as_the_document_says(edge: Stack) -> None:
@@ -123,18 +119,16 @@ def png_declaring(width: int, height: int) -> bytes:
             + chunk(b"IDAT", rows) + chunk(b"IEND", b""))
 
 
-def test_too_many_pixels_and_bombs_are_per_file_errors_answered_cheaply(edge: Stack) -> None:
+def test_too_many_pixels_and_bombs_are_per_file_errors(edge: Stack) -> None:
     good = digit_files(1)
     files = [*good, ("big.png", png(300, 300)), ("bomb.png", png_declaring(100_000, 100_000))]
-    started = time.monotonic()
     job = finished(edge.url, submit(edge.url, files, edge.headers), 30, edge.headers)
-    assert time.monotonic() - started < 10
     assert job["status"] == "succeeded" and (job["processed"], job["failed"]) == (3, 2)
     digit, big, bomb = job["results"]
     assert digit["error"] is None and digit["prediction"] is not None
     for refused in (big, bomb):
         assert refused["prediction"] is None and "pixels" in refused["error"], refused
-    record("image_limits", jobs=1, images=3, per_file_errors=2)
+    # refused from the header: tests/test_imaging.py shows no pixel is decoded
 
 
 def test_file_names_are_echoed_and_defused_in_csv(edge: Stack) -> None:
@@ -148,21 +142,29 @@ def test_file_names_are_echoed_and_defused_in_csv(edge: Stack) -> None:
                             headers=edge.headers, timeout=30)
     cells = [row["filename"] for row in csv.DictReader(io.StringIO(download.text))]
     assert cells == ["'" + n for n in names[:4]] + names[4:]
-    record("csv_names", jobs=1, images=len(names))
 
 
-def test_an_expired_job_is_gone_whole_with_a_404_that_says_so(edge: Stack) -> None:
+def test_an_expired_job_answers_410_with_its_expiry_and_an_unknown_one_404(edge: Stack) -> None:
     job = finished(edge.url, submit(edge.url, digit_files(3), edge.headers), 30, edge.headers)
     assert job["status"] == "succeeded"
     url = f"{edge.url}{job['url']}"
 
     def gone() -> bool:
-        return requests.get(url, headers=edge.headers, timeout=10).status_code == 404
+        return requests.get(url, headers=edge.headers, timeout=10).status_code != 200
 
     wait_for(gone, timeout=TTL + 10, interval=0.2, what="the job to expire")
+    created = datetime.fromisoformat(job["created_at"].replace("Z", "+00:00"))
     for method, path in (("GET", ""), ("GET", "/results"), ("GET", "/results?format=csv"),
                          ("DELETE", "")):
         answer = requests.request(method, url + path, headers=edge.headers, timeout=10)
-        assert answer.status_code == 404
-        assert "expired" in answer.json()["error"]
-    record("job_expiry", jobs=1, images=3)
+        assert answer.status_code == 410, (method, path, answer.text)
+        message = answer.json()["error"]
+        assert message.startswith("job expired at "), message
+        expired = datetime.fromisoformat(message.removeprefix("job expired at ")
+                                         .replace("Z", "+00:00"))
+        # expires_at is created_at + MNISTQ_JOB_TTL, rounded down to the second
+        assert created + timedelta(seconds=TTL - 1) < expired <= created + timedelta(seconds=TTL)
+    unknown = f"{edge.url}/api/v1/jobs/{'0' * 32}"
+    for method, path in (("GET", ""), ("GET", "/results"), ("DELETE", "")):
+        answer = requests.request(method, unknown + path, headers=edge.headers, timeout=10)
+        assert answer.status_code == 404 and "unknown" in answer.json()["error"]

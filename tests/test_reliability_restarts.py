@@ -9,7 +9,6 @@ While Redis is down the API says so with a JSON 503, and `/readyz` says why.
 
 from __future__ import annotations
 
-import time
 from dataclasses import replace
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -30,7 +29,6 @@ from tests.reliability import (
     finished,
     kill_group,
     predictions_match_samples,
-    record,
     submit,
 )
 from tests.stack import running_stack, start_api
@@ -66,10 +64,10 @@ def test_redis_restarting_under_running_jobs_loses_nothing(
             assert requests.get(f"{stack.url}/healthz", timeout=30).status_code == 200
 
             server.start()  # same port, same data directory: the append-only file is replayed
-            restarted_at = time.monotonic()
-            jobs = [finished(stack.url, running, timeout=120),
+            # a chunk cut off by the outage comes back after the visibility timeout (and one
+            # restore sweep), not Redis's one-hour default: the job ends within this bound
+            jobs = [finished(stack.url, running, timeout=VISIBILITY + 45),
                     finished(stack.url, queued, timeout=60)]
-            took = time.monotonic() - restarted_at
             after_files = digit_files(30)
             after = finished(stack.url, submit(stack.url, after_files), timeout=60)
             assert stack.ready()
@@ -79,10 +77,6 @@ def test_redis_restarting_under_running_jobs_loses_nothing(
                           strict=True):
         assert_each_result_once(job, files)
         assert predictions_match_samples(job)
-    # a chunk cut off by the outage comes back after the visibility timeout, not an hour
-    assert took < VISIBILITY + 45, took
-    record("redis_restart", jobs=3, images=490, restarts=1, answers_503=3,
-           recovery_seconds=round(took, 1))
 
 
 def test_the_api_restarting_mid_job_changes_nothing_for_the_job(
@@ -104,4 +98,3 @@ def test_the_api_restarting_mid_job_changes_nothing_for_the_job(
     assert_each_result_once(job, files)
     assert predictions_match_samples(job)
     assert job["processed"] >= seen
-    record("api_restart", jobs=1, images=400, kills=1, restarts=1)

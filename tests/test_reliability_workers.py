@@ -35,7 +35,6 @@ from tests.reliability import (
     finished,
     kill_group,
     predictions_match_samples,
-    record,
     submit,
 )
 from tests.stack import running_stack, start_api, start_worker
@@ -44,6 +43,7 @@ from tests.support import wait_for
 pytestmark = pytest.mark.slow
 
 IMAGES = 400
+REDELIVERY_MARGIN = 10  # s after the visibility timeout: one 5 s restore sweep, 5 s to spare
 
 
 @pytest.fixture()
@@ -68,7 +68,6 @@ def test_a_pool_process_killed_mid_chunk_loses_no_image(
     deliveries = chunks.deliveries()
     assert deliveries.pop(STRUCK) == 2  # the killed chunk ran again, once
     assert set(deliveries.values()) == {1}
-    record("pool_process_killed", jobs=1, images=IMAGES, kills=1)
 
 
 def test_a_whole_worker_killed_mid_chunk_is_made_good_by_a_fresh_worker(
@@ -80,26 +79,32 @@ def test_a_whole_worker_killed_mid_chunk_is_made_good_by_a_fresh_worker(
         job = submit(stack.url, files)
         chunks = Chunks(fast_redelivery.broker_url, job["id"])
         chunks.when_in_flight(STRUCK)
+        # the chunk was delivered before this moment: the promise's clock has started
+        delivered_by = time.monotonic()
         kill_group(stack.workers[0])  # main process and pool: nobody is left to requeue
-        killed_at = time.monotonic()
         fresh = start_worker(fast_redelivery, "fresh", log_dir=logs)
         # usually ready before the lost chunk's visibility timeout is over, so only the
         # periodic restore sweep (not the one at start) can bring the chunk back
-        ready_after = time.monotonic() - killed_at
+        fresh_up = time.monotonic()
         try:
-            job = finished(stack.url, job, timeout=VISIBILITY + 90)
+            # the promise (docs/reliability.md, 1): delivered again within REDELIVERY_MARGIN s
+            # of the visibility timeout's end (or of a worker coming up, if none was), not
+            # after Redis's one-hour default
+            deadline = max(delivered_by + VISIBILITY, fresh_up) + REDELIVERY_MARGIN
+            wait_for(lambda: chunks.deliveries()[STRUCK] == 2,
+                     timeout=max(deadline - time.monotonic(), 0.1), interval=0.1,
+                     what=f"chunk {STRUCK} delivered again within {VISIBILITY} + "
+                     f"{REDELIVERY_MARGIN} s")
+            print(f"lost chunk delivered again {time.monotonic() - delivered_by:.1f} s after "
+                  f"its delivery (visibility timeout {VISIBILITY} s)")
+            job = finished(stack.url, job, timeout=90)
         finally:
             fresh.stop()
-        took = time.monotonic() - killed_at
     assert_each_result_once(job, files)
     assert predictions_match_samples(job)
     deliveries = chunks.deliveries()
     assert deliveries.pop(STRUCK) == 2
     assert set(deliveries.values()) == {1}
-    # bounded by the visibility timeout plus one restore sweep, not Redis's one-hour default
-    assert took < VISIBILITY + 30, took
-    record("whole_worker_killed", jobs=1, images=IMAGES, kills=1, restarts=1,
-           recovery_seconds=round(took, 1), fresh_worker_ready_seconds=round(ready_after, 1))
 
 
 def test_a_worker_stopped_gracefully_finishes_its_chunk_first(
@@ -123,7 +128,6 @@ def test_a_worker_stopped_gracefully_finishes_its_chunk_first(
     assert_each_result_once(job, files)
     assert predictions_match_samples(job)
     assert set(chunks.deliveries().values()) == {1}  # so nothing had to be redelivered
-    record("worker_stopped_gracefully", jobs=1, images=IMAGES, sigterms=1, restarts=1)
 
 
 def test_a_poison_image_that_kills_its_worker_is_given_up_after_bounded_deliveries(
@@ -135,8 +139,6 @@ def test_a_poison_image_that_kills_its_worker_is_given_up_after_bounded_deliveri
         assert f"its chunk failed {settings.max_chunk_attempts} times" in result["error"]
     # tried max_chunk_attempts times, then given up on the next delivery: no message loop
     assert deliveries[poisoned] == settings.max_chunk_attempts + 1
-    record("poison_chunk_crashes", jobs=1, images=100, kills=settings.max_chunk_attempts,
-           per_file_errors=CHUNK)
 
 
 def test_a_poison_image_that_raises_fails_its_chunk_loudly_at_once(
@@ -146,7 +148,6 @@ def test_a_poison_image_that_raises_fails_its_chunk_loudly_at_once(
     for result in job["results"][poisoned:poisoned + CHUNK]:
         assert result["error"] == "internal error while predicting"
     assert deliveries[poisoned] == 1
-    record("poison_chunk_raises", jobs=1, images=100, per_file_errors=CHUNK)
 
 
 def run_poisoned_job(

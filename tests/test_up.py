@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -68,3 +70,80 @@ def test_up_serves_and_stops_cleanly(data_dir: Path, small_model_path: Path,
     wait_for(lambda: not any(alive(pid) for pid in children), timeout=10,
              what="no process left behind")
     assert any((tmp_path / ".mnistq" / "redis").rglob("*.aof")), "append-only file"
+
+
+def up(tmp_path: Path, settings: Settings, *args: str) -> subprocess.CompletedProcess[str]:
+    """`mnistq up` run to its end (each case here fails before serving)."""
+    return subprocess.run(
+        [sys.executable, "-m", "cli.main", "up", "--workers", "1", *args], cwd=tmp_path,
+        env=settings_env(settings), capture_output=True, text=True, timeout=120,
+    )
+
+
+def test_up_on_a_busy_port_exits_2_at_once_with_a_port_to_try(
+    data_dir: Path, small_model_path: Path, tmp_path: Path
+) -> None:
+    settings = Settings(data_dir=data_dir, model_path=small_model_path)
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen(1)
+        port = holder.getsockname()[1]
+        done = up(tmp_path, settings, "--port", str(port))
+    assert done.returncode == 2 and done.stdout == ""
+    assert re.fullmatch(rf"mnistq up: port {port} is in use \(try --port \d+\)\n", done.stderr)
+    assert not (tmp_path / ".mnistq").exists()  # nothing was started
+
+
+def test_up_names_a_child_that_dies_during_start_up_with_its_log(
+    data_dir: Path, small_model_path: Path, tmp_path: Path
+) -> None:
+    manifest = tmp_path / ".mnistq" / "redis" / "appendonlydir" / "appendonly.aof.manifest"
+    manifest.parent.mkdir(parents=True)
+    manifest.write_text("not a manifest\n")  # Redis refuses to start on a corrupt AOF
+    settings = Settings(data_dir=data_dir, model_path=small_model_path)
+    done = up(tmp_path, settings, "--port", str(free_port()))
+    assert done.returncode == 1
+    lines = done.stderr.splitlines()
+    assert lines[0].startswith(f"mnistq up: model {small_model_path} (MNISTQ_MODEL_PATH), "
+                               f"data {data_dir} (MNISTQ_DATA_DIR)")
+    assert re.search(r"^mnistq up: redis exited with code \d+; the end of .*redis\.log:$",
+                     done.stderr, re.MULTILINE)
+    assert "Invalid AOF manifest file format" in done.stderr  # the log's last lines
+
+
+def test_up_with_a_file_that_is_not_a_model_exits_2(
+    data_dir: Path, tmp_path: Path
+) -> None:
+    model = tmp_path / "mnist_svc.joblib"
+    model.write_text("not a model")
+    done = up(tmp_path, Settings(data_dir=data_dir, model_path=model), "--port",
+              str(free_port()))
+    assert done.returncode == 2
+    assert done.stderr.splitlines()[-1].startswith(f"mnistq up: {model} is not a usable model: ")
+    assert not (tmp_path / ".mnistq" / "redis").exists()  # nothing was started
+
+
+def test_up_without_a_model_or_a_data_folder_exits_2_before_training(tmp_path: Path) -> None:
+    model = tmp_path / "user" / "models" / "mnist_svc.joblib"
+    settings = Settings(data_dir=tmp_path / "nope", model_path=model)
+    done = up(tmp_path, settings, "--port", str(free_port()))
+    assert done.returncode == 2
+    assert done.stderr.splitlines()[-1] == (
+        f"mnistq up: no model at {model}, and the data folder {tmp_path / 'nope'} does not "
+        "exist (set MNISTQ_DATA_DIR to the folder with the four MNIST files, or run "
+        "`mnistq data fetch`)")
+    assert not model.parent.exists()  # nothing half-written
+
+
+def test_up_with_a_model_folder_it_cannot_create_exits_2_before_training(
+    data_dir: Path, tmp_path: Path
+) -> None:
+    home = tmp_path / "home"
+    home.write_text("a file where the user's folders should be")
+    model = home / ".local" / "share" / "mnist-queue" / "models" / "mnist_svc.joblib"
+    done = up(tmp_path, Settings(data_dir=data_dir, model_path=model), "--port",
+              str(free_port()))
+    assert done.returncode == 2
+    assert done.stderr.splitlines()[-1] == (
+        f"mnistq up: no model at {model}, and cannot create {model.parent}: {home} is not a "
+        "folder (set MNISTQ_MODEL_PATH to a file in a folder you can write)")

@@ -6,6 +6,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
+import redis
 import requests
 
 from common.jobstore import JobStore
@@ -13,6 +14,7 @@ from common.queue import SMALLEST_CHUNK, chunk_size_for
 from common.settings import Settings
 from tests.conftest import IMAGES_TEST
 from tests.stack import running_stack
+from tests.support import wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -35,6 +37,11 @@ def test_two_workers_share_one_large_job(settings: Settings, tmp_path: Path) -> 
                 for i in range(count)]
 
     with running_stack(settings, tmp_path / "logs", workers=2) as stack:
+        # a worker counts as started once its pool process has the model; sharing also needs
+        # both main processes waiting on the queue, or the first could take every chunk
+        broker = redis.Redis.from_url(settings.broker_url)
+        wait_for(lambda: sum(c["cmd"] == "brpop" for c in broker.client_list()) >= 2,
+                 timeout=60, what="both workers waiting on the queue")
         jobs = []
         for count in (1000, 200):  # 10 chunks of the largest size, then 4 of SMALLEST_CHUNK
             job = requests.post(f"{stack.url}/api/v1/jobs", files=upload(count),

@@ -2,11 +2,21 @@
 
 from __future__ import annotations
 
-import time
+from datetime import UTC, datetime
 
 import pytest
 
-from common.jobstore import Chunk, JobStore, job_key, pack_files, unpack_files
+from common.jobstore import (
+    TOMBSTONE_S,
+    UNFINISHED_KEY,
+    Chunk,
+    JobStore,
+    QueueFull,
+    job_key,
+    pack_files,
+    tombstone_key,
+    unpack_files,
+)
 from core.results import Result
 from tests.support import RedisServer, wait_for
 
@@ -23,6 +33,11 @@ def new_job(
     for chunk in chunks:
         assert store.store_images(job_id, chunk, files)
     return job_id, chunks
+
+
+def unfinished(server: RedisServer) -> set[str]:
+    """The ids the queued-jobs limit (429) counts."""
+    return {m.decode() for m in server.client().zrange(UNFINISHED_KEY, 0, -1)}
 
 
 def results_for(chunk: Chunk, failed: set[int] = frozenset()) -> list[Result]:
@@ -55,7 +70,7 @@ def test_a_chunk_recorded_twice_counts_once(redis_server: RedisServer) -> None:
     assert (job["status"], job["processed"], job["failed"]) == ("succeeded", 5, 1)
     assert [r["index"] for r in job["results"]] == [0, 1, 2, 3, 4]
     assert job["results"][1]["error"] == "bad"
-    assert store.count_unfinished() == 0
+    assert unfinished(redis_server) == set()
     assert not store.begin_chunk(job_id, chunks[1]).runnable
     store.wait_until_ended(job_id, timeout=5)  # returns at once: the token is there
     assert not redis_server.client().exists(job_key(job_id) + ":images")
@@ -84,15 +99,15 @@ def test_deliveries_are_counted_per_chunk(redis_server: RedisServer) -> None:
 def test_cancel_ends_the_job_once_and_wakes_waiters(redis_server: RedisServer) -> None:
     store = store_on(redis_server)
     job_id, chunks = new_job(store, [("a.png", b"x")] * 4, chunk_size=2)
-    assert store.count_unfinished() == 1
+    assert unfinished(redis_server) == {job_id}
     assert store.cancel(job_id) == 1
     assert not store.store_images(job_id, chunks[0], [("a.png", b"x")] * 4)  # ended: no bytes
     assert store.cancel(job_id) == 0
     assert store.cancel("0" * 32) == -1
-    assert store.count_unfinished() == 0
-    started = time.monotonic()
-    store.wait_until_ended(job_id, timeout=10)
-    assert time.monotonic() - started < 1
+    assert unfinished(redis_server) == set()
+    # the waiter's wake-up token is there: a wait of 0 (no blocking) already sees the end
+    assert store.wait_until_ended(job_id, timeout=0)
+    assert store.wait_until_ended(job_id, timeout=10)
     assert not store.begin_chunk(job_id, chunks[1]).runnable
     assert store.record_results(job_id, chunks[0], results_for(chunks[0])) == (0, "cancelled")
     assert store.get_job(job_id)["results"] == []
@@ -103,7 +118,24 @@ def test_a_job_expires_whole(redis_server: RedisServer) -> None:
     job_id, chunks = new_job(store, [("a.png", b"x"), ("b.png", b"y")], chunk_size=1)
     store.record_results(job_id, chunks[0], results_for(chunks[0]))
     assert store.get_job(job_id) is not None
+    expires_at = int(redis_server.client().hget(job_key(job_id), "expires_at"))
+    assert store.expired_at(job_id) is None  # alive: no answer of "expired" yet
     wait_for(lambda: store.get_job(job_id) is None, timeout=10, what="the job to expire")
     assert redis_server.client().keys(f"{job_key(job_id)}*") == []
     assert store.results(job_id) is None
-    assert store.count_unfinished() == 0
+    # the tombstone outlives the job, holds only its expiry time, and goes a week later
+    assert store.expired_at(job_id) == datetime.fromtimestamp(expires_at, UTC).isoformat(
+        timespec="milliseconds").replace("+00:00", "Z")
+    tombstone = tombstone_key(job_id)
+    assert redis_server.client().get(tombstone) == str(expires_at).encode()
+    assert redis_server.client().expiretime(tombstone) == expires_at + TOMBSTONE_S
+    assert store.expired_at("0" * 32) is None  # never created: unknown, not expired
+
+
+def test_a_job_refused_by_the_queue_limit_leaves_no_tombstone(redis_server: RedisServer) -> None:
+    store = store_on(redis_server)
+    store.create_job([("a.png", b"x")], 1, max_unfinished=1)
+    before = set(redis_server.client().keys("*"))
+    with pytest.raises(QueueFull):
+        store.create_job([("a.png", b"x")], 1, max_unfinished=1)
+    assert set(redis_server.client().keys("*")) == before  # nothing of the refused job stays

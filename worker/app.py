@@ -8,14 +8,12 @@ from __future__ import annotations
 
 import logging
 
+from common import logs
 from common.queue import make_celery
 from common.settings import Settings
 
 settings = Settings.from_env()
-logging.basicConfig(
-    level=settings.log_level.upper(),
-    format="%(asctime)s %(levelname)s %(processName)s %(name)s: %(message)s",
-)
+logs.configure(settings, with_process_name=True)
 
 # Celery's own two lines per task (received, succeeded) repeat ours, which carry the job id
 # and timing; at hundreds of single-image jobs a second they cost more than they tell.
@@ -23,4 +21,4 @@ for name in ("celery.app.trace", "celery.worker.strategy"):
     logging.getLogger(name).setLevel(max(logging.WARNING, logging.getLogger().level))
 
 app = make_celery(settings, main="worker")
-app.conf.include = ["worker.tasks"]
+app.conf.include = ["worker.tasks", "worker.webhooks"]

@@ -20,8 +20,9 @@ from celery.exceptions import Reject
 from celery.signals import worker_process_init, worker_process_shutdown
 from threadpoolctl import threadpool_limits
 
-from common.jobstore import HEARTBEAT_EVERY, HEARTBEAT_MAX_AGE, Chunk, JobStore
+from common.jobstore import ENDED, HEARTBEAT_EVERY, HEARTBEAT_MAX_AGE, Chunk, JobStore
 from common.queue import PREDICT_CHUNK
+from common.webhooks import announce_end
 from core.imaging import ImageLimits
 from core.model import DigitModel
 from core.pipeline import predict_files
@@ -125,11 +126,12 @@ def predict_chunk(job_id: str, start: int, stop: int) -> int:
         # Not the user's doing (a model that will not load, a Redis error reply): the task is
         # acknowledged as failed, so end the job now rather than leave it running to its TTL.
         log.exception("job %s: chunk %s-%s failed; the job fails", job_id, start, stop)
-        if process.store is not None:
-            try:
-                process.store.fail(job_id, "internal error in a worker")
-            except Exception:
-                log.exception("job %s: could not mark the job failed", job_id)
+        try:  # (no store yet when the model is what failed to load)
+            store = process.store or JobStore.from_settings(settings)
+            store.fail(job_id, "internal error in a worker")
+            announce_end(store, app, job_id)
+        except Exception:
+            log.exception("job %s: could not mark the job failed", job_id)
         raise
 
 
@@ -141,7 +143,7 @@ def _predict_chunk(job_id: str, chunk: Chunk) -> int:
     state = store.begin_chunk(job_id, chunk)
     if not state.runnable:
         log.info("job %s: chunk %d-%d skipped, job is %s", job_id, chunk.start, chunk.stop,
-                 state.status or "gone")
+                 state.status or "gone", extra=_context(job_id, chunk))
         return 0
     files = state.files
     if state.attempts > settings.max_chunk_attempts:
@@ -151,10 +153,21 @@ def _predict_chunk(job_id: str, chunk: Chunk) -> int:
         results = [Result.failure(i, name, reason) for i, name, _ in files]
     else:
         results = _predict(job_id, chunk, files)
-    added, status = store.record_results(job_id, chunk, results, process.name)
+    added, status = store.record_results(job_id, chunk, results, process.name,
+                                         seconds=time.perf_counter() - begun)
+    took_ms = 1000 * (time.perf_counter() - begun)
+    if added and status in ENDED:  # this chunk ended the job
+        announce_end(store, app, job_id)
     log.info("job %s: chunk %d-%d done in %.1f ms, %d new results, job %s", job_id,
-             chunk.start, chunk.stop, 1000 * (time.perf_counter() - begun), added, status)
+             chunk.start, chunk.stop, took_ms, added, status,
+             extra=_context(job_id, chunk, duration_ms=round(took_ms, 1)))
     return added
+
+
+def _context(job_id: str, chunk: Chunk, **more: Any) -> dict[str, Any]:
+    """The fields of a log line about a chunk (JSON logs show them as fields)."""
+    return {"job": job_id, "chunk": f"{chunk.start}-{chunk.stop}", "worker": process.name,
+            **more}
 
 
 def _predict(job_id: str, chunk: Chunk, files: list[tuple[int, str, bytes | None]]) -> list[Result]:

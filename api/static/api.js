@@ -197,10 +197,17 @@ export function cancelJob(id) {
 
 export const ENDED = new Set(["succeeded", "cancelled", "failed"]);
 
-// Follows a job by long-polling until it ends; `onUpdate(job)` after every answer.
-// Each request waits up to `wait` seconds on the server, so this is never a tight loop.
-// A lost connection or a 503 (Redis restarting) is retried a few times, a little later.
+// Follows a job until it ends; `onUpdate(job)` on every change. First its event stream
+// (progress pushed as it happens); when the stream is refused (503: too many streams) or
+// breaks, long-polling: each request waits up to `wait` seconds on the server, so this is
+// never a tight loop, and a lost connection or a 503 (Redis restarting) is retried a few
+// times, a little later. The ended job (with results) comes from the last GET.
 export async function followJob(id, { onUpdate, signal, wait = 2 } = {}) {
+  try {
+    await streamJob(id, { onUpdate, signal });
+  } catch (error) {
+    if (error.name === "AbortError") throw error; // else: long-polling takes over
+  }
   let failures = 0;
   for (;;) {
     let job;
@@ -215,6 +222,40 @@ export async function followJob(id, { onUpdate, signal, wait = 2 } = {}) {
     failures = 0;
     onUpdate?.(job);
     if (ENDED.has(job.status)) return job;
+  }
+}
+
+// Reads `GET /jobs/<id>/events` until its `end` event. With fetch rather than EventSource,
+// which cannot send the API key's Authorization header.
+async function streamJob(id, { onUpdate, signal }) {
+  const headers = { ...authHeaders(), Accept: "text/event-stream" };
+  const response = await fetch(`${jobUrl(id)}/events`, { signal, headers });
+  if (!response.ok || !response.body) {
+    throw new ApiError(response.status, "no event stream");
+  }
+  const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
+  let job = { id };
+  let buffer = "";
+  for (;;) {
+    const { value, done } = await reader.read();
+    if (done) throw new ApiError(0, "the event stream closed before the job ended");
+    buffer += value.replaceAll("\r\n", "\n");
+    let cut;
+    while ((cut = buffer.indexOf("\n\n")) >= 0) {
+      const fields = {};
+      for (const line of buffer.slice(0, cut).split("\n")) {
+        const colon = line.indexOf(":");
+        if (colon > 0) fields[line.slice(0, colon)] = line.slice(colon + 1).trimStart();
+      }
+      buffer = buffer.slice(cut + 2);
+      if (fields.event !== "progress" && fields.event !== "end") continue;
+      job = { ...job, ...JSON.parse(fields.data) };
+      onUpdate?.(job);
+      if (fields.event === "end") {
+        reader.cancel().catch(() => {});
+        return job;
+      }
+    }
   }
 }
 
