@@ -49,6 +49,12 @@ _WAIT = {
     "description": "long-poll: seconds to wait for the job to end (capped by MNISTQ_MAX_WAIT)",
     "schema": {"type": "number", "minimum": 0},
 }
+_READ = {
+    "name": "read", "in": "query", "required": False,
+    "description": "what each image holds: one digit (default) or a number (also accepted "
+                   "as a multipart form field `read`)",
+    "schema": {"type": "string", "enum": ["digit", "number"]},
+}
 
 
 def _job(description: str, links: bool = False) -> dict[str, Any]:
@@ -75,7 +81,7 @@ SPEC: dict[str, Any] = {
             "post": {
                 "summary": "Upload images as one job",
                 "operationId": "createJob",
-                "parameters": [_WAIT],
+                "parameters": [_WAIT, _READ],
                 "requestBody": {
                     "required": True,
                     "content": {"multipart/form-data": {
@@ -85,7 +91,7 @@ SPEC: dict[str, Any] = {
                                 "type": "array",
                                 "items": {"type": "string", "format": "binary"},
                                 "minItems": 1,
-                            }},
+                            }, "read": {"type": "string", "enum": ["digit", "number"]}},
                             "required": ["files"],
                         },
                     }},
@@ -100,7 +106,7 @@ SPEC: dict[str, Any] = {
                             "schema": {"$ref": "#/components/schemas/JobCreated"},
                         }},
                     },
-                    "400": _error("no files, or a bad wait value"),
+                    "400": _error("no files, or a bad wait or read value"),
                     "401": _UNAUTHORIZED,
                     "413": _error("too many files or bytes"),
                     "429": _error("too many unfinished jobs", _RETRY_AFTER),
@@ -282,15 +288,34 @@ SPEC: dict[str, Any] = {
                                        "of the upright uploaded image (after its EXIF "
                                        "orientation); null with an error",
                     },
+                    "text": {"type": "string", "pattern": "^[0-9]+$", "nullable": True,
+                             "description": "number mode: the digits left to right"},
+                    "digits": {
+                        "type": "array", "nullable": True,
+                        "description": "number mode: each digit left to right",
+                        "items": {"$ref": "#/components/schemas/DigitRead"},
+                    },
                 },
                 "required": ["index", "filename", "prediction", "confidence", "runner_up",
                              "error", "box"],
+            },
+            "DigitRead": {
+                "type": "object",
+                "properties": {
+                    "prediction": {"type": "integer", "minimum": 0, "maximum": 9},
+                    "confidence": {"type": "number"},
+                    "runner_up": {"type": "integer", "minimum": 0, "maximum": 9},
+                    "box": {"type": "array", "items": {"type": "integer", "minimum": 0},
+                            "minItems": 4, "maxItems": 4},
+                },
+                "required": ["prediction", "confidence", "runner_up", "box"],
             },
             "JobCreated": {
                 "type": "object",
                 "properties": {
                     "id": {"type": "string"},
                     "status": {"type": "string", "enum": STATUSES},
+                    "read": {"type": "string", "enum": ["digit", "number"]},
                     "total": {"type": "integer", "minimum": 1},
                     "url": {"type": "string"},
                 },
@@ -306,6 +331,7 @@ SPEC: dict[str, Any] = {
                     "failed": {"type": "integer", "minimum": 0},
                     "created_at": {"type": "string", "format": "date-time"},
                     "finished_at": {"type": "string", "format": "date-time", "nullable": True},
+                    "read": {"type": "string", "enum": ["digit", "number"]},
                     "results": {
                         "type": "array", "items": {"$ref": "#/components/schemas/Result"},
                         "nullable": True,
