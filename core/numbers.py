@@ -58,25 +58,33 @@ RULE_WIDTH = 0.12
 """A component this narrow for its height, and taller than `RULE_HEIGHT` times the median
 digit (or half as narrow), is what is left of a printed line, not a 1."""
 RULE_HEIGHT = 1.15
-RULE_WANDER = 0.35
+EDGE_HEIGHT = 1.3
+"""Marks touching the frame count when at most this many median digit heights tall and wide."""
 FRAGMENT_HEIGHT = 0.7
 """Pieces under this fraction of the median height, beside a digit, join it."""
 JOIN_OVERLAP = 0.5
 """Pieces overlapping in x by this fraction of the narrower one's width are one digit..."""
 JOIN_GAP = 0.5
 """...when the vertical gap between them is under this fraction of the median height."""
-SPLIT_WIDTH = 1.5
+SPLIT_WIDTH = 1.25
 """A group wider than this many times the typical digit width may hold several digits."""
 MAX_CUTS = 20
 """Candidate cut points per group, at most (the deepest minima of its column projection)."""
-MIN_PIECE, MAX_PIECE = 0.3, 1.8
+MIN_PIECE, MAX_PIECE = 0.15, 1.8
 """A candidate piece is this many typical digit widths wide, at least and at most."""
+WALL_FRACTION = 0.5
+"""A box's wall is a vertical run at least this fraction of the printed lines' span..."""
+WALL_WIDTH = 0.2
+"""...and at most this fraction as wide as tall."""
+SLIVER = 0.25
+"""Parts of a cut piece with less ink than this fraction of its largest part are slivers of
+a neighbour."""
 MAX_CANDIDATES = 160
 """Pieces read per image to choose the cuts, at most (bounded work per image)."""
-SPLIT_PRIOR = 0.4
+SPLIT_PRIOR = 0.5
 """Each extra piece of a cutting weighs as a digit read with this confidence: a wide digit
 (a 0, a 4) is not cut into two narrow ones read a little more confidently."""
-WIDER_SPREAD, NARROWER_SPREAD = 0.5, 0.7
+WIDER_SPREAD, NARROWER_SPREAD = 0.5, 1.0
 """The spread (in log of the width ratio) of digit widths around the typical one."""
 TYPICAL_ASPECT = 0.6
 """A digit's width over its height when no unsplit neighbour tells better."""
@@ -270,12 +278,38 @@ def _ink_mask(page: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
     square = [np.pad(m, pad) for m in (mask, *traced)]
     lines = printed_lines(*square, ink=np.pad(ink, pad))[:h, :w]
     mask &= ~lines
+    mask &= ~_box_walls(mask, lines)
     labels, count = ndimage.label(mask, structure=np.ones((3, 3), dtype=bool))
     if count == 0:
         raise ImageError("no digit found")
     strong = ndimage.maximum(ink, labels, index=np.arange(1, count + 1)) >= threshold
     keep = np.concatenate(([False], strong))
     return ink, keep[labels], threshold
+
+
+def _box_walls(mask: np.ndarray, lines: np.ndarray) -> np.ndarray:
+    """The walls of a row of printed boxes (a comb field) that the line finder left: thin
+    vertical runs whose two ends meet a printed line (a digit's stroke meets at most one)."""
+    if not lines.any():
+        return np.zeros_like(mask)
+    rows = np.flatnonzero(lines.any(axis=1))
+    length = max(8, int(WALL_FRACTION * (rows.max() - rows.min())))
+    values = mask.view(np.uint8)
+    eroded = ndimage.minimum_filter1d(values, length, axis=0, mode="constant", cval=0)
+    runs = ndimage.maximum_filter1d(eroded, length, axis=0, mode="constant", cval=0).astype(bool)
+    if not runs.any():
+        return runs
+    near_lines = ndimage.binary_dilation(lines, iterations=3)
+    labels, count = ndimage.label(runs)
+    walls = np.zeros(count + 1, dtype=bool)
+    for i, (rs, cs) in enumerate(ndimage.find_objects(labels), start=1):
+        height, width = rs.stop - rs.start, cs.stop - cs.start
+        top = near_lines[max(rs.start - 2, 0), cs].any() or near_lines[rs.start, cs].any()
+        bottom = near_lines[min(rs.stop + 1, mask.shape[0] - 1), cs].any() or \
+            near_lines[rs.stop - 1, cs].any()
+        walls[i] = top and bottom and width <= WALL_WIDTH * height
+    found = walls[labels]
+    return ndimage.binary_dilation(found, structure=np.ones((1, 3), dtype=bool)) & mask
 
 
 def _groups(mask: np.ndarray) -> list[_Group]:
@@ -297,20 +331,20 @@ def _groups(mask: np.ndarray) -> list[_Group]:
     if not big.any():
         raise ImageError("no digit found")
     thin = widths <= RULE_WIDTH * heights
-    straight = np.array([_straight(labels[sl] == i + 1) if t else False
-                         for i, (sl, t) in enumerate(zip(slices, thin, strict=True))], dtype=bool)
     if (big & ~thin).any():
         median = float(np.median(heights[big & ~thin]))
         # What is left of a printed line (a comb field's ticks) is straight, thin and taller
         # than the digits; a 1 is seldom all three.
-        rule = thin & ((heights > RULE_HEIGHT * median) | (widths <= 0.5 * RULE_WIDTH * heights)
-                       | straight)
+        rule = thin & ((heights > RULE_HEIGHT * median) | (widths <= 0.5 * RULE_WIDTH * heights))
     else:
         median, rule = float(np.median(heights[big])), np.zeros_like(thin)
     speck = (heights < SPECK_HEIGHT * median) & (widths < SPECK_HEIGHT * median)
     alive = ~speck & ~rule & (~edge | big)
     if (alive & ~edge).any():
-        alive &= ~edge
+        # A number is often cropped tight: a digit-sized mark at the frame's edge is a digit;
+        # a larger one is the table, a finger, the page's edge.
+        digit_sized = (heights <= EDGE_HEIGHT * median) & (widths <= EDGE_HEIGHT * median)
+        alive &= ~edge | digit_sized
     if np.count_nonzero(alive & (heights >= FRAGMENT_HEIGHT * median)) > MAX_MARKS:
         raise ImageError("too many marks to read as a number")
     members = [[i] for i in np.flatnonzero(alive)]
@@ -333,20 +367,6 @@ def _groups(mask: np.ndarray) -> list[_Group]:
         raise ImageError("too many marks to read as a number")
     groups.sort(key=lambda g: (g.cols.start + g.cols.stop) / 2)
     return groups
-
-
-def _straight(mask: np.ndarray) -> bool:
-    """Whether a thin component is a ruler-straight vertical line (a printed tick): the
-    centre of its ink moves less than `RULE_WANDER` px from row to row over its height."""
-    rows = np.flatnonzero(mask.any(axis=1))
-    if rows.size < 10:
-        return False
-    cols = np.arange(mask.shape[1], dtype=np.float64)
-    counts = mask[rows].sum(axis=1)
-    centres = (mask[rows] @ cols) / counts
-    trend = np.polyfit(rows.astype(np.float64), centres, 1)
-    wander = float(np.std(centres - np.polyval(trend, rows)))
-    return abs(float(trend[0])) < 0.03 and wander < RULE_WANDER
 
 
 def _join_overlapping(members: list[list[int]], boxes: np.ndarray,
@@ -432,12 +452,12 @@ def _candidate_cuts(ink: np.ndarray, typical: float, budget: int
         return [0, width], [(0, 1)]
     left, right = profile[inner - 1], profile[inner + 1]
     minima = inner[(profile[inner] <= left) & (profile[inner] <= right)]
-    minima = minima[(minima >= 0.25 * typical) & (minima <= width - 0.25 * typical)]
+    minima = minima[(minima >= 0.12 * typical) & (minima <= width - 0.12 * typical)]
     expected = width / typical
     keep = min(MAX_CUTS, int(np.ceil(2.5 * expected)) + 2)
     picked: list[int] = []
     for x in minima[np.argsort(profile[minima], kind="stable")]:
-        if all(abs(int(x) - p) >= max(2, 0.2 * typical) for p in picked):
+        if all(abs(int(x) - p) >= max(2, 0.12 * typical) for p in picked):
             picked.append(int(x))
         if len(picked) == keep:
             break
@@ -456,7 +476,16 @@ def _piece(ink: np.ndarray, group: _Group, left: int, right: int, threshold: flo
     """The ink of a group's columns [left, right), trimmed to its rows, light on black,
     0-255, strokes evened as the front-end does for one digit (`_even_strokes`), for
     `normalise`; and its box on the analysed page."""
-    mask = ndimage.binary_dilation(group.mask[:, left:right], iterations=1)
+    mask = group.mask[:, left:right]
+    if left > 0 or right < group.mask.shape[1]:
+        # A cut through touching digits leaves slivers of the neighbour's strokes at the
+        # piece's sides: only the piece's main parts are its digit.
+        labels, count = ndimage.label(mask, structure=np.ones((3, 3), dtype=bool))
+        if count > 1:
+            sizes = np.bincount(labels.ravel())[1:]
+            keep = np.concatenate(([False], sizes >= SLIVER * sizes.max()))
+            mask = keep[labels]
+    mask = ndimage.binary_dilation(mask, iterations=1)
     crop = ink[group.rows, group.cols][:, left:right] * mask
     rows = np.flatnonzero(crop.max(axis=1) > 0)
     cols = np.flatnonzero(crop.max(axis=0) > 0)

@@ -74,11 +74,12 @@ def _row(inks: list[np.ndarray], heights: list[float], gaps: list[float],
         scale = height / crop.shape[0]
         pw, ph = max(1, round(crop.shape[1] * scale)), max(1, round(crop.shape[0] * scale))
         piece = Image.fromarray(crop).resize((pw, ph), Image.Resampling.BILINEAR)
-        if angle:
-            piece = piece.rotate(angle, Image.Resampling.BILINEAR, expand=True)
         if n:
             x += gap
-        left, top = round(x), round(base - piece.height)
+        centre = (x + pw / 2, base - ph / 2)  # turning a digit keeps its centre
+        if angle:
+            piece = piece.rotate(angle, Image.Resampling.BILINEAR, expand=True)
+        left, top = round(centre[0] - piece.width / 2), round(centre[1] - piece.height / 2)
         alpha = np.asarray(piece, np.float32)
         # clip to the canvas
         y0, x0 = max(top, 0), max(left, 0)
@@ -86,7 +87,7 @@ def _row(inks: list[np.ndarray], heights: list[float], gaps: list[float],
         if y1 > y0 and x1 > x0:
             region = cover[y0:y1, x0:x1]
             np.maximum(region, alpha[y0 - top:y1 - top, x0 - left:x1 - left], out=region)
-        x += piece.width
+        x += pw
     return cover
 
 
@@ -150,12 +151,12 @@ def notebook(digits: list[np.ndarray], rng: np.random.Generator) -> tuple[bytes,
     total = sum(_widths(inks, heights)) + sum(gaps[1:])
     size, start, _ = _canvas(rng, total, height, (0.5, 2.0))
     w, h = size
-    h = max(h, round(4 * spacing))
+    h = max(h, round(4 * spacing), round(2.5 * height))
     size = (w, h)
     page = _paper(size, _tint(rng, rng.uniform(225, 250), 8))
     offset = rng.uniform(0, spacing)
     lines = np.arange(offset, h, spacing)
-    usable = lines[(lines > height * 1.1) & (lines < h - 2)]
+    usable = lines[(lines > height * 1.6) & (lines < h - 0.3 * height)]
     base = float(usable[rng.integers(len(usable))]) if len(usable) else h * 0.7
     base -= rng.uniform(0.0, 0.15) * spacing
     scale = max(w, h) / 1000
