@@ -77,3 +77,14 @@ def test_hotpaths_quick_compares_each_path_with_what_it_replaced(tmp_path: Path)
     assert len(report["results"]) == 3
     assert all(r["ours"] > 0 and r["replaced"] > 0 for r in report["results"].values())
     assert "x faster" in done.stdout
+
+
+def test_numbers_quick_reports_each_kind(tmp_path: Path, small_model_path: Path) -> None:
+    from bench import numbers
+
+    out = tmp_path / "numbers.json"
+    code = numbers.main(["--quick", "--make", "--set", str(tmp_path / "set"), "--model",
+                         str(small_model_path), "--out", str(out)])
+    by_kind = json.loads(out.read_text())["by_kind"]
+    assert code == 0 and {"clean", "tight", "overall"} <= set(by_kind)
+    assert by_kind["overall"]["numbers"] == 50 and by_kind["overall"]["cpu_ms_per_image"] > 0
