@@ -21,7 +21,7 @@ from common.queue import (
     time_bounded_chunk,
 )
 from common.webhooks import BadCallback, announce_end, check_callback_url
-from core.results import to_csv
+from core.results import READ_MODES, to_csv
 
 from .app import services
 from .errors import error_response
@@ -45,10 +45,13 @@ def create_job() -> Response:
     wait = _wait_seconds()
     if isinstance(wait, Response):
         return wait
-    form = {"callback_url": ""}
+    form = {"callback_url": "", "read": ""}
     files = _uploaded_files(svc.settings.max_files, form)
     if isinstance(files, Response):
         return files
+    read = request.args.get("read") or form["read"] or "digit"
+    if read not in READ_MODES:
+        return error_response(400, "read must be 'digit' or 'number'")
     callback_url = request.args.get("callback_url") or form["callback_url"] or None
     if callback_url is not None:
         try:
@@ -58,7 +61,7 @@ def create_job() -> Response:
     try:
         job_id, chunks = svc.store.create_job(files, _chunk_size(len(files)),
                                               max_unfinished=svc.settings.max_queued_jobs,
-                                              callback_url=callback_url)
+                                              callback_url=callback_url, read=read)
     except QueueFull as exc:
         return error_response(429, f"too many unfinished jobs ({exc}); retry later",
                               {"Retry-After": "10"})
@@ -69,7 +72,8 @@ def create_job() -> Response:
         if job is not None and job["status"] in ENDED:
             return _job_response(job)
         status = job["status"] if job else status
-    response = jsonify(id=job_id, status=status, total=len(files), url=job_url(job_id))
+    response = jsonify(id=job_id, status=status, total=len(files), read=read,
+                       url=job_url(job_id))
     response.status_code = 202
     response.headers["Location"] = job_url(job_id)
     return response
@@ -154,7 +158,8 @@ def get_results(job_id: str) -> Response:
         return job_not_found(job_id)
     if fmt == "csv":
         results = store.results(job_id)
-        body, mimetype = (None if results is None else to_csv(results)), "text/csv; charset=utf-8"
+        body = None if results is None else to_csv(results, store.job_read(job_id))
+        mimetype = "text/csv; charset=utf-8"
     else:
         body, mimetype = store.results_json(job_id), "application/json"
     if body is None:

@@ -49,6 +49,12 @@ _WAIT = {
     "description": "long-poll: seconds to wait for the job to end (capped by MNISTQ_MAX_WAIT)",
     "schema": {"type": "number", "minimum": 0},
 }
+_READ = {
+    "name": "read", "in": "query", "required": False,
+    "description": "what each image holds: one digit (default) or a number (also accepted "
+                   "as a multipart form field `read`)",
+    "schema": {"type": "string", "enum": ["digit", "number"]},
+}
 
 _CALLBACK_NOTE = (
     "With `callback_url` (query parameter or form field) the service POSTs the job's end to "
@@ -83,7 +89,7 @@ SPEC: dict[str, Any] = {
                 "summary": "Upload images as one job",
                 "operationId": "createJob",
                 "description": _CALLBACK_NOTE,
-                "parameters": [_WAIT],
+                "parameters": [_WAIT, _READ],
                 "requestBody": {
                     "required": True,
                     "content": {"multipart/form-data": {
@@ -93,7 +99,7 @@ SPEC: dict[str, Any] = {
                                 "type": "array",
                                 "items": {"type": "string", "format": "binary"},
                                 "minItems": 1,
-                            }},
+                            }, "read": {"type": "string", "enum": ["digit", "number"]}},
                             "required": ["files"],
                         },
                     }},
@@ -108,7 +114,8 @@ SPEC: dict[str, Any] = {
                             "schema": {"$ref": "#/components/schemas/JobCreated"},
                         }},
                     },
-                    "400": _error("no files, a bad wait value, or a refused callback_url"),
+                    "400": _error("no files, a bad wait or read value, or a refused "
+                                  "callback_url"),
                     "401": _UNAUTHORIZED,
                     "413": _error("too many files or bytes"),
                     "429": _error("too many unfinished jobs", _RETRY_AFTER),
@@ -385,15 +392,34 @@ SPEC: dict[str, Any] = {
                     },
                     "model": {"type": "string", "nullable": True,
                               "description": "the model version that read the image"},
+                    "text": {"type": "string", "pattern": "^[0-9]+$", "nullable": True,
+                             "description": "number mode: the digits left to right"},
+                    "digits": {
+                        "type": "array", "nullable": True,
+                        "description": "number mode: each digit left to right",
+                        "items": {"$ref": "#/components/schemas/DigitRead"},
+                    },
                 },
                 "required": ["index", "filename", "prediction", "confidence", "runner_up",
                              "error", "box"],
+            },
+            "DigitRead": {
+                "type": "object",
+                "properties": {
+                    "prediction": {"type": "integer", "minimum": 0, "maximum": 9},
+                    "confidence": {"type": "number"},
+                    "runner_up": {"type": "integer", "minimum": 0, "maximum": 9},
+                    "box": {"type": "array", "items": {"type": "integer", "minimum": 0},
+                            "minItems": 4, "maxItems": 4},
+                },
+                "required": ["prediction", "confidence", "runner_up", "box"],
             },
             "JobCreated": {
                 "type": "object",
                 "properties": {
                     "id": {"type": "string"},
                     "status": {"type": "string", "enum": STATUSES},
+                    "read": {"type": "string", "enum": ["digit", "number"]},
                     "total": {"type": "integer", "minimum": 1},
                     "url": {"type": "string"},
                 },
@@ -421,6 +447,7 @@ SPEC: dict[str, Any] = {
                     },
                     "models": {"type": "array", "items": {"type": "string"},
                                "description": "the model versions that read the job"},
+                    "read": {"type": "string", "enum": ["digit", "number"]},
                     "results": {
                         "type": "array", "items": {"$ref": "#/components/schemas/Result"},
                         "nullable": True,

@@ -75,7 +75,8 @@ def measure(parts: int, repeat: int) -> dict[str, dict[str, float]]:
     chunks = stored_chunks(results, CHUNK)
     assert json.loads(_rows_json(chunks)) == _rows(chunks)
     one = results[0]
-    assert one.to_dict() == dataclasses.asdict(one)
+    fields = dataclasses.asdict(one)  # a digit result: the number fields are not in its JSON
+    assert one.to_dict() == {name: fields[name] for name in one.to_dict()}
 
     rows = {
         f"multipart: split {parts:,} parts (ms)": (

@@ -18,8 +18,9 @@ from core.evaluate import evaluate, evaluate_files
 from core.imaging import ImageLimits
 from core.labelled_set import LabelsError, read_labelled_set
 from core.model import DigitModel, ModelError
+from core.number_eval import NumberLabelsError, evaluate_numbers, read_number_set
 from core.pipeline import predict_files
-from core.results import Result
+from core.results import READ_MODES, Result
 from core.training import (
     DEFAULT_RECIPE,
     SEED_RECIPE,
@@ -61,12 +62,21 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "through the service's whole pipeline (default: the MNIST test set)",
     )
     ev.add_argument("--data-dir", type=Path, help="MNIST folder (default: MNISTQ_DATA_DIR)")
+    ev.add_argument(
+        "--set", type=Path, metavar="DIR", dest="labelled_set",
+        help="with --read number: a folder with labels.csv (filename,text[,kind]) and the "
+        "images beside it, read through the service's whole pipeline",
+    )
+    ev.add_argument("--read", choices=READ_MODES, default="digit",
+                    help="score digits (default) or whole numbers (needs --set)")
     ev.set_defaults(func=cmd_evaluate)
 
     pr = subparsers.add_parser("predict", help="read digits from image files, no service needed")
     pr.add_argument("paths", nargs="+", type=Path, metavar="FILE_OR_DIR")
     pr.add_argument("--model", type=Path, help="model path (default: the served model)")
     pr.add_argument("--json", action="store_true", help="print a JSON list of results")
+    pr.add_argument("--read", choices=READ_MODES, default="digit",
+                    help="what each image holds: one digit (default) or a number")
     pr.set_defaults(func=cmd_predict)
 
 
@@ -125,8 +135,13 @@ def cmd_train(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_evaluate(args: argparse.Namespace, settings: Settings) -> int:
     try:
         path = args.model or served_model_path(settings)
-        model = DigitModel.load(path)
     except (ModelError, VersionError) as exc:
+        return _fail(str(exc))
+    if args.read == "number":
+        return _evaluate_numbers(args, settings, path)
+    try:
+        model = DigitModel.load(path)
+    except ModelError as exc:
         return _fail(str(exc))
     if args.labelled_set is not None:
         try:
@@ -151,16 +166,43 @@ def cmd_evaluate(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _evaluate_numbers(args: argparse.Namespace, settings: Settings, path: Path) -> int:
+    """`mnistq evaluate --set DIR --read number`: whole numbers read exactly, by kind."""
+    if args.labelled_set is None:
+        print("mnistq evaluate: --read number needs --set DIR (labels.csv: filename,text"
+              "[,kind])", file=sys.stderr)
+        return 2
+    try:
+        numbers = read_number_set(args.labelled_set)
+    except NumberLabelsError as exc:
+        print(f"mnistq evaluate: {exc}", file=sys.stderr)
+        return 2
+    try:
+        model = DigitModel.load(path)
+    except ModelError as exc:
+        return _fail(str(exc))
+    limits = ImageLimits(settings.max_image_bytes, settings.max_image_pixels)
+    report = evaluate_numbers(model, numbers, limits)
+    source = str(args.labelled_set)
+    if args.json:
+        print(json.dumps({"model": str(path), "set": source, "read": "number",
+                          **report.to_dict()}))
+    else:
+        print(f"model: {path}\nset: {source}\n{report.to_text()}")
+    return 0
+
+
 def _read(
-    index: int, name: str, path: Path, limits: ImageLimits
+    index: int, name: str, path: Path, limits: ImageLimits, mode: str = "digit"
 ) -> tuple[int, str, bytes] | Result:
     """The file's bytes, or a per-file error result when it cannot or should not be read."""
     try:
         if path.stat().st_size > limits.max_bytes:
-            return Result.failure(index, name, f"file larger than {limits.max_bytes} bytes")
+            return Result.failure(index, name, f"file larger than {limits.max_bytes} bytes",
+                                  mode)
         return index, name, path.read_bytes()
     except OSError as exc:
-        return Result.failure(index, name, f"cannot read file: {exc.strerror or exc}")
+        return Result.failure(index, name, f"cannot read file: {exc.strerror or exc}", mode)
 
 
 def cmd_predict(args: argparse.Namespace, settings: Settings) -> int:
@@ -175,9 +217,10 @@ def cmd_predict(args: argparse.Namespace, settings: Settings) -> int:
     results: list[Result] = []
     for start in range(0, len(files), PREDICT_BATCH):
         batch = files[start:start + PREDICT_BATCH]
-        read = [_read(start + i, name, path, limits) for i, (name, path) in enumerate(batch)]
+        read = [_read(start + i, name, path, limits, args.read)
+                for i, (name, path) in enumerate(batch)]
         items = [r for r in read if not isinstance(r, Result)]
-        predicted = iter(predict_files(model, items, limits))
+        predicted = iter(predict_files(model, items, limits, read=args.read))
         results += [r if isinstance(r, Result) else next(predicted) for r in read]
     if args.json:
         print(json.dumps([r.to_dict() for r in results], indent=1))
@@ -185,6 +228,8 @@ def cmd_predict(args: argparse.Namespace, settings: Settings) -> int:
         for r in results:
             if r.error:
                 print(f"{r.filename}\terror: {r.error}")
+            elif r.read == "number":
+                print(f"{r.filename}\t{r.text}\t{r.confidence:.2f}")
             else:
                 print(f"{r.filename}\t{r.prediction}\t(confidence {r.confidence:.2f}, "
                       f"runner-up {r.runner_up})")

@@ -21,6 +21,7 @@ from cli import events
 from cli.files import collect_images
 from cli.progress import JobProgress
 from common.settings import Settings
+from core.results import READ_MODES
 
 DEFAULT_URL = "http://127.0.0.1:5000"
 POLL = 0.5  # seconds per long-poll while showing progress
@@ -41,6 +42,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="wait for the job, showing progress, and print its results")
     parser.add_argument("--format", choices=("json", "csv"), default="json",
                         help="results as the job's JSON (default) or CSV")
+    parser.add_argument("--read", choices=READ_MODES, default="digit",
+                        help="what each image holds: one digit (default) or a number")
     parser.set_defaults(func=run)
 
 
@@ -54,7 +57,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         session.headers["Authorization"] = f"Bearer {settings.api_key}"
     base = args.url.rstrip("/")
     try:
-        job = upload(session, base, files)
+        job = upload(session, base, files, args.read)
         print(f"job {job['id']}: {job['total']} files uploaded", file=sys.stderr)
         if not args.wait:
             print(json.dumps(job, indent=2))
@@ -79,10 +82,13 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def upload(session: requests.Session, base: str, files: list[tuple[str, Path]]) -> dict[str, Any]:
+def upload(session: requests.Session, base: str, files: list[tuple[str, Path]],
+           read: str = "digit") -> dict[str, Any]:
     parts = [("files", (name, path.read_bytes(), "application/octet-stream"))
              for name, path in files]
-    return _check(session.post(f"{base}/api/v1/jobs", files=parts, timeout=300)).json()
+    params = {"read": read} if read != "digit" else {}
+    return _check(session.post(f"{base}/api/v1/jobs", files=parts, params=params,
+                               timeout=300)).json()
 
 
 def follow(session: requests.Session, base: str, job: dict[str, Any]) -> dict[str, Any]:

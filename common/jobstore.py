@@ -304,6 +304,7 @@ class JobStore:
     def create_job(
         self, files: Sequence[tuple[str, bytes]], chunk_size: int,
         max_unfinished: int | None = None, callback_url: str | None = None,
+        read: str = "digit",
     ) -> tuple[str, list[Chunk]]:
         """Record a new job (status and counts) in one transaction; return its id and its
         chunks.
@@ -323,6 +324,7 @@ class JobStore:
         pipe.hset(job, mapping={
             "status": QUEUED, "total": len(files), "processed": 0, "failed": 0,
             "created_at": f"{now:.3f}", "expires_at": expires_at, "chunk_size": chunk_size,
+            "read": read,
             **({"callback_url": callback_url, "callback_status": "pending",
                 "callback_attempts": 0} if callback_url else {}),
         })
@@ -381,6 +383,12 @@ class JobStore:
                 raw = self.redis.hgetall(results)
             view["results"] = _rows_json(raw) if results_as_json else _rows(raw)
         return view
+
+    def job_read(self, job_id: str) -> str:
+        """What the job reads on each image: `digit` (also for jobs from before the field)
+        or `number`."""
+        value = self.redis.hget(job_key(job_id), "read")
+        return value.decode() if value else "digit"
 
     def progress(self, job_id: str) -> dict[str, Any] | None:
         """`{"status", "total", "processed", "failed"}` of a job in one cheap read (event
@@ -623,6 +631,7 @@ def _view(job_id: str, fields: dict[bytes, bytes]) -> dict[str, Any]:
         "finished_at": iso(get("finished_at")),
         "models": sorted(name[len(b"model:"):].decode() for name in fields
                          if name.startswith(b"model:")),
+        "read": get("read") or "digit",
         "results": None,
     }
     if get("callback_url") is not None:

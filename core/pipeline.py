@@ -43,9 +43,15 @@ def read_pages(
 
 
 def predict_files(
-    model: DigitModel, items: Sequence[tuple[int, str, bytes]], limits: ImageLimits
+    model: DigitModel, items: Sequence[tuple[int, str, bytes]], limits: ImageLimits,
+    read: str = "digit",
 ) -> list[Result]:
-    """One `Result` per `(index, filename, data)` item, in order; a bad file costs only itself."""
+    """One `Result` per `(index, filename, data)` item, in order; a bad file costs only itself.
+    `read="number"` reads a number on each image (`core.numbers`) instead of one digit."""
+    if read == "number":
+        from core.numbers import predict_number_files  # numbers build on this module
+
+        return predict_number_files(model, items, limits)
     results: list[Result | None] = [None] * len(items)
     decoded: list[int] = []
     pages: list[tuple[np.ndarray, float]] = []

@@ -13,7 +13,25 @@ FIELDS = ("index", "filename", "prediction", "confidence", "runner_up", "error",
 BOX_COLUMNS = ("box_x", "box_y", "box_width", "box_height")
 CSV_FIELDS = (*FIELDS[:6], *BOX_COLUMNS, "model")
 """The CSV columns: the box is spread over four numbers."""
+NUMBER_CSV_FIELDS = ("index", "filename", "text", "confidence", "digits", "error", "model")
+"""The CSV columns in number mode (`digits`: the per-digit confidences joined with spaces)."""
+READ_MODES = ("digit", "number")
+"""What a job reads on each image: one digit (the default) or a number."""
 _FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+
+
+@dataclass(frozen=True)
+class DigitRead:
+    """One digit of a number: what the classifier read, and its box in upload pixels."""
+
+    prediction: int
+    confidence: float
+    runner_up: int
+    box: tuple[int, int, int, int]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"prediction": self.prediction, "confidence": self.confidence,
+                "runner_up": self.runner_up, "box": list(self.box)}
 
 
 @dataclass(frozen=True)
@@ -31,13 +49,23 @@ class Result:
     (after its EXIF orientation); None with an error."""
     model: str | None = None
     """The model version that read the image (None where no version is known)."""
+    read: str = "digit"
+    """`number`: `text` and `digits` say what was read, `prediction`, `runner_up` are None."""
+    text: str | None = None
+    digits: tuple[DigitRead, ...] | None = None
 
     @classmethod
-    def failure(cls, index: int, filename: str, error: str) -> Result:
-        return cls(index=index, filename=filename, error=error)
+    def failure(cls, index: int, filename: str, error: str, read: str = "digit") -> Result:
+        return cls(index=index, filename=filename, error=error, read=read)
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON object of the API (`dataclasses.asdict` deep-copies: 20x slower)."""
+        if self.read == "number":
+            return {"index": self.index, "filename": self.filename, "text": self.text,
+                    "digits": None if self.digits is None else [d.to_dict() for d in self.digits],
+                    "prediction": None, "confidence": self.confidence, "runner_up": None,
+                    "error": self.error, "box": None if self.box is None else list(self.box),
+                    "model": self.model}
         return {"index": self.index, "filename": self.filename, "prediction": self.prediction,
                 "confidence": self.confidence, "runner_up": self.runner_up, "error": self.error,
                 "box": None if self.box is None else list(self.box), "model": self.model}
@@ -50,8 +78,10 @@ def _csv_safe(value: Any) -> Any:
     return value
 
 
-def to_csv(results: Iterable[Mapping[str, Any]]) -> str:
+def to_csv(results: Iterable[Mapping[str, Any]], read: str = "digit") -> str:
     """Results as CSV text with a header row; file names are sanitised for spreadsheets."""
+    if read == "number":
+        return _number_csv(results)
     out = io.StringIO()
     writer = csv.DictWriter(out, fieldnames=CSV_FIELDS, extrasaction="ignore",
                             lineterminator="\n")
@@ -60,5 +90,18 @@ def to_csv(results: Iterable[Mapping[str, Any]]) -> str:
         cells = {name: _csv_safe(row.get(name)) for name in CSV_FIELDS if name not in BOX_COLUMNS}
         box = row.get("box") or (None,) * len(BOX_COLUMNS)
         cells.update(zip(BOX_COLUMNS, box, strict=True))
+        writer.writerow(cells)
+    return out.getvalue()
+
+
+def _number_csv(results: Iterable[Mapping[str, Any]]) -> str:
+    """Number-mode CSV: the text, its confidence and the per-digit confidences."""
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=NUMBER_CSV_FIELDS, extrasaction="ignore",
+                            lineterminator="\n")
+    writer.writeheader()
+    for row in results:
+        cells = {name: _csv_safe(row.get(name)) for name in NUMBER_CSV_FIELDS}
+        cells["digits"] = " ".join(str(d["confidence"]) for d in row.get("digits") or ())
         writer.writerow(cells)
     return out.getvalue()

@@ -84,7 +84,7 @@ def test_without_wait_the_upload_is_accepted_with_a_location(shared_stack: Stack
     response = submit(shared_stack, many_files(3))
     assert response.status_code == 202
     body = response.json()
-    assert set(body) == {"id", "status", "total", "url"}
+    assert set(body) == {"id", "status", "total", "read", "url"}
     assert body["total"] == 3 and body["status"] == "queued"
     assert len(body["id"]) == 32 and response.headers["Location"] == body["url"]
     assert wait_job(shared_stack, body["id"])["status"] == "succeeded"

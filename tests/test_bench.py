@@ -102,3 +102,14 @@ def test_features_quick_reports_every_stage(tmp_path: Path) -> None:
     assert report["n_images"] == 1000 and report["n_features"] == 3240
     assert all(report[f"{s}_images_per_cpu_s"] > 0 for s in ("deskew", "hog", "pca_matmul"))
     assert "HOG (default: 18 soft, 4+7 px)" in done.stdout
+
+
+def test_numbers_quick_reports_each_kind(tmp_path: Path, small_model_path: Path) -> None:
+    from bench import numbers
+
+    out = tmp_path / "numbers.json"
+    code = numbers.main(["--quick", "--make", "--set", str(tmp_path / "set"), "--model",
+                         str(small_model_path), "--out", str(out)])
+    by_kind = json.loads(out.read_text())["by_kind"]
+    assert code == 0 and {"clean", "tight", "overall"} <= set(by_kind)
+    assert by_kind["overall"]["numbers"] == 50 and by_kind["overall"]["cpu_ms_per_image"] > 0

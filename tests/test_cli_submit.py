@@ -49,7 +49,7 @@ def test_submit_files_as_json_and_without_wait(shared_stack: Stack, capsys) -> N
     assert job["status"] == "succeeded" and job["results"][0]["prediction"] == 4
     code, out, err = in_process(capsys, "submit", image, "--url", shared_stack.url)
     assert code == 0, err
-    assert set(json.loads(out)) == {"id", "status", "total", "url"}
+    assert set(json.loads(out)) == {"id", "status", "total", "read", "url"}
 
 
 def test_submit_fails_loudly(shared_stack: Stack, tmp_path, capsys) -> None:

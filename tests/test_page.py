@@ -204,6 +204,26 @@ def test_the_box_of_the_digit_read_is_drawn_on_its_photo(live: Stack, page: Page
     assert abs(shown["width"] - width * scale) <= 4
 
 
+def test_a_number_per_image_shows_the_text_and_a_box_per_digit(
+    live: Stack, page: Page, data_dir: Path
+) -> None:
+    from core.data import load_split
+    from tests.support import encode
+    from tests.test_numbers import digits_of, write_row
+
+    images, labels = load_split(data_dir, "test", limit=400)
+    number = encode(write_row(digits_of(images, labels, "02139")), "PNG")
+    open_page(page, live.url)
+    page.get_by_label("A number per image").check()
+    upload(page, [{"name": "zip.png", "mimeType": "image/png", "buffer": number}])
+
+    card = page.locator('.card[data-filename="zip.png"]')
+    expect(card).to_have_attribute("data-prediction", "02139", timeout=JOB_TIMEOUT_MS)
+    expect(card.locator(".card__number")).to_have_text("02139")
+    expect(card.locator(".card__box")).to_have_count(5)  # one per digit
+    expect(card.locator(".card__label")).to_have_count(5)
+
+
 def test_a_mixed_upload_shows_per_file_errors(live: Stack, page: Page) -> None:
     good = image_files()[0]
     png = good.read_bytes()

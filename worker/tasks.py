@@ -257,13 +257,14 @@ def _predict_chunk(job_id: str, chunk: Chunk) -> int:
     files = state.files
     served = process.served  # once per chunk: a switch happens between two chunks
     assert served is not None
+    read = store.job_read(job_id)
     if state.attempts > settings.max_chunk_attempts:
         log.error("job %s: chunk %d-%d given up after %d deliveries", job_id, chunk.start,
                   chunk.stop, state.attempts - 1)
         reason = f"not processed: its chunk failed {state.attempts - 1} times"
-        results = [Result.failure(i, name, reason) for i, name, _ in files]
+        results = [Result.failure(i, name, reason, read) for i, name, _ in files]
     else:
-        results = _predict(job_id, chunk, files, served.model)
+        results = _predict(job_id, chunk, files, served.model, read)
     results = [replace(r, model=served.version) for r in results]
     added, status = store.record_results(job_id, chunk, results, process.name,
                                          seconds=time.perf_counter() - begun,
@@ -284,17 +285,18 @@ def _context(job_id: str, chunk: Chunk, **more: Any) -> dict[str, Any]:
 
 
 def _predict(job_id: str, chunk: Chunk, files: list[tuple[int, str, bytes | None]],
-             model: DigitModel) -> list[Result]:
-    """One result per file in index order; a bug in prediction fails the chunk's files, loudly,
-    instead of leaving the job unfinished forever."""
+             model: DigitModel, read: str = "digit") -> list[Result]:
+    """One result per file in index order, a digit or a number each (`read`, the job's
+    mode); a bug in prediction fails the chunk's files, loudly, instead of leaving the job
+    unfinished forever."""
     present = [(i, name, data) for i, name, data in files if data is not None]
     try:
-        results = list(predict_files(model, present, process.limits))
+        results = list(predict_files(model, present, process.limits, read=read))
     except Exception:
         log.exception("job %s: chunk %d-%d: prediction failed", job_id, chunk.start, chunk.stop)
-        results = [Result.failure(i, name, "internal error while predicting")
+        results = [Result.failure(i, name, "internal error while predicting", read)
                    for i, name, _ in present]
-    results += [Result.failure(i, name, "image data is no longer stored")
+    results += [Result.failure(i, name, "image data is no longer stored", read)
                 for i, name, data in files if data is None]
     results.sort(key=lambda result: result.index)
     return results

@@ -133,8 +133,9 @@ export async function readiness() {
 
 // --- uploads -----------------------------------------------------------------
 
-function formFor(entries) {
+function formFor(entries, read) {
   const form = new FormData();
+  if (read === "number") form.append("read", "number");
   for (const { file, name } of entries) form.append("files", file, name);
   return form;
 }
@@ -171,8 +172,8 @@ function xhrOnce(path, form, { onProgress, signal }) {
 
 // Uploads files as one job. `entries` are {file, name}. Resolves to
 // {status: 200 (finished within `wait`) or 202, body: the job}.
-export async function submitJob(entries, { wait = 0, onProgress, signal } = {}) {
-  const form = formFor(entries);
+export async function submitJob(entries, { wait = 0, onProgress, signal, read = "digit" } = {}) {
+  const form = formFor(entries, read);
   const path = wait > 0 ? `/api/v1/jobs?wait=${wait}` : "/api/v1/jobs";
   const result = await withKey(() => xhrOnce(path, form, { onProgress, signal }));
   if (result.status < 200 || result.status >= 300) {

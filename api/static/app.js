@@ -368,7 +368,8 @@ async function runJob(entries) {
   try {
     await ensureKey();
     const onProgress = (fraction) => setProgress(`Uploading: ${Math.round(fraction * 100)}%`, fraction, 1);
-    const { body } = await submitJob(entries, { wait: 2, onProgress, signal: controller.signal });
+    const read = $("upload-form").elements.read.value === "number" ? "number" : "digit";
+    const { body } = await submitJob(entries, { wait: 2, onProgress, signal: controller.signal, read });
     state.job.id = body.id;
     setJobLinks(body.id);
     let job = body;

@@ -7,7 +7,11 @@ const PAGE_SIZE = 200;
 const EAGER_IMAGES = 40; // the first screenfuls load at once, the rest as they scroll in
 
 export function kindOf(result) {
-  if (result.error || result.prediction === null || result.prediction === undefined) return "error";
+  if (result.error) return "error";
+  if (typeof result.text === "string") {
+    return result.digits.some((d) => d.confidence < LOW_CONFIDENCE) ? "low" : "ok";
+  }
+  if (result.prediction === null || result.prediction === undefined) return "error";
   return result.confidence < LOW_CONFIDENCE ? "low" : "ok";
 }
 
@@ -28,25 +32,40 @@ const SVG = "http://www.w3.org/2000/svg";
 
 // The box of the digit read, over the thumbnail: an SVG laid over the image with the same
 // inset and the image's own pixel grid, scaled as object-fit: contain scales the image.
-function boxOverlay(img, box) {
-  const [x, y, width, height] = box;
+// In number mode, one box per digit, the digit read written under it (low ones marked).
+function boxOverlay(img, box, digits) {
   const svg = document.createElementNS(SVG, "svg");
   svg.setAttribute("class", "card__overlay");
   svg.setAttribute("viewBox", `0 0 ${img.naturalWidth} ${img.naturalHeight}`);
   svg.setAttribute("preserveAspectRatio", "xMidYMid meet");
   svg.setAttribute("aria-hidden", "true");
-  const rect = document.createElementNS(SVG, "rect");
-  rect.setAttribute("class", "card__box");
-  rect.setAttribute("x", String(x));
-  rect.setAttribute("y", String(y));
-  rect.setAttribute("width", String(width));
-  rect.setAttribute("height", String(height));
-  rect.setAttribute("vector-effect", "non-scaling-stroke");
-  svg.append(rect);
+  const boxes = Array.isArray(digits) ? digits : [{ box }];
+  for (const digit of boxes) {
+    const [x, y, width, height] = digit.box;
+    const rect = document.createElementNS(SVG, "rect");
+    const low = digit.confidence !== undefined && digit.confidence < LOW_CONFIDENCE;
+    rect.setAttribute("class", low ? "card__box card__box--low" : "card__box");
+    rect.setAttribute("x", String(x));
+    rect.setAttribute("y", String(y));
+    rect.setAttribute("width", String(width));
+    rect.setAttribute("height", String(height));
+    rect.setAttribute("vector-effect", "non-scaling-stroke");
+    svg.append(rect);
+    if (digit.prediction !== undefined) {
+      const label = document.createElementNS(SVG, "text");
+      label.setAttribute("class", low ? "card__label card__label--low" : "card__label");
+      label.setAttribute("x", String(x + width / 2));
+      label.setAttribute("y", String(Math.min(y + height + height * 0.35, img.naturalHeight)));
+      label.setAttribute("font-size", String(Math.max(8, height * 0.35)));
+      label.setAttribute("text-anchor", "middle");
+      label.textContent = String(digit.prediction);
+      svg.append(label);
+    }
+  }
   return svg;
 }
 
-function thumbnail(url, name, eager, box) {
+function thumbnail(url, name, eager, box, digits) {
   const figure = element("div", "card__figure");
   if (!url) {
     figure.append(element("span", "card__noimage", "no preview"));
@@ -59,7 +78,8 @@ function thumbnail(url, name, eager, box) {
   img.src = url;
   img.addEventListener("load", () => {
     if (img.naturalWidth < 96) img.classList.add("card__img--pixelated");
-    if (Array.isArray(box) && box.length === 4) figure.append(boxOverlay(img, box));
+    if (Array.isArray(digits) && digits.length) figure.append(boxOverlay(img, box, digits));
+    else if (Array.isArray(box) && box.length === 4) figure.append(boxOverlay(img, box));
   });
   img.addEventListener("error", () => img.replaceWith(element("span", "card__noimage", "no preview")));
   figure.append(img);
@@ -86,6 +106,26 @@ function predictionBody(result, kind) {
   return body;
 }
 
+function numberBody(result, kind) {
+  const body = document.createDocumentFragment();
+  const line = element("p", "card__prediction");
+  line.append(
+    element("span", "visually-hidden", "Number read "),
+    element("span", "card__digit card__number", result.text),
+    element("span", "visually-hidden", ", confidence "),
+    element("span", "card__confidence", percent(result.confidence)),
+  );
+  const bar = element("div", "card__bar");
+  bar.setAttribute("aria-hidden", "true");
+  bar.style.setProperty("--confidence", String(result.confidence));
+  body.append(line, bar);
+  const low = result.digits
+    .map((d, i) => (d.confidence < LOW_CONFIDENCE ? `digit ${i + 1} (${d.prediction}, runner-up ${d.runner_up})` : null))
+    .filter(Boolean);
+  if (kind === "low") body.append(element("p", "badge badge--low", `Low confidence: ${low.join(", ")}`));
+  return body;
+}
+
 function errorBody(result) {
   const body = document.createDocumentFragment();
   body.append(element("p", "badge badge--error", "Could not read"));
@@ -99,13 +139,15 @@ export function card(result, url, { eager = false } = {}) {
   item.dataset.index = String(result.index);
   item.dataset.filename = result.filename;
   item.dataset.kind = kind;
-  if (kind !== "error") item.dataset.prediction = String(result.prediction);
+  const number = typeof result.text === "string";
+  if (kind !== "error") item.dataset.prediction = number ? result.text : String(result.prediction);
   const body = element("div", "card__body");
-  body.append(kind === "error" ? errorBody(result) : predictionBody(result, kind));
+  const read = number ? numberBody(result, kind) : predictionBody(result, kind);
+  body.append(kind === "error" ? errorBody(result) : read);
   const name = element("p", "card__name", result.filename);
   name.title = result.filename;
   body.append(name);
-  item.append(thumbnail(url, result.filename, eager, result.box), body);
+  item.append(thumbnail(url, result.filename, eager, result.box, result.digits), body);
   return item;
 }
 

@@ -1,0 +1,87 @@
+"""Numbers read per kind: exact matches and CPU ms per image, end to end in one process.
+
+Each image of a number set (`labels.csv`: `filename,text,kind`, from `eval.numbers`; `--make`
+writes one first) goes through what a worker does in number mode
+(`core.pipeline.predict_files(..., read="number")`: decode, capture front-end, cut search,
+one batched predict) in batches of 64 on one thread. "5 digits" is the CPU per image of the
+5-digit numbers alone (issue 13's target: <= 5 ms per core).
+Run: `python -m bench numbers --set DIR [--make] [--count N] [--seed S] [--quick]`.
+"""
+
+from __future__ import annotations
+
+import csv
+import sys
+import time
+from collections import defaultdict
+from pathlib import Path
+
+from threadpoolctl import threadpool_limits
+
+from bench import report
+from common.settings import Settings
+from core.imaging import ImageLimits
+from core.model import DigitModel
+from core.pipeline import predict_files
+from eval.numbers import KINDS, make
+
+NAME = "numbers"
+BATCH = 64
+
+
+def measure(folder: Path, model: DigitModel, limits: ImageLimits) -> dict:
+    """Per kind and overall: numbers, exact matches, CPU ms per image; and for 5 digits."""
+    with (folder / "labels.csv").open(newline="") as f:
+        rows = list(csv.DictReader(f))
+    tally: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
+    for start in range(0, len(rows), BATCH):
+        batch = rows[start:start + BATCH]
+        items = [(start + i, r["filename"], (folder / r["filename"]).read_bytes())
+                 for i, r in enumerate(batch)]
+        for row, item in zip(batch, items, strict=True):
+            began = time.process_time()
+            (result,) = predict_files(model, [item], limits, read="number")
+            seconds = time.process_time() - began
+            keys = [row.get("kind") or "all", "overall"]
+            if len(row["text"]) == 5:
+                keys.append("5 digits")
+            for key in keys:
+                t = tally[key]
+                t["numbers"] += 1
+                t["exact"] += result.text == row["text"]
+                t["seconds"] += seconds
+    return {key: {"numbers": int(t["numbers"]), "accuracy": t["exact"] / t["numbers"],
+                  "cpu_ms_per_image": 1e3 * t["seconds"] / t["numbers"]}
+            for key, t in tally.items()}
+
+
+def render(by_kind: dict) -> str:
+    order = [k for k in (*KINDS, "all", "5 digits") if k in by_kind] + ["overall"]
+    rows = [(k, by_kind[k]["numbers"], f"{100 * by_kind[k]['accuracy']:.1f}%",
+             by_kind[k]["cpu_ms_per_image"]) for k in order]
+    return report.table(("kind", "numbers", "read exactly", "CPU ms / image"), rows)
+
+
+def main(argv: list[str] | None = None) -> int:
+    settings = Settings.from_env()
+    parser = report.arguments(NAME, __doc__, "--count 10 with --make", settings)
+    parser.add_argument("--set", type=Path, required=True, help="folder with labels.csv")
+    parser.add_argument("--make", action="store_true", help="generate the set first")
+    parser.add_argument("--count", type=int, default=200, help="numbers per kind with --make")
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args(argv)
+    if args.make:
+        for kind in KINDS:
+            make(args.set, kind, 10 if args.quick else args.count, args.seed, args.data_dir)
+    model = DigitModel.load(args.model)
+    limits = ImageLimits(settings.max_image_bytes, settings.max_image_pixels)
+    with threadpool_limits(limits=1):
+        by_kind = measure(args.set, model, limits)
+    print(render(by_kind))
+    report.write(NAME, {"quick": args.quick, "set": str(args.set), "model": str(args.model),
+                        "by_kind": by_kind}, args.out)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,154 @@
+"""How well numbers are read on a labelled folder: `labels.csv` (`filename,text[,kind]`) and
+the images beside it, read through the whole number pipeline (decode, find, split, read).
+
+Exact match of the whole string overall and by kind, per-digit accuracy (over the numbers
+whose digit count is right), and where the errors come from: segmentation (a wrong number of
+digits) or reading (the right count, a digit misread).
+"""
+
+from __future__ import annotations
+
+import csv
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from core.imaging import ImageLimits
+from core.model import DigitModel
+from core.pipeline import predict_files
+
+LABELS_FILE = "labels.csv"
+DEFAULT_KIND = "all"
+BATCH = 256
+
+
+class NumberLabelsError(ValueError):
+    """A labels.csv that cannot be used: missing, malformed, or naming a missing image."""
+
+
+@dataclass(frozen=True)
+class LabelledNumber:
+    filename: str
+    path: Path
+    text: str
+    kind: str
+
+
+def read_number_set(folder: Path) -> list[LabelledNumber]:
+    """The numbers listed in `folder/labels.csv`, in order; `NumberLabelsError` says what is
+    wrong. File names are names inside the folder only (no paths, no `..`)."""
+    folder = Path(folder)
+    where = folder / LABELS_FILE
+    try:
+        text = where.read_text(encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise NumberLabelsError(f"{where}: cannot read it ({getattr(exc, 'strerror', None) or exc})"
+                                ) from None
+    reader = csv.DictReader(text.splitlines())
+    columns = [c.strip() for c in reader.fieldnames or []]
+    if columns[:2] != ["filename", "text"]:
+        raise NumberLabelsError(f"{where}: the header must be `filename,text[,kind]`, got "
+                                f"{','.join(columns) or 'nothing'}")
+    reader.fieldnames = columns
+    out = []
+    for line, row in enumerate(reader, start=2):
+        name = (row.get("filename") or "").strip()
+        digits = (row.get("text") or "").strip()
+        kind = (row.get("kind") or "").strip() or DEFAULT_KIND
+        if not name or Path(name).name != name or name in (".", ".."):
+            raise NumberLabelsError(f"{where} line {line}: filename {name!r} is not a file name")
+        if not digits.isdigit() or not digits.isascii():
+            raise NumberLabelsError(f"{where} line {line}: text {digits!r} is not digits 0-9")
+        if not (folder / name).is_file():
+            raise NumberLabelsError(f"{where} line {line}: {name} not found beside it")
+        out.append(LabelledNumber(name, folder / name, digits, kind))
+    if not out:
+        raise NumberLabelsError(f"{where}: no images listed")
+    return out
+
+
+@dataclass
+class _Tally:
+    numbers: int = 0
+    exact: int = 0
+    segmentation_errors: int = 0
+    reading_errors: int = 0
+    digits: int = 0
+    digits_right: int = 0
+
+    def add(self, truth: str, read: str | None) -> None:
+        self.numbers += 1
+        if read == truth:
+            self.exact += 1
+        elif read is None or len(read) != len(truth):
+            self.segmentation_errors += 1
+        else:
+            self.reading_errors += 1
+        if read is not None and len(read) == len(truth):
+            self.digits += len(truth)
+            self.digits_right += sum(a == b for a, b in zip(truth, read, strict=True))
+
+    def to_dict(self) -> dict[str, Any]:
+        errors = self.numbers - self.exact
+        return {
+            "numbers": self.numbers,
+            "accuracy": self.exact / max(self.numbers, 1),
+            "digit_accuracy": self.digits_right / max(self.digits, 1),
+            "errors": errors,
+            "segmentation_errors": self.segmentation_errors,
+            "reading_errors": self.reading_errors,
+            "segmentation_share": self.segmentation_errors / errors if errors else 0.0,
+        }
+
+
+@dataclass
+class NumberReport:
+    """Exact-match and per-digit accuracy of numbers, overall and by kind."""
+
+    overall: _Tally = field(default_factory=_Tally)
+    by_kind: dict[str, _Tally] = field(default_factory=lambda: defaultdict(_Tally))
+    mistakes: list[tuple[str, str, str | None]] = field(default_factory=list)
+    """(filename, true text, text read or None)"""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**self.overall.to_dict(),
+                "by_kind": {k: t.to_dict() for k, t in sorted(self.by_kind.items())}}
+
+    def to_text(self) -> str:
+        o = self.overall.to_dict()
+        lines = [
+            f"numbers read exactly: {o['accuracy']:.2%} ({o['errors']} errors in "
+            f"{o['numbers']:,} numbers)",
+            f"per-digit accuracy (numbers with the right digit count): {o['digit_accuracy']:.2%}",
+            f"errors from segmentation (wrong digit count): {o['segmentation_errors']}, from "
+            f"reading: {o['reading_errors']} ({o['segmentation_share']:.0%} segmentation)",
+            "",
+            f"{'kind':<12} {'numbers':>7} {'exact':>8} {'per digit':>9} {'segm.':>6} {'read':>5}",
+        ]
+        for kind, tally in sorted(self.by_kind.items()):
+            t = tally.to_dict()
+            lines.append(f"{kind:<12} {t['numbers']:>7} {t['accuracy']:>8.2%} "
+                         f"{t['digit_accuracy']:>9.2%} {t['segmentation_errors']:>6} "
+                         f"{t['reading_errors']:>5}")
+        return "\n".join(lines)
+
+
+def evaluate_numbers(model: DigitModel, numbers: list[LabelledNumber], limits: ImageLimits,
+                     progress: Callable[[int], None] | None = None) -> NumberReport:
+    """Read every number through the service's pipeline and score it."""
+    report = NumberReport()
+    for start in range(0, len(numbers), BATCH):
+        batch = numbers[start:start + BATCH]
+        items = [(i, n.filename, n.path.read_bytes()) for i, n in enumerate(batch)]
+        for labelled, result in zip(batch, predict_files(model, items, limits, read="number"),
+                                    strict=True):
+            read = None if result.error else result.text
+            report.overall.add(labelled.text, read)
+            report.by_kind[labelled.kind].add(labelled.text, read)
+            if read != labelled.text:
+                report.mistakes.append((labelled.filename, labelled.text, read))
+        if progress:
+            progress(start + len(batch))
+    return report

@@ -1,0 +1,524 @@
+"""Reading a number written on one image: segmentation into digits, by recognition.
+
+The page goes through the capture front-end's first two steps (`core.capture`: the paper
+divided out, ink in any colour, printed lines removed); then, instead of one digit:
+
+1. the ink's connected components, specks and marks at the frame's edge left out, are
+   sorted by the x of their centre (a drifting baseline or a slightly turned line keeps
+   that order);
+2. pieces are grouped by their overlap in x: a detached bar of a 5, the two strokes of a 4,
+   a broken loop join the digit above or below them; what is much smaller than the median
+   digit and overlaps none (a decimal point, a hyphen) is dropped;
+3. a group much wider than the others may hold touching or overlapping neighbours: it is
+   cut at minima of its column projection into 1 to `MAX_PIECES` pieces, and of the
+   candidate cuts (at most `MAX_CANDIDATES` pieces per image) the one whose pieces the
+   classifier reads most confidently wins (segmentation by recognition);
+4. every piece is normalised exactly as a single digit is (`core.imaging.normalise`) and
+   all candidates of an image are read in one batched `DigitModel.predict` call.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import ndimage
+
+from core.capture import (
+    EDGE,
+    LINE_TRACE,
+    TINY_SIDE,
+    TRACE_LEVEL,
+    Box,
+    _even_strokes,
+    _ink_threshold,
+    _reduce,
+    _scaled,
+    ink_against_paper,
+    printed_lines,
+    read_digit,
+)
+from core.imaging import ImageError, ImageLimits, decode_page, normalise
+from core.model import DigitModel
+from core.results import DigitRead, Result
+
+ANALYSIS_SIDE = 1024
+"""Pages are analysed at most this many pixels on their longest side: twice the single
+digit's, since a row of digits is long and each digit small in it."""
+MAX_MARKS = 32
+"""More digit-like components than this: a page of text, not a number."""
+MINOR_HEIGHT = 0.45
+"""A group less tall than this fraction of the median digit height is not a digit (a
+point, a hyphen, a comma) unless it overlaps a digit in x."""
+SPECK_HEIGHT = 0.2
+"""Components shorter and narrower than this fraction of the median height are specks."""
+RULE_WIDTH = 0.12
+"""A component this narrow for its height, and taller than `RULE_HEIGHT` times the median
+digit (or half as narrow), is what is left of a printed line, not a 1."""
+RULE_HEIGHT = 1.15
+EDGE_HEIGHT = 1.3
+"""Marks touching the frame count when at most this many median digit heights tall and wide."""
+FRAGMENT_HEIGHT = 0.7
+"""Pieces under this fraction of the median height, beside a digit, join it."""
+JOIN_OVERLAP = 0.5
+"""Pieces overlapping in x by this fraction of the narrower one's width are one digit..."""
+JOIN_GAP = 0.5
+"""...when the vertical gap between them is under this fraction of the median height."""
+SPLIT_WIDTH = 1.25
+"""A group wider than this many times the typical digit width may hold several digits."""
+MAX_CUTS = 20
+"""Candidate cut points per group, at most (the deepest minima of its column projection)."""
+MIN_PIECE, MAX_PIECE = 0.15, 1.8
+"""A candidate piece is this many typical digit widths wide, at least and at most."""
+WALL_FRACTION = 0.5
+"""A box's wall is a vertical run at least this fraction of the printed lines' span..."""
+WALL_WIDTH = 0.2
+"""...and at most this fraction as wide as tall."""
+SLIVER = 0.25
+"""Parts of a cut piece with less ink than this fraction of its largest part are slivers of
+a neighbour."""
+MAX_CANDIDATES = 160
+"""Pieces read per image to choose the cuts, at most (bounded work per image)."""
+SPLIT_PRIOR = 0.5
+"""Each extra piece of a cutting weighs as a digit read with this confidence: a wide digit
+(a 0, a 4) is not cut into two narrow ones read a little more confidently."""
+WIDER_SPREAD, NARROWER_SPREAD = 0.5, 1.0
+"""The spread (in log of the width ratio) of digit widths around the typical one."""
+TYPICAL_ASPECT = 0.6
+"""A digit's width over its height when no unsplit neighbour tells better."""
+WIDE_ASPECT = 0.9
+"""A digit seldom is wider than this fraction of its height."""
+
+
+@dataclass(frozen=True)
+class NumberRead:
+    """A whole number: its digits left to right."""
+
+    digits: tuple[DigitRead, ...]
+
+    @property
+    def text(self) -> str:
+        return "".join(str(d.prediction) for d in self.digits)
+
+    @property
+    def confidence(self) -> float:
+        """The probability that every digit is right (the calibrated confidences' product)."""
+        return float(np.prod([d.confidence for d in self.digits]))
+
+    @property
+    def box(self) -> Box:
+        """The box around all the digits."""
+        x0 = min(d.box[0] for d in self.digits)
+        y0 = min(d.box[1] for d in self.digits)
+        x1 = max(d.box[0] + d.box[2] for d in self.digits)
+        y1 = max(d.box[1] + d.box[3] for d in self.digits)
+        return (x0, y0, x1 - x0, y1 - y0)
+
+
+@dataclass(frozen=True)
+class _Group:
+    """One digit-sized group of components: its mask and box on the analysed page."""
+
+    mask: np.ndarray
+    """bool, over the page crop `rows`, `cols`"""
+    rows: slice
+    cols: slice
+
+
+@dataclass(frozen=True)
+class Segmentation:
+    """An image cut into candidate pieces. Each group (left to right) has cut points
+    `0..n` along its width; a candidate piece spans two of them; a reading of the group is
+    a path of pieces from its first cut point to its last."""
+
+    digits: list[np.ndarray]
+    """uint8 (28, 28) each, every candidate piece of every group"""
+    boxes: list[Box]
+    shapes: list[float]
+    """per piece: the log-likelihood of its width for one digit (`_width_fit`)"""
+    groups: list[tuple[int, list[tuple[int, int, int]]]]
+    """per group: its last cut point and its pieces `(from, to, index into digits)`"""
+
+
+def segment(pixels: np.ndarray, scale: float = 1.0) -> Segmentation:
+    """A decoded page (`core.imaging.decode_page`) to its candidate digit pieces. Raises
+    `ImageError` for no digit or too many marks."""
+    pixels = np.asarray(pixels)
+    if max(pixels.shape[:2]) <= TINY_SIDE:  # an icon or an MNIST image: one digit
+        digit, box = read_digit(pixels, scale)
+        return Segmentation([digit], [box], [0.0], [(1, [(0, 1, 0)])])
+    factor = max(1, -(-max(pixels.shape[:2]) // ANALYSIS_SIDE))
+    page = _reduce(pixels, factor) if factor > 1 else pixels
+    ink, mask, threshold = _ink_mask(page)
+    groups = _groups(mask)
+    digits: list[np.ndarray] = []
+    boxes: list[Box] = []
+    shapes: list[float] = []
+    found: list[tuple[int, list[tuple[int, int, int]]]] = []
+    widths = [g.cols.stop - g.cols.start for g in groups]
+    heights = [g.rows.stop - g.rows.start for g in groups]
+    typical = _typical_width(widths, heights, float(np.median(heights)))
+    budget = MAX_CANDIDATES - len(groups)
+    for group, width in zip(groups, widths, strict=True):
+        cuts, spans = [0, width], [(0, 1)]
+        if width > SPLIT_WIDTH * typical and budget > 0:
+            cuts, spans = _candidate_cuts(ink[group.rows, group.cols] * group.mask, typical,
+                                          budget)
+            budget -= len(spans) - 1
+        pieces = []
+        for start, stop in spans:
+            piece = _piece(ink, group, cuts[start], cuts[stop], threshold)
+            if piece is None:
+                continue
+            try:
+                digits.append(normalise(piece[0]))
+            except ImageError:
+                continue
+            boxes.append(_scaled(piece[1], scale * factor))
+            shapes.append(_width_fit((cuts[stop] - cuts[start]) / typical))
+            pieces.append((start, stop, len(digits) - 1))
+        if any(a == 0 for a, _, _ in pieces):
+            found.append((len(cuts) - 1, pieces))
+    if not found:
+        raise ImageError("no digit found")
+    return Segmentation(digits, boxes, shapes, found)
+
+
+def read_number(model: DigitModel, pixels: np.ndarray, scale: float = 1.0) -> NumberRead:
+    """The number on a decoded page, read by one batched predict call."""
+    found = segment(pixels, scale)
+    return choose(found, *_predict(model, [found]))[0]
+
+
+def read_numbers(model: DigitModel, pages: Sequence[tuple[np.ndarray, float]]
+                 ) -> list[NumberRead | ImageError]:
+    """Each decoded page `(pixels, scale)` to its number, or the `ImageError` saying why
+    not; the candidate pieces of all pages are read in one predict call."""
+    found: list[Segmentation | ImageError] = []
+    for pixels, scale in pages:
+        try:
+            found.append(segment(pixels, scale))
+        except ImageError as exc:
+            found.append(exc)
+    good = [s for s in found if isinstance(s, Segmentation)]
+    labels, confidence, runner_up = _predict(model, good)
+    out: list[NumberRead | ImageError] = []
+    offset = 0
+    for item in found:
+        if isinstance(item, ImageError):
+            out.append(item)
+            continue
+        n = len(item.digits)
+        window = slice(offset, offset + n)
+        out.append(choose(item, labels[window], confidence[window], runner_up[window])[0])
+        offset += n
+    return out
+
+
+def _predict(model: DigitModel, segmentations: Sequence[Segmentation]
+             ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    digits = [d for s in segmentations for d in s.digits]
+    if not digits:
+        empty = np.zeros(0)
+        return empty.astype(np.int64), empty, empty.astype(np.int64)
+    predictions = model.predict(np.stack(digits))
+    return (np.asarray(predictions.labels), np.asarray(predictions.confidence, np.float64),
+            np.asarray(predictions.runner_up))
+
+
+def choose(found: Segmentation, labels: np.ndarray, confidence: np.ndarray,
+           runner_up: np.ndarray) -> tuple[NumberRead, list[int]]:
+    """The reading: per group, the path of pieces most probably all right (the product of
+    their calibrated confidences, each extra piece weighed by `SPLIT_PRIOR`: a Viterbi
+    search over the cut points); and the pieces chosen."""
+    chosen: list[int] = []
+    penalty = float(np.log(SPLIT_PRIOR))
+    for last, pieces in found.groups:
+        best = np.full(last + 1, -np.inf)
+        best[0] = 0.0
+        back: list[tuple[int, int] | None] = [None] * (last + 1)
+        for start, stop, index in sorted(pieces):
+            if np.isfinite(best[start]):
+                score = (best[start] + float(np.log(max(confidence[index], 1e-6)))
+                         + found.shapes[index] + (penalty if start else 0.0))
+                if score > best[stop]:
+                    best[stop], back[stop] = score, (start, index)
+        end = last if np.isfinite(best[last]) else int(np.flatnonzero(np.isfinite(best))[-1])
+        path = []
+        while end and back[end] is not None:
+            start, index = back[end]  # type: ignore[misc]  # set whenever best is finite
+            path.append(index)
+            end = start
+        chosen += path[::-1]
+    digits = tuple(
+        DigitRead(int(labels[i]), round(float(confidence[i]), 4), int(runner_up[i]),
+                  found.boxes[i]) for i in chosen)
+    return NumberRead(digits), chosen
+
+
+# --- ink and components --------------------------------------------------------------------
+
+def _ink_mask(page: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
+    """The capture front-end's ink (float32 in [0, 1]) and its mask without printed lines
+    and without components that never reach the ink threshold; and that threshold."""
+    ink = ndimage.uniform_filter(ink_against_paper(page, clip=False), size=3)
+    threshold, floor = _ink_threshold(ink)
+    ink = np.clip(ink, 0.0, 1.0, out=ink)
+    level = max(floor, threshold / 2)
+    mask = ink >= level
+    traced = [ndimage.uniform_filter1d(ink, LINE_TRACE, axis=axis) >= TRACE_LEVEL * level
+              for axis in (1, 0)]
+    # A number is often photographed as a strip: printed lines are long against its longer
+    # side, not its shorter one (a digit's stroke is as tall as the strip), so the line
+    # finder sees the strip on a square page.
+    h, w = mask.shape
+    pad = ((0, max(0, w - h)), (0, max(0, h - w)))
+    square = [np.pad(m, pad) for m in (mask, *traced)]
+    lines = printed_lines(*square, ink=np.pad(ink, pad))[:h, :w]
+    mask &= ~lines
+    mask &= ~_box_walls(mask, lines)
+    labels, count = ndimage.label(mask, structure=np.ones((3, 3), dtype=bool))
+    if count == 0:
+        raise ImageError("no digit found")
+    strong = ndimage.maximum(ink, labels, index=np.arange(1, count + 1)) >= threshold
+    keep = np.concatenate(([False], strong))
+    return ink, keep[labels], threshold
+
+
+def _box_walls(mask: np.ndarray, lines: np.ndarray) -> np.ndarray:
+    """The walls of a row of printed boxes (a comb field) that the line finder left: thin
+    vertical runs whose two ends meet a printed line (a digit's stroke meets at most one)."""
+    if not lines.any():
+        return np.zeros_like(mask)
+    rows = np.flatnonzero(lines.any(axis=1))
+    length = max(8, int(WALL_FRACTION * (rows.max() - rows.min())))
+    values = mask.view(np.uint8)
+    eroded = ndimage.minimum_filter1d(values, length, axis=0, mode="constant", cval=0)
+    runs = ndimage.maximum_filter1d(eroded, length, axis=0, mode="constant", cval=0).astype(bool)
+    if not runs.any():
+        return runs
+    near_lines = ndimage.binary_dilation(lines, iterations=3)
+    labels, count = ndimage.label(runs)
+    walls = np.zeros(count + 1, dtype=bool)
+    for i, (rs, cs) in enumerate(ndimage.find_objects(labels), start=1):
+        height, width = rs.stop - rs.start, cs.stop - cs.start
+        top = near_lines[max(rs.start - 2, 0), cs].any() or near_lines[rs.start, cs].any()
+        bottom = near_lines[min(rs.stop + 1, mask.shape[0] - 1), cs].any() or \
+            near_lines[rs.stop - 1, cs].any()
+        walls[i] = top and bottom and width <= WALL_WIDTH * height
+    found = walls[labels]
+    return ndimage.binary_dilation(found, structure=np.ones((1, 3), dtype=bool)) & mask
+
+
+def _groups(mask: np.ndarray) -> list[_Group]:
+    """The digit-sized groups of components, left to right."""
+    labels, count = ndimage.label(mask, structure=np.ones((3, 3), dtype=bool))
+    if count == 0:
+        raise ImageError("no digit found")
+    slices = ndimage.find_objects(labels)
+    boxes = np.array([(s[0].start, s[1].start, s[0].stop, s[1].stop) for s in slices],
+                     dtype=np.int64)  # top, left, bottom, right
+    h, w = mask.shape
+    heights = boxes[:, 2] - boxes[:, 0]
+    widths = boxes[:, 3] - boxes[:, 1]
+    edge = ((boxes[:, 0] <= EDGE) | (boxes[:, 1] <= EDGE) | (boxes[:, 2] >= h - EDGE)
+            | (boxes[:, 3] >= w - EDGE))
+    big = heights >= max(5, 0.3 * heights.max())
+    if (big & ~edge).any():
+        big &= ~edge
+    if not big.any():
+        raise ImageError("no digit found")
+    thin = widths <= RULE_WIDTH * heights
+    if (big & ~thin).any():
+        median = float(np.median(heights[big & ~thin]))
+        # What is left of a printed line (a comb field's ticks) is straight, thin and taller
+        # than the digits; a 1 is seldom all three.
+        rule = thin & ((heights > RULE_HEIGHT * median) | (widths <= 0.5 * RULE_WIDTH * heights))
+    else:
+        median, rule = float(np.median(heights[big])), np.zeros_like(thin)
+    speck = (heights < SPECK_HEIGHT * median) & (widths < SPECK_HEIGHT * median)
+    alive = ~speck & ~rule & (~edge | big)
+    if (alive & ~edge).any():
+        # A number is often cropped tight: a digit-sized mark at the frame's edge is a digit;
+        # a larger one is the table, a finger, the page's edge.
+        digit_sized = (heights <= EDGE_HEIGHT * median) & (widths <= EDGE_HEIGHT * median)
+        alive &= ~edge | digit_sized
+    if np.count_nonzero(alive & (heights >= FRAGMENT_HEIGHT * median)) > MAX_MARKS:
+        raise ImageError("too many marks to read as a number")
+    members = [[i] for i in np.flatnonzero(alive)]
+    if len(members) > 4 * MAX_MARKS:  # digit-sized or not: bounded work
+        raise ImageError("too many marks to read as a number")
+    members = _join_overlapping(members, boxes, median)
+    members = _join_fragments(members, boxes, median)
+    groups = []
+    for group in members:
+        top, left = boxes[group, 0].min(), boxes[group, 1].min()
+        bottom, right = boxes[group, 2].max(), boxes[group, 3].max()
+        if bottom - top < MINOR_HEIGHT * median:
+            continue  # a point, a hyphen, a comma: dropped
+        rows, cols = slice(int(top), int(bottom)), slice(int(left), int(right))
+        chosen = np.isin(labels[rows, cols], np.asarray(group) + 1)
+        groups.append(_Group(chosen, rows, cols))
+    if not groups:
+        raise ImageError("no digit found")
+    if len(groups) > MAX_MARKS:
+        raise ImageError("too many marks to read as a number")
+    groups.sort(key=lambda g: (g.cols.start + g.cols.stop) / 2)
+    return groups
+
+
+def _join_overlapping(members: list[list[int]], boxes: np.ndarray,
+                      median: float) -> list[list[int]]:
+    """Merge groups that overlap in x by `JOIN_OVERLAP` of the narrower one and are
+    vertically near: the strokes of one digit, which neighbours never overlap that much."""
+    changed = True
+    while changed:
+        changed = False
+        extents = [(boxes[g, 0].min(), boxes[g, 1].min(), boxes[g, 2].max(), boxes[g, 3].max())
+                   for g in members]
+        order = sorted(range(len(members)), key=lambda i: extents[i][1])
+        for a, b in itertools.combinations(order, 2):
+            ta, la, ba, ra = extents[a]
+            tb, lb, bb, rb = extents[b]
+            overlap = min(ra, rb) - max(la, lb)
+            narrower = min(ra - la, rb - lb)
+            gap = max(tb - ba, ta - bb, 0)
+            if overlap >= JOIN_OVERLAP * narrower and gap <= JOIN_GAP * median:
+                members[a] = members[a] + members[b]
+                del members[b]
+                changed = True
+                break
+    return members
+
+
+def _join_fragments(members: list[list[int]], boxes: np.ndarray,
+                    median: float) -> list[list[int]]:
+    """A piece too short to be a digit (under `FRAGMENT_HEIGHT` of the median) but too tall
+    for a point or a hyphen, right beside a digit, is a broken-off stroke of it."""
+    extents = np.array([(boxes[g, 0].min(), boxes[g, 1].min(), boxes[g, 2].max(),
+                         boxes[g, 3].max()) for g in members])
+    heights = extents[:, 2] - extents[:, 0]
+    digit = heights >= FRAGMENT_HEIGHT * median
+    fragments = np.flatnonzero(~digit & (heights >= MINOR_HEIGHT * median))
+    if not digit.any() or not fragments.size:
+        return members
+    owners = np.flatnonzero(digit)
+    joined = {int(i): [int(i)] for i in owners}
+    kept = [int(i) for i in range(len(members)) if digit[i]]
+    for f in fragments:
+        gaps = np.maximum(0, np.maximum(extents[owners, 1] - extents[f, 3],
+                                        extents[f, 1] - extents[owners, 3]))
+        nearest = int(np.argmin(gaps))
+        if gaps[nearest] <= JOIN_GAP * 0.3 * median:
+            joined[int(owners[nearest])].append(int(f))
+        else:
+            kept.append(int(f))
+    out = []
+    for i in sorted(kept):
+        out.append([c for j in joined.get(i, [i]) for c in members[j]])
+    return out
+
+
+# --- cutting touching digits -----------------------------------------------------------------
+
+def _typical_width(widths: list[int], heights: list[int], height: float) -> float:
+    """The width of one digit here: the median of the groups that are not wide (ones
+    excepted), or `TYPICAL_ASPECT` of the median height."""
+    normal = [w for w, h in zip(widths, heights, strict=True)
+              if 0.35 * h <= w <= WIDE_ASPECT * h]
+    if len(normal) >= 2:  # the upper quartile: ones are narrow, but no reason to cut
+        return float(max(np.percentile(normal, 75), TYPICAL_ASPECT * height))
+    return TYPICAL_ASPECT * height
+
+
+def _width_fit(ratio: float) -> float:
+    """How likely one digit is this many typical widths wide (log, 0 at 1): wider is soon
+    unlikely, narrower (a 1) much less so."""
+    spread = WIDER_SPREAD if ratio > 1 else NARROWER_SPREAD
+    return -float(np.log(max(ratio, 1e-3))) ** 2 / (2 * spread**2)
+
+
+def _candidate_cuts(ink: np.ndarray, typical: float, budget: int
+                    ) -> tuple[list[int], list[tuple[int, int]]]:
+    """Where a wide group may be cut: its ends and the deepest minima of its column
+    projection (at most `MAX_CUTS`), and the spans between two of them wide enough and
+    narrow enough to be one digit (the whole group always), at most `budget`."""
+    width = ink.shape[1]
+    profile = ndimage.uniform_filter1d(ink.sum(axis=0), 3)
+    inner = np.arange(2, width - 2)
+    if inner.size == 0:
+        return [0, width], [(0, 1)]
+    left, right = profile[inner - 1], profile[inner + 1]
+    minima = inner[(profile[inner] <= left) & (profile[inner] <= right)]
+    minima = minima[(minima >= 0.12 * typical) & (minima <= width - 0.12 * typical)]
+    expected = width / typical
+    keep = min(MAX_CUTS, int(np.ceil(2.5 * expected)) + 2)
+    picked: list[int] = []
+    for x in minima[np.argsort(profile[minima], kind="stable")]:
+        if all(abs(int(x) - p) >= max(2, 0.12 * typical) for p in picked):
+            picked.append(int(x))
+        if len(picked) == keep:
+            break
+    cuts = [0, *sorted(picked), width]
+    spans = [(a, b) for a in range(len(cuts)) for b in range(a + 1, len(cuts))
+             if MIN_PIECE * typical <= cuts[b] - cuts[a] <= MAX_PIECE * typical]
+    spans.sort(key=lambda span: abs(cuts[span[1]] - cuts[span[0]] - typical))
+    spans = spans[:max(0, budget - 1)]
+    if (0, len(cuts) - 1) not in spans:
+        spans.append((0, len(cuts) - 1))
+    return cuts, spans
+
+
+def _piece(ink: np.ndarray, group: _Group, left: int, right: int, threshold: float
+           ) -> tuple[np.ndarray, Box] | None:
+    """The ink of a group's columns [left, right), trimmed to its rows, light on black,
+    0-255, strokes evened as the front-end does for one digit (`_even_strokes`), for
+    `normalise`; and its box on the analysed page."""
+    mask = group.mask[:, left:right]
+    if left > 0 or right < group.mask.shape[1]:
+        # A cut through touching digits leaves slivers of the neighbour's strokes at the
+        # piece's sides: only the piece's main parts are its digit.
+        labels, count = ndimage.label(mask, structure=np.ones((3, 3), dtype=bool))
+        if count > 1:
+            sizes = np.bincount(labels.ravel())[1:]
+            keep = np.concatenate(([False], sizes >= SLIVER * sizes.max()))
+            mask = keep[labels]
+    mask = ndimage.binary_dilation(mask, iterations=1)
+    crop = ink[group.rows, group.cols][:, left:right] * mask
+    rows = np.flatnonzero(crop.max(axis=1) > 0)
+    cols = np.flatnonzero(crop.max(axis=0) > 0)
+    if rows.size < 2 or cols.size < 1:
+        return None
+    crop = crop[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1]
+    x = group.cols.start + left + int(cols[0])
+    y = group.rows.start + int(rows[0])
+    evened = _even_strokes(crop, threshold) * np.float32(255.0)
+    return evened.astype(np.float32), (x, y, crop.shape[1], crop.shape[0])
+
+
+def predict_number_files(model: DigitModel, items: Sequence[tuple[int, str, bytes]],
+                         limits: ImageLimits) -> list[Result]:
+    """`core.pipeline.predict_files` in number mode: one number `Result` per item, in order;
+    a bad file costs only itself."""
+    pages: list[tuple[np.ndarray, float]] = []
+    decoded: list[int] = []
+    results: list[Result | None] = [None] * len(items)
+    for position, (index, filename, data) in enumerate(items):
+        try:
+            pages.append(decode_page(data, limits))
+        except ImageError as exc:
+            results[position] = Result.failure(index, filename, str(exc), read="number")
+        else:
+            decoded.append(position)
+    for position, number in zip(decoded, read_numbers(model, pages), strict=True):
+        index, filename, _ = items[position]
+        if isinstance(number, ImageError):
+            results[position] = Result.failure(index, filename, str(number), read="number")
+        else:
+            results[position] = Result(
+                index=index, filename=filename, read="number", text=number.text,
+                digits=number.digits, confidence=round(number.confidence, 4),
+                box=number.box)
+    return results  # type: ignore[return-value]  # every position is filled above

@@ -1,0 +1,297 @@
+"""Seeded evaluation sets of numbers: 3 to 7 MNIST *test* digits written in a row.
+
+    python -m eval.numbers --out DIR [--kind KIND] [--count N] [--seed S] [--max-width PX]
+
+writes `DIR/<kind>_<n>.<ext>` and `DIR/labels.csv` (`filename,text,kind`). Every image draws
+its own random numbers from `(seed, kind, n)`: the same arguments give the same bytes, and a
+set of `count` images is a prefix of a bigger one. The kinds are those of issue 13:
+
+- `clean`: dark ink on white, normally spaced;
+- `tight`: neighbours touching or overlapping (tight handwriting);
+- `notebook`: a phone photo of ruled notebook paper (blue lines, ballpoint, uneven light);
+- `comb`: one digit per printed box of a form's comb field;
+- `drift`: size and baseline drifting along the row, the row slightly turned, pencil.
+
+The paper, lines, ink, light and camera come from the capture generators (`eval.make`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import sys
+import zlib
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from common.settings import Settings
+from core.data import load_split
+from eval.make import (
+    _ballpoint,
+    _camera,
+    _ink_on,
+    _light,
+    _paper,
+    _rectangle,
+    _save,
+    _tint,
+    _writer,
+)
+
+KINDS = ("clean", "tight", "notebook", "comb", "drift")
+COLUMNS = ("filename", "text", "kind")
+MIN_DIGITS, MAX_DIGITS = 3, 7
+
+
+def _crop(ink: np.ndarray) -> np.ndarray:
+    rows = np.flatnonzero(ink.max(axis=1) > 0.1)
+    cols = np.flatnonzero(ink.max(axis=0) > 0.1)
+    return ink[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1]
+
+
+def _plain(digit: np.ndarray) -> np.ndarray:
+    """MNIST's own digit as ink coverage (4x upsampled), no other hand."""
+    ink = np.asarray(Image.fromarray(digit).resize((112, 112), Image.Resampling.BICUBIC),
+                     dtype=np.float32) / 255.0
+    return np.clip(ink, 0, 1)
+
+
+def _row(inks: list[np.ndarray], heights: list[float], gaps: list[float],
+         baselines: list[float], angles: list[float], size: tuple[int, int],
+         start: float) -> np.ndarray:
+    """The digits' ink coverage on a `size` canvas, left to right from x = `start`: digit i
+    `heights[i]` px tall, its bottom at `baselines[i]`, `gaps[i]` px after the previous one
+    (negative: overlapping)."""
+    w, h = size
+    cover = np.zeros((h, w), np.float32)
+    x = start
+    for n, (ink, height, gap, base, angle) in enumerate(
+            zip(inks, heights, gaps, baselines, angles, strict=True)):
+        crop = _crop(ink)
+        scale = height / crop.shape[0]
+        pw, ph = max(1, round(crop.shape[1] * scale)), max(1, round(crop.shape[0] * scale))
+        piece = Image.fromarray(crop).resize((pw, ph), Image.Resampling.BILINEAR)
+        if n:
+            x += gap
+        centre = (x + pw / 2, base - ph / 2)  # turning a digit keeps its centre
+        if angle:
+            piece = piece.rotate(angle, Image.Resampling.BILINEAR, expand=True)
+        left, top = round(centre[0] - piece.width / 2), round(centre[1] - piece.height / 2)
+        alpha = np.asarray(piece, np.float32)
+        # clip to the canvas
+        y0, x0 = max(top, 0), max(left, 0)
+        y1, x1 = min(top + alpha.shape[0], h), min(left + alpha.shape[1], w)
+        if y1 > y0 and x1 > x0:
+            region = cover[y0:y1, x0:x1]
+            np.maximum(region, alpha[y0 - top:y1 - top, x0 - left:x1 - left], out=region)
+        x += pw
+    return cover
+
+
+def _widths(inks: list[np.ndarray], heights: list[float]) -> list[float]:
+    return [_crop(i).shape[1] * h / _crop(i).shape[0] for i, h in zip(inks, heights, strict=True)]
+
+
+def _canvas(rng: np.random.Generator, total: float, height: float,
+            margin: tuple[float, float] = (0.3, 1.2)) -> tuple[tuple[int, int], float, float]:
+    """A page around a row `total` px long of digits `height` tall: its size, the row's
+    start x and its baseline y."""
+    left = rng.uniform(*margin) * height
+    right = rng.uniform(*margin) * height
+    above, below = rng.uniform(0.4, 1.5) * height, rng.uniform(0.4, 1.5) * height
+    w, h = round(left + total + right), round(above + height + below)
+    return (w, h), left, above + height
+
+
+def clean(digits: list[np.ndarray], rng: np.random.Generator) -> tuple[bytes, str]:
+    """Dark ink on white paper, normally spaced, MNIST's own hand."""
+    inks = [_plain(d) for d in digits]
+    height = rng.uniform(24, 90)
+    heights = [height] * len(inks)
+    gaps = list(rng.uniform(0.12, 0.45, len(inks)) * height)
+    size, start, base = _canvas(rng, sum(_widths(inks, heights)) + sum(gaps[1:]), height)
+    cover = _row(inks, heights, gaps, [base] * len(inks), [0.0] * len(inks), size, start)
+    value = rng.uniform(0, 60)
+    paper = rng.uniform(225, 255)
+    grey = paper - cover * (paper - value)
+    pixels = np.clip(grey, 0, 255).astype(np.uint8)
+    fmt = "PNG" if rng.random() < 0.5 else "JPEG"
+    return _save(pixels, fmt, rng), fmt.lower().replace("jpeg", "jpg")
+
+
+def tight(digits: list[np.ndarray], rng: np.random.Generator) -> tuple[bytes, str]:
+    """Tight handwriting: neighbours touch or overlap by up to a fifth of a digit."""
+    inks = [_writer(d, rng) for d in digits]
+    height = rng.uniform(30, 90)
+    heights = list(height * rng.uniform(0.92, 1.08, len(inks)))
+    widths = _widths(inks, heights)
+    gaps = [-rng.uniform(0.0, 0.2) * min(a, b) for a, b in zip([0.0, *widths], widths,
+                                                                   strict=False)]
+    gaps = [0.0, *gaps[1:len(inks)]]
+    size, start, base = _canvas(rng, sum(widths) + sum(gaps), height)
+    baselines = list(base + rng.uniform(-0.04, 0.04, len(inks)) * height)
+    cover = _row(inks, heights, gaps, baselines, list(rng.uniform(-4, 4, len(inks))), size,
+                 start)
+    page = _paper(size, _tint(rng, rng.uniform(230, 252), 5))
+    _ink_on(page, cover * rng.uniform(0.8, 1.0), _ballpoint(rng))
+    pixels = _camera(page, rng, rng.uniform(1, 4), rng.uniform(0, 0.6))
+    return _save(pixels, "JPEG", rng), "jpg"
+
+
+def notebook(digits: list[np.ndarray], rng: np.random.Generator) -> tuple[bytes, str]:
+    """A phone photo of ruled notebook paper: the number written on a line in ballpoint."""
+    inks = [_writer(d, rng) for d in digits]
+    spacing = rng.uniform(28, 60)
+    height = spacing * rng.uniform(0.8, 1.6)
+    heights = list(height * rng.uniform(0.9, 1.1, len(inks)))
+    gaps = list(rng.uniform(0.1, 0.4, len(inks)) * height)
+    total = sum(_widths(inks, heights)) + sum(gaps[1:])
+    size, start, _ = _canvas(rng, total, height, (0.5, 2.0))
+    w, h = size
+    h = max(h, round(4 * spacing), round(2.5 * height))
+    size = (w, h)
+    page = _paper(size, _tint(rng, rng.uniform(225, 250), 8))
+    offset = rng.uniform(0, spacing)
+    lines = np.arange(offset, h, spacing)
+    usable = lines[(lines > height * 1.6) & (lines < h - 0.3 * height)]
+    base = float(usable[rng.integers(len(usable))]) if len(usable) else h * 0.7
+    base -= rng.uniform(0.0, 0.15) * spacing
+    scale = max(w, h) / 1000
+    blue = np.array([rng.uniform(90, 170), rng.uniform(150, 200), rng.uniform(215, 250)])
+    _hlines_at(page, lines, rng.uniform(0.8, 2.5) * max(scale, 1), blue, rng.uniform(0.5, 1.0))
+    baselines = list(base + rng.uniform(-0.05, 0.05, len(inks)) * height)
+    cover = _row(inks, heights, gaps, baselines, list(rng.uniform(-6, 6, len(inks))), size,
+                 start)
+    _ink_on(page, cover * rng.uniform(0.75, 1.0), _ballpoint(rng))
+    page *= _light(size, rng, rng.uniform(0.1, 0.45))
+    pixels = _camera(page, rng, rng.uniform(2, 7), rng.uniform(0, 1.0))
+    return _save(pixels, "JPEG", rng), "jpg"
+
+
+def _hlines_at(page: np.ndarray, ys: np.ndarray, thickness: float, colour: np.ndarray,
+               strength: float) -> None:
+    """Horizontal printed lines at the rows `ys` (anti-aliased)."""
+    h, w = page.shape[:2]
+    yy = np.arange(h, dtype=np.float32)[:, None]
+    distance = np.min(np.abs(yy - ys[None, :].astype(np.float32)), axis=1, keepdims=True)
+    cover = np.clip(thickness / 2 + 0.5 - distance, 0, 1) * strength
+    _ink_on(page, np.broadcast_to(cover, (h, w)).astype(np.float32), colour)
+
+
+def comb(digits: list[np.ndarray], rng: np.random.Generator) -> tuple[bytes, str]:
+    """A scanned form's comb field: one printed box per digit, the digit written inside."""
+    inks = [_writer(d, rng) for d in digits]
+    cell = rng.uniform(30, 90)
+    box_h = cell * rng.uniform(1.0, 1.4)
+    n = len(inks) + int(rng.integers(0, 2))  # sometimes a spare empty box at the end
+    size, start, _ = _canvas(rng, n * cell, box_h, (0.3, 1.0))
+    w, h = size
+    top = (h - box_h) / 2
+    page = _paper(size, _tint(rng, rng.uniform(232, 255), 4))
+    line = max(1.0, rng.uniform(0.02, 0.06) * cell)
+    printed = np.full(3, rng.uniform(0, 110))
+    if rng.random() < 0.4:
+        printed = np.array([rng.uniform(60, 160), rng.uniform(60, 160), rng.uniform(150, 230)])
+    for i in range(n):
+        _rectangle(page, (start + i * cell, top, cell, box_h), line, printed)
+    cover = np.zeros((h, w), np.float32)
+    for i, ink in enumerate(inks):
+        height = box_h * rng.uniform(0.55, 0.8)
+        centre_x = start + (i + 0.5) * cell + rng.uniform(-0.1, 0.1) * cell
+        crop = _crop(ink)
+        width = crop.shape[1] * height / crop.shape[0]
+        if width > 0.8 * cell:  # a wide digit is written smaller to fit its box
+            height *= 0.8 * cell / width
+            width = 0.8 * cell
+        bottom = top + box_h - (box_h - height) / 2 + rng.uniform(-0.08, 0.08) * box_h
+        cover = np.maximum(cover, _row([ink], [height], [0.0], [bottom],
+                                       [rng.uniform(-5, 5)], size, centre_x - width / 2))
+    colour = _ballpoint(rng) if rng.random() < 0.6 else np.full(3, 20.0)
+    _ink_on(page, cover, colour)
+    pixels = _camera(page, rng, rng.uniform(1, 5), rng.uniform(0, 0.7))
+    fmt = "PNG" if rng.random() < 0.3 else "JPEG"
+    return _save(pixels, fmt, rng), fmt.lower().replace("jpeg", "jpg")
+
+
+def drift(digits: list[np.ndarray], rng: np.random.Generator) -> tuple[bytes, str]:
+    """Pencil; the digits' size and baseline drift along the row, the row slightly turned."""
+    inks = [_writer(d, rng) for d in digits]
+    height = rng.uniform(30, 80)
+    growth = rng.uniform(-0.25, 0.25)
+    steps = np.linspace(0, 1, len(inks))
+    heights = list(height * (1 + growth * steps) * rng.uniform(0.9, 1.1, len(inks)))
+    gaps = list(rng.uniform(0.1, 0.45, len(inks)) * height)
+    total = sum(_widths(inks, heights)) + sum(gaps[1:])
+    tilt = rng.uniform(-5, 5)
+    rise = np.tan(np.radians(tilt)) * total
+    wave = rng.uniform(-0.15, 0.15) * height * np.sin(np.pi * steps * rng.uniform(1, 2))
+    size, start, base = _canvas(rng, total, height * 1.3 + abs(rise), (0.3, 1.2))
+    base = base - max(rise, 0) if rise > 0 else base
+    baselines = list(base + rise * steps + wave)
+    angles = list(-tilt + rng.uniform(-3, 3, len(inks)))
+    cover = _row(inks, heights, gaps, baselines, angles, size, start)
+    page = _paper(size, _tint(rng, rng.uniform(228, 252), 5))
+    lead = np.full(3, rng.uniform(50, 120))
+    grain = rng.uniform(0.65, 1.0, cover.shape).astype(np.float32)
+    _ink_on(page, cover * grain * rng.uniform(0.55, 0.9), lead)
+    page *= _light(size, rng, rng.uniform(0.0, 0.3))
+    pixels = _camera(page, rng, rng.uniform(1.5, 5), rng.uniform(0, 0.8))
+    return _save(pixels, "JPEG", rng), "jpg"
+
+
+MAKERS: dict[str, Callable[[list[np.ndarray], np.random.Generator], tuple[bytes, str]]] = {
+    "clean": clean, "tight": tight, "notebook": notebook, "comb": comb, "drift": drift,
+}
+
+
+def make(out: Path, kind: str, count: int, seed: int, data_dir: Path) -> list[dict[str, str]]:
+    """Write `count` numbers of `kind` under `out` and (re)write `out/labels.csv`; kinds
+    already listed there are kept, so one folder can hold several kinds."""
+    images, labels = load_split(data_dir, "test")
+    out.mkdir(parents=True, exist_ok=True)
+    rows = []
+    for n in range(count):
+        rng = np.random.default_rng([seed, zlib.crc32(b"number-" + kind.encode()), n])
+        length = int(rng.integers(MIN_DIGITS, MAX_DIGITS + 1))
+        chosen = rng.integers(0, len(images), length)
+        data, ext = MAKERS[kind]([images[i] for i in chosen], rng)
+        name = f"{kind}_{n:05d}.{ext}"
+        (out / name).write_bytes(data)
+        rows.append({"filename": name, "text": "".join(str(int(labels[i])) for i in chosen),
+                     "kind": kind})
+    _write_labels(out / "labels.csv", kind, rows)
+    return rows
+
+
+def _write_labels(path: Path, kind: str, rows: list[dict[str, str]]) -> None:
+    kept = []
+    if path.exists():
+        with path.open(newline="") as f:
+            kept = [row for row in csv.DictReader(f) if row["kind"] != kind]
+    with path.open("w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=COLUMNS, lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(kept + rows)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m eval.numbers", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--kind", choices=(*KINDS, "all"), default="all")
+    parser.add_argument("--count", type=int, default=200, help="numbers per kind")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--data-dir", type=Path, default=None)
+    args = parser.parse_args(argv)
+    data_dir = args.data_dir or Settings.from_env().data_dir
+    for kind in KINDS if args.kind == "all" else (args.kind,):
+        make(args.out, kind, args.count, args.seed, data_dir)
+        print(f"{kind}: {args.count} numbers in {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

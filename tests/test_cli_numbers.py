@@ -1,0 +1,75 @@
+"""`mnistq predict --read number`, `mnistq evaluate --set DIR --read number` and
+`mnistq submit --read number`, as a user types them."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from cli.main import main
+from core.data import load_split
+from eval.numbers import KINDS, make
+from tests.stack import Stack
+from tests.support import encode
+from tests.test_numbers import digits_of, write_row
+
+
+@pytest.fixture(scope="module")
+def number_files(data_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("numbers")
+    images, labels = load_split(data_dir, "test", limit=400)
+    for text in ("02139", "4096"):
+        (folder / f"{text}.png").write_bytes(encode(write_row(digits_of(images, labels, text))))
+    return folder
+
+
+def test_predict_prints_filename_text_and_confidence(small_model_path, number_files, capsys):
+    code = main(["predict", "--read", "number", "--model", str(small_model_path),
+                 str(number_files)])
+    lines = capsys.readouterr().out.splitlines()
+    assert code == 0
+    fields = [line.split("\t") for line in sorted(lines)]
+    assert [f[:2] for f in fields] == [["02139.png", "02139"], ["4096.png", "4096"]]
+    assert all(0 < float(f[2]) <= 1 for f in fields)
+
+
+def test_predict_json_has_the_digits(small_model_path, number_files, capsys):
+    code = main(["predict", "--read", "number", "--json", "--model", str(small_model_path),
+                 str(number_files / "4096.png")])
+    (result,) = json.loads(capsys.readouterr().out)
+    assert code == 0 and result["text"] == "4096" and len(result["digits"]) == 4
+
+
+def test_evaluate_a_number_set_by_kind(small_model_path, data_dir, tmp_path, capsys):
+    for kind in KINDS:
+        make(tmp_path, kind, 2, seed=3, data_dir=data_dir)
+    code = main(["evaluate", "--model", str(small_model_path), "--set", str(tmp_path),
+                 "--read", "number", "--json"])
+    report = json.loads(capsys.readouterr().out)
+    assert code == 0
+    assert report["numbers"] == 2 * len(KINDS) and set(report["by_kind"]) == set(KINDS)
+    assert 0 <= report["accuracy"] <= 1 and 0 <= report["digit_accuracy"] <= 1
+    assert report["errors"] == report["segmentation_errors"] + report["reading_errors"]
+    main(["evaluate", "--model", str(small_model_path), "--set", str(tmp_path),
+          "--read", "number"])
+    assert "numbers read exactly" in capsys.readouterr().out
+
+
+def test_evaluate_refuses_bad_labels(small_model_path, tmp_path, capsys):
+    (tmp_path / "labels.csv").write_text("filename,text\n../x.png,12\n")
+    code = main(["evaluate", "--model", str(small_model_path), "--set", str(tmp_path),
+                 "--read", "number"])
+    assert code == 2 and "is not a file name" in capsys.readouterr().err
+    assert main(["evaluate", "--read", "number"]) == 2
+    assert "--read number needs --set" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_submit_reads_numbers_through_the_service(shared_stack: Stack, number_files, capsys):
+    code = main(["submit", "--read", "number", "--url", shared_stack.url, "--wait",
+                 str(number_files / "02139.png")])
+    job = json.loads(capsys.readouterr().out)
+    assert code == 0 and job["read"] == "number"
+    assert job["results"][0]["text"] == "02139"

@@ -1,0 +1,27 @@
+"""The number evaluation sets (eval/numbers.py): reproducible, labelled, of every kind."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+from eval.numbers import KINDS, MAX_DIGITS, MIN_DIGITS, make
+
+
+def test_same_seed_same_bytes_and_a_smaller_set_is_a_prefix(data_dir: Path, tmp_path: Path):
+    make(tmp_path / "a", "tight", 3, seed=5, data_dir=data_dir)
+    make(tmp_path / "b", "tight", 2, seed=5, data_dir=data_dir)
+    for name in ("tight_00000.jpg", "tight_00001.jpg"):
+        assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes()
+
+
+def test_labels_list_every_kind_with_its_text(data_dir: Path, tmp_path: Path):
+    for kind in KINDS:
+        make(tmp_path, kind, 2, seed=1, data_dir=data_dir)
+    with (tmp_path / "labels.csv").open(newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert list(rows[0]) == ["filename", "text", "kind"]
+    assert sorted({r["kind"] for r in rows}) == sorted(KINDS) and len(rows) == 2 * len(KINDS)
+    for row in rows:
+        assert row["text"].isdigit() and MIN_DIGITS <= len(row["text"]) <= MAX_DIGITS
+        assert (tmp_path / row["filename"]).stat().st_size > 0
