@@ -58,15 +58,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     ev.add_argument("--json", action="store_true", help="print one JSON object")
     ev.add_argument(
         "--set", type=Path, metavar="DIR", dest="labelled_set",
-        help="a folder with labels.csv (filename,label[,kind]) and the images beside it, read "
-        "through the service's whole pipeline (default: the MNIST test set)",
+        help="a folder with labels.csv (filename,label[,kind]; with --read number: "
+        "filename,text[,kind]) and the images beside it, read through the service's whole "
+        "pipeline (default: the MNIST test set)",
     )
     ev.add_argument("--data-dir", type=Path, help="MNIST folder (default: MNISTQ_DATA_DIR)")
-    ev.add_argument(
-        "--set", type=Path, metavar="DIR", dest="labelled_set",
-        help="with --read number: a folder with labels.csv (filename,text[,kind]) and the "
-        "images beside it, read through the service's whole pipeline",
-    )
     ev.add_argument("--read", choices=READ_MODES, default="digit",
                     help="score digits (default) or whole numbers (needs --set)")
     ev.set_defaults(func=cmd_evaluate)
@@ -133,6 +129,10 @@ def cmd_train(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_evaluate(args: argparse.Namespace, settings: Settings) -> int:
+    if args.read == "number" and args.labelled_set is None:
+        print("mnistq evaluate: --read number needs --set DIR (labels.csv: filename,text"
+              "[,kind])", file=sys.stderr)
+        return 2
     try:
         path = args.model or served_model_path(settings)
     except (ModelError, VersionError) as exc:
@@ -168,10 +168,6 @@ def cmd_evaluate(args: argparse.Namespace, settings: Settings) -> int:
 
 def _evaluate_numbers(args: argparse.Namespace, settings: Settings, path: Path) -> int:
     """`mnistq evaluate --set DIR --read number`: whole numbers read exactly, by kind."""
-    if args.labelled_set is None:
-        print("mnistq evaluate: --read number needs --set DIR (labels.csv: filename,text"
-              "[,kind])", file=sys.stderr)
-        return 2
     try:
         numbers = read_number_set(args.labelled_set)
     except NumberLabelsError as exc:
