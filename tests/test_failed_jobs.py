@@ -1,13 +1,14 @@
 """The `failed` status, against real processes: what a user sees when the service, not the
 upload, is at fault (a worker whose model will not load, a broker that refuses the enqueue).
 
-- A worker that loads its model lazily (the `threads` pool) and cannot: its task's catch-all
-  fails the job at once; `mnistq submit --wait` exits 1.
-- A prefork worker (the default pool) that cannot load its model: its pool process exits
-  (status 1) at start-up and the whole worker with it ("Could not start worker processes"),
-  before it takes any chunk. That is a deployment error, not the job's, so the job is not
-  failed: it waits in the queue, `/readyz` answers 503 (no worker), and it completes as soon
-  as a sound worker runs.
+- A worker that loads its model lazily (the `threads` pool) and cannot, because the file
+  went away after the worker started: its task's catch-all fails the job at once;
+  `mnistq submit --wait` exits 1.
+- A worker (the default prefork pool) that cannot load its model when it starts: it exits
+  (status 1) before any pool process starts and before it takes any chunk (not a loop of
+  pool processes that die loading it). That is a deployment error, not the job's, so the
+  job is not failed: it waits in the queue, `/readyz` answers 503 (no worker), and it
+  completes as soon as a sound worker runs.
 - The broker refusing the enqueue (a Redis user that may not LPUSH, which is how kombu
   publishes): the POST answers 500 JSON and the job it had recorded ends `failed`, not
   `queued` until its TTL.
@@ -27,7 +28,7 @@ from common.jobstore import FAILED, UNFINISHED_KEY, JobStore, is_job_id
 from common.settings import Settings
 from tests.reliability import digit_files, finished, submit
 from tests.stack import BIN, Process, settings_env, spawn, start_api, start_worker
-from tests.support import RedisServer
+from tests.support import RedisServer, wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -66,10 +67,18 @@ def test_fail_ends_a_job_once_and_wakes_its_waiters(redis_server: RedisServer) -
 def test_a_worker_that_cannot_load_its_model_fails_the_job_and_submit_exits_1(
     settings: Settings, tmp_path: Path
 ) -> None:
-    broken = replace(settings, model_path=tmp_path / "no-such-model.joblib")
+    # the model is there when the worker starts (it checks), and gone when a chunk needs it
+    model = tmp_path / "vanishing.joblib"
+    model.write_bytes(settings.model_path.read_bytes())
+    model.with_suffix(".json").write_bytes(settings.model_path.with_suffix(".json").read_bytes())
+    broken = replace(settings, model_path=model)
     worker = start_unready_worker(broken, tmp_path, pool="threads")
     api = start_api(settings, log_dir=tmp_path)
     try:
+        broker = redis_client(settings)
+        wait_for(lambda: any(c["cmd"] == "brpop" for c in broker.client_list()), timeout=60,
+                 what="the worker to consume")
+        model.unlink()
         image = tmp_path / "7.png"
         image.write_bytes(digit_files(8)[7][1])
         done = subprocess.run(

@@ -25,7 +25,7 @@ from typing import Any
 
 import redis
 from celery.exceptions import Reject
-from celery.signals import worker_process_init, worker_process_shutdown
+from celery.signals import worker_init, worker_process_init, worker_process_shutdown
 from threadpoolctl import threadpool_limits
 
 from common import model_registry
@@ -88,12 +88,7 @@ class _Process:
             threadpool_limits(limits=settings.worker_threads)
             started = time.perf_counter()
             self.store = JobStore.from_settings(settings)
-            if settings.model_path is not None:  # one file, versions off
-                model = DigitModel.load(settings.model_path)
-                self.served = Served(model, version_label(model.metadata))
-            else:
-                version = self._wanted_version()
-                self.served = Served(load_version(settings.model_dir, version), version)
+            self.served = self.read_served()
             self.limits = ImageLimits(
                 max_bytes=settings.max_image_bytes, max_pixels=settings.max_image_pixels
             )
@@ -103,6 +98,14 @@ class _Process:
             threading.Thread(target=self._beat, name="heartbeat", daemon=True).start()
             if settings.model_path is None:
                 threading.Thread(target=self._watch, name="model-watch", daemon=True).start()
+
+    def read_served(self) -> Served:
+        """The model this process should serve: the one file, or the active version."""
+        if settings.model_path is not None:  # one file, versions off
+            model = DigitModel.load(settings.model_path)
+            return Served(model, version_label(model.metadata))
+        version = self._wanted_version()
+        return Served(load_version(settings.model_dir, version), version)
 
     def _wanted_version(self) -> str:
         """The active version's name as published in Redis; when Redis has none (a fresh or
@@ -196,14 +199,32 @@ class _Process:
 process = _Process()
 
 
+def _cannot_load(pid: int) -> None:
+    log.critical("worker %d: cannot load model %s", pid,
+                 settings.model_path or f"(active version of {settings.model_dir})",
+                 exc_info=True)
+
+
+@worker_init.connect
+def _check_model_before_the_pool(**_: Any) -> None:
+    """Exit at once when the model cannot be loaded, before any pool process starts: else
+    the prefork pool would replace pool processes that die loading it, again and again.
+    (What is read here is dropped: each pool process loads its own copy.)"""
+    checker = _Process()
+    try:
+        checker.store = JobStore.from_settings(settings)
+        checker.read_served()
+    except Exception:
+        _cannot_load(os.getpid())
+        os._exit(1)
+
+
 @worker_process_init.connect
 def _load_in_pool_process(**_: Any) -> None:
     try:
         process.load()
     except Exception:
-        log.critical("worker %d: cannot load model %s", os.getpid(),
-                     settings.model_path or f"(active version of {settings.model_dir})",
-                     exc_info=True)
+        _cannot_load(os.getpid())
         os._exit(1)  # fail loudly; the message (acks_late) stays queued for another worker
 
 
