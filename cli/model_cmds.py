@@ -7,6 +7,7 @@ import json
 import sys
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 from cli.files import Collected, collect_images
@@ -20,7 +21,7 @@ from core.labelled_set import LabelsError, read_labelled_set
 from core.model import DigitModel, ModelError
 from core.number_eval import NumberLabelsError, evaluate_numbers, read_number_set
 from core.pipeline import predict_files
-from core.results import READ_MODES, Result
+from core.results import READ_MODES, Result, model_label
 from core.training import (
     DEFAULT_RECIPE,
     SEED_RECIPE,
@@ -218,6 +219,8 @@ def cmd_predict(args: argparse.Namespace, settings: Settings) -> int:
         items = [r for r in read if not isinstance(r, Result)]
         predicted = iter(predict_files(model, items, limits, read=args.read))
         results += [r if isinstance(r, Result) else next(predicted) for r in read]
+    label = model_label(model.metadata)  # as the service names it
+    results = [replace(r, model=label) for r in results]
     if args.json:
         print(json.dumps([r.to_dict() for r in results], indent=1))
     else:

@@ -57,7 +57,7 @@ from redis.retry import Retry
 
 from common.metrics import LUA_OBSERVE
 from common.settings import Settings
-from core.results import Result
+from core.results import Result, model_label
 
 log = logging.getLogger(__name__)
 
@@ -580,8 +580,7 @@ class JobStore:
         version = None
         if model is not None:
             with contextlib.suppress(ValueError, AttributeError):
-                meta = json.loads(model)  # a model version's name, else its artifact hash
-                version = meta.get("version") or (meta.get("sha256") or "")[:12] or None
+                version = model_label(json.loads(model))
         return MetricsSnapshot(
             counters={k.decode(): v.decode() for k, v in fields.items()},
             queue_chunks=sum(lengths), unfinished=int(unfinished), workers_live=int(workers),

@@ -20,6 +20,12 @@ READ_MODES = ("digit", "number")
 _FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 
 
+def model_label(metadata: Mapping[str, Any]) -> str | None:
+    """A model's name in results (`model`): its version, else (a single file) the start of
+    its SHA-256, so that the service and `mnistq predict` name the same model alike."""
+    return metadata.get("version") or (str(metadata.get("sha256") or "")[:12] or None)
+
+
 @dataclass(frozen=True)
 class DigitRead:
     """One digit of a number: what the classifier read, and its box in upload pixels."""

@@ -35,7 +35,7 @@ from common.webhooks import announce_end
 from core.imaging import ImageLimits
 from core.model import DigitModel
 from core.pipeline import predict_files
-from core.results import Result
+from core.results import Result, model_label
 from core.versions import NoActiveVersion, VersionError, active_version, load_version
 from worker.app import app, settings
 
@@ -51,11 +51,6 @@ class Served:
 
     model: DigitModel
     version: str | None
-
-
-def version_label(metadata: dict[str, Any]) -> str | None:
-    """A model's name in results: its version, else (a single file) its sha256's start."""
-    return metadata.get("version") or (str(metadata.get("sha256") or "")[:12] or None)
 
 
 class _Process:
@@ -103,7 +98,7 @@ class _Process:
         """The model this process should serve: the one file, or the active version."""
         if settings.model_path is not None:  # one file, versions off
             model = DigitModel.load(settings.model_path)
-            return Served(model, version_label(model.metadata))
+            return Served(model, model_label(model.metadata))
         version = self._wanted_version()
         return Served(load_version(settings.model_dir, version), version)
 
