@@ -458,17 +458,20 @@ def make(out: Path, kind: str, count: int, seed: int, data_dir: Path,
         rows.append({"filename": name, "label": int(labels[index]), "kind": kind,
                      "box_x": x, "box_y": y, "box_width": bw, "box_height": bh,
                      "mnist_index": int(index)})
-    _write_labels(out / "labels.csv", kind, rows)
+    write_labels(out / "labels.csv", kind, rows)
     return rows
 
 
-def _write_labels(path: Path, kind: str, rows: list[dict[str, object]]) -> None:
+def write_labels(
+    path: Path, kind: str, rows: list[dict[str, object]], columns: tuple[str, ...] = COLUMNS
+) -> None:
+    """Write `rows` as `kind`'s rows of `labels.csv`, keeping the other kinds' rows there."""
     kept = []
     if path.exists():
         with path.open(newline="") as f:
             kept = [row for row in csv.DictReader(f) if row["kind"] != kind]
     with path.open("w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=COLUMNS, lineterminator="\n")
+        writer = csv.DictWriter(f, fieldnames=columns, lineterminator="\n")
         writer.writeheader()
         writer.writerows(kept + rows)
 

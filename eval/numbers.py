@@ -18,7 +18,6 @@ The paper, lines, ink, light and camera come from the capture generators (`eval.
 from __future__ import annotations
 
 import argparse
-import csv
 import sys
 import zlib
 from collections.abc import Callable
@@ -39,6 +38,7 @@ from eval.make import (
     _save,
     _tint,
     _writer,
+    write_labels,
 )
 
 KINDS = ("clean", "tight", "notebook", "comb", "drift")
@@ -262,19 +262,8 @@ def make(out: Path, kind: str, count: int, seed: int, data_dir: Path) -> list[di
         (out / name).write_bytes(data)
         rows.append({"filename": name, "text": "".join(str(int(labels[i])) for i in chosen),
                      "kind": kind})
-    _write_labels(out / "labels.csv", kind, rows)
+    write_labels(out / "labels.csv", kind, rows, COLUMNS)
     return rows
-
-
-def _write_labels(path: Path, kind: str, rows: list[dict[str, str]]) -> None:
-    kept = []
-    if path.exists():
-        with path.open(newline="") as f:
-            kept = [row for row in csv.DictReader(f) if row["kind"] != kind]
-    with path.open("w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=COLUMNS, lineterminator="\n")
-        writer.writeheader()
-        writer.writerows(kept + rows)
 
 
 def main(argv: list[str] | None = None) -> int:
