@@ -201,7 +201,7 @@ return 1
 
 # A worker starts a chunk: count the delivery, mark the job running, hand out the chunk's
 # packed files (false when already consumed). KEYS: job, images. ARGV: now, attempts field,
-# chunk start. Returns {status, attempts, packed}; {'', 0, false} when the job is gone,
+# chunk start. Returns {status, attempts, packed, read mode}; {'', 0, false} when the job is gone,
 # {status, 0, false} when it has ended.
 _BEGIN = """
 local status = redis.call('HGET', KEYS[1], 'status')
@@ -212,7 +212,8 @@ if status == 'queued' then
   redis.call('HSET', KEYS[1], 'status', 'running', 'started_at', ARGV[1])
   status = 'running'
 end
-return {status, attempts, redis.call('HGET', KEYS[2], ARGV[3])}
+return {status, attempts, redis.call('HGET', KEYS[2], ARGV[3]),
+        redis.call('HGET', KEYS[1], 'read')}
 """
 
 
@@ -274,6 +275,8 @@ class ChunkStart:
     status: str | None
     attempts: int
     files: list[tuple[int, str, bytes | None]]
+    read: str = "digit"
+    """What the job reads on each image: `digit` or `number` (`job_read`)."""
 
     @property
     def runnable(self) -> bool:
@@ -457,10 +460,11 @@ class JobStore:
         """Count this delivery of the chunk, mark the job running and fetch the chunk's files,
         in one round trip; `runnable` says whether to go on (not cancelled, ended or gone)."""
         job, images, _results, _done = _keys(job_id)
-        status, attempts, packed = self._begin(
+        status, attempts, packed, *read = self._begin(
             keys=[job, images], args=[f"{time.time():.3f}", f"attempts:{chunk.start}", chunk.start],
         )
         status = status.decode() if isinstance(status, bytes) else status
+        mode = read[0].decode() if read and read[0] else "digit"
         files: list[tuple[int, str, bytes | None]] = []
         if status in (QUEUED, RUNNING):
             count = chunk.stop - chunk.start
@@ -469,7 +473,7 @@ class JobStore:
                          in enumerate(unpack_files(packed, count))]
             else:  # already recorded (a late redelivery): nothing left to read
                 files = [(chunk.start + offset, "", None) for offset in range(count)]
-        return ChunkStart(status or None, int(attempts), files)
+        return ChunkStart(status or None, int(attempts), files, mode)
 
     def record_results(
         self, job_id: str, chunk: Chunk, results: Sequence[Result], worker: str = "",

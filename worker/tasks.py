@@ -273,7 +273,7 @@ def _predict_chunk(job_id: str, chunk: Chunk) -> int:
     files = state.files
     served = process.served  # once per chunk: a switch happens between two chunks
     assert served is not None
-    read = store.job_read(job_id)
+    read = state.read  # fetched with the chunk, in the same round trip
     if state.attempts > settings.max_chunk_attempts:
         log.error("job %s: chunk %d-%d given up after %d deliveries", job_id, chunk.start,
                   chunk.stop, state.attempts - 1)
