@@ -45,13 +45,14 @@ def create_job() -> Response:
     wait = _wait_seconds()
     if isinstance(wait, Response):
         return wait
-    form = {"callback_url": "", "read": ""}
+    form: dict[str, str | None] = {"callback_url": "", "read": None}  # None: not given
     files = _uploaded_files(svc.settings.max_files, form)
     if isinstance(files, Response):
         return files
-    read = request.args.get("read") or form["read"] or "digit"
-    if read not in READ_MODES:
+    given = [value for value in (request.args.get("read"), form["read"]) if value is not None]
+    if not set(given) <= set(READ_MODES):  # each one given must be valid...
         return error_response(400, "read must be 'digit' or 'number'")
+    read = given[0] if given else "digit"  # ...and the query's wins over the form's
     callback_url = request.args.get("callback_url") or form["callback_url"] or None
     if callback_url is not None:
         try:
@@ -80,7 +81,7 @@ def create_job() -> Response:
 
 
 def _uploaded_files(
-    max_files: int, form: dict[str, str] | None = None
+    max_files: int, form: dict[str, str | None] | None = None
 ) -> list[tuple[str, bytes]] | Response:
     """`(filename, bytes)` of the multipart `files` parts, or the 400/413 answer; the text
     fields named in `form` are filled in."""

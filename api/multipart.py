@@ -39,7 +39,7 @@ class TooManyParts(MultipartError):
 
 def parse_files(
     body: bytes, content_type: str, field: str, max_parts: int,
-    texts: dict[str, str] | None = None,
+    texts: dict[str, str | None] | None = None,
 ) -> list[tuple[str, bytes]]:
     """`(filename, content)` of each file part named `field`, in order. Text parts (no
     filename) whose names are keys of `texts` are put there (the first of each, decoded)."""

@@ -52,7 +52,8 @@ _WAIT = {
 _READ = {
     "name": "read", "in": "query", "required": False,
     "description": "what each image holds: one digit (default) or a number (also accepted "
-                   "as a multipart form field `read`)",
+                   "as a multipart form field `read`; when both are given, both must be valid "
+                   "and the query's wins)",
     "schema": {"type": "string", "enum": ["digit", "number"]},
 }
 

@@ -77,3 +77,15 @@ def test_an_unknown_mode_is_refused(shared_stack: Stack, numbers) -> None:
     response = post(shared_stack, [numbers[0][:2]], params={"read": "letters"})
     assert response.status_code == 400
     assert response.json() == {"error": "read must be 'digit' or 'number'"}
+
+
+def test_a_bad_form_field_is_refused_even_with_a_good_query_which_wins(
+    shared_stack: Stack, numbers
+) -> None:
+    response = post(shared_stack, [numbers[0][:2]], params={"read": "number"},
+                    data={"read": "letters"})
+    assert response.status_code == 400
+    assert response.json() == {"error": "read must be 'digit' or 'number'"}
+    response = post(shared_stack, [numbers[0][:2]], params={"read": "number"},
+                    data={"read": "digit"})
+    assert response.status_code == 202 and response.json()["read"] == "number"
