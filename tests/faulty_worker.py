@@ -31,7 +31,7 @@ SLOW_SECONDS = 2.0
 _predict_files = worker.tasks.predict_files
 
 
-def _predict_with_faults(model, items, limits):
+def _predict_with_faults(model, items, limits, **options):
     for _, _, data in items:
         if data.startswith(CRASHES):
             os.kill(os.getpid(), signal.SIGKILL)
@@ -39,7 +39,7 @@ def _predict_with_faults(model, items, limits):
             raise MemoryError("poison image: allocation failed while decoding")
         if data.endswith(SLOW):
             time.sleep(SLOW_SECONDS)
-    return _predict_files(model, items, limits)
+    return _predict_files(model, items, limits, **options)
 
 
 worker.tasks.predict_files = _predict_with_faults
