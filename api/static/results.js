@@ -86,19 +86,26 @@ function thumbnail(url, name, eager, box, digits) {
   return figure;
 }
 
-function predictionBody(result, kind) {
+// What was read, large, with its confidence as text and as a bar (digit and number cards).
+function readingBody(label, valueClass, value, confidence) {
   const body = document.createDocumentFragment();
   const line = element("p", "card__prediction");
   line.append(
-    element("span", "visually-hidden", "Predicted digit "),
-    element("span", "card__digit", String(result.prediction)),
+    element("span", "visually-hidden", label),
+    element("span", valueClass, value),
     element("span", "visually-hidden", ", confidence "),
-    element("span", "card__confidence", percent(result.confidence)),
+    element("span", "card__confidence", percent(confidence)),
   );
   const bar = element("div", "card__bar");
   bar.setAttribute("aria-hidden", "true");
-  bar.style.setProperty("--confidence", String(result.confidence));
+  bar.style.setProperty("--confidence", String(confidence));
   body.append(line, bar);
+  return body;
+}
+
+function predictionBody(result, kind) {
+  const body = readingBody("Predicted digit ", "card__digit", String(result.prediction),
+    result.confidence);
   if (result.runner_up !== null && result.runner_up !== undefined) {
     body.append(element("p", "card__runner", `runner-up ${result.runner_up}`));
   }
@@ -107,18 +114,8 @@ function predictionBody(result, kind) {
 }
 
 function numberBody(result, kind) {
-  const body = document.createDocumentFragment();
-  const line = element("p", "card__prediction");
-  line.append(
-    element("span", "visually-hidden", "Number read "),
-    element("span", "card__digit card__number", result.text),
-    element("span", "visually-hidden", ", confidence "),
-    element("span", "card__confidence", percent(result.confidence)),
-  );
-  const bar = element("div", "card__bar");
-  bar.setAttribute("aria-hidden", "true");
-  bar.style.setProperty("--confidence", String(result.confidence));
-  body.append(line, bar);
+  const body = readingBody("Number read ", "card__digit card__number", result.text,
+    result.confidence);
   const low = result.digits
     .map((d, i) => (d.confidence < LOW_CONFIDENCE ? `digit ${i + 1} (${d.prediction}, runner-up ${d.runner_up})` : null))
     .filter(Boolean);
