@@ -7,11 +7,14 @@ of kind `all`. File names are taken only as names inside the folder: no paths, n
 from __future__ import annotations
 
 import csv
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 LABELS_FILE = "labels.csv"
 DEFAULT_KIND = "all"
+T = TypeVar("T")
 
 
 class LabelsError(ValueError):
@@ -26,36 +29,52 @@ class LabelledImage:
     kind: str
 
 
-def _row(folder: Path, line: int, row: dict[str, str | None], where: str) -> LabelledImage:
-    name = (row.get("filename") or "").strip()
-    raw_label = (row.get("label") or "").strip()
-    kind = (row.get("kind") or "").strip() or DEFAULT_KIND
-    if not name or Path(name).name != name or name in (".", ".."):
-        raise LabelsError(f"{where} line {line}: filename {name!r} is not a file name in {folder}")
-    if raw_label not in tuple("0123456789"):
-        raise LabelsError(f"{where} line {line}: label {raw_label!r} is not a digit 0-9")
-    path = folder / name
-    if not path.is_file():
-        raise LabelsError(f"{where} line {line}: {name} not found beside it")
-    return LabelledImage(name, path, int(raw_label), kind)
-
-
-def read_labelled_set(folder: Path) -> list[LabelledImage]:
-    """The images listed in `folder/labels.csv`, in its order; LabelsError says what is wrong."""
+def read_labels(
+    folder: Path, value_column: str, parse: Callable[[str], T],
+    error: type[ValueError] = LabelsError,
+) -> list[tuple[str, Path, T, str]]:
+    """`(filename, path, value, kind)` of each row of `folder/labels.csv`, in its order, whose
+    header is `filename,<value_column>[,kind]`. `parse` turns a raw value into the value or
+    raises ValueError with the reason; anything wrong is raised as `error`, saying where."""
     folder = Path(folder)
     where = str(folder / LABELS_FILE)
     try:
         text = (folder / LABELS_FILE).read_text(encoding="utf-8-sig")
     except (OSError, UnicodeDecodeError) as exc:
-        raise LabelsError(f"{where}: cannot read it ({getattr(exc, 'strerror', None) or exc})") \
+        raise error(f"{where}: cannot read it ({getattr(exc, 'strerror', None) or exc})") \
             from None
     reader = csv.DictReader(text.splitlines())
     columns = [c.strip() for c in reader.fieldnames or []]
-    if columns[:2] != ["filename", "label"]:
-        raise LabelsError(f"{where}: the header must be `filename,label[,kind]`, got "
-                          f"{','.join(columns) or 'nothing'}")
+    if columns[:2] != ["filename", value_column]:
+        raise error(f"{where}: the header must be `filename,{value_column}[,kind]`, got "
+                    f"{','.join(columns) or 'nothing'}")
     reader.fieldnames = columns
-    images = [_row(folder, number + 2, row, where) for number, row in enumerate(reader)]
-    if not images:
-        raise LabelsError(f"{where}: no images listed")
-    return images
+    rows = []
+    for line, row in enumerate(reader, start=2):
+        name = (row.get("filename") or "").strip()
+        raw = (row.get(value_column) or "").strip()
+        kind = (row.get("kind") or "").strip() or DEFAULT_KIND
+        if not name or Path(name).name != name or name in (".", ".."):
+            raise error(f"{where} line {line}: filename {name!r} is not a file name in {folder}")
+        try:
+            value = parse(raw)
+        except ValueError as exc:
+            raise error(f"{where} line {line}: {exc}") from None
+        path = folder / name
+        if not path.is_file():
+            raise error(f"{where} line {line}: {name} not found beside it")
+        rows.append((name, path, value, kind))
+    if not rows:
+        raise error(f"{where}: no images listed")
+    return rows
+
+
+def _digit(raw: str) -> int:
+    if raw not in tuple("0123456789"):
+        raise ValueError(f"label {raw!r} is not a digit 0-9")
+    return int(raw)
+
+
+def read_labelled_set(folder: Path) -> list[LabelledImage]:
+    """The images listed in `folder/labels.csv`, in its order; LabelsError says what is wrong."""
+    return [LabelledImage(*row) for row in read_labels(folder, "label", _digit)]

@@ -8,7 +8,6 @@ digits) or reading (the right count, a digit misread).
 
 from __future__ import annotations
 
-import csv
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -16,15 +15,14 @@ from pathlib import Path
 from typing import Any
 
 from core.imaging import ImageLimits
+from core.labelled_set import LabelsError, read_labels
 from core.model import DigitModel
 from core.pipeline import predict_files
 
-LABELS_FILE = "labels.csv"
-DEFAULT_KIND = "all"
 BATCH = 256
 
 
-class NumberLabelsError(ValueError):
+class NumberLabelsError(LabelsError):
     """A labels.csv that cannot be used: missing, malformed, or naming a missing image."""
 
 
@@ -36,37 +34,17 @@ class LabelledNumber:
     kind: str
 
 
+def _number_text(raw: str) -> str:
+    if not raw.isdigit() or not raw.isascii():
+        raise ValueError(f"text {raw!r} is not digits 0-9")
+    return raw
+
+
 def read_number_set(folder: Path) -> list[LabelledNumber]:
-    """The numbers listed in `folder/labels.csv`, in order; `NumberLabelsError` says what is
-    wrong. File names are names inside the folder only (no paths, no `..`)."""
-    folder = Path(folder)
-    where = folder / LABELS_FILE
-    try:
-        text = where.read_text(encoding="utf-8-sig")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise NumberLabelsError(f"{where}: cannot read it ({getattr(exc, 'strerror', None) or exc})"
-                                ) from None
-    reader = csv.DictReader(text.splitlines())
-    columns = [c.strip() for c in reader.fieldnames or []]
-    if columns[:2] != ["filename", "text"]:
-        raise NumberLabelsError(f"{where}: the header must be `filename,text[,kind]`, got "
-                                f"{','.join(columns) or 'nothing'}")
-    reader.fieldnames = columns
-    out = []
-    for line, row in enumerate(reader, start=2):
-        name = (row.get("filename") or "").strip()
-        digits = (row.get("text") or "").strip()
-        kind = (row.get("kind") or "").strip() or DEFAULT_KIND
-        if not name or Path(name).name != name or name in (".", ".."):
-            raise NumberLabelsError(f"{where} line {line}: filename {name!r} is not a file name")
-        if not digits.isdigit() or not digits.isascii():
-            raise NumberLabelsError(f"{where} line {line}: text {digits!r} is not digits 0-9")
-        if not (folder / name).is_file():
-            raise NumberLabelsError(f"{where} line {line}: {name} not found beside it")
-        out.append(LabelledNumber(name, folder / name, digits, kind))
-    if not out:
-        raise NumberLabelsError(f"{where}: no images listed")
-    return out
+    """The numbers listed in `folder/labels.csv` (`filename,text[,kind]`), in order;
+    `NumberLabelsError` says what is wrong (the same reader as digit sets)."""
+    return [LabelledNumber(*row)
+            for row in read_labels(folder, "text", _number_text, NumberLabelsError)]
 
 
 @dataclass
