@@ -25,6 +25,7 @@ import shutil
 import subprocess
 import sys
 import threading
+import time
 import uuid
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -442,9 +443,14 @@ def test_a_worker_killed_mid_job_loses_nothing(three_workers: Stack, pages) -> N
     running_with_progress(stack.url, job_id)
     victim = stack.containers("worker")[0]
     held = freeze_mid_chunk(stack, job_id, victim)
+    delivered_by = time.monotonic()  # the held chunk was delivered before this moment
     stack.docker.run(["docker", "kill", victim])  # SIGKILL, its chunk unfinished
     now = job(stack.url, job_id)
     assert now["status"] == "running" and now["processed"] < count
+    # docs/reliability.md's promise: delivered again within the visibility timeout + 10 s
+    wait_for(lambda: stack.job_fields(job_id)[f"attempts:{held}"] == "2",
+             timeout=max(delivered_by + VISIBILITY_TIMEOUT + 10 - time.monotonic(), 0.1),
+             interval=0.5, what=f"chunk {held} delivered again within {VISIBILITY_TIMEOUT} + 10 s")
     result = finished(stack.url, job_id)
     assert_every_page_read_once(result, pages, count)
     fields = stack.job_fields(job_id)
