@@ -136,6 +136,8 @@ export class Review {
     if (!result) return;
     const { number } = this;
     const { key } = event;
+    // Enter or Space on a button inside the review (Leave review) is that button's.
+    if (event.target !== this.section && (key === "Enter" || key === " ")) return;
     let handled = true;
     if (key === "Escape") this.leave();
     else if (key === "ArrowRight" || key === "ArrowDown") this.move(1);
