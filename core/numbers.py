@@ -344,8 +344,8 @@ def _ink_mask(page: np.ndarray
 def _comb_cells(mask: np.ndarray) -> list[tuple[slice, slice]] | None:
     """The boxes of a comb field (a form's row of printed boxes, one digit each), left to
     right, inside their walls: between two rows holding a straight run `COMB_LINE` of the
-    page wide, the columns inked over `COMB_WALL` of the rows between them, evenly spaced;
-    None if the page has none."""
+    page wide, the columns inked over `COMB_WALL` of the rows between them, evenly spaced,
+    the two rows ending with the first and last of them; None if the page has none."""
     w = mask.shape[1]
     band = ndimage.maximum_filter1d(mask.view(np.uint8), 3, axis=0)  # a slight tilt
     length = max(8, int(COMB_LINE * w))
@@ -367,6 +367,12 @@ def _comb_cells(mask: np.ndarray) -> list[tuple[slice, slice]] | None:
         groups = _evenly_spaced(np.split(walls, np.flatnonzero(np.diff(walls) > 1) + 1),
                                 bottom - top)
         if len(groups) < 3:
+            continue
+        # The boxes' top and bottom lines end with the boxes; ruled paper's go on.
+        spacing = (groups[-1].mean() - groups[0].mean()) / (len(groups) - 1)
+        reach = [np.flatnonzero(eroded[r].any(axis=0)) for r in (upper, lower)]
+        if any(x[0] - length // 2 < groups[0][0] - spacing / 2
+               or x[-1] + length // 2 > groups[-1][-1] + spacing / 2 for x in reach):
             continue
         cells = [(slice(top, bottom), slice(int(a[-1]) + 2, int(b[0]) - 1))
                  for a, b in itertools.pairwise(groups)]
