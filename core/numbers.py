@@ -76,6 +76,8 @@ SPLIT_WIDTH = 1.25
 """A group wider than this many times the typical digit width may hold several digits."""
 MAX_CUTS = 20
 """Candidate cut points per group, at most (the deepest minima of its column projection)."""
+HEIGHT_SPREAD = 0.3
+"""The spread (in log of the height ratio) of a whole digit's height under its group's."""
 MIN_PIECE, MAX_PIECE = 0.15, 1.8
 """A candidate piece is this many typical digit widths wide, at least and at most."""
 WALL_FRACTION = 0.5
@@ -155,7 +157,8 @@ class Segmentation:
     """uint8 (28, 28) each, every candidate piece of every group"""
     boxes: list[Box]
     shapes: list[float]
-    """per piece: the log-likelihood of its width for one digit (`_width_fit`)"""
+    """per piece: the log-likelihood of its width and height for one digit (`_width_fit`,
+    `_height_fit`)"""
     groups: list[tuple[int, list[tuple[int, int, int]]]]
     """per group: its last cut point and its pieces `(from, to, index into digits)`"""
 
@@ -195,7 +198,8 @@ def segment(pixels: np.ndarray, scale: float = 1.0) -> Segmentation:
             except ImageError:
                 continue
             boxes.append(_scaled(piece[1], scale * factor))
-            shapes.append(_width_fit((cuts[stop] - cuts[start]) / typical))
+            shapes.append(_width_fit((cuts[stop] - cuts[start]) / typical)
+                          + _height_fit(piece[1][3] / (group.rows.stop - group.rows.start)))
             pieces.append((start, stop, len(digits) - 1))
         if any(a == 0 for a, _, _ in pieces):
             found.append((len(cuts) - 1, pieces))
@@ -574,6 +578,12 @@ def _typical_width(widths: list[int], heights: list[int], height: float) -> floa
     if len(normal) >= 2:  # the upper quartile: ones are narrow, but no reason to cut
         return float(max(np.percentile(normal, 75), TYPICAL_ASPECT * height))
     return TYPICAL_ASPECT * height
+
+
+def _height_fit(ratio: float) -> float:
+    """How likely a piece this fraction as tall as its group is a whole digit (log): a cut
+    that leaves only part of a stroke is shorter than the digits around it."""
+    return -float(np.log(min(max(ratio, 1e-3), 1.0))) ** 2 / (2 * HEIGHT_SPREAD**2)
 
 
 def _width_fit(ratio: float) -> float:
