@@ -340,7 +340,7 @@ def _ink_mask(page: np.ndarray
         # digit beside bold ones keeps its thin strokes.
         local = ink[rows, cols]
         peak = float(local.max(initial=0.0))
-        if peak >= threshold:  # not the noise or a line's edge in an empty box
+        if peak >= threshold / 2:  # not the noise or a line's edge in an empty box
             mask[rows, cols] = (local >= max(floor, CELL_LEVEL * peak)) & ~printed[rows, cols]
     return ink, mask, threshold, cells
 
