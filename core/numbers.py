@@ -51,7 +51,7 @@ DIGIT_SIDE = 48
 """Pages with big digits are reduced by a whole factor that leaves them at least this many
 pixels tall: over twice MNIST's 20, enough detail to cut and read; the cost of every later
 step falls with the square of the factor (a phone photo of a number)."""
-SURVEY_SIDE = 256
+SURVEY_SIDE = 128
 """The digits' height is first measured on a copy at most this many pixels long."""
 MAX_MARKS = 32
 """More digit-like components than this: a page of text, not a number."""
