@@ -389,6 +389,8 @@ def _evenly_spaced(columns: list[np.ndarray], height: int) -> list[np.ndarray]:
     """The longest run of inked columns (each an array of adjacent x) evenly spaced, each
     gap within `COMB_REGULARITY` of the spacing and 0.4-2.5 `height`: a comb's walls, not
     the tall strokes of the digits in its boxes (a 1 stands mid-box)."""
+    if len(columns) > 4 * MAX_MARKS:  # a page of vertical strokes: bounded work, no comb
+        return []
     centres = np.array([c.mean() for c in columns])
     best: list[int] = []
     for i, j in itertools.combinations(range(len(columns)), 2):
@@ -513,6 +515,8 @@ def _cell_groups(mask: np.ndarray, cells: list[tuple[slice, slice]]) -> list[_Gr
         groups.append(_Group(inside, rows, cols))
     if not groups:
         raise ImageError("no digit found")
+    if len(groups) > MAX_MARKS:
+        raise ImageError("too many marks to read as a number")
     return groups
 
 
