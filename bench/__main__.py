@@ -21,7 +21,7 @@ BENCHMARKS = {
                   "12-megapixel JPEGs",
     "captures": "photos, forms, pencil...: accuracy and boxes per kind (--set DIR [--make])",
     "numbers": "numbers of 3-7 digits: exact matches and CPU per image per kind (--set DIR "
-               "[--make])",
+               "[--make]); --job N: an N-number job through a 2-worker stack",
     "latency": "single-image job p50/p99 vs the baseline's single image",
     "e2e": "10,000 PNGs over HTTP: baseline, in-process, 1 and 2 workers; memory",
     "memory": "resident memory of a worker process with the model, and of the API",

@@ -17,16 +17,18 @@ from bench.images import multipart
 ENDED = ("succeeded", "cancelled", "failed")
 
 
-def run_job(url: str, body: bytes, content_type: str, timeout: float = 600.0
-            ) -> tuple[float, dict[str, Any]]:
-    """Upload one job and long-poll it until it ends; (seconds, the finished job).
+def run_job(url: str, body: bytes, content_type: str, timeout: float = 600.0,
+            read: str = "digit") -> tuple[float, dict[str, Any]]:
+    """Upload one job (`read`: digits or numbers) and long-poll it until it ends;
+    (seconds, the finished job).
 
     The job also carries `accepted_after_s`: when the API had stored and enqueued it.
     """
     session = requests.Session()
     headers = {"Content-Type": content_type}
     started = time.perf_counter()
-    response = session.post(f"{url}/api/v1/jobs", data=body, headers=headers, timeout=timeout)
+    response = session.post(f"{url}/api/v1/jobs", data=body, headers=headers, timeout=timeout,
+                            params={"read": read})
     response.raise_for_status()
     job = response.json()
     job["accepted_after_s"] = time.perf_counter() - started

@@ -5,7 +5,12 @@ writes one first) goes through what a worker does in number mode
 (`core.pipeline.predict_files(..., read="number")`: decode, capture front-end, cut search,
 one batched predict) in batches of 64 on one thread. "5 digits" is the CPU per image of the
 5-digit numbers alone (issue 13's target: <= 5 ms per core).
-Run: `python -m bench numbers --set DIR [--make] [--count N] [--seed S] [--quick]`.
+
+`--job N` also sends N of the set's images (the set repeated as needed) as one `read=number`
+job through a real stack (`mnistq up --workers 2`, its own Redis, the upload limit raised to
+fit), measured like the digit benchmark (`bench e2e`): seconds from the upload until every
+result is fetched, images/s, the workers' CPU per image, and the job's exact matches.
+Run: `python -m bench numbers --set DIR [--make] [--count N] [--seed S] [--quick] [--job N]`.
 """
 
 from __future__ import annotations
@@ -19,6 +24,9 @@ from pathlib import Path
 from threadpoolctl import threadpool_limits
 
 from bench import report
+from bench.clients import run_job
+from bench.images import multipart
+from bench.procs import cpu_seconds, mnistq_up
 from common.settings import Settings
 from core.imaging import ImageLimits
 from core.model import DigitModel
@@ -55,6 +63,28 @@ def measure(folder: Path, model: DigitModel, limits: ImageLimits) -> dict:
             for key, t in tally.items()}
 
 
+def measure_job(folder: Path, model_path: Path, count: int, workers: int = 2) -> dict:
+    """One job of `count` number images through `mnistq up --workers N`: its seconds, rate,
+    the workers' CPU per image and its exact matches."""
+    with (folder / "labels.csv").open(newline="") as f:
+        rows = list(csv.DictReader(f))
+    picked = [rows[i % len(rows)] for i in range(count)]
+    files = [(r["filename"], (folder / r["filename"]).read_bytes()) for r in picked]
+    body, content_type = multipart(files)
+    limit = {"MNISTQ_MAX_UPLOAD_BYTES": str(2 * len(body)),
+             "MNISTQ_MAX_FILES": str(max(count, 10_000))}
+    with mnistq_up(workers, model_path, env=limit) as stack:
+        run_job(stack.url, *multipart(files[:64]), read="number")  # every worker warm
+        before = sum(cpu_seconds(p) for p in stack.roles()["workers"])
+        seconds, job = run_job(stack.url, body, content_type, read="number")
+        used = sum(cpu_seconds(p) for p in stack.roles()["workers"]) - before
+    exact = sum(r["text"] == row["text"] for r, row in zip(job["results"], picked, strict=True))
+    return {"numbers": count, "workers": workers, "seconds": seconds,
+            "images_per_s": report.rate(count, seconds), "status": job["status"],
+            "failed": job["failed"], "accuracy": exact / count,
+            "worker_cpu_ms_per_image": 1e3 * used / count, "upload_bytes": len(body)}
+
+
 def render(by_kind: dict) -> str:
     order = [k for k in (*KINDS, "all", "5 digits") if k in by_kind] + ["overall"]
     rows = [(k, by_kind[k]["numbers"], f"{100 * by_kind[k]['accuracy']:.1f}%",
@@ -69,6 +99,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--make", action="store_true", help="generate the set first")
     parser.add_argument("--count", type=int, default=200, help="numbers per kind with --make")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--job", type=int, default=0, metavar="N",
+                        help="also one job of N numbers through a real 2-worker stack")
     args = parser.parse_args(argv)
     if args.make:
         for kind in KINDS:
@@ -78,8 +110,14 @@ def main(argv: list[str] | None = None) -> int:
     with threadpool_limits(limits=1):
         by_kind = measure(args.set, model, limits)
     print(render(by_kind))
+    job = measure_job(args.set, args.model, args.job) if args.job else None
+    if job:
+        print(f"job of {job['numbers']:,} numbers, {job['workers']} workers: "
+              f"{job['seconds']:.1f} s, {job['images_per_s']:.1f} numbers/s, "
+              f"{job['worker_cpu_ms_per_image']:.1f} worker CPU ms each, "
+              f"{100 * job['accuracy']:.1f}% read exactly ({job['status']})")
     report.write(NAME, {"quick": args.quick, "set": str(args.set), "model": str(args.model),
-                        "by_kind": by_kind}, args.out)
+                        "by_kind": by_kind, "job": job}, args.out)
     return 0
 
 

@@ -47,6 +47,12 @@ from core.results import DigitRead, Result
 ANALYSIS_SIDE = 1024
 """Pages are analysed at most this many pixels on their longest side: twice the single
 digit's, since a row of digits is long and each digit small in it."""
+DIGIT_SIDE = 48
+"""Pages with big digits are reduced by a whole factor that leaves them at least this many
+pixels tall: over twice MNIST's 20, enough detail to cut and read; the cost of every later
+step falls with the square of the factor (a phone photo of a number)."""
+SURVEY_SIDE = 128
+"""The digits' height is first measured on a copy at most this many pixels long."""
 MAX_MARKS = 32
 """More digit-like components than this: a page of text, not a number."""
 MINOR_HEIGHT = 0.45
@@ -70,6 +76,8 @@ SPLIT_WIDTH = 1.25
 """A group wider than this many times the typical digit width may hold several digits."""
 MAX_CUTS = 20
 """Candidate cut points per group, at most (the deepest minima of its column projection)."""
+HEIGHT_SPREAD = 0.3
+"""The spread (in log of the height ratio) of a whole digit's height under its group's."""
 MIN_PIECE, MAX_PIECE = 0.15, 1.8
 """A candidate piece is this many typical digit widths wide, at least and at most."""
 WALL_FRACTION = 0.5
@@ -79,6 +87,18 @@ WALL_WIDTH = 0.2
 SLIVER = 0.25
 """Parts of a cut piece with less ink than this fraction of its largest part are slivers of
 a neighbour."""
+COMB_LINE = 0.25
+"""A comb field's top and bottom lines are printed rows at least this fraction of the page
+wide..."""
+COMB_WALL = 0.85
+"""...and its walls are columns inked over this fraction of the rows between them..."""
+COMB_REGULARITY = 0.25
+"""...spaced evenly (each within this fraction of the spacing of where it would be), at
+least 3 of them."""
+EMPTY_BOX = 0.25
+"""A box whose ink is less tall than this fraction of it holds no digit."""
+CELL_LEVEL = 0.2
+"""In a comb field's box, ink is what reaches this fraction of the box's darkest ink."""
 MAX_CANDIDATES = 160
 """Pieces read per image to choose the cuts, at most (bounded work per image)."""
 SPLIT_PRIOR = 0.5
@@ -137,7 +157,8 @@ class Segmentation:
     """uint8 (28, 28) each, every candidate piece of every group"""
     boxes: list[Box]
     shapes: list[float]
-    """per piece: the log-likelihood of its width for one digit (`_width_fit`)"""
+    """per piece: the log-likelihood of its width and height for one digit (`_width_fit`,
+    `_height_fit`)"""
     groups: list[tuple[int, list[tuple[int, int, int]]]]
     """per group: its last cut point and its pieces `(from, to, index into digits)`"""
 
@@ -149,10 +170,10 @@ def segment(pixels: np.ndarray, scale: float = 1.0) -> Segmentation:
     if max(pixels.shape[:2]) <= TINY_SIDE:  # an icon or an MNIST image: one digit
         digit, box = read_digit(pixels, scale)
         return Segmentation([digit], [box], [0.0], [(1, [(0, 1, 0)])])
-    factor = max(1, -(-max(pixels.shape[:2]) // ANALYSIS_SIDE))
+    factor = _analysis_factor(pixels)
     page = _reduce(pixels, factor) if factor > 1 else pixels
-    ink, mask, threshold = _ink_mask(page)
-    groups = _groups(mask)
+    ink, mask, threshold, cells = _ink_mask(page)
+    groups = _groups(mask) if cells is None else _cell_groups(mask, cells)
     digits: list[np.ndarray] = []
     boxes: list[Box] = []
     shapes: list[float] = []
@@ -177,7 +198,8 @@ def segment(pixels: np.ndarray, scale: float = 1.0) -> Segmentation:
             except ImageError:
                 continue
             boxes.append(_scaled(piece[1], scale * factor))
-            shapes.append(_width_fit((cuts[stop] - cuts[start]) / typical))
+            shapes.append(_width_fit((cuts[stop] - cuts[start]) / typical)
+                          + _height_fit(piece[1][3] / (group.rows.stop - group.rows.start)))
             pieces.append((start, stop, len(digits) - 1))
         if any(a == 0 for a, _, _ in pieces):
             found.append((len(cuts) - 1, pieces))
@@ -258,11 +280,39 @@ def choose(found: Segmentation, labels: np.ndarray, confidence: np.ndarray,
     return NumberRead(digits), chosen
 
 
-# --- ink and components --------------------------------------------------------------------
+# --- ink and components -------------------------------------------------------------------
 
-def _ink_mask(page: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
+def _analysis_factor(pixels: np.ndarray) -> int:
+    """The whole factor the page is reduced by: its digits at least `DIGIT_SIDE` px tall (their
+    height measured on a small copy: the tall components that are not lines), and its
+    longest side at most `ANALYSIS_SIDE`."""
+    longest = max(pixels.shape[:2])
+    bound = max(1, -(-longest // ANALYSIS_SIDE))
+    if pixels.shape[0] < 2 * DIGIT_SIDE:  # no digit can be tall enough to reduce
+        return bound
+    survey = max(1, -(-longest // SURVEY_SIDE))
+    small = _reduce(pixels, survey) if survey > 1 else pixels
+    ink = ink_against_paper(small)
+    threshold, _ = _ink_threshold(ink)
+    labels, count = ndimage.label(ink >= threshold, structure=np.ones((3, 3), dtype=bool))
+    if count == 0:
+        return bound
+    boxes = np.array([(s[0].stop - s[0].start, s[1].stop - s[1].start)
+                      for s in ndimage.find_objects(labels)])
+    heights, widths = boxes[:, 0], boxes[:, 1]
+    # not a printed line, a box around the digits or the frame
+    marks = heights[(heights >= 4) & (widths <= 2 * heights) & (heights < 0.9 * small.shape[0])]
+    if marks.size == 0:
+        return bound
+    height = float(np.median(marks[marks >= 0.5 * marks.max()])) * survey
+    return max(bound, int(height // DIGIT_SIDE))
+
+
+def _ink_mask(page: np.ndarray
+              ) -> tuple[np.ndarray, np.ndarray, float, list[tuple[slice, slice]] | None]:
     """The capture front-end's ink (float32 in [0, 1]) and its mask without printed lines
-    and without components that never reach the ink threshold; and that threshold."""
+    and without components that never reach the ink threshold; that threshold; and the
+    boxes of a comb field when the page is one (`_comb_cells`)."""
     ink = ndimage.uniform_filter(ink_against_paper(page, clip=False), size=3)
     threshold, floor = _ink_threshold(ink)
     ink = np.clip(ink, 0.0, 1.0, out=ink)
@@ -277,14 +327,91 @@ def _ink_mask(page: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
     pad = ((0, max(0, w - h)), (0, max(0, h - w)))
     square = [np.pad(m, pad) for m in (mask, *traced)]
     lines = printed_lines(*square, ink=np.pad(ink, pad))[:h, :w]
-    mask &= ~lines
-    mask &= ~_box_walls(mask, lines)
+    cells = _comb_cells(mask)
+    printed = lines | _box_walls(mask & ~lines, lines)
+    mask &= ~printed
     labels, count = ndimage.label(mask, structure=np.ones((3, 3), dtype=bool))
-    if count == 0:
+    if count == 0 and cells is None:
         raise ImageError("no digit found")
     strong = ndimage.maximum(ink, labels, index=np.arange(1, count + 1)) >= threshold
-    keep = np.concatenate(([False], strong))
-    return ink, keep[labels], threshold
+    mask = np.concatenate(([False], strong))[labels]
+    for rows, cols in cells or ():
+        # A box holds one digit: its ink is measured against its own darkest, so a faint
+        # digit beside bold ones keeps its thin strokes.
+        local = ink[rows, cols]
+        peak = float(local.max(initial=0.0))
+        if peak >= threshold / 2:  # not the noise or a line's edge in an empty box
+            mask[rows, cols] = (local >= max(floor, CELL_LEVEL * peak)) & ~printed[rows, cols]
+    return ink, mask, threshold, cells
+
+
+def _comb_cells(mask: np.ndarray) -> list[tuple[slice, slice]] | None:
+    """The boxes of a comb field (a form's row of printed boxes, one digit each), left to
+    right, inside their walls: between two rows holding a straight run `COMB_LINE` of the
+    page wide, the columns inked over `COMB_WALL` of the rows between them, evenly spaced,
+    the two rows ending with the first and last of them; None if the page has none."""
+    w = mask.shape[1]
+    band = ndimage.maximum_filter1d(mask.view(np.uint8), 3, axis=0)  # a slight tilt
+    length = max(8, int(COMB_LINE * w))
+    eroded = ndimage.minimum_filter1d(band, length, axis=1, mode="constant", cval=0)
+    rows = np.flatnonzero(eroded.any(axis=1))
+    if rows.size < 2:
+        return None
+    runs = np.split(rows, np.flatnonzero(np.diff(rows) > 1) + 1)
+    best: list[tuple[slice, slice]] | None = None
+    for upper, lower in itertools.pairwise(runs):
+        top, bottom = int(upper[-1]) + 1, int(lower[0])
+        if bottom - top < 8:
+            continue
+        band = mask[top:bottom]
+        band = band | np.roll(band, 1, axis=1) | np.roll(band, -1, axis=1)  # a slight tilt
+        walls = np.flatnonzero(band.mean(axis=0) >= COMB_WALL)
+        if walls.size < 3:
+            continue
+        groups = _evenly_spaced(np.split(walls, np.flatnonzero(np.diff(walls) > 1) + 1),
+                                bottom - top)
+        if len(groups) < 3:
+            continue
+        # The boxes' top and bottom lines end with the boxes; ruled paper's go on.
+        spacing = (groups[-1].mean() - groups[0].mean()) / (len(groups) - 1)
+        reach = [np.flatnonzero(eroded[r].any(axis=0)) for r in (upper, lower)]
+        if any(x[0] - length // 2 < groups[0][0] - spacing / 2
+               or x[-1] + length // 2 > groups[-1][-1] + spacing / 2 for x in reach):
+            continue
+        cells = [(slice(top, bottom), slice(int(a[-1]) + 2, int(b[0]) - 1))
+                 for a, b in itertools.pairwise(groups)]
+        if best is None or len(cells) > len(best):
+            best = cells
+    return best
+
+
+def _evenly_spaced(columns: list[np.ndarray], height: int) -> list[np.ndarray]:
+    """The longest run of inked columns (each an array of adjacent x) evenly spaced, each
+    gap within `COMB_REGULARITY` of the spacing and 0.4-2.5 `height`: a comb's walls, not
+    the tall strokes of the digits in its boxes (a 1 stands mid-box)."""
+    if len(columns) > 4 * MAX_MARKS:  # a page of vertical strokes: bounded work, no comb
+        return []
+    centres = np.array([c.mean() for c in columns])
+    best: list[int] = []
+    for i, j in itertools.combinations(range(len(columns)), 2):
+        spacing = centres[j] - centres[i]
+        if not 0.4 * height <= spacing <= 2.5 * height:
+            continue
+        steps = (centres - centres[i]) / spacing
+        nearest = np.round(steps)
+        on = np.abs(steps - nearest) <= COMB_REGULARITY / 2
+        at = {int(k): n for n, k in enumerate(nearest) if on[n]}
+        if 1 not in at or at[1] != j:
+            continue
+        low, high = 0, 1
+        while low - 1 in at:
+            low -= 1
+        while high + 1 in at:
+            high += 1
+        run = [at[k] for k in range(low, high + 1)]
+        if len(run) > len(best):
+            best = run
+    return [columns[n] for n in best]
 
 
 def _box_walls(mask: np.ndarray, lines: np.ndarray) -> np.ndarray:
@@ -369,6 +496,30 @@ def _groups(mask: np.ndarray) -> list[_Group]:
     return groups
 
 
+def _cell_groups(mask: np.ndarray, cells: list[tuple[slice, slice]]) -> list[_Group]:
+    """One group per inked box of a comb field, left to right: a box holds one digit (its
+    largest parts: what crosses in from a neighbour's box is a sliver); an empty box, or
+    one with only specks, is skipped."""
+    groups = []
+    for rows, cols in cells:
+        inside = mask[rows, cols]
+        labels, count = ndimage.label(inside, structure=np.ones((3, 3), dtype=bool))
+        if count == 0:
+            continue
+        sizes = np.bincount(labels.ravel())[1:]
+        keep = np.concatenate(([False], sizes >= SLIVER * sizes.max()))
+        inside = keep[labels]
+        found = np.flatnonzero(inside.any(axis=1))
+        if found[-1] - found[0] + 1 < EMPTY_BOX * (rows.stop - rows.start):
+            continue  # specks, a wall's remnant
+        groups.append(_Group(inside, rows, cols))
+    if not groups:
+        raise ImageError("no digit found")
+    if len(groups) > MAX_MARKS:
+        raise ImageError("too many marks to read as a number")
+    return groups
+
+
 def _join_overlapping(members: list[list[int]], boxes: np.ndarray,
                       median: float) -> list[list[int]]:
     """Merge groups that overlap in x by `JOIN_OVERLAP` of the narrower one and are
@@ -431,6 +582,12 @@ def _typical_width(widths: list[int], heights: list[int], height: float) -> floa
     if len(normal) >= 2:  # the upper quartile: ones are narrow, but no reason to cut
         return float(max(np.percentile(normal, 75), TYPICAL_ASPECT * height))
     return TYPICAL_ASPECT * height
+
+
+def _height_fit(ratio: float) -> float:
+    """How likely a piece this fraction as tall as its group is a whole digit (log): a cut
+    that leaves only part of a stroke is shorter than the digits around it."""
+    return -float(np.log(min(max(ratio, 1e-3), 1.0))) ** 2 / (2 * HEIGHT_SPREAD**2)
 
 
 def _width_fit(ratio: float) -> float:

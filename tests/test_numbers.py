@@ -26,17 +26,19 @@ def digits_of(images, labels, text: str) -> list[np.ndarray]:
     return [images[int(np.flatnonzero(labels == int(c))[0])] for c in text]
 
 
+def scaled_ink(digit: np.ndarray, height: int) -> np.ndarray:
+    """An MNIST digit's ink cropped and scaled to `height` px tall (uint8, light on black)."""
+    rows, cols = np.flatnonzero(digit.max(1) > 30), np.flatnonzero(digit.max(0) > 30)
+    crop = digit[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1]
+    width = max(1, round(crop.shape[1] * height / crop.shape[0]))
+    return np.asarray(Image.fromarray(crop).resize((width, height), Image.Resampling.BILINEAR))
+
+
 def write_row(digits: list[np.ndarray], height: int = 56, gap: float = 0.3,
               rises: list[float] | None = None, pad: int = 30) -> np.ndarray:
     """Dark ink on light paper: each digit's ink cropped, scaled to `height`, `gap` digit
     heights apart (negative: overlapping), its bottom raised by `rises[i]` px."""
-    pieces = []
-    for digit in digits:
-        rows, cols = np.flatnonzero(digit.max(1) > 30), np.flatnonzero(digit.max(0) > 30)
-        crop = digit[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1]
-        width = max(1, round(crop.shape[1] * height / crop.shape[0]))
-        pieces.append(np.asarray(Image.fromarray(crop).resize((width, height),
-                                                             Image.Resampling.BILINEAR)))
+    pieces = [scaled_ink(digit, height) for digit in digits]
     rises = rises or [0.0] * len(digits)
     total = sum(p.shape[1] for p in pieces) + int(gap * height * (len(pieces) - 1))
     span = int(max(abs(r) for r in rises))
@@ -136,3 +138,58 @@ def test_encoded_files_go_through_the_pipeline(mnist_test, small_model):
     assert set(first["digits"][0]) == {"prediction", "confidence", "runner_up", "box"}
     assert second["error"] == "no digit found" and second["text"] is None
     assert third["error"] and third["digits"] is None
+
+
+def write_comb(digits: list[np.ndarray], cell: int = 60, spare: int = 1,
+               faint: int | None = None) -> np.ndarray:
+    """A form's comb field: a row of printed boxes `cell` px wide, one digit in each (the
+    digit `faint` written light grey), `spare` empty boxes after them."""
+    boxes = len(digits) + spare
+    box_h = int(cell * 1.2)
+    page = np.full((box_h + 80, boxes * cell + 80), PAPER, np.float32)
+    top, left = 40, 40
+    for i in range(boxes + 1):  # the walls
+        page[top:top + box_h, left + i * cell - 1:left + i * cell + 2] = 40
+    page[top - 1:top + 2, left:left + boxes * cell + 1] = 40  # the top and bottom lines
+    page[top + box_h - 1:top + box_h + 2, left:left + boxes * cell + 1] = 40
+    for i, digit in enumerate(digits):
+        ink = scaled_ink(digit, int(0.7 * box_h)) / 255.0
+        ink = ink[:, :cell - 12]
+        y = top + (box_h - ink.shape[0]) // 2
+        x = left + i * cell + (cell - ink.shape[1]) // 2
+        level = 190 if i == faint else 20  # the darkest grey of its strokes
+        region = page[y:y + ink.shape[0], x:x + ink.shape[1]]
+        np.minimum(region, PAPER - ink * (PAPER - level), out=region)
+    return page.astype(np.uint8)
+
+
+def test_a_comb_field_is_read_box_by_box(mnist_test, small_model):
+    images, labels = mnist_test
+    # a 1 is as straight as a box's wall; the empty box at the end reads as nothing
+    page = write_comb(digits_of(images, labels, "41170"))
+    number = read_number(small_model, page)
+    assert number.text == "41170"
+    lefts = [d.box[0] for d in number.digits]
+    assert all(40 + i * 60 < x < 40 + (i + 1) * 60 for i, x in enumerate(lefts))
+
+
+def test_a_faint_digit_in_a_comb_field_is_read(mnist_test, small_model):
+    images, labels = mnist_test
+    page = write_comb(digits_of(images, labels, "2583"), faint=1, spare=0)
+    assert read_number(small_model, page).text == "2583"
+
+
+def test_ruled_lines_through_a_row_are_not_a_comb_field(mnist_test, small_model):
+    images, labels = mnist_test
+    page = write_row(digits_of(images, labels, "3062"))
+    page[::28, :] = 120  # ruled paper: lines across the whole page, through the digits
+    assert read_number(small_model, page).text == "3062"
+
+
+def test_big_digits_are_read_as_small_ones_with_boxes_in_upload_pixels(mnist_test,
+                                                                      small_model):
+    images, labels = mnist_test
+    page = write_row(digits_of(images, labels, "5274"), height=240, pad=100)
+    number = read_number(small_model, page)
+    assert number.text == "5274"
+    assert all(220 <= d.box[3] <= 260 and 90 <= d.box[1] <= 110 for d in number.digits)
