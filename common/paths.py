@@ -57,6 +57,8 @@ MODEL_PATH = Location("MNISTQ_MODEL_PATH", ("models/mnist_svc.joblib",), "models
 """A single model file; only where MNISTQ_MODEL_PATH is set is it served (versions off)."""
 MODEL_DIR = Location("MNISTQ_MODEL_DIR", ("models",), "models")
 """The model versions (core/versions.py), one folder each, and the pointer to the active one."""
+CORRECTIONS_DIR = Location("MNISTQ_CORRECTIONS_DIR", ("corrections",), "corrections")
+"""The corrections store (common/corrections.py): people's readings of doubtful results."""
 
 
 @dataclass(frozen=True)

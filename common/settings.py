@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
-from common.paths import DATA_DIR, MODEL_DIR, PACKAGES_PARENT, resolve_path
+from common.paths import CORRECTIONS_DIR, DATA_DIR, MODEL_DIR, PACKAGES_PARENT, resolve_path
 
 PROJECT_ROOT = PACKAGES_PARENT
 """The source tree's root; only the benchmarks use it, and they run from a checkout only."""
@@ -34,6 +34,12 @@ def default_model_dir() -> Path:
     return resolve_path(MODEL_DIR, environ={}).path
 
 
+def default_corrections_dir() -> Path:
+    """The corrections store without MNISTQ_CORRECTIONS_DIR: the checkout's `corrections/`,
+    or `corrections/` in the user data directory (common/paths.py)."""
+    return resolve_path(CORRECTIONS_DIR, environ={}).path
+
+
 @dataclass(frozen=True)
 class Settings:
     """Configuration of every mnist-queue process; the field docs name their variables."""
@@ -45,6 +51,9 @@ class Settings:
     with versions off. Unset or empty: the active version of `model_dir` is served."""
     model_dir: Path = field(default_factory=default_model_dir)
     """MNISTQ_MODEL_DIR: the model versions, one immutable folder each, and ACTIVE.json."""
+    corrections_dir: Path = field(default_factory=default_corrections_dir)
+    """MNISTQ_CORRECTIONS_DIR: people's corrections of results, one file each, kept beyond
+    the jobs' TTL (common/corrections.py)."""
     redis_url: str | None = None
     """MNISTQ_REDIS_URL: broker and job store. Unset: `mnistq up` starts a private redis-server
     and other processes use redis://127.0.0.1:6379/0."""
@@ -118,7 +127,7 @@ class Settings:
         return cls(**values)  # type: ignore[arg-type]
 
 
-_PATHS = {"data_dir", "model_path", "model_dir"}
+_PATHS = {"data_dir", "model_path", "model_dir", "corrections_dir"}
 _INTS = {
     "job_ttl", "max_files", "max_upload_bytes", "max_image_bytes", "max_image_pixels",
     "max_queued_jobs", "chunk_size", "visibility_timeout", "max_chunk_attempts",

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from common.paths import (
+    CORRECTIONS_DIR,
     DATA_DIR,
     MODEL_DIR,
     MODEL_PATH,
@@ -68,6 +69,7 @@ def test_an_installed_package_uses_the_user_data_directory(tmp_path: Path, files
     assert data.path == user / "mnist" and data.source == "user data directory"
     assert model.path == user / "models" / "mnist_svc.joblib"
     assert resolve_path(MODEL_DIR, {}, site_packages, user).path == user / "models"
+    assert resolve_path(CORRECTIONS_DIR, {}, site_packages, user).path == user / "corrections"
     assert not user.exists()  # resolving writes nothing
 
 
