@@ -13,6 +13,7 @@ from celery import Celery
 from flask import Flask, Response, current_app, request
 
 from common import logs
+from common.corrections import CorrectionStore
 from common.jobstore import JobStore
 from common.queue import make_celery
 from common.settings import Settings
@@ -27,6 +28,7 @@ class Services:
     settings: Settings
     store: JobStore
     celery: Celery
+    corrections: CorrectionStore
 
 
 def services() -> Services:
@@ -41,13 +43,15 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.config.update(MAX_CONTENT_LENGTH=settings.max_upload_bytes)
     app.json.sort_keys = False  # type: ignore[attr-defined]
     app.extensions["mnistq"] = Services(
-        settings, JobStore.from_settings(settings), make_celery(settings, main="api")
+        settings, JobStore.from_settings(settings), make_celery(settings, main="api"),
+        CorrectionStore(settings.corrections_dir),
     )
 
-    from . import events, health, jobs, metrics, models, openapi, page
+    from . import events, health, jobs, metrics, models, openapi, page, review
 
     metrics.init_app(app, app.extensions["mnistq"].store)  # first: it times every request
     app.register_blueprint(jobs.bp, url_prefix="/api/v1")
+    app.register_blueprint(review.bp, url_prefix="/api/v1")
     app.register_blueprint(models.bp, url_prefix="/api/v1")
     app.register_blueprint(events.bp, url_prefix="/api/v1")
     app.register_blueprint(openapi.bp, url_prefix="/api/v1")

@@ -201,6 +201,38 @@ SPEC: dict[str, Any] = {
                 },
             },
         },
+        "/api/v1/jobs/{job_id}/results/{index}": {
+            "put": {
+                "summary": "Record a person's correction (or confirmation) of one result",
+                "operationId": "correctResult",
+                "description": "Digit mode takes `{\"label\": 0-9}`, number mode "
+                               "`{\"text\": \"digits\"}`. The correction is kept in the "
+                               "corrections store (MNISTQ_CORRECTIONS_DIR) with the normalised "
+                               "digit, and the result shows it as `corrected` from then on.",
+                "parameters": [_JOB_ID, {
+                    "name": "index", "in": "path", "required": True,
+                    "description": "the result's index (its position in the upload)",
+                    "schema": {"type": "integer", "minimum": 0},
+                }],
+                "requestBody": {
+                    "required": True,
+                    "content": {"application/json": {"schema": {
+                        "$ref": "#/components/schemas/Correction"}}},
+                },
+                "responses": {
+                    "200": _json("the result with its `corrected`", "Result"),
+                    "400": _error("a label that is not an integer 0-9, a text that is not "
+                                  "digits, or the other mode's field"),
+                    "401": _UNAUTHORIZED,
+                    "404": _error("unknown or malformed job id, or an index outside the job"),
+                    "409": _error("the job has not ended, or the result has no digit image "
+                                  "to keep (a file that could not be read)"),
+                    "410": _GONE,
+                    "503": _UNAVAILABLE,
+                    "507": _error("the corrections store's disk is full: nothing recorded"),
+                },
+            },
+        },
         "/api/v1/model": {
             "get": {
                 "summary": "Metadata of the served model (the active version), with `version`",
@@ -403,9 +435,24 @@ SPEC: dict[str, Any] = {
                         "description": "number mode: each digit left to right",
                         "items": {"$ref": "#/components/schemas/DigitRead"},
                     },
+                    "corrected": {
+                        "description": "a person's reading (PUT .../results/{index}): the "
+                                       "digit, or in number mode the text; absent until then",
+                        "oneOf": [{"type": "integer", "minimum": 0, "maximum": 9},
+                                  {"type": "string", "pattern": "^[0-9]+$"}],
+                    },
                 },
                 "required": ["index", "filename", "prediction", "confidence", "runner_up",
                              "error", "box"],
+            },
+            "Correction": {
+                "type": "object",
+                "description": "`label` for a digit job, `text` for a number job",
+                "properties": {
+                    "label": {"type": "integer", "minimum": 0, "maximum": 9},
+                    "text": {"type": "string", "pattern": "^[0-9]+$", "minLength": 1,
+                             "maxLength": 64},
+                },
             },
             "DigitRead": {
                 "type": "object",

@@ -20,6 +20,7 @@ import json
 import logging
 import os
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -146,6 +147,19 @@ class CorrectionStore:
                  correction.index, "" if correction.digit is None else f" digit {correction.digit}",
                  correction.kind, extra={"job": correction.job})
         return path
+
+    def add_all(self, corrections: Sequence[Correction]) -> list[Path]:
+        """Write several corrections (the digits of one number) all or none: on a full disk
+        the ones already written are removed again before `StoreFull` is raised."""
+        written: list[Path] = []
+        try:
+            for correction in corrections:
+                written.append(self.add(correction))
+        except OSError:
+            for path in written:
+                path.unlink(missing_ok=True)
+            raise
+        return written
 
     def read(self) -> list[Correction]:
         """Every correction, oldest first; for the same (job, index, digit) only the latest.

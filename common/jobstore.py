@@ -19,6 +19,11 @@ Key layout (`{id}` is 32 hex digits, 128 random bits):
 |                                |        | packed in one value (`pack_files`); deleted when the   |
 |                                |        | chunk is recorded                                      |
 | `mnistq:job:{id}:results`      | hash   | chunk start -> JSON array of its results, HSETNX once  |
+| `mnistq:job:{id}:digits`       | hash   | chunk start -> the normalised 28x28 digits of its      |
+|                                |        | results (`pack_digits`), written with the results, for |
+|                                |        | a person's correction (the uploads are gone by then)   |
+| `mnistq:job:{id}:corrected`    | hash   | result index -> JSON of a person's correction (a label |
+|                                |        | or a text): the results' `corrected` (api/review.py)   |
 | `mnistq:job:{id}:done`         | list   | one token pushed when the job ends: long-poll wake-up  |
 | `mnistq:jobs:unfinished`       | zset   | job id -> expires_at, for the queued-jobs limit (429)  |
 | `mnistq:expired:{id}`          | string | the job's expires_at (the tombstone), kept TOMBSTONE_S |
@@ -39,6 +44,7 @@ puts it back, so every waiter (now or later) wakes up without polling.
 
 from __future__ import annotations
 
+import bisect
 import contextlib
 import json
 import logging
@@ -47,10 +53,11 @@ import secrets
 import struct
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
+import numpy as np
 import redis
 from redis.backoff import ExponentialBackoff
 from redis.retry import Retry
@@ -107,6 +114,14 @@ def _keys(job_id: str) -> tuple[str, str, str, str]:
     return base, f"{base}:images", f"{base}:results", f"{base}:done"
 
 
+def digits_key(job_id: str) -> str:
+    return f"{job_key(job_id)}:digits"
+
+
+def corrected_key(job_id: str) -> str:
+    return f"{job_key(job_id)}:corrected"
+
+
 def iso(ts: str | bytes | float | None) -> str | None:
     """Epoch seconds as an ISO 8601 UTC timestamp (milliseconds), None stays None."""
     if ts in (None, b"", ""):
@@ -135,9 +150,10 @@ def connect(settings: Settings, blocking_timeout: float | None = None) -> redis.
 # Record a chunk's results once: one HSETNX of the chunk's JSON array under its start index,
 # so a chunk that runs twice adds nothing the second time; counters move only for a new
 # chunk; the job ends when processed reaches total. The chunk's packed images are deleted.
-# KEYS: job, images, results, done, unfinished, metrics.
+# KEYS: job, images, results, done, unfinished, metrics, digits.
 # ARGV: now, job id, chunk start, results JSON array, results in it, failed among them,
-# the recording worker's name, the chunk's seconds, the model version that read it ('' none).
+# the recording worker's name, the chunk's seconds, the model version that read it ('' none),
+# the chunk's packed normalised digits ('' none; KEYS[7] the digits hash, expiring with the job).
 # Returns {newly recorded, status after}; {-1, ''} when the job is gone.
 _RECORD = LUA_OBSERVE + """
 local status = redis.call('HGET', KEYS[1], 'status')
@@ -152,6 +168,10 @@ if redis.call('HSETNX', KEYS[3], ARGV[3], ARGV[4]) == 1 then
   redis.call('EXPIREAT', KEYS[3], expires_at)
   redis.call('HSET', KEYS[1], 'worker:' .. ARGV[3], ARGV[7])
   if ARGV[9] ~= '' then redis.call('HSET', KEYS[1], 'model:' .. ARGV[9], 1) end
+  if ARGV[10] ~= '' then
+    redis.call('HSET', KEYS[7], ARGV[3], ARGV[10])
+    redis.call('EXPIREAT', KEYS[7], expires_at)
+  end
   redis.call('HINCRBY', KEYS[6], 'images:read', added - failed)
   redis.call('HINCRBY', KEYS[6], 'images:error', failed)
 end
@@ -227,6 +247,17 @@ return attempts
 """
 
 
+# A person's correction of one result of a job that still exists, expiring with the job.
+# KEYS: job, corrected. ARGV: result index, JSON value. Returns 1, or 0 when the job is gone.
+_CORRECT = """
+local expires_at = redis.call('HGET', KEYS[1], 'expires_at')
+if not expires_at then return 0 end
+redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
+redis.call('EXPIREAT', KEYS[2], expires_at)
+return 1
+"""
+
+
 def pack_files(files: Sequence[tuple[str, bytes]]) -> bytes:
     """A chunk's `(filename, bytes)` as one value: the lengths of the names, then of the
     files (uint32, little-endian), then the names (UTF-8), then the files' bytes.
@@ -252,6 +283,48 @@ def unpack_files(packed: bytes, count: int) -> list[tuple[str, bytes]]:
         offset += length
     return [(name.decode("utf-8", "replace"), data)
             for name, data in zip(pieces[:count], pieces[count:], strict=True)]
+
+
+DIGIT_SHAPE = (28, 28)
+_PIXELS = DIGIT_SHAPE[0] * DIGIT_SHAPE[1]
+_MASK_BYTES = _PIXELS // 8
+
+
+def pack_digits(per_result: Sequence[Sequence[np.ndarray]]) -> bytes:
+    """The normalised digits of a chunk's results (none, one, or one per digit of a number
+    each) as one value: the result count (uint32), each result's digit count (uint16), a
+    bit mask of the non-zero pixels of every digit, then those pixels' values.
+
+    MNIST-form digits are four-fifths black: this is a third of their 784 bytes, packed and
+    unpacked with a few array operations per chunk (zlib would cost several times more CPU
+    for a quarter less)."""
+    counts = [len(images) for images in per_result]
+    head = struct.pack(f"<I{len(counts)}H", len(counts), *counts)
+    if not sum(counts):
+        return head
+    flat = np.stack([image for images in per_result for image in images]).reshape(-1, _PIXELS)
+    ink = flat != 0
+    return head + np.packbits(ink, axis=1).tobytes() + flat[ink].tobytes()
+
+
+def unpack_digits(packed: bytes) -> list[list[np.ndarray]]:
+    """Per result, its normalised digits (uint8 (28, 28) each) from a `pack_digits` value."""
+    (n,) = struct.unpack_from("<I", packed)
+    counts = struct.unpack_from(f"<{n}H", packed, 4)
+    total, offset = sum(counts), 4 + 2 * n
+    masks = np.frombuffer(packed, np.uint8, total * _MASK_BYTES, offset)
+    ink = np.unpackbits(masks.reshape(total, _MASK_BYTES), axis=1).astype(bool)
+    values = np.frombuffer(packed, np.uint8, offset=offset + total * _MASK_BYTES)
+    if values.size != int(ink.sum()):
+        raise ValueError(f"packed digits of {len(packed)} bytes do not hold {total} digits")
+    flat = np.zeros((total, _PIXELS), np.uint8)
+    flat[ink] = values
+    digits = list(flat.reshape(total, *DIGIT_SHAPE))
+    out, start = [], 0
+    for count in counts:
+        out.append(digits[start:start + count])
+        start += count
+    return out
 
 
 class QueueFull(Exception):
@@ -294,6 +367,7 @@ class JobStore:
         self._begin = client.register_script(_BEGIN)
         self._store = client.register_script(_STORE)
         self._callback_attempt = client.register_script(_CALLBACK_ATTEMPT)
+        self._correct = client.register_script(_CORRECT)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> JobStore:
@@ -375,16 +449,21 @@ class JobStore:
             pipe = self.redis.pipeline(transaction=True)
             pipe.hgetall(job)
             pipe.hgetall(results)
-            fields, raw = pipe.execute()
+            pipe.hgetall(corrected_key(job_id))
+            fields, raw, corrected = pipe.execute()
         else:
-            fields, raw = self.redis.hgetall(job), None
+            fields, raw, corrected = self.redis.hgetall(job), None, None
         if not fields:
             return None
         view = _view(job_id, fields)
         if with_results and view["status"] in ENDED:
             if raw is None:
-                raw = self.redis.hgetall(results)
-            view["results"] = _rows_json(raw) if results_as_json else _rows(raw)
+                pipe = self.redis.pipeline(transaction=True)
+                pipe.hgetall(results)
+                pipe.hgetall(corrected_key(job_id))
+                raw, corrected = pipe.execute()
+            view["results"] = (_rows_json(raw, corrected) if results_as_json
+                               else _rows(raw, corrected))
         return view
 
     def job_read(self, job_id: str) -> str:
@@ -406,21 +485,57 @@ class JobStore:
     def results(self, job_id: str) -> list[dict[str, Any]] | None:
         """The results recorded so far, in upload order; None when the job is unknown."""
         raw = self._stored_results(job_id)
-        return None if raw is None else _rows(raw)
+        return None if raw is None else _rows(*raw)
 
     def results_json(self, job_id: str) -> str | None:
-        """`results` as JSON text, spliced from the stored chunks without re-encoding."""
+        """`results` as JSON text, spliced from the stored chunks without re-encoding (but
+        the chunks holding a correction)."""
         raw = self._stored_results(job_id)
-        return None if raw is None else _rows_json(raw)
+        return None if raw is None else _rows_json(*raw)
 
-    def _stored_results(self, job_id: str) -> dict[bytes, bytes] | None:
-        """The results hash (chunk start -> JSON array) as stored; None for an unknown job."""
+    def _stored_results(
+        self, job_id: str
+    ) -> tuple[dict[bytes, bytes], dict[bytes, bytes]] | None:
+        """The results hash (chunk start -> JSON array) and the corrections hash (index ->
+        JSON) as stored; None for an unknown job."""
         job, _images, results, _done = _keys(job_id)
         pipe = self.redis.pipeline(transaction=True)
         pipe.exists(job)
         pipe.hgetall(results)
-        exists, raw = pipe.execute()
-        return raw if exists else None
+        pipe.hgetall(corrected_key(job_id))
+        exists, raw, corrected = pipe.execute()
+        return (raw, corrected) if exists else None
+
+    def stored_result(self, job_id: str, index: int | None) -> StoredResult | None:
+        """One result as stored, with its normalised digits and its correction, for a person
+        to correct it; None when the job is unknown or expired. `result` is None when
+        `index` is outside the job or its chunk was never recorded."""
+        status, total, chunk_size, read = self.redis.hmget(
+            job_key(job_id), "status", "total", "chunk_size", "read")
+        if status is None:
+            return None
+        stored = StoredResult(status.decode(), (read or b"digit").decode(), int(total or 0))
+        if index is None or not 0 <= index < stored.total or not chunk_size:
+            return stored
+        start = index - index % int(chunk_size)
+        pipe = self.redis.pipeline(transaction=True)
+        pipe.hget(_keys(job_id)[2], start)
+        pipe.hget(digits_key(job_id), start)
+        pipe.hget(corrected_key(job_id), index)
+        rows, packed, corrected = pipe.execute()
+        row = next((r for r in json.loads(rows) if r["index"] == index), None) if rows else None
+        if row is None:
+            return stored
+        if corrected is not None:
+            row["corrected"] = json.loads(corrected)
+        digits = unpack_digits(packed)[index - start] if packed else []
+        return replace(stored, result=row, digits=digits)
+
+    def set_corrected(self, job_id: str, index: int, value: int | str) -> bool:
+        """Record a person's correction of result `index` (every later read shows it as
+        `corrected`); False when the job is gone."""
+        return bool(self._correct(keys=[job_key(job_id), corrected_key(job_id)],
+                                  args=[index, json.dumps(value)]))
 
     def expired_at(self, job_id: str) -> str | None:
         """When a job that is gone expired (ISO 8601), from its tombstone; None when the id
@@ -485,16 +600,19 @@ class JobStore:
         `results` are `core.results.Result` objects, one per image of the chunk; `worker`
         names the process that read them (kept with the chunk, see `chunk_workers`);
         `seconds` is how long the chunk took (the `mnistq_chunk_seconds` histogram);
-        `model` the version that read it (the job's `models`).
+        `model` the version that read it (the job's `models`). The results' normalised
+        digits (`Result.normalised`) are kept beside them, for a person's correction.
         Returns (newly recorded, job status after).
         """
         rows = [r.to_dict() for r in results]
         failed = sum(1 for row in rows if row["error"])
+        normalised = [r.normalised for r in results]
+        digits = pack_digits(normalised) if any(normalised) else b""
         added, status = self._record(
-            keys=[*_keys(job_id), UNFINISHED_KEY, METRICS_KEY],
+            keys=[*_keys(job_id), UNFINISHED_KEY, METRICS_KEY, digits_key(job_id)],
             args=[f"{time.time():.3f}", job_id, chunk.start,
                   json.dumps(rows, separators=(",", ":")), len(rows), failed, worker,
-                  f"{seconds:.6f}", model or ""],
+                  f"{seconds:.6f}", model or "", digits],
         )
         status = status.decode() if isinstance(status, bytes) else status
         return int(added), (status or None)
@@ -593,6 +711,19 @@ class JobStore:
 
 
 @dataclass(frozen=True)
+class StoredResult:
+    """A result of a job as stored, for a correction (`JobStore.stored_result`)."""
+
+    status: str
+    read: str
+    total: int
+    result: dict[str, Any] | None = None
+    """Its JSON object (with `corrected` when there is one); None when never recorded."""
+    digits: list[np.ndarray] = field(default_factory=list)
+    """Its normalised digits (uint8 (28, 28) each): one, one per digit of a number, or none."""
+
+
+@dataclass(frozen=True)
 class MetricsSnapshot:
     """The figures of `JobStore.metrics_snapshot`; `counters` are the `mnistq:metrics`
     fields (read them with `common.metrics.count` and `common.metrics.histogram`)."""
@@ -604,17 +735,33 @@ class MetricsSnapshot:
     model_version: str | None
 
 
-def _rows(chunks: dict[bytes, bytes]) -> list[dict[str, Any]]:
-    """The results hash (chunk start -> JSON array) as one list in upload order."""
+def _rows(chunks: dict[bytes, bytes], corrected: dict[bytes, bytes] | None = None
+          ) -> list[dict[str, Any]]:
+    """The results hash (chunk start -> JSON array) as one list in upload order, with the
+    people's corrections (index -> JSON) as `corrected`."""
     rows: list[dict[str, Any]] = []
     for start in sorted(chunks, key=int):
         rows.extend(json.loads(chunks[start]))
+    if corrected:
+        for row in rows:
+            value = corrected.get(str(row["index"]).encode())
+            if value is not None:
+                row["corrected"] = json.loads(value)
     return rows
 
 
-def _rows_json(chunks: dict[bytes, bytes]) -> str:
-    """The same list as JSON text, spliced from the stored arrays without re-encoding."""
-    parts = [chunks[start][1:-1] for start in sorted(chunks, key=int)]
+def _rows_json(chunks: dict[bytes, bytes], corrected: dict[bytes, bytes] | None = None) -> str:
+    """The same list as JSON text, spliced from the stored arrays without re-encoding; only
+    the chunks holding a correction are decoded to add it."""
+    starts = sorted(chunks, key=int)
+    if corrected:
+        numbers = [int(start) for start in starts]
+        touched = {starts[i] for i in (bisect.bisect_right(numbers, int(index)) - 1
+                                       for index in corrected) if i >= 0}
+        chunks = {**chunks, **{start: json.dumps(_rows({start: chunks[start]}, corrected),
+                                                 separators=(",", ":")).encode()
+                               for start in touched}}
+    parts = [chunks[start][1:-1] for start in starts]
     return "[" + b",".join(p for p in parts if p).decode() + "]"
 
 

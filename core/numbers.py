@@ -254,7 +254,7 @@ def choose(found: Segmentation, labels: np.ndarray, confidence: np.ndarray,
         chosen += path[::-1]
     digits = tuple(
         DigitRead(int(labels[i]), round(float(confidence[i]), 4), int(runner_up[i]),
-                  found.boxes[i]) for i in chosen)
+                  found.boxes[i], found.digits[i]) for i in chosen)
     return NumberRead(digits), chosen
 
 

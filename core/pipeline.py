@@ -84,5 +84,6 @@ def predict_files(
                 confidence=round(float(predictions.confidence[row]), 4),
                 runner_up=int(predictions.runner_up[row]),
                 box=boxes[row],
+                image=digits[row],  # kept for a person's correction (no copy)
             )
     return results  # type: ignore[return-value]  # every position is filled above

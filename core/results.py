@@ -5,15 +5,17 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 FIELDS = ("index", "filename", "prediction", "confidence", "runner_up", "error", "box", "model")
-"""The keys of a result's JSON object."""
+"""The keys of a result's JSON object (a result a person reviewed also has `corrected`)."""
 BOX_COLUMNS = ("box_x", "box_y", "box_width", "box_height")
-CSV_FIELDS = (*FIELDS[:6], *BOX_COLUMNS, "model")
-"""The CSV columns: the box is spread over four numbers."""
-NUMBER_CSV_FIELDS = ("index", "filename", "text", "confidence", "digits", "error", "model")
+CSV_FIELDS = (*FIELDS[:6], *BOX_COLUMNS, "model", "corrected")
+"""The CSV columns: the box is spread over four numbers; `corrected` is empty unless a person
+reviewed the result."""
+NUMBER_CSV_FIELDS = ("index", "filename", "text", "confidence", "digits", "error", "model",
+                     "corrected")
 """The CSV columns in number mode (`digits`: the per-digit confidences joined with spaces)."""
 READ_MODES = ("digit", "number")
 """What a job reads on each image: one digit (the default) or a number."""
@@ -34,6 +36,9 @@ class DigitRead:
     confidence: float
     runner_up: int
     box: tuple[int, int, int, int]
+    image: Any = field(default=None, compare=False, repr=False)
+    """The digit as the model saw it: uint8 (28, 28) in MNIST form, before deskew; kept so
+    that a person's correction can go with it (never in the JSON)."""
 
     def to_dict(self) -> dict[str, Any]:
         return {"prediction": self.prediction, "confidence": self.confidence,
@@ -59,6 +64,18 @@ class Result:
     """`number`: `text` and `digits` say what was read, `prediction`, `runner_up` are None."""
     text: str | None = None
     digits: tuple[DigitRead, ...] | None = None
+    image: Any = field(default=None, compare=False, repr=False)
+    """Digit mode: the digit as the model saw it (uint8 (28, 28), MNIST form, before deskew),
+    None with an error; never in the JSON (see `normalised`)."""
+
+    @property
+    def normalised(self) -> tuple[Any, ...]:
+        """The normalised digits of this result, left to right: one in digit mode, one per
+        digit of a number, none for an error (the images a correction is kept with)."""
+        if self.read == "number":
+            images = tuple(d.image for d in self.digits or ())
+            return images if all(image is not None for image in images) else ()
+        return () if self.image is None else (self.image,)
 
     @classmethod
     def failure(cls, index: int, filename: str, error: str, read: str = "digit") -> Result:

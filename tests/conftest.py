@@ -63,7 +63,8 @@ def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
 @pytest.fixture()
 def settings(data_dir: Path, small_model_path: Path, redis_server: RedisServer) -> Settings:
     """Settings pointing at the test model and this test's Redis."""
-    return Settings(data_dir=data_dir, model_path=small_model_path, redis_url=redis_server.url)
+    return Settings(data_dir=data_dir, model_path=small_model_path, redis_url=redis_server.url,
+                    corrections_dir=redis_server.data_dir.parent / "corrections")
 
 
 # The real stack as processes (tests/stack.py): `stack` per test, `shared_stack` per session;

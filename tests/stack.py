@@ -271,7 +271,8 @@ def shared_stack(
 
     base = tmp_path_factory.mktemp("shared-stack")
     server = RedisServer(base / "redis").start()
-    settings = Settings(data_dir=data_dir, model_path=small_model_path, redis_url=server.url)
+    settings = Settings(data_dir=data_dir, model_path=small_model_path, redis_url=server.url,
+                        corrections_dir=base / "corrections")
     try:
         with running_stack(settings, base / "logs") as running:
             yield running

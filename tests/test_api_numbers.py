@@ -53,7 +53,8 @@ def test_a_number_job_reads_each_image_as_a_number(shared_stack: Stack, numbers)
                             params={"format": "csv"}, headers=shared_stack.headers,
                             timeout=30).text
     rows = list(csv.DictReader(io.StringIO(csv_text)))
-    assert list(rows[0]) == ["index", "filename", "text", "confidence", "digits", "error", "model"]
+    assert list(rows[0]) == ["index", "filename", "text", "confidence", "digits", "error", "model",
+                             "corrected"]
     assert rows[0]["text"] == "02139" and len(rows[0]["digits"].split()) == 5
     assert rows[3]["error"] == "no digit found"
 

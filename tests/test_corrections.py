@@ -125,3 +125,23 @@ def test_the_store_folder_is_a_setting() -> None:
     assert Settings.from_env({"MNISTQ_CORRECTIONS_DIR": "/srv/corr"}).corrections_dir == Path(
         "/srv/corr")
     assert Settings.from_env({}).corrections_dir.name == "corrections"
+
+
+def test_the_digits_of_one_number_are_written_all_or_none(tmp_path: Path, monkeypatch) -> None:
+    store = CorrectionStore(tmp_path)
+    digits = [correction(index=2, label=d, digit=d, created_at=300.0) for d in range(4)]
+    real_write, calls = os.write, []
+
+    def fourth_fails(fd: int, data) -> int:
+        calls.append(fd)
+        if len(calls) == 4:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        return real_write(fd, data)
+
+    monkeypatch.setattr(os, "write", fourth_fails)
+    with pytest.raises(StoreFull):
+        store.add_all(digits)
+    monkeypatch.undo()
+    assert list(tmp_path.iterdir()) == []
+    assert [c.digit for c in store.read()] == []
+    assert len(store.add_all(digits)) == 4 and [c.digit for c in store.read()] == [0, 1, 2, 3]

@@ -36,6 +36,10 @@ def test_results_come_back_in_order_with_per_file_errors(small_model, data_dir) 
                for r in good)
     for bad in (results[1], results[3]):
         assert bad.prediction is None and bad.confidence is None and bad.error
+    # what the model saw is kept for a person's correction: an MNIST PNG comes back as itself
+    assert all(np.array_equal(r.image, images[i]) for r, i in zip(good, range(3), strict=True))
+    assert [len(r.normalised) for r in results] == [1, 0, 1, 0, 1]
+    assert "image" not in results[0].to_dict()
 
 
 def test_only_bad_files_and_no_files(small_model) -> None:

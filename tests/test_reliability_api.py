@@ -47,7 +47,7 @@ def edge(
     settings = Settings(
         data_dir=data_dir, model_path=small_model_path, redis_url=server.url, api_key=KEY,
         job_ttl=TTL, max_image_pixels=MAX_PIXELS, max_files=50, max_upload_bytes=1 << 20,
-        max_wait=3.0, chunk_size=10,
+        max_wait=3.0, chunk_size=10, corrections_dir=base / "corrections",
     )
     try:
         with running_stack(settings, base / "logs") as stack:

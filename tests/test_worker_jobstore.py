@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import json
+from dataclasses import replace
 from datetime import UTC, datetime
 
+import numpy as np
 import pytest
 
 from common.jobstore import (
@@ -12,12 +15,15 @@ from common.jobstore import (
     Chunk,
     JobStore,
     QueueFull,
+    digits_key,
     job_key,
+    pack_digits,
     pack_files,
     tombstone_key,
+    unpack_digits,
     unpack_files,
 )
-from core.results import Result
+from core.results import DigitRead, Result
 from tests.support import RedisServer, wait_for
 
 
@@ -139,3 +145,71 @@ def test_a_job_refused_by_the_queue_limit_leaves_no_tombstone(redis_server: Redi
     with pytest.raises(QueueFull):
         store.create_job([("a.png", b"x")], 1, max_unfinished=1)
     assert set(redis_server.client().keys("*")) == before  # nothing of the refused job stays
+
+
+def some_digits(n: int, seed: int = 0) -> list[np.ndarray]:
+    """MNIST-like digits: mostly black, some ink."""
+    rng = np.random.default_rng(seed)
+    digits = rng.integers(0, 256, (n, 28, 28), dtype=np.uint8)
+    digits[rng.random((n, 28, 28)) < 0.8] = 0
+    return list(digits)
+
+
+def test_packed_digits_come_back_exactly_per_result() -> None:
+    a, b, c, d = some_digits(4)
+    per_result = [[a], [], [b, c, d], [np.zeros((28, 28), np.uint8)]]
+    packed = pack_digits(per_result)
+    assert len(packed) < 0.45 * 5 * 784  # a third of the bytes, give or take the ink
+    back = unpack_digits(packed)
+    assert [len(images) for images in back] == [1, 0, 3, 1]
+    for got, want in zip((x for images in back for x in images), [a, b, c, d, per_result[3][0]],
+                         strict=True):
+        assert got.dtype == np.uint8 and np.array_equal(got, want)
+    assert unpack_digits(pack_digits([[], []])) == [[], []]
+
+
+def test_a_chunks_normalised_digits_are_kept_with_its_results_and_expire_with_the_job(
+    redis_server: RedisServer,
+) -> None:
+    store = store_on(redis_server, ttl=2)
+    job_id, chunks = new_job(store, [(f"{i}.png", b"x") for i in range(4)], chunk_size=2)
+    first, second = some_digits(2, seed=1)
+    results = results_for(chunks[0], failed={1})
+    results[0] = replace(results[0], image=first)
+    store.record_results(job_id, chunks[0], results)
+    number = Result(2, "2.png", read="number", text="12", confidence=0.8, digits=(
+        DigitRead(1, 0.9, 7, (0, 0, 5, 9), first), DigitRead(2, 0.9, 3, (6, 0, 5, 9), second)))
+    store.record_results(job_id, chunks[1], [number, Result.failure(3, "3.png", "bad")])
+
+    kept = store.stored_result(job_id, 0)
+    assert kept is not None and kept.result is not None and kept.result["prediction"] == 0
+    assert len(kept.digits) == 1 and np.array_equal(kept.digits[0], first)
+    assert store.stored_result(job_id, 1).digits == []  # an error: no digit
+    number_kept = store.stored_result(job_id, 2).digits
+    assert [d.tolist() for d in number_kept] == [first.tolist(), second.tolist()]
+    # a chunk recorded again changes nothing, its digits neither
+    store.record_results(job_id, chunks[0], results_for(chunks[0]))
+    assert np.array_equal(store.stored_result(job_id, 0).digits[0], first)
+
+    expires_at = int(redis_server.client().hget(job_key(job_id), "expires_at"))
+    assert redis_server.client().expiretime(digits_key(job_id)) == expires_at
+    wait_for(lambda: store.get_job(job_id) is None, timeout=10, what="the job to expire")
+    assert redis_server.client().keys(f"{job_key(job_id)}*") == []
+
+
+def test_a_correction_shows_in_every_read_of_the_results(redis_server: RedisServer) -> None:
+    store = store_on(redis_server)
+    job_id, chunks = new_job(store, [(f"{i}.png", b"x") for i in range(5)], chunk_size=2)
+    for chunk in chunks:
+        store.record_results(job_id, chunk, results_for(chunk))
+    assert store.set_corrected(job_id, 3, 8) and store.set_corrected(job_id, 4, 1)
+    assert store.set_corrected(job_id, 3, 9)  # the latest wins
+    expected = [None, None, None, 9, 1]
+    assert [r.get("corrected") for r in store.results(job_id)] == expected
+    job = store.get_job(job_id, results_as_json=True)
+    assert [r.get("corrected") for r in json.loads(job["results"])] == expected
+    assert [r.get("corrected") for r in store.get_job(job_id)["results"]] == expected
+    assert [r.get("corrected") for r in json.loads(store.results_json(job_id))] == expected
+    assert store.stored_result(job_id, 3).result["corrected"] == 9
+    assert not store.set_corrected("0" * 32, 0, 1)  # no job: nothing written
+    assert not redis_server.client().exists(f"{job_key('0' * 32)}:corrected")
