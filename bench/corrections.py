@@ -2,9 +2,9 @@
 
 1. The current model (the active version of MNISTQ_MODEL_DIR, copied into a scratch folder;
    one trained on `--train` images when there is none, and always with `--quick`) reads a
-   probe set of every capture kind (`python -m eval.make`, seed 3); the kind it misreads most
-   is chosen (`--kind` chooses it instead). Files it cannot find a digit in are counted
-   apart: no retraining fixes them.
+   probe set of every capture kind (`python -m eval.make`, seed 3); the kind it reads worst
+   is chosen (`--kind` chooses it instead). Files in which no digit is found count as wrong
+   (as a user sees them), and are also counted apart: no retraining fixes them.
 2. A job set of that kind (seed 1) goes through a real stack (`mnistq up --workers 2`) in
    jobs of at most JOB_FILES images. Up to `--corrections` (300) of its results are reviewed
    through `PUT /api/v1/jobs/<id>/results/<index>` with their true labels: the misread ones
@@ -85,10 +85,11 @@ def rows_of(folder: Path) -> list[dict[str, str]]:
         return list(csv.DictReader(handle))
 
 
-def generated(folder: Path, kinds: tuple[str, ...], count: int, seed: int, data_dir: Path
-              ) -> Path:
-    """`count` images of each kind in `folder` (kept from an earlier run with the same
-    arguments: eval.make is deterministic)."""
+def generated(work: Path, name: str, kinds: tuple[str, ...], count: int, seed: int,
+              data_dir: Path) -> Path:
+    """`count` images of each kind in a folder of `work` (kept from an earlier run with the
+    same arguments: eval.make is deterministic)."""
+    folder = work / f"{name}-{'-'.join(kinds) if len(kinds) == 1 else 'all'}-{count}-s{seed}"
     stamp = folder / "made.json"
     wanted = {"kinds": list(kinds), "count": count, "seed": seed, "max_width": MAX_WIDTH}
     if stamp.exists() and json.loads(stamp.read_text()) == wanted:
@@ -135,10 +136,10 @@ def scores(model: DigitModel, digits: ReadSet) -> dict[str, Any]:
 
 
 def weakest_kind(model: DigitModel, probe: ReadSet) -> tuple[str, dict[str, Any]]:
-    """The kind whose found digits the model misreads most (what retraining can fix)."""
+    """The kind the model reads worst, every file counted (as a user sees it)."""
     kinds = np.array(probe.kinds)
     by_kind = {k: scores(model, probe.subset(kinds == k)) for k in dict.fromkeys(probe.kinds)}
-    return min(by_kind, key=lambda k: by_kind[k]["accuracy_of_found"] or 0.0), by_kind
+    return min(by_kind, key=lambda k: by_kind[k]["accuracy"]), by_kind
 
 
 def mnist_scores(model: DigitModel, data_dir: Path, without: set[int]) -> dict[str, float]:
@@ -264,6 +265,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--extra-weight", type=float, help="passed to mnistq train")
     parser.add_argument("--extra-copies", type=int, help="passed to mnistq train")
     parser.add_argument("--work", type=Path, help="keep the generated sets here (reused)")
+    parser.add_argument("--job-images", type=int, help="images of the reviewed job set "
+                        "(default 3,000; --quick 1,000)")
+    parser.add_argument("--held-out-images", type=int, help="images of the held-out set "
+                        "(default 1,500; --quick 600)")
     parser.add_argument("--variants", metavar="W:K,...",
                         help="also train with SVC weight W and K jittered copies, each")
     args = parser.parse_args(argv)
@@ -278,12 +283,13 @@ def main(argv: list[str] | None = None) -> int:
         if args.kind:
             kind, probe = args.kind, None
         else:
-            folder = generated(work / "probe", KINDS, probe_n, PROBE_SEED, args.data_dir)
+            folder = generated(work, "probe", KINDS, probe_n, PROBE_SEED, args.data_dir)
             kind, probe = weakest_kind(old, read_set(folder, limits))
         print(f"kind: {kind}", flush=True)
-        job_set = generated(work / f"job-{kind}", (kind,), job_n, JOB_SEED, args.data_dir)
-        held_dir = generated(work / f"held-out-{kind}", (kind,), held_n, HELD_OUT_SEED,
-                             args.data_dir)
+        job_set = generated(work, "job", (kind,), args.job_images or job_n, JOB_SEED,
+                            args.data_dir)
+        held_dir = generated(work, "held-out", (kind,), args.held_out_images or held_n,
+                             HELD_OUT_SEED, args.data_dir)
         env = {"MNISTQ_MODEL_PATH": "", "MNISTQ_MODEL_DIR": str(models),
                "MNISTQ_CORRECTIONS_DIR": str(scratch / "corrections")}
         with mnistq_up(2, Path(""), env=env) as stack:
