@@ -49,8 +49,8 @@ def correct_result(job_id: str, index: str) -> Response:
                                    "once it has ended")
     result = stored.result
     if result is None:
-        return error_response(409, f"result {position} was never read: the job "
-                                   f"{stored.status} before it")
+        return error_response(409, f"result {position} was never read: the job ended "
+                                   f"({stored.status}) before it")
     if not stored.digits:
         why = result.get("error") or "its digit image is no longer kept"
         return error_response(409, f"result {position} cannot be labelled: there is no digit "

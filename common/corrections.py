@@ -20,6 +20,7 @@ import json
 import logging
 import os
 import re
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -131,7 +132,7 @@ class CorrectionStore:
         self.folder.mkdir(parents=True, exist_ok=True)
         data = (json.dumps(correction.to_json(), separators=(",", ":")) + "\n").encode()
         path = self.folder / correction.file_name()
-        tmp = self.folder / f".{path.name}.{os.getpid()}.tmp"
+        tmp = self.folder / f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp"
         try:
             _write_synced(tmp, data)
             os.replace(tmp, path)

@@ -11,6 +11,8 @@ Key layout (`{id}` is 32 hex digits, 128 random bits):
 | `mnistq:job:{id}`              | hash   | status, total, processed, failed, created_at,          |
 |                                |        | started_at, finished_at, expires_at, chunk_size,       |
 |                                |        | `attempts:{start}` per chunk delivery count,           |
+|                                |        | `reader:{start}` the process its latest delivery went  |
+|                                |        | to (a chunk read now: reader, no worker field yet),    |
 |                                |        | `worker:{start}` the process that recorded the chunk   |
 |                                |        | callback_url, callback_delivery (id), callback_status, |
 |                                |        | callback_attempts, callback_last_error (webhooks)      |
@@ -28,6 +30,9 @@ Key layout (`{id}` is 32 hex digits, 128 random bits):
 | `mnistq:jobs:unfinished`       | zset   | job id -> expires_at, for the queued-jobs limit (429)  |
 | `mnistq:expired:{id}`          | string | the job's expires_at (the tombstone), kept TOMBSTONE_S |
 |                                |        | longer than the job: 410 "expired", not 404 "unknown"  |
+| `mnistq:webhooks:due`          | zset   | job id -> when its webhook fell due: the outbox, added |
+|                                |        | by the script that ends the job, removed once the      |
+|                                |        | delivery is queued (a worker re-queues what is left)   |
 | `mnistq:workers`               | zset   | worker process name -> last heartbeat (epoch seconds)  |
 | `mnistq:model`                 | string | metadata JSON of the model the workers serve           |
 | `mnistq:metrics`               | hash   | system-wide counters and histograms (common.metrics),  |
@@ -73,6 +78,7 @@ UNFINISHED_KEY = f"{PREFIX}:jobs:unfinished"
 WORKERS_KEY = f"{PREFIX}:workers"
 MODEL_KEY = f"{PREFIX}:model"
 METRICS_KEY = f"{PREFIX}:metrics"
+WEBHOOKS_DUE_KEY = f"{PREFIX}:webhooks:due"
 
 TOMBSTONE_S = 7 * 24 * 3600
 """Seconds a job's tombstone outlives the job: how long an expired id answers 410, not 404."""
@@ -114,6 +120,11 @@ def _keys(job_id: str) -> tuple[str, str, str, str]:
     return base, f"{base}:images", f"{base}:results", f"{base}:done"
 
 
+def _ending_keys(job_id: str) -> list[str]:
+    """The KEYS of the scripts that may end a job (`_END_JOB`)."""
+    return [*_keys(job_id), UNFINISHED_KEY, METRICS_KEY, WEBHOOKS_DUE_KEY]
+
+
 def digits_key(job_id: str) -> str:
     return f"{job_key(job_id)}:digits"
 
@@ -147,15 +158,33 @@ def connect(settings: Settings, blocking_timeout: float | None = None) -> redis.
     )
 
 
+# Ending a job, shared by the scripts that may end one (KEYS: job, images, results, done,
+# unfinished, metrics, webhooks due): set its status, drop its images, wake its long-polls,
+# count it, and when it wants a webhook put it in the outbox in the same step, so that the
+# webhook is sent even if the process that ended the job dies before queuing the delivery.
+_END_JOB = LUA_OBSERVE + """
+local function end_job(now, job_id, status, expires_at)
+  redis.call('HSET', KEYS[1], 'status', status, 'finished_at', now)
+  redis.call('ZREM', KEYS[5], job_id)
+  redis.call('DEL', KEYS[2])
+  redis.call('RPUSH', KEYS[4], '1')
+  redis.call('EXPIREAT', KEYS[4], expires_at)
+  job_ended(KEYS[6], KEYS[1], now, status)
+  if redis.call('HEXISTS', KEYS[1], 'callback_url') == 1 then
+    redis.call('ZADD', KEYS[7], now, job_id)
+  end
+end
+"""
+
 # Record a chunk's results once: one HSETNX of the chunk's JSON array under its start index,
 # so a chunk that runs twice adds nothing the second time; counters move only for a new
 # chunk; the job ends when processed reaches total. The chunk's packed images are deleted.
-# KEYS: job, images, results, done, unfinished, metrics, digits.
+# KEYS: job, images, results, done, unfinished, metrics, webhooks due, digits.
 # ARGV: now, job id, chunk start, results JSON array, results in it, failed among them,
 # the recording worker's name, the chunk's seconds, the model version that read it ('' none),
-# the chunk's packed normalised digits ('' none; KEYS[7] the digits hash, expiring with the job).
+# the chunk's packed normalised digits ('' none; KEYS[8] the digits hash, expiring with the job).
 # Returns {newly recorded, status after}; {-1, ''} when the job is gone.
-_RECORD = LUA_OBSERVE + """
+_RECORD = _END_JOB + """
 local status = redis.call('HGET', KEYS[1], 'status')
 if not status then return {-1, ''} end
 observe(KEYS[6], 'chunk_seconds', tonumber(ARGV[8]))
@@ -169,8 +198,8 @@ if redis.call('HSETNX', KEYS[3], ARGV[3], ARGV[4]) == 1 then
   redis.call('HSET', KEYS[1], 'worker:' .. ARGV[3], ARGV[7])
   if ARGV[9] ~= '' then redis.call('HSET', KEYS[1], 'model:' .. ARGV[9], 1) end
   if ARGV[10] ~= '' then
-    redis.call('HSET', KEYS[7], ARGV[3], ARGV[10])
-    redis.call('EXPIREAT', KEYS[7], expires_at)
+    redis.call('HSET', KEYS[8], ARGV[3], ARGV[10])
+    redis.call('EXPIREAT', KEYS[8], expires_at)
   end
   redis.call('HINCRBY', KEYS[6], 'images:read', added - failed)
   redis.call('HINCRBY', KEYS[6], 'images:error', failed)
@@ -183,12 +212,7 @@ local processed = redis.call('HINCRBY', KEYS[1], 'processed', added)
 if failed > 0 then redis.call('HINCRBY', KEYS[1], 'failed', failed) end
 if processed >= tonumber(redis.call('HGET', KEYS[1], 'total')) then
   status = 'succeeded'
-  redis.call('HSET', KEYS[1], 'status', status, 'finished_at', ARGV[1])
-  redis.call('ZREM', KEYS[5], ARGV[2])
-  redis.call('DEL', KEYS[2])
-  redis.call('RPUSH', KEYS[4], '1')
-  redis.call('EXPIREAT', KEYS[4], expires_at)
-  job_ended(KEYS[6], KEYS[1], ARGV[1], status)
+  end_job(ARGV[1], ARGV[2], status, expires_at)
 end
 return {added, status}
 """
@@ -203,31 +227,36 @@ redis.call('EXPIREAT', KEYS[2], redis.call('HGET', KEYS[1], 'expires_at'))
 return 1
 """
 
-# End a job early (cancel or fail). KEYS: job, images, results, done, unfinished, metrics.
-# ARGV: now, job id, new status. Returns 1 when ended now, 0 when it had already ended, -1 gone.
-_END = LUA_OBSERVE + """
+# End a job early (cancel or fail). KEYS: those of `_END_JOB`. ARGV: now, job id, new status.
+# Returns 1 when ended now, 0 when it had already ended, -1 when gone.
+_END = _END_JOB + """
 local status = redis.call('HGET', KEYS[1], 'status')
 if not status then return -1 end
 if status ~= 'queued' and status ~= 'running' then return 0 end
-local expires_at = redis.call('HGET', KEYS[1], 'expires_at')
-redis.call('HSET', KEYS[1], 'status', ARGV[3], 'finished_at', ARGV[1])
-redis.call('ZREM', KEYS[5], ARGV[2])
-redis.call('DEL', KEYS[2])
-redis.call('RPUSH', KEYS[4], '1')
-redis.call('EXPIREAT', KEYS[4], expires_at)
-job_ended(KEYS[6], KEYS[1], ARGV[1], ARGV[3])
+end_job(ARGV[1], ARGV[2], ARGV[3], redis.call('HGET', KEYS[1], 'expires_at'))
 return 1
 """
 
-# A worker starts a chunk: count the delivery, mark the job running, hand out the chunk's
-# packed files (false when already consumed). KEYS: job, images. ARGV: now, attempts field,
-# chunk start. Returns {status, attempts, packed, read mode}; {'', 0, false} when the job is gone,
-# {status, 0, false} when it has ended.
+# Webhooks whose delivery was never queued: the outbox's entries due `grace` seconds ago or
+# more, claimed (due again `grace` seconds from now, in case the claimer dies too).
+# KEYS: webhooks due. ARGV: now, grace, most. Returns the job ids.
+_OVERDUE_WEBHOOKS = """
+local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', tonumber(ARGV[1]) - tonumber(ARGV[2]),
+                       'LIMIT', 0, tonumber(ARGV[3]))
+for _, id in ipairs(ids) do redis.call('ZADD', KEYS[1], ARGV[1], id) end
+return ids
+"""
+
+# A worker starts a chunk: count the delivery, note the reading process, mark the job running,
+# hand out the chunk's packed files (false when already consumed). KEYS: job, images.
+# ARGV: now, attempts field, chunk start, the reading process. Returns {status, attempts,
+# packed, read mode}; {'', 0, false} when the job is gone, {status, 0, false} when ended.
 _BEGIN = """
 local status = redis.call('HGET', KEYS[1], 'status')
 if not status then return {'', 0, false} end
 if status ~= 'queued' and status ~= 'running' then return {status, 0, false} end
 local attempts = redis.call('HINCRBY', KEYS[1], ARGV[2], 1)
+redis.call('HSET', KEYS[1], 'reader:' .. ARGV[3], ARGV[4])
 if status == 'queued' then
   redis.call('HSET', KEYS[1], 'status', 'running', 'started_at', ARGV[1])
   status = 'running'
@@ -296,8 +325,8 @@ def pack_digits(per_result: Sequence[Sequence[np.ndarray]]) -> bytes:
     bit mask of the non-zero pixels of every digit, then those pixels' values.
 
     MNIST-form digits are four-fifths black: this is a third of their 784 bytes, packed and
-    unpacked with a few array operations per chunk (zlib would cost several times more CPU
-    for a quarter less)."""
+    unpacked with a few array operations per chunk (zlib: a quarter fewer bytes at 4.4 times
+    the CPU; `python -m bench hotpaths`)."""
     counts = [len(images) for images in per_result]
     head = struct.pack(f"<I{len(counts)}H", len(counts), *counts)
     if not sum(counts):
@@ -367,6 +396,7 @@ class JobStore:
         self._begin = client.register_script(_BEGIN)
         self._store = client.register_script(_STORE)
         self._callback_attempt = client.register_script(_CALLBACK_ATTEMPT)
+        self._overdue_webhooks = client.register_script(_OVERDUE_WEBHOOKS)
         self._correct = client.register_script(_CORRECT)
 
     @classmethod
@@ -557,7 +587,7 @@ class JobStore:
 
     def cancel(self, job_id: str) -> int:
         """1 cancelled now, 0 had already ended (409), -1 unknown. Pending chunks skip."""
-        outcome = int(self._end(keys=[*_keys(job_id), UNFINISHED_KEY, METRICS_KEY],
+        outcome = int(self._end(keys=_ending_keys(job_id),
                                 args=[f"{time.time():.3f}", job_id, CANCELLED]))
         if outcome == 1:
             log.info("job %s: cancelled", job_id, extra={"job": job_id})
@@ -565,18 +595,20 @@ class JobStore:
 
     def fail(self, job_id: str, reason: str) -> None:
         """End a job as failed when the service cannot process it (e.g. enqueue failed)."""
-        self._end(keys=[*_keys(job_id), UNFINISHED_KEY, METRICS_KEY],
+        self._end(keys=_ending_keys(job_id),
                   args=[f"{time.time():.3f}", job_id, FAILED])
         log.error("job %s: failed: %s", job_id, reason, extra={"job": job_id})
 
     # ---- the worker side ----------------------------------------------------------------
 
-    def begin_chunk(self, job_id: str, chunk: Chunk) -> ChunkStart:
-        """Count this delivery of the chunk, mark the job running and fetch the chunk's files,
-        in one round trip; `runnable` says whether to go on (not cancelled, ended or gone)."""
+    def begin_chunk(self, job_id: str, chunk: Chunk, worker: str = "") -> ChunkStart:
+        """Count this delivery of the chunk, note which process (`worker`) took it, mark the
+        job running and fetch the chunk's files, in one round trip; `runnable` says whether
+        to go on (not cancelled, ended or gone)."""
         job, images, _results, _done = _keys(job_id)
         status, attempts, packed, *read = self._begin(
-            keys=[job, images], args=[f"{time.time():.3f}", f"attempts:{chunk.start}", chunk.start],
+            keys=[job, images],
+            args=[f"{time.time():.3f}", f"attempts:{chunk.start}", chunk.start, worker],
         )
         status = status.decode() if isinstance(status, bytes) else status
         mode = read[0].decode() if read and read[0] else "digit"
@@ -609,7 +641,7 @@ class JobStore:
         normalised = [r.normalised for r in results]
         digits = pack_digits(normalised) if any(normalised) else b""
         added, status = self._record(
-            keys=[*_keys(job_id), UNFINISHED_KEY, METRICS_KEY, digits_key(job_id)],
+            keys=[*_ending_keys(job_id), digits_key(job_id)],
             args=[f"{time.time():.3f}", job_id, chunk.start,
                   json.dumps(rows, separators=(",", ":")), len(rows), failed, worker,
                   f"{seconds:.6f}", model or "", digits],
@@ -658,6 +690,28 @@ class JobStore:
             return None
         delivery = secrets.token_hex(16)
         return delivery if self.redis.hsetnx(key, "callback_delivery", delivery) else None
+
+    def callback_queued(self, job_id: str) -> None:
+        """The job's webhook delivery is on the queue: take it out of the outbox."""
+        self.redis.zrem(WEBHOOKS_DUE_KEY, job_id)
+
+    def overdue_callbacks(self, grace: float, most: int = 100) -> list[tuple[str, str]]:
+        """(job id, delivery id) of the webhooks that fell due `grace` seconds ago or more and
+        were never queued (whoever ended the job died first), claimed for another `grace`
+        seconds; entries of expired jobs, or whose delivery has already ended, are dropped."""
+        ids = self._overdue_webhooks(keys=[WEBHOOKS_DUE_KEY],
+                                     args=[f"{time.time():.3f}", grace, most])
+        overdue = []
+        for raw in ids:
+            job_id = raw.decode()
+            delivery, status = self.redis.hmget(job_key(job_id), "callback_delivery",
+                                                "callback_status")
+            delivery = delivery.decode() if delivery else self.begin_callback(job_id)
+            if delivery is None or status in (b"delivered", b"failed"):
+                self.callback_queued(job_id)
+            else:
+                overdue.append((job_id, delivery))
+        return overdue
 
     def callback_target(self, job_id: str) -> tuple[str, dict[str, Any]] | None:
         """(callback URL, webhook payload) of an ended job; None when gone or without one."""

@@ -97,6 +97,9 @@ class Settings:
     next one, with jitter (8 attempts: about an hour)."""
     webhook_max_attempts: int = 8
     """MNISTQ_WEBHOOK_MAX_ATTEMPTS: deliveries of a webhook before it is given up."""
+    webhook_resend_after: float = 30.0
+    """MNISTQ_WEBHOOK_RESEND_AFTER: seconds after a job's end before a worker queues its
+    webhook when whoever ended the job died before queuing it (the outbox)."""
     review_below: float = 0.9
     """MNISTQ_REVIEW_BELOW: results with a lower confidence are flagged "low confidence" for a
     person to check; 0.9 flags about 2% of MNIST-like digits and most wrong answers
@@ -133,7 +136,7 @@ _INTS = {
     "max_queued_jobs", "chunk_size", "visibility_timeout", "max_chunk_attempts",
     "worker_concurrency", "worker_threads", "max_streams", "webhook_max_attempts",
 }
-_FLOATS = {"max_wait", "webhook_timeout", "webhook_backoff"}
+_FLOATS = {"max_wait", "webhook_timeout", "webhook_backoff", "webhook_resend_after"}
 _FRACTIONS = {"review_below"}
 
 

@@ -11,6 +11,11 @@ Calling out is a server-side request forgery risk, so: only hosts listed in
 MNISTQ_WEBHOOK_HOSTS (none by default: webhooks are off), http(s) only, no credentials in the
 URL, redirects never followed, bounded timeouts and response size. The worker's task
 (`worker.webhooks`) retries with exponential backoff and jitter.
+
+Not lost on the way: the script that ends a job also puts it in an outbox
+(`mnistq:webhooks:due`) in the same step; queuing the delivery takes it out. Should the
+process that ended the job die in between, a worker's heartbeat finds the entry overdue
+(MNISTQ_WEBHOOK_RESEND_AFTER) and queues it (`resend_overdue`).
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import logging
 import random
 import time
 from dataclasses import dataclass
@@ -28,6 +34,8 @@ import requests
 
 from common.queue import WEBHOOK
 from common.settings import Settings
+
+log = logging.getLogger(__name__)
 
 DELIVER_WEBHOOK = "mnistq.deliver_webhook"
 MAX_URL_LENGTH = 2048
@@ -137,7 +145,25 @@ def post(delivery: Delivery, settings: Settings) -> str | None:
 
 def announce_end(store: Any, celery: Any, job_id: str) -> None:
     """Once a job has ended: when it asked for a webhook (and nobody sent it yet), queue its
-    delivery on the workers' queue, where it survives API restarts and is retried."""
+    delivery on the workers' queue, where it survives API restarts and is retried. Should
+    this process die before, the job stays in the outbox and `resend_overdue` queues it."""
     delivery_id = store.begin_callback(job_id)
     if delivery_id is not None:
-        celery.send_task(DELIVER_WEBHOOK, args=[job_id, delivery_id], priority=WEBHOOK)
+        _queue(store, celery, job_id, delivery_id)
+
+
+def resend_overdue(store: Any, celery: Any, grace: float) -> int:
+    """Queue the webhooks of jobs that ended `grace` seconds ago or more and whose delivery
+    was never queued (the process that ended the job died first; workers call this with
+    their heartbeat). A delivery queued twice keeps its id, so receivers see one event."""
+    overdue = store.overdue_callbacks(grace)
+    for job_id, delivery_id in overdue:
+        log.warning("job %s: webhook was never queued; queuing it now", job_id,
+                    extra={"job": job_id, "delivery": delivery_id})
+        _queue(store, celery, job_id, delivery_id)
+    return len(overdue)
+
+
+def _queue(store: Any, celery: Any, job_id: str, delivery_id: str) -> None:
+    celery.send_task(DELIVER_WEBHOOK, args=[job_id, delivery_id], priority=WEBHOOK)
+    store.callback_queued(job_id)

@@ -7,7 +7,9 @@ that `predict_files` first looks at each image for a marker:
   segfault in a native decoder) would;
 - starts with RAISES: it raises MemoryError, as an allocation failing mid-decode would;
 - ends with SLOW: the chunk takes SLOW_SECONDS longer (the image itself still decodes: PNG
-  ignores bytes after its end), so a test can act while that chunk is being predicted.
+  ignores bytes after its end), so a test can act while that chunk is being predicted;
+- ends with DIES_BEFORE_WEBHOOK: the image is read, but if its chunk ends the job, the
+  process SIGKILLs itself after recording the results and before queuing the job's webhook.
 
 Nothing in the production code knows about this module: the faults exist only in workers a
 test starts with this app, and everything after them (the pool noticing a lost process, the
@@ -27,12 +29,17 @@ CRASHES = b"MNISTQ-FAULT-CRASHES\n"
 RAISES = b"MNISTQ-FAULT-RAISES\n"
 SLOW = b"\nMNISTQ-FAULT-SLOW"
 SLOW_SECONDS = 2.0
+DIES_BEFORE_WEBHOOK = b"\nMNISTQ-FAULT-DIES-BEFORE-WEBHOOK"
 
 _predict_files = worker.tasks.predict_files
+_announce_end = worker.tasks.announce_end
+_dying = False
 
 
 def _predict_with_faults(model, items, limits, **options):
+    global _dying
     for _, _, data in items:
+        _dying = _dying or data.endswith(DIES_BEFORE_WEBHOOK)
         if data.startswith(CRASHES):
             os.kill(os.getpid(), signal.SIGKILL)
         if data.startswith(RAISES):
@@ -42,6 +49,13 @@ def _predict_with_faults(model, items, limits, **options):
     return _predict_files(model, items, limits, **options)
 
 
-worker.tasks.predict_files = _predict_with_faults
+def _announce_or_die(store, celery, job_id):
+    if _dying:
+        os.kill(os.getpid(), signal.SIGKILL)
+    _announce_end(store, celery, job_id)
 
-__all__ = ["CRASHES", "RAISES", "SLOW", "SLOW_SECONDS", "app"]
+
+worker.tasks.predict_files = _predict_with_faults
+worker.tasks.announce_end = _announce_or_die
+
+__all__ = ["CRASHES", "DIES_BEFORE_WEBHOOK", "RAISES", "SLOW", "SLOW_SECONDS", "app"]

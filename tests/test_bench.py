@@ -89,8 +89,10 @@ def test_hotpaths_quick_compares_each_path_with_what_it_replaced(tmp_path: Path)
     done = run_bench("hotpaths", "--quick", "--out", str(out))
     assert done.returncode == 0, done.stderr
     report = json.loads(out.read_text())
-    assert len(report["results"]) == 3
+    assert len(report["results"]) == 4
     assert all(r["ours"] > 0 and r["replaced"] > 0 for r in report["results"].values())
+    [digits] = [r for name, r in report["results"].items() if name.startswith("digits kept")]
+    assert digits["bytes_per_digit"] < 784 / 2
     assert "x faster" in done.stdout
 
 

@@ -22,6 +22,8 @@ from common.jobstore import UNFINISHED_KEY, JobStore
 from common.settings import Settings
 from common.webhooks import backoff
 from tests.conftest import IMAGES_TEST
+from tests.faulty_worker import DIES_BEFORE_WEBHOOK
+from tests.reliability import FAULTY_APP
 from tests.stack import Stack, running_stack
 from tests.support import encode, free_port, wait_for
 
@@ -80,8 +82,8 @@ def hook_stack(settings: Settings, tmp_path: Path) -> Iterator[Stack]:
         yield stack
 
 
-def submit(stack: Stack, callback_url: str, n: int = 3) -> dict:
-    sample = next(IMAGES_TEST.glob("*.png")).read_bytes()
+def submit(stack: Stack, callback_url: str, n: int = 3, sample: bytes | None = None) -> dict:
+    sample = sample or next(IMAGES_TEST.glob("*.png")).read_bytes()
     files = [("files", (f"{i}.png", sample, "image/png")) for i in range(n)]
     response = requests.post(f"{stack.url}/api/v1/jobs", files=files,
                              params={"callback_url": callback_url, "wait": 30}, timeout=60)
@@ -110,6 +112,28 @@ def test_the_receiver_gets_one_signed_post_when_the_job_ends(hook_stack: Stack) 
                                 "processed": 3, "failed": 0, "url": f"/api/v1/jobs/{job['id']}"}
     assert callback_of(hook_stack, job["id"]) == {"status": "delivered", "attempts": 1,
                                                   "last_error": None}
+
+
+@pytest.mark.slow
+def test_a_worker_that_dies_before_queuing_the_webhook_does_not_lose_it(
+    settings: Settings, tmp_path: Path
+) -> None:
+    # The worker that records the job's last chunk is SIGKILLed right after: nobody queued
+    # the delivery. The outbox entry written with the job's end brings it back.
+    hooked = webhook_settings(settings, webhook_resend_after=1.0)
+    sample = next(IMAGES_TEST.glob("*.png")).read_bytes() + DIES_BEFORE_WEBHOOK
+    receiver = Receiver()
+    try:
+        with running_stack(hooked, tmp_path / "logs", app=FAULTY_APP) as stack:
+            job = submit(stack, receiver.url, sample=sample)
+            assert job["status"] == "succeeded"
+            wait_for(lambda: callback_of(stack, job["id"])["status"] == "delivered",
+                     timeout=60, what="the webhook delivered after the worker died")
+    finally:
+        receiver.stop()
+    assert list(receiver.seen.values()) == [{
+        "id": job["id"], "status": "succeeded", "total": 3, "processed": 3, "failed": 0,
+        "url": f"/api/v1/jobs/{job['id']}"}]
 
 
 @pytest.mark.slow

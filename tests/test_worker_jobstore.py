@@ -56,8 +56,9 @@ def test_a_chunk_recorded_twice_counts_once(redis_server: RedisServer) -> None:
     store = store_on(redis_server)
     job_id, chunks = new_job(store, [(f"{i}.png", b"img") for i in range(5)], chunk_size=3)
     assert chunks == [Chunk(0, 3), Chunk(3, 5)]
-    begun = store.begin_chunk(job_id, chunks[0])
+    begun = store.begin_chunk(job_id, chunks[0], worker="a:1")
     assert begun.runnable and begun.attempts == 1
+    assert store.redis.hget(job_key(job_id), "reader:0") == b"a:1"  # who is reading it now
     assert [(i, n, d) for i, n, d in begun.files] == [(0, "0.png", b"img"), (1, "1.png", b"img"),
                                                       (2, "2.png", b"img")]
     assert store.record_results(job_id, chunks[0], results_for(chunks[0], {1}),

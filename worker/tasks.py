@@ -31,7 +31,7 @@ from threadpoolctl import threadpool_limits
 from common import model_registry
 from common.jobstore import ENDED, HEARTBEAT_EVERY, HEARTBEAT_MAX_AGE, Chunk, JobStore
 from common.queue import PREDICT_CHUNK
-from common.webhooks import announce_end
+from common.webhooks import announce_end, resend_overdue
 from core.imaging import ImageLimits
 from core.model import DigitModel
 from core.pipeline import predict_files
@@ -168,7 +168,7 @@ class _Process:
 
     def _beat(self) -> None:
         """Heartbeat, and the model's metadata with it (cheap, and so it comes back by itself
-        when Redis restarts without its data)."""
+        when Redis restarts without its data); and the webhooks nobody queued."""
         assert self.store is not None and self.served is not None
         while not self.stop.is_set():
             try:
@@ -177,6 +177,7 @@ class _Process:
                 self.store.publish_model(served.model.metadata)
                 model_registry.report_served(self.store.redis, self.name, served.version,
                                              self.switch_error)
+                resend_overdue(self.store, app, settings.webhook_resend_after)
             except Exception as exc:  # Redis restarting: keep beating, it comes back
                 log.warning("worker %s: heartbeat failed: %s", self.name, exc)
             self.stop.wait(HEARTBEAT_EVERY)
@@ -265,7 +266,7 @@ def _predict_chunk(job_id: str, chunk: Chunk) -> int:
     store = process.store
     assert store is not None
     begun = time.perf_counter()
-    state = store.begin_chunk(job_id, chunk)
+    state = store.begin_chunk(job_id, chunk, process.name)
     if not state.runnable:
         log.info("job %s: chunk %d-%d skipped, job is %s", job_id, chunk.start, chunk.stop,
                  state.status or "gone", extra=_context(job_id, chunk))

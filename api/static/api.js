@@ -89,10 +89,10 @@ async function withKey(attempt, { quiet = false } = {}) {
   }
 }
 
-async function fetchOnce(path, { method = "GET", body = null, signal } = {}) {
+async function fetchOnce(path, { method = "GET", body = null, signal, headers = {} } = {}) {
   let response;
   try {
-    response = await fetch(path, { method, body, signal, headers: authHeaders() });
+    response = await fetch(path, { method, body, signal, headers: { ...authHeaders(), ...headers } });
   } catch (error) {
     if (error.name === "AbortError") throw error;
     throw new ApiError(0, "The service cannot be reached. Is it running?");
@@ -194,6 +194,16 @@ export function getJob(id, { wait = 0, signal } = {}) {
 
 export function cancelJob(id) {
   return requestJson(jobUrl(id), { method: "DELETE" }).then((r) => r.body);
+}
+
+// A person's reading of one result: `{label}` for a digit, `{text}` for a number. Resolves
+// to the result with its `corrected`.
+export function correctResult(id, index, correction) {
+  return requestJson(`${jobUrl(id)}/results/${index}`, {
+    method: "PUT",
+    body: JSON.stringify(correction),
+    headers: { "Content-Type": "application/json" },
+  }).then((r) => r.body);
 }
 
 export const ENDED = new Set(["succeeded", "cancelled", "failed"]);

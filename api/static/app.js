@@ -4,6 +4,7 @@
 import {
   ApiError,
   cancelJob,
+  correctResult,
   followJob,
   forgetKey,
   jobUrl,
@@ -18,6 +19,7 @@ import {
 import { DrawingPad } from "./draw.js";
 import { fromDrop, fromFileList, fromFolderList } from "./files.js";
 import { LOW_CONFIDENCE, percent, ResultsGrid, summarise } from "./results.js";
+import { doubtful, Review } from "./review.js";
 
 const $ = (id) => document.getElementById(id);
 const MAX_THUMBS = 35;
@@ -27,6 +29,8 @@ const state = {
   selection: [], // {file, name}
   thumbUrls: [],
   job: null, // {id, urls, controller}
+  read: "digit", // the current job's mode
+  results: [], // the current job's results, once it has ended
   drawSeq: 0,
 };
 
@@ -315,6 +319,10 @@ function showEnded(job, urls) {
 }
 
 function showResults(results, urls) {
+  state.results = results;
+  const toReview = doubtful(results).length;
+  $("review-start").hidden = toReview === 0;
+  $("review-start").textContent = `Review ${plural(toReview, "doubtful reading")}`;
   const counts = summarise(results);
   const parts = [`${plural(results.length, "image")}`, `${counts.ok} confident`];
   if (counts.low) parts.push(`${counts.low} low confidence`);
@@ -357,6 +365,10 @@ async function runJob(entries) {
   $("job").hidden = false;
   $("job").dataset.status = "uploading";
   $("results").hidden = true;
+  review.close();
+  state.results = [];
+  $("review-start").hidden = true;
+  state.read = $("upload-form").elements.read.value === "number" ? "number" : "digit";
   grid.clear();
   hideJobLinks();
   $("cancel-job").hidden = false;
@@ -368,7 +380,7 @@ async function runJob(entries) {
   try {
     await ensureKey();
     const onProgress = (fraction) => setProgress(`Uploading: ${Math.round(fraction * 100)}%`, fraction, 1);
-    const read = $("upload-form").elements.read.value === "number" ? "number" : "digit";
+    const { read } = state;
     const { body } = await submitJob(entries, { wait: 2, onProgress, signal: controller.signal, read });
     state.job.id = body.id;
     setJobLinks(body.id);
@@ -438,7 +450,29 @@ function wireJob() {
   $("download-json").addEventListener("click", download);
   $("download-csv").addEventListener("click", download);
   $("only-problems").addEventListener("change", (event) => grid.setOnlyProblems(event.target.checked));
+  $("review-start").addEventListener("click", startReview);
   $("notice-close").addEventListener("click", hideNotice);
+}
+
+// --- review -------------------------------------------------------------------------
+
+function startReview() {
+  const job = state.job;
+  if (!job?.id || !state.results.length) return;
+  hideNotice();
+  $("results").hidden = true;
+  review.start(state.results, (index) => job.urls[index] || null, state.read);
+}
+
+// Back from the review: the grid shows the corrections, focus returns to the button.
+function endReview() {
+  $("results").hidden = false;
+  grid.render();
+  $("review-start").focus();
+}
+
+function saveCorrection(index, correction) {
+  return correctResult(state.job.id, index, correction);
 }
 
 // --- drawing ----------------------------------------------------------------------
@@ -493,6 +527,7 @@ function wireDrawing() {
 // --- start ------------------------------------------------------------------------
 
 const grid = new ResultsGrid($("grid"), $("show-more"));
+const review = new Review({ save: saveCorrection, onLeave: endReview });
 
 onKeyNeeded(askForKey);
 wireKeyDialog();

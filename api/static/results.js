@@ -65,7 +65,7 @@ function boxOverlay(img, box, digits) {
   return svg;
 }
 
-function thumbnail(url, name, eager, box, digits) {
+export function thumbnail(url, name, eager, box, digits) {
   const figure = element("div", "card__figure");
   if (!url) {
     figure.append(element("span", "card__noimage", "no preview"));
@@ -141,6 +141,10 @@ export function card(result, url, { eager = false } = {}) {
   const body = element("div", "card__body");
   const read = number ? numberBody(result, kind) : predictionBody(result, kind);
   body.append(kind === "error" ? errorBody(result) : read);
+  if (result.corrected !== undefined && result.corrected !== null) {
+    item.dataset.corrected = String(result.corrected);
+    body.append(element("p", "badge badge--corrected", `Corrected: ${result.corrected}`));
+  }
   const name = element("p", "card__name", result.filename);
   name.title = result.filename;
   body.append(name);
