@@ -7,6 +7,7 @@ Errors a client can cause keep their 4xx status; Redis being down is a 503 with
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 import redis
 from flask import Flask, Response, jsonify, request
@@ -16,9 +17,13 @@ from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 log = logging.getLogger(__name__)
 
 
-def error_response(status: int, message: str, headers: dict[str, str] | None = None) -> Response:
-    """The one error shape, with optional headers (Retry-After, WWW-Authenticate, Allow)."""
-    response = jsonify(error=message)
+def error_response(
+    status: int, message: str, headers: dict[str, str] | None = None,
+    fields: dict[str, Any] | None = None,
+) -> Response:
+    """The one error shape, with optional headers (Retry-After, WWW-Authenticate, Allow) and
+    `fields` beside `error` (the figures of a refused activation)."""
+    response = jsonify(**(fields or {}), error=message)
     response.status_code = status
     for name, value in (headers or {}).items():
         response.headers[name] = value

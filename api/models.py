@@ -79,8 +79,10 @@ def list_models() -> Response:
 
 @bp.put("/model")
 def activate_model() -> Response:
-    """Activate `{"version": NAME}`: 404 unknown, 409 when its file fails its checksum (and
-    nothing changes), else the pointer is written and the name published to the workers."""
+    """Activate `{"version": NAME[, "force": true]}`: 404 unknown, 409 when its file fails
+    its checksum or, unless forced, its MNIST test accuracy is more than 0.2 points below the
+    active one's (`active` and `candidate` then carry both figures; nothing changes), else
+    the pointer is written and the name published to the workers."""
     svc = services()
     body = request.get_json(silent=True)
     if not isinstance(body, dict) or not isinstance(body.get("version"), str):
@@ -92,7 +94,10 @@ def activate_model() -> Response:
                                    "model file (unset it to serve MNISTQ_MODEL_DIR's versions)")
     version = body["version"]
     try:
-        pointer = versions.activate(svc.settings.model_dir, version)
+        pointer = versions.activate(svc.settings.model_dir, version, force=body.get("force", False))
+    except versions.GateRefused as exc:
+        return error_response(409, str(exc), fields={"active": exc.active,
+                                                     "candidate": exc.candidate})
     except versions.VersionError as exc:
         return error_response(exc.status, str(exc))
     model_registry.publish_active(svc.store.redis, version)

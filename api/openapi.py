@@ -266,8 +266,11 @@ SPEC: dict[str, Any] = {
                     "400": _error("not a JSON object with a version"),
                     "401": _UNAUTHORIZED,
                     "404": _error("unknown version"),
-                    "409": _error("the version's file fails its checksum (nothing changes), "
-                                  "or versions are off (MNISTQ_MODEL_PATH is set)"),
+                    "409": _error("the version's file fails its checksum, or (unless "
+                                  "`force`) its MNIST test accuracy is more than 0.2 points "
+                                  "below the active one's: `active` and `candidate` carry "
+                                  "both figures; nothing changes. Or versions are off "
+                                  "(MNISTQ_MODEL_PATH is set)"),
                     "503": _UNAVAILABLE,
                 },
             },

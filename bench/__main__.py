@@ -31,6 +31,8 @@ BENCHMARKS = {
     "load": "single images under big jobs (lanes, fairness, events), then a 1M-image soak",
     "containers": "docker compose (2 workers) vs mnistq up --workers 2; image sizes",
     "switch": "model version activation and rollback under load: time, lost images, p99",
+    "corrections": "review 300 misread captures of the weakest kind, retrain with --extra: "
+                   "held-out kind and MNIST test, old vs new",
 }
 
 

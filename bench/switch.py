@@ -148,7 +148,8 @@ def main(argv: list[str] | None = None) -> int:
                 thread.start()
             time.sleep(SETTLE_S)  # steady load before the switch (a benchmark, not a test)
             switch_started = time.perf_counter()
-            answer = requests.put(f"{stack.url}/api/v1/model", json={"version": b}, timeout=30)
+            answer = requests.put(f"{stack.url}/api/v1/model",  # the switch, not the gate
+                                  json={"version": b, "force": True}, timeout=30)
             answer.raise_for_status()
             wait_all_serve(stack.url, b, args.workers)
             activate_s = time.perf_counter() - switch_started

@@ -18,12 +18,14 @@ from collections.abc import Sequence
 from common.settings import Settings
 
 COMMAND_MODULES = (
-    "data_cmds", "model_cmds", "versions_cmds", "up", "submit", "doctor", "bench_cmd",
+    "data_cmds", "model_cmds", "versions_cmds", "corrections_cmds", "up", "submit", "doctor",
+    "bench_cmd",
 )
 """The modules of `cli` that register sub-commands, in the order `--help` lists them."""
 COMMANDS = {
     "data": "data_cmds", "export-samples": "data_cmds", "train": "model_cmds",
-    "evaluate": "model_cmds", "predict": "model_cmds", "models": "versions_cmds", "up": "up",
+    "evaluate": "model_cmds", "predict": "model_cmds", "models": "versions_cmds",
+    "corrections": "corrections_cmds", "up": "up",
     "submit": "submit", "doctor": "doctor", "bench": "bench_cmd",
 }
 """Which module registers each command (a command missing here still works, more slowly)."""

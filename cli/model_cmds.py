@@ -9,6 +9,7 @@ import time
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 from cli.files import Collected, collect_images
 from cli.preflight import data_dir_problem, model_folder_problem
@@ -16,6 +17,7 @@ from cli.versions_cmds import save_as_version, served_model_path
 from common.settings import Settings
 from core.data import DataError, load_split
 from core.evaluate import evaluate, evaluate_files
+from core.extra_set import HOLDOUT_SHARE, ExtraSet, read_extra_sets
 from core.imaging import ImageLimits
 from core.labelled_set import LabelsError, read_labelled_set
 from core.model import DigitModel, ModelError
@@ -27,6 +29,7 @@ from core.training import (
     SEED_RECIPE,
     SMALL_RECIPE,
     VIRTUAL_SV_RECIPE,
+    Recipe,
     train_model,
 )
 from core.versions import VersionError
@@ -35,6 +38,8 @@ RECIPES = {
     "default": DEFAULT_RECIPE, "seed": SEED_RECIPE, "virtual-svs": VIRTUAL_SV_RECIPE,
     "small": SMALL_RECIPE,
 }
+HOLDOUT_SEED = 0
+"""Seed of the draw that holds out a share of the extra digits (the same digits each run)."""
 PREDICT_BATCH = 1024
 """Files decoded and predicted together by `mnistq predict`."""
 
@@ -50,6 +55,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="hyper-parameters (docs/model.md): 'default' HOG + RBF; 'seed' the original "
         "app's pixels + poly-4; 'virtual-svs' the previous default; 'small' the tests' one",
     )
+    train.add_argument(
+        "--extra", type=Path, action="append", default=[], metavar="DIR",
+        help="also train on the digits of DIR (what `mnistq corrections export --out DIR` "
+        "writes), weighted; a seeded 20%% of them is held out to evaluate on; repeatable")
+    train.add_argument("--extra-weight", type=float, metavar="W",
+                       help="SVC weight of each extra digit (default: the recipe's, 10)")
+    train.add_argument("--extra-copies", type=int, metavar="K",
+                       help="jittered copies of each extra digit (default: the recipe's, 0)")
     train.set_defaults(func=cmd_train)
 
     ev = subparsers.add_parser(
@@ -101,11 +114,15 @@ def cmd_train(args: argparse.Namespace, settings: Settings) -> int:
         return 2
     progress = _progress()
     try:
+        extra, held_out = read_extra_sets(args.extra).split(HOLDOUT_SHARE, HOLDOUT_SEED)
         images, labels = load_split(data_dir, "train", limit=args.limit)
         test_images, test_labels = load_split(data_dir, "test")
     except DataError as exc:
-        return _fail(str(exc))
-    model = train_model(images, labels, RECIPES[args.recipe], progress=progress)
+        print(f"mnistq train: {exc}", file=sys.stderr)
+        return 2
+    recipe = _with_extra_options(RECIPES[args.recipe], args)
+    model = train_model(images, labels, recipe, progress=progress,
+                        extra=(extra.images, extra.labels) if args.extra else None)
     progress(f"evaluating on {len(test_images):,} test images")
     report = evaluate(model, test_images, test_labels)
     model.metadata.update(
@@ -113,6 +130,9 @@ def cmd_train(args: argparse.Namespace, settings: Settings) -> int:
         test_review_2pct_catch=report.review_2pct_catch,
     )
     model.metadata.setdefault("test_size", len(test_images))
+    if args.extra:
+        model.metadata.update(_extra_figures(model, extra, held_out, settings,
+                                             (test_images, test_labels), progress))
     if out is None:
         progress(f"test accuracy {report.accuracy:.2%}, ECE {report.ece:.2%}, 2% review "
                  f"catches {report.review_2pct_catch:.0%}")
@@ -127,6 +147,56 @@ def cmd_train(args: argparse.Namespace, settings: Settings) -> int:
         f"{report.review_2pct_catch:.0%}; saved {out} and {out.with_suffix('.json')}"
     )
     return 0
+
+
+def _with_extra_options(recipe: Recipe, args: argparse.Namespace) -> Recipe:
+    """The recipe with `--extra-weight` / `--extra-copies` when given."""
+    changes = {name: value for name, value in (("extra_weight", args.extra_weight),
+                                               ("extra_copies", args.extra_copies))
+               if value is not None}
+    return replace(recipe, **changes)
+
+
+def _accuracy(model: DigitModel, digits: ExtraSet) -> float | None:
+    if not len(digits):
+        return None
+    return float((model.predict(digits.images).labels == digits.labels).mean())
+
+
+def _extra_figures(
+    model: DigitModel, extra: ExtraSet, held_out: ExtraSet, settings: Settings,
+    test: tuple[Any, Any], progress: Callable[[str], None],
+) -> dict[str, Any]:
+    """What the extra digits did: the new model's accuracy on the held-out ones, beside the
+    served model's on them and on the MNIST test set (its metadata: `extra`, `compared_with`)."""
+    figures: dict[str, Any] = {"extra": {
+        "sources": list(extra.sources), "trained_on": len(extra), "held_out": len(held_out),
+        "holdout_share": HOLDOUT_SHARE, "holdout_seed": HOLDOUT_SEED,
+        "holdout_accuracy": _accuracy(model, held_out),
+    }}
+    try:
+        served = served_model_path(settings)
+        active = DigitModel.load(served)
+    except (ModelError, VersionError) as exc:
+        progress(f"no served model to compare with ({exc})")
+        figures["compared_with"] = None
+        return figures
+    figures["compared_with"] = {
+        "version": active.metadata.get("version") or model_label(active.metadata),
+        "test_accuracy": evaluate(active, *test).accuracy,
+        "extra_holdout_accuracy": _accuracy(active, held_out),
+    }
+    mine, theirs = figures["extra"], figures["compared_with"]
+    progress(f"held-out extra digits ({len(held_out):,}): "
+             f"{_percent(mine['holdout_accuracy'])} (served model "
+             f"{_percent(theirs['extra_holdout_accuracy'])}); MNIST test: "
+             f"{_percent(model.metadata['test_accuracy'])} (served model "
+             f"{_percent(theirs['test_accuracy'])})")
+    return figures
+
+
+def _percent(value: float | None) -> str:
+    return "-" if value is None else f"{value:.2%}"
 
 
 def cmd_evaluate(args: argparse.Namespace, settings: Settings) -> int:

@@ -34,7 +34,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     act = sub.add_parser("activate", help="make VERSION the one the workers serve")
     act.add_argument("version", metavar="VERSION")
     act.add_argument("--force", action="store_true",
-                     help="activate even when a quality gate would refuse it")
+                     help="activate even when its MNIST test accuracy is more than 0.2 points "
+                     "below the active version's (the quality gate)")
     act.add_argument("--wait", type=float, metavar="SECONDS",
                      help="then wait until every live worker serves it (exit 1 if not)")
     act.set_defaults(func=cmd_activate)
@@ -204,12 +205,23 @@ def cmd_activate(args: argparse.Namespace, settings: Settings) -> int:
         return code
     try:
         before = versions.active_version(settings.model_dir)
-        versions.activate(settings.model_dir, args.version)
+        versions.activate(settings.model_dir, args.version, force=args.force)
+    except versions.GateRefused as exc:
+        print(f"mnistq models activate: {exc}", file=sys.stderr)
+        for role, figures in (("active", exc.active), ("candidate", exc.candidate)):
+            print(f"  {role:<10} {figures['version']}: MNIST test "
+                  f"{_percent(figures['test_accuracy'])}, held-out corrections "
+                  f"{_percent(figures['extra_holdout_accuracy'])}", file=sys.stderr)
+        return 1
     except versions.VersionError as exc:
         print(f"mnistq models activate: {exc}", file=sys.stderr)
         return 1
     print(f"active: {args.version} (was {before or 'none'})")
     return _after_activation(settings, args.version, args.wait)
+
+
+def _percent(value: float | None) -> str:
+    return "-" if value is None else f"{value:.2%}"
 
 
 def cmd_rollback(args: argparse.Namespace, settings: Settings) -> int:

@@ -105,6 +105,27 @@ def parse_idx(content: bytes, magic: int, name: str) -> np.ndarray:
     return data
 
 
+def idx_bytes(array: np.ndarray) -> bytes:
+    """uint8 images (n, 28, 28) or labels (n,) as idx content (`parse_idx` reads it back)."""
+    array = np.ascontiguousarray(array, dtype=np.uint8)
+    if array.ndim not in (1, 3):
+        raise ValueError(f"idx arrays are labels (n,) or images (n, h, w), not {array.shape}")
+    magic = IMAGES_MAGIC if array.ndim == 3 else LABELS_MAGIC
+    return struct.pack(f">I{array.ndim}I", magic, *array.shape) + array.tobytes()
+
+
+def write_idx(path: Path, array: np.ndarray) -> None:
+    """Write `array` as an idx file, gzipped when `path` ends in .gz (as MNIST's own)."""
+    content = idx_bytes(array)
+    path = Path(path)
+    path.write_bytes(gzip.compress(content, mtime=0) if path.suffix == ".gz" else content)
+
+
+def read_idx(path: Path, magic: int) -> np.ndarray:
+    """An idx file (gzip or raw) with the expected magic number; DataError names the file."""
+    return parse_idx(read_idx_bytes(Path(path)), magic, str(path))
+
+
 def _load(data_dir: Path, split: Split, kind: str, verify: bool) -> np.ndarray:
     spec = FILES[(split, kind)]
     path = _locate(Path(data_dir), spec)

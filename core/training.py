@@ -24,7 +24,7 @@ from sklearn.decomposition import PCA
 from sklearn.pipeline import Pipeline
 from sklearn.svm import SVC
 
-from core.augment import low_resolution_copies
+from core.augment import jittered_copies, low_resolution_copies
 from core.calibration import (
     Calibration,
     expected_calibration_error,
@@ -66,6 +66,12 @@ class Recipe:
     """Share of the training images that also get a low-resolution copy (core/augment.py)."""
     calibration_holdout: float = 1 / 6
     """Share of the training images held out to fit the confidence calibration (0: none)."""
+    extra_weight: float = 10.0
+    """SVC sample weight of each extra digit (`train_model`'s `extra`: corrections); an MNIST
+    image weighs 1. It lets a few hundred corrections move a model trained on 60,000."""
+    extra_copies: int = 0
+    """Jittered copies of each extra digit trained on beside it (core/augment.py), at the
+    same weight."""
     cache_mb: int = 1000
     """libsvm kernel cache: speeds up training, not the model."""
     random_state: int = 0
@@ -135,9 +141,11 @@ def _virtual_set(
 
 
 def fit_pipeline(
-    features: np.ndarray, labels: np.ndarray, recipe: Recipe, progress: Progress
+    features: np.ndarray, labels: np.ndarray, recipe: Recipe, progress: Progress,
+    weights: np.ndarray | None = None,
 ) -> Pipeline:
-    """The fitted Pipeline([pca,] svc) on feature rows."""
+    """The fitted Pipeline([pca,] svc) on feature rows, each row weighing `weights` (None:
+    all 1) in the SVC."""
     steps = []
     x = features
     if recipe.pca_components:
@@ -151,10 +159,12 @@ def fit_pipeline(
     svc = _svc(recipe, first if recipe.virtual_shifts else recipe.degree)
     name = f"poly-{svc.degree}" if recipe.kernel == "poly" else f"{recipe.kernel}, C={recipe.C:g}"
     progress(f"SVC {name} on {len(x):,} images")
-    svc.fit(x, labels)
+    svc.fit(x, labels, sample_weight=weights)
     progress(f"  {int(svc.n_support_.sum()):,} support vectors")
     if recipe.virtual_shifts:
         vx, vy = _virtual_set(features, labels, svc.support_, recipe.virtual_shifts)
+        if weights is not None:  # each copy weighs as its support vector
+            weights = np.tile(weights[svc.support_], 1 + len(recipe.virtual_shifts))
         if recipe.pca_components:
             vx = steps[0][1].transform(vx)
         svc = _svc(recipe, recipe.degree)
@@ -162,7 +172,7 @@ def fit_pipeline(
             f"SVC poly-{recipe.degree} on {len(vx):,} virtual examples "
             f"(support vectors and {len(recipe.virtual_shifts)} shifts)"
         )
-        svc.fit(vx, vy)
+        svc.fit(vx, vy, sample_weight=weights)
         progress(f"  {int(svc.n_support_.sum()):,} support vectors")
     steps.append(("svc", svc))
     return Pipeline(steps)
@@ -170,12 +180,13 @@ def fit_pipeline(
 
 def _calibrate(
     features: np.ndarray, labels: np.ndarray, origin: np.ndarray, recipe: Recipe,
-    progress: Progress,
+    progress: Progress, weights: np.ndarray | None = None,
 ) -> tuple[Calibration, dict[str, Any]]:
     """Fit a model without the held-out tail, score the tail, fit the confidence map on it.
 
     `origin` gives each row's training image (copies share their original's): a copy is
-    held out with its original, so the calibration also sees low-resolution digits.
+    held out with its original, so the calibration also sees low-resolution digits. Extra
+    digits have origin -1: always learnt from, never scored (the map is MNIST's).
     """
     n_images = int(origin.max()) + 1
     held = round(n_images * recipe.calibration_holdout)
@@ -184,7 +195,8 @@ def _calibrate(
     learn = origin < n_images - held
     progress(f"calibration: a model on {learn.sum():,} rows to score {(~learn).sum():,} "
              "held-out ones")
-    pipeline = fit_pipeline(features[learn], labels[learn], recipe, progress)
+    pipeline = fit_pipeline(features[learn], labels[learn], recipe, progress,
+                            None if weights is None else weights[learn])
     raw = FastPredictor.from_pipeline(pipeline).predict(features[~learn])
     correct = raw.labels == labels[~learn]
     calibration = fit_calibration(raw.margin, correct)
@@ -220,24 +232,46 @@ def _with_lowres_copies(
             np.concatenate([origin, chosen[kept]]))
 
 
+def _with_extra(
+    rows: np.ndarray, labels: np.ndarray, origin: np.ndarray,
+    extra: tuple[np.ndarray, np.ndarray] | None, recipe: Recipe, progress: Progress,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]:
+    """The training rows plus the extra digits (and their jittered copies), with origin -1,
+    and the rows' SVC weights (None when there are no extra digits)."""
+    if extra is None or not len(extra[1]):
+        return rows, labels, origin, None
+    images, extra_labels = np.asarray(extra[0], dtype=np.uint8), np.asarray(extra[1])
+    copies = jittered_copies(images, recipe.extra_copies, seed=recipe.random_state)
+    added = np.concatenate([images, copies])
+    added_labels = np.tile(extra_labels.astype(np.int64), 1 + recipe.extra_copies)
+    progress(f"{len(images):,} extra digits ({len(copies):,} jittered copies), weight "
+             f"{recipe.extra_weight:g} each")
+    weights = np.concatenate([np.ones(len(rows)), np.full(len(added), recipe.extra_weight)])
+    return (np.concatenate([rows, added]), np.concatenate([labels, added_labels]),
+            np.concatenate([origin, np.full(len(added), -1)]), weights)
+
+
 def train_model(
     images: np.ndarray,
     labels: np.ndarray,
     recipe: Recipe = DEFAULT_RECIPE,
     progress: Progress | None = None,
+    extra: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> DigitModel:
-    """Train on uint8 images (n, 28, 28) and labels; the model carries its metadata."""
+    """Train on uint8 images (n, 28, 28) and labels, plus `extra` (images, labels): digits
+    such as corrections, weighted by `recipe.extra_weight`. The model carries its metadata."""
     progress = progress or (lambda _message: None)
     started, started_cpu = time.perf_counter(), time.process_time()
     labels = np.asarray(labels).astype(np.int64)
     rows, labels, origin = _with_lowres_copies(np.asarray(images), labels, recipe, progress)
+    rows, labels, origin, weights = _with_extra(rows, labels, origin, extra, recipe, progress)
     progress(f"features ({recipe.features.kind}) of {len(rows):,} images")
     features = to_features(rows, recipe.features)
     calibration_figures: dict[str, Any] = {}
     if recipe.calibration_holdout:
-        _, calibration_figures = _calibrate(features, labels, origin, recipe, progress)
+        _, calibration_figures = _calibrate(features, labels, origin, recipe, progress, weights)
     progress(f"final model on all {len(rows):,} rows")
-    pipeline = fit_pipeline(features, labels, recipe, progress)
+    pipeline = fit_pipeline(features, labels, recipe, progress, weights)
     seconds = time.perf_counter() - started
     svc = pipeline[-1]
     metadata = {
@@ -245,6 +279,7 @@ def train_model(
         "recipe": recipe.to_dict(),
         "calibration": calibration_figures or None,
         "training_size": len(images),
+        "extra_size": 0 if extra is None else len(extra[1]),
         "training_rows": len(rows),
         "training_seconds": round(seconds, 2),
         "training_cpu_seconds": round(time.process_time() - started_cpu, 2),

@@ -44,6 +44,9 @@ MODEL_FILE = "model.joblib"
 SMOKE_FILE = "smoke.npy"
 ACTIVE_FILE = "ACTIVE.json"
 LOCK_FILE = ".lock"
+MAX_ACCURACY_DROP = 0.002
+"""The activation gate: a version whose MNIST test accuracy is more than this (0.2 points)
+below the active one's is refused unless forced."""
 HISTORY_KEPT = 50
 """Previous actives remembered for `rollback`."""
 _VERSION = re.compile(r"^\d{8}-\d{6}-[0-9a-f]{8}$")
@@ -53,6 +56,14 @@ class VersionError(Exception):
     """A version that cannot be activated or served; `status` is the HTTP answer it means."""
 
     status = 409
+
+
+class GateRefused(VersionError):
+    """The quality gate refused a version; `active` and `candidate` carry the figures."""
+
+    def __init__(self, message: str, active: dict[str, Any], candidate: dict[str, Any]):
+        super().__init__(message)
+        self.active, self.candidate = active, candidate
 
 
 class UnknownVersion(VersionError):
@@ -261,15 +272,49 @@ def _write_pointer(model_dir: Path, pointer: Pointer) -> None:
         tmp.unlink(missing_ok=True)
 
 
-def activate(model_dir: Path, version: str) -> Pointer:
-    """Make `version` active after checking it (404/409 errors change nothing); the
-    previous active goes onto the history for `rollback`."""
+def gate_figures(meta: dict[str, Any]) -> dict[str, Any]:
+    """What the gate compares of a version (also its 409's `active` and `candidate`)."""
+    extra = meta.get("extra") or {}
+    return {"version": meta.get("version"), "test_accuracy": meta.get("test_accuracy"),
+            "test_size": meta.get("test_size"),
+            "extra_holdout_accuracy": extra.get("holdout_accuracy")}
+
+
+def check_gate(model_dir: Path, active: str | None, candidate: dict[str, Any]) -> None:
+    """GateRefused when `candidate`'s MNIST test accuracy is more than MAX_ACCURACY_DROP below
+    the active version's. A version without that figure (an imported file that had none)
+    cannot be judged, and passes."""
+    if active is None or active == candidate.get("version"):
+        return
+    try:
+        current = gate_figures(read_metadata(model_dir, active))
+    except VersionError:
+        return  # the active version is gone or unreadable: nothing to compare with
+    new = gate_figures(candidate)
+    if not isinstance(current["test_accuracy"], float | int) or not isinstance(
+            new["test_accuracy"], float | int):
+        return
+    drop = current["test_accuracy"] - new["test_accuracy"]
+    if drop > MAX_ACCURACY_DROP + 1e-12:
+        raise GateRefused(
+            f"version {new['version']} reads the MNIST test set at {new['test_accuracy']:.2%}, "
+            f"{100 * drop:.2f} points below the active {active} ({current['test_accuracy']:.2%});"
+            f" the gate allows {100 * MAX_ACCURACY_DROP:.1f}: force it to activate anyway",
+            current, new)
+
+
+def activate(model_dir: Path, version: str, force: bool = False) -> Pointer:
+    """Make `version` active after checking it (404/409 errors change nothing) and, unless
+    `force`, passing the quality gate (`check_gate`); the previous active goes onto the
+    history for `rollback`."""
     model_dir = Path(model_dir)
-    check_version(model_dir, version)
+    meta = check_version(model_dir, version)
     with _locked(model_dir):
         pointer = read_pointer(model_dir)
         if pointer.active == version:
             return pointer
+        if not force:
+            check_gate(model_dir, pointer.active, meta)
         history = (*pointer.history, pointer.active) if pointer.active else pointer.history
         new = Pointer(version, history[-HISTORY_KEPT:])
         _write_pointer(model_dir, new)

@@ -69,5 +69,5 @@ def settings(data_dir: Path, small_model_path: Path, redis_server: RedisServer) 
 
 # The real stack as processes (tests/stack.py): `stack` per test, `shared_stack` per session;
 # two small model versions and a model folder per test (tests/model_versions.py).
-from tests.model_versions import model_dir, two_versions  # noqa: E402, F401
+from tests.model_versions import model_dir, two_versions, versions_env  # noqa: E402, F401
 from tests.stack import shared_stack, stack  # noqa: E402, F401

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from core import versions
+from tests.support import RedisServer
 
 SMALL_TRAIN = 3000  # as tests/conftest.py: training images of one small version
 
@@ -42,6 +43,17 @@ def model_dir(two_versions: tuple[Path, str, str], tmp_path: Path) -> Path:
     shutil.copytree(source, folder)
     versions.activate(folder, a)
     return folder
+
+
+@pytest.fixture()
+def versions_env(monkeypatch: pytest.MonkeyPatch, model_dir: Path, data_dir: Path,
+                 redis_server: RedisServer) -> Path:
+    """The environment of a `mnistq` command run in-process on this test's model folder."""
+    monkeypatch.delenv("MNISTQ_MODEL_PATH", raising=False)
+    monkeypatch.setenv("MNISTQ_MODEL_DIR", str(model_dir))
+    monkeypatch.setenv("MNISTQ_DATA_DIR", str(data_dir))
+    monkeypatch.setenv("MNISTQ_REDIS_URL", redis_server.url)
+    return model_dir
 
 
 def corrupt_copy(model_dir: Path, version: str) -> str:

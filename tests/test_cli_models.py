@@ -14,16 +14,6 @@ from tests.support import RedisServer
 from tests.test_cli_errors import run
 
 
-@pytest.fixture()
-def versions_env(monkeypatch: pytest.MonkeyPatch, model_dir: Path, data_dir: Path,
-                 redis_server: RedisServer) -> Path:
-    monkeypatch.delenv("MNISTQ_MODEL_PATH", raising=False)
-    monkeypatch.setenv("MNISTQ_MODEL_DIR", str(model_dir))
-    monkeypatch.setenv("MNISTQ_DATA_DIR", str(data_dir))
-    monkeypatch.setenv("MNISTQ_REDIS_URL", redis_server.url)
-    return model_dir
-
-
 def test_train_writes_a_version_and_activates_the_first(
     monkeypatch: pytest.MonkeyPatch, data_dir: Path, tmp_path: Path, capsys
 ) -> None:
