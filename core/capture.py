@@ -146,10 +146,22 @@ def _even_strokes(ink: np.ndarray, threshold: float) -> np.ndarray:
     return np.clip(ink / np.maximum(local, threshold), 0.0, 1.0)
 
 
-def _bounded(pixels: np.ndarray) -> tuple[np.ndarray, int]:
-    """The page at most `ANALYSIS_SIDE` px long (box-reduced by a whole factor)."""
-    factor = max(1, -(-max(pixels.shape[:2]) // ANALYSIS_SIDE))
-    return (_reduce(pixels, factor) if factor > 1 else pixels), factor
+def _bounded(pixels: np.ndarray) -> tuple[np.ndarray, float]:
+    """The page at most `ANALYSIS_SIDE` px long, and the scale back (given pixels per
+    returned pixel). Box-resampled to that side exactly: a whole-factor reduction would
+    leave a 1,000-px page at 334 px and lose the strokes of a small digit."""
+    h, w = pixels.shape[:2]
+    if max(h, w) <= ANALYSIS_SIDE:
+        return pixels, 1.0
+    factor = max(h, w) / ANALYSIS_SIDE
+    size = (max(1, round(w / factor)), max(1, round(h / factor)))
+    if pixels.ndim == 2 or pixels.dtype == np.uint8:  # grey (L or F) or RGB: one call
+        planes = [pixels]
+    else:
+        planes = [pixels[..., c] for c in range(pixels.shape[2])]
+    out = [np.asarray(Image.fromarray(np.ascontiguousarray(p)).resize(size, Image.Resampling.BOX))
+           for p in planes]
+    return (out[0] if len(out) == 1 else np.stack(out, axis=2)), factor
 
 
 def _reduce(values: np.ndarray, factor: int) -> np.ndarray:
@@ -196,8 +208,13 @@ def estimate_paper(plane: np.ndarray) -> np.ndarray:
     factor = max(1, max(h, w) // COARSE_SIDE)
     coarse = (_reduce(plane, factor) if factor > 1 else plane).astype(np.float32)
     window = max(3, round(PAPER_WINDOW * max(coarse.shape)) | 1)
-    paper = ndimage.grey_closing(coarse, size=(window, window), mode="nearest")
-    paper = ndimage.uniform_filter(paper, size=3, mode="nearest")
+    # The page is extended by its edge values *before* the closing: a closing padded by
+    # its own (dilated) values brightens the paper within half a window of the frame, and
+    # a vignette or a shadow reaching the edge would then be taken for ink.
+    pad = window // 2 + 1
+    padded = np.pad(coarse, pad, mode="edge")
+    paper = ndimage.grey_closing(padded, size=(window, window), mode="nearest")
+    paper = ndimage.uniform_filter(paper, size=3, mode="nearest")[pad:-pad, pad:-pad]
     if paper.shape == (h, w):
         return paper
     return np.asarray(Image.fromarray(paper).resize((w, h), Image.Resampling.BILINEAR))
@@ -334,7 +351,9 @@ def _line_angle(thin: np.ndarray, length: int) -> float:
     if ys.size < length:
         return 0.0
     if ys.size > 8_000:
-        pick = np.linspace(0, ys.size - 1, 8_000).astype(np.intp)
+        # A random sample (fixed seed): evenly spaced picks in raster order alias with the
+        # period of ruled lines or a grid and can favour a wrong angle.
+        pick = np.random.default_rng(0).integers(0, ys.size, 8_000)
         ys, xs = ys[pick], xs[pick]
     best, best_score = 0.0, -1.0
     ys = ys + int(np.ceil(thin.shape[1] * np.tan(np.radians(MAX_TILT)))) + 1
@@ -381,8 +400,11 @@ def digit_components(mask: np.ndarray, ink: np.ndarray, strong: float = 0.0) -> 
             | (boxes[:, 3] - boxes[:, 1] >= FRAME_SPAN * w))
     if weak.all():
         raise ImageError("no digit found")
-    candidate = mass >= SPECK_FRACTION * mass[~weak].max()
-    if (candidate & ~edge & ~weak).any():
+    # Specks are small against the largest mark *inside* the frame: a dark corner or the
+    # table at the edge must not turn the digit itself into a speck.
+    inside = ~edge & ~weak
+    candidate = mass >= SPECK_FRACTION * mass[inside if inside.any() else ~weak].max()
+    if (candidate & inside).any():
         candidate &= ~edge
     main = int(np.argmax(np.where(candidate & ~weak, mass, -1.0)))
     members = np.zeros(count, dtype=bool)
