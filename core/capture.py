@@ -190,13 +190,14 @@ def ink_against_paper(page: np.ndarray, clip: bool = True) -> np.ndarray:
 
 def _light_on_dark(grey: np.ndarray) -> bool:
     """Whether the marks are lighter than their ground: the brightness's departures from
-    its local mean reach further up than down (the ground is most of the page)."""
+    its local mean reach further up than down from the ground's own departure (their
+    median: the ground is most of the page). The mean is taken over half the page, so that
+    a bold digit filling a small scan does not pull it to the ink's level."""
     step = max(1, max(grey.shape) // 128)
     sample = grey[::step, ::step].astype(np.float32)
-    local = ndimage.uniform_filter(sample, size=max(3, max(sample.shape) // 4), mode="nearest")
-    departure = sample - local
-    low, high = np.percentile(departure, (0.5, 99.5))
-    return bool(high > -low)
+    local = ndimage.uniform_filter(sample, size=max(3, max(sample.shape) // 2), mode="nearest")
+    low, ground, high = np.percentile(sample - local, (0.5, 50.0, 99.5))
+    return bool(high - ground > ground - low)
 
 
 def estimate_paper(plane: np.ndarray) -> np.ndarray:
