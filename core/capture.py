@@ -42,6 +42,9 @@ PAPER_WINDOW = 0.2
 """...with a closing this fraction of its longest side: wider than any stroke."""
 NOISE_SIGMAS = 5.0
 """Ink must stand this many noise deviations above the paper..."""
+NOISE_BINS = 1000
+"""(the paper's level and noise are read from a histogram of the ink with this many bins
+over [-0.25, 0.75])"""
 MIN_INK = 0.06
 """...and absorb at least this fraction of the light..."""
 PEAK_FRACTION = 0.25
@@ -229,12 +232,21 @@ def _ink_threshold(ink: np.ndarray) -> tuple[float, float]:
 
 
 def _noise_level(values: np.ndarray) -> float:
-    """What the paper's noise reaches: its median plus `NOISE_SIGMAS` deviations, the
-    deviation read from the lower half alone (ink and printed lines only add to the upper
-    tail; a dense grid would inflate a two-sided estimate)."""
+    """What the paper's noise reaches: the paper's level plus `NOISE_SIGMAS` deviations.
+    The paper is the densest level of the page (the histogram's mode), and its deviation
+    is read from the half width at half height of that peak on the side ink never reaches:
+    a dense grid or a page mostly covered by lines moves the median and widens a
+    percentile spread, not the paper's own peak."""
     step = max(1, max(values.shape) // 128)
-    low, median = np.percentile(values[::step, ::step], (15.87, 50.0))
-    return float(median + NOISE_SIGMAS * (median - low))
+    sample = values[::step, ::step].ravel()
+    counts, edges = np.histogram(sample, bins=NOISE_BINS, range=(-0.25, 0.75))
+    counts = np.convolve(counts, np.ones(3), mode="same")  # a little smoothing
+    mode = int(np.argmax(counts))
+    below = np.flatnonzero(counts[:mode] < counts[mode] / 2)
+    width = (mode - below[-1]) if below.size else 1
+    centres = (edges[:-1] + edges[1:]) / 2
+    sigma = width * (edges[1] - edges[0]) / 1.1774  # half width at half height of a normal
+    return float(centres[mode] + NOISE_SIGMAS * sigma)
 
 
 # --- 2. printed lines ----------------------------------------------------------------------
