@@ -181,7 +181,7 @@ def ink_against_paper(page: np.ndarray, clip: bool = True) -> np.ndarray:
     against the local paper, in the most absorbed colour channel (below 0 where the page
     is brighter than its paper, unless `clip`)."""
     planes = [page] if page.ndim == 2 else [page[..., c] for c in range(page.shape[2])]
-    if _light_on_dark(planes[0]):
+    if _light_on_dark(planes):
         planes = [255 - p if p.dtype == np.uint8 else 255.0 - p for p in planes]
     ink = None
     for plane in planes:
@@ -191,16 +191,23 @@ def ink_against_paper(page: np.ndarray, clip: bool = True) -> np.ndarray:
     return np.clip(ink, 0.0 if clip else None, 1.0, out=ink)
 
 
-def _light_on_dark(grey: np.ndarray) -> bool:
+def _light_on_dark(planes: list[np.ndarray]) -> bool:
     """Whether the marks are lighter than their ground: the brightness's departures from
     its local mean reach further up than down from the ground's own departure (their
-    median: the ground is most of the page). The mean is taken over half the page, so that
-    a bold digit filling a small scan does not pull it to the ink's level."""
-    step = max(1, max(grey.shape) // 128)
-    sample = grey[::step, ::step].astype(np.float32)
-    local = ndimage.uniform_filter(sample, size=max(3, max(sample.shape) // 2), mode="nearest")
-    low, ground, high = np.percentile(sample - local, (0.5, 50.0, 99.5))
-    return bool(high - ground > ground - low)
+    median: the ground is most of the page), in the colour channel where the marks depart
+    most (a red marker is faint in the red channel, where a glare would win). The mean is
+    taken over half the page, so that a bold digit filling a small scan does not pull it
+    to the ink's level."""
+    step = max(1, max(planes[0].shape) // 128)
+    best, lighter = -1.0, False
+    for plane in planes:
+        sample = plane[::step, ::step].astype(np.float32)
+        size = max(3, max(sample.shape) // 2)
+        local = ndimage.uniform_filter(sample, size=size, mode="nearest")
+        low, ground, high = np.percentile(sample - local, (0.5, 50.0, 99.5))
+        if max(high - ground, ground - low) > best:
+            best, lighter = max(high - ground, ground - low), bool(high - ground > ground - low)
+    return lighter
 
 
 def estimate_paper(plane: np.ndarray) -> np.ndarray:
