@@ -80,6 +80,9 @@ MIN_DIGIT = 0.03
 """A digit is at least this fraction of the page's longest side tall or wide (and 5 px)."""
 JOIN_GAP = 0.15
 """Pieces closer than this fraction of the digit's size to it are part of it..."""
+RULE_ASPECT = 8.0
+"""A component at least this many times as long as it is thick (pixels over length) is a
+piece of a printed line..."""
 SEPARATE_DIGIT = 0.6
 """...but a cluster at least this fraction of its height, beside it, is another digit."""
 
@@ -426,15 +429,24 @@ def digit_components(mask: np.ndarray, ink: np.ndarray, strong: float = 0.0) -> 
     candidate = mass >= SPECK_FRACTION * mass[inside if inside.any() else ~weak].max()
     if (candidate & inside).any():
         candidate &= ~edge
-    main = int(np.argmax(np.where(candidate & ~weak, mass, -1.0)))
+    # What the line finder left of a printed line (a doubled box border, a side that a
+    # stroke touched) is a thin straight piece: never the digit when a mark is, and never
+    # joined to it when it is longer than the digit's main piece.
+    heights, widths = boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1]
+    length = np.maximum(heights, widths)
+    pixels = np.bincount(labels.ravel(), minlength=count + 1)[1:]
+    rule = length >= RULE_ASPECT * pixels / length
+    mark = candidate & ~weak & ~(rule & (widths >= heights))
+    main = int(np.argmax(np.where(mark if mark.any() else candidate & ~weak, mass, -1.0)))
     members = np.zeros(count, dtype=bool)
     members[main] = True
     box = boxes[main].copy()
     gap = JOIN_GAP * max(box[2] - box[0], box[3] - box[1])
+    joinable = candidate & ~(rule & (length > max(heights[main], widths[main])))
     for _ in range(2):  # join pieces near the digit (a detached bar, a broken loop)
         vgap = np.maximum(0, np.maximum(boxes[:, 0] - box[2], box[0] - boxes[:, 2]))
         hgap = np.maximum(0, np.maximum(boxes[:, 1] - box[3], box[1] - boxes[:, 3]))
-        near = candidate & ~members & (vgap <= gap) & (hgap <= gap)
+        near = joinable & ~members & (vgap <= gap) & (hgap <= gap)
         if not near.any():
             break
         members |= near
@@ -444,7 +456,9 @@ def digit_components(mask: np.ndarray, ink: np.ndarray, strong: float = 0.0) -> 
     height, width = box[2] - box[0], box[3] - box[1]
     if max(height, width) < max(5, MIN_DIGIT * max(h, w)):
         raise ImageError("no digit found")
-    _refuse_other_digits(boxes, mass, candidate & ~members, box, float(mass[members].sum()))
+    longer_rule = rule & (length > max(height, width))  # than the whole digit
+    _refuse_other_digits(boxes, mass, candidate & ~members & ~longer_rule, box,
+                         float(mass[members].sum()))
     keep = np.zeros(count + 1, dtype=bool)
     keep[1:] = members
     return keep[labels]
