@@ -34,8 +34,10 @@ from core.imaging import MNIST_SIDE, ImageError, ink_box, mnist_form_many, norma
 TINY_SIDE = 32
 """Images this small (icons, MNIST-size drawings) hold nothing but the digit: they go
 straight to the normalisation."""
-ANALYSIS_SIDE = 512
-"""Pages are analysed at most this many pixels on their longest side."""
+ANALYSIS_SIDE = 400
+"""Pages are analysed at most this many pixels on their longest side (512 read 0.7-1.7
+points more of notebooks, forms and pencil but cost twice as much on 800-px pages:
+docs/capture.md)."""
 COARSE_SIDE = 64
 """The paper's colour is estimated on a copy about this size..."""
 PAPER_WINDOW = 0.2
