@@ -34,14 +34,19 @@ from core.imaging import MNIST_SIDE, ImageError, ink_box, mnist_form_many, norma
 TINY_SIDE = 32
 """Images this small (icons, MNIST-size drawings) hold nothing but the digit: they go
 straight to the normalisation."""
-ANALYSIS_SIDE = 512
-"""Pages are analysed at most this many pixels on their longest side."""
+ANALYSIS_SIDE = 400
+"""Pages are analysed at most this many pixels on their longest side (512 read 0.7-1.7
+points more of notebooks, forms and pencil but cost twice as much on 800-px pages:
+docs/capture.md)."""
 COARSE_SIDE = 64
 """The paper's colour is estimated on a copy about this size..."""
 PAPER_WINDOW = 0.2
 """...with a closing this fraction of its longest side: wider than any stroke."""
 NOISE_SIGMAS = 5.0
 """Ink must stand this many noise deviations above the paper..."""
+NOISE_BINS = 1000
+"""(the paper's level and noise are read from a histogram of the ink with this many bins
+over [-0.25, 0.75])"""
 MIN_INK = 0.06
 """...and absorb at least this fraction of the light..."""
 PEAK_FRACTION = 0.25
@@ -77,6 +82,9 @@ MIN_DIGIT = 0.03
 """A digit is at least this fraction of the page's longest side tall or wide (and 5 px)."""
 JOIN_GAP = 0.15
 """Pieces closer than this fraction of the digit's size to it are part of it..."""
+RULE_ASPECT = 8.0
+"""A component at least this many times as long as it is thick (pixels over length) is a
+piece of a printed line..."""
 SEPARATE_DIGIT = 0.6
 """...but a cluster at least this fraction of its height, beside it, is another digit."""
 
@@ -146,10 +154,22 @@ def _even_strokes(ink: np.ndarray, threshold: float) -> np.ndarray:
     return np.clip(ink / np.maximum(local, threshold), 0.0, 1.0)
 
 
-def _bounded(pixels: np.ndarray) -> tuple[np.ndarray, int]:
-    """The page at most `ANALYSIS_SIDE` px long (box-reduced by a whole factor)."""
-    factor = max(1, -(-max(pixels.shape[:2]) // ANALYSIS_SIDE))
-    return (_reduce(pixels, factor) if factor > 1 else pixels), factor
+def _bounded(pixels: np.ndarray) -> tuple[np.ndarray, float]:
+    """The page at most `ANALYSIS_SIDE` px long, and the scale back (given pixels per
+    returned pixel). Box-resampled to that side exactly: a whole-factor reduction would
+    leave a 1,000-px page at 334 px and lose the strokes of a small digit."""
+    h, w = pixels.shape[:2]
+    if max(h, w) <= ANALYSIS_SIDE:
+        return pixels, 1.0
+    factor = max(h, w) / ANALYSIS_SIDE
+    size = (max(1, round(w / factor)), max(1, round(h / factor)))
+    if pixels.ndim == 2 or pixels.dtype == np.uint8:  # grey (L or F) or RGB: one call
+        planes = [pixels]
+    else:
+        planes = [pixels[..., c] for c in range(pixels.shape[2])]
+    out = [np.asarray(Image.fromarray(np.ascontiguousarray(p)).resize(size, Image.Resampling.BOX))
+           for p in planes]
+    return (out[0] if len(out) == 1 else np.stack(out, axis=2)), factor
 
 
 def _reduce(values: np.ndarray, factor: int) -> np.ndarray:
@@ -166,7 +186,7 @@ def ink_against_paper(page: np.ndarray, clip: bool = True) -> np.ndarray:
     against the local paper, in the most absorbed colour channel (below 0 where the page
     is brighter than its paper, unless `clip`)."""
     planes = [page] if page.ndim == 2 else [page[..., c] for c in range(page.shape[2])]
-    if _light_on_dark(planes[0]):
+    if _light_on_dark(planes):
         planes = [255 - p if p.dtype == np.uint8 else 255.0 - p for p in planes]
     ink = None
     for plane in planes:
@@ -176,15 +196,23 @@ def ink_against_paper(page: np.ndarray, clip: bool = True) -> np.ndarray:
     return np.clip(ink, 0.0 if clip else None, 1.0, out=ink)
 
 
-def _light_on_dark(grey: np.ndarray) -> bool:
+def _light_on_dark(planes: list[np.ndarray]) -> bool:
     """Whether the marks are lighter than their ground: the brightness's departures from
-    its local mean reach further up than down (the ground is most of the page)."""
-    step = max(1, max(grey.shape) // 128)
-    sample = grey[::step, ::step].astype(np.float32)
-    local = ndimage.uniform_filter(sample, size=max(3, max(sample.shape) // 4), mode="nearest")
-    departure = sample - local
-    low, high = np.percentile(departure, (0.5, 99.5))
-    return bool(high > -low)
+    its local mean reach further up than down from the ground's own departure (their
+    median: the ground is most of the page), in the colour channel where the marks depart
+    most (a red marker is faint in the red channel, where a glare would win). The mean is
+    taken over half the page, so that a bold digit filling a small scan does not pull it
+    to the ink's level."""
+    step = max(1, max(planes[0].shape) // 128)
+    best, lighter = -1.0, False
+    for plane in planes:
+        sample = plane[::step, ::step].astype(np.float32)
+        size = max(3, max(sample.shape) // 2)
+        local = ndimage.uniform_filter(sample, size=size, mode="nearest")
+        low, ground, high = np.percentile(sample - local, (0.5, 50.0, 99.5))
+        if max(high - ground, ground - low) > best:
+            best, lighter = max(high - ground, ground - low), bool(high - ground > ground - low)
+    return lighter
 
 
 def estimate_paper(plane: np.ndarray) -> np.ndarray:
@@ -196,8 +224,13 @@ def estimate_paper(plane: np.ndarray) -> np.ndarray:
     factor = max(1, max(h, w) // COARSE_SIDE)
     coarse = (_reduce(plane, factor) if factor > 1 else plane).astype(np.float32)
     window = max(3, round(PAPER_WINDOW * max(coarse.shape)) | 1)
-    paper = ndimage.grey_closing(coarse, size=(window, window), mode="nearest")
-    paper = ndimage.uniform_filter(paper, size=3, mode="nearest")
+    # The page is extended by its edge values *before* the closing: a closing padded by
+    # its own (dilated) values brightens the paper within half a window of the frame, and
+    # a vignette or a shadow reaching the edge would then be taken for ink.
+    pad = window // 2 + 1
+    padded = np.pad(coarse, pad, mode="edge")
+    paper = ndimage.grey_closing(padded, size=(window, window), mode="nearest")
+    paper = ndimage.uniform_filter(paper, size=3, mode="nearest")[pad:-pad, pad:-pad]
     if paper.shape == (h, w):
         return paper
     return np.asarray(Image.fromarray(paper).resize((w, h), Image.Resampling.BILINEAR))
@@ -211,12 +244,21 @@ def _ink_threshold(ink: np.ndarray) -> tuple[float, float]:
 
 
 def _noise_level(values: np.ndarray) -> float:
-    """What the paper's noise reaches: its median plus `NOISE_SIGMAS` deviations, the
-    deviation read from the lower half alone (ink and printed lines only add to the upper
-    tail; a dense grid would inflate a two-sided estimate)."""
+    """What the paper's noise reaches: the paper's level plus `NOISE_SIGMAS` deviations.
+    The paper is the densest level of the page (the histogram's mode), and its deviation
+    is read from the half width at half height of that peak on the side ink never reaches:
+    a dense grid or a page mostly covered by lines moves the median and widens a
+    percentile spread, not the paper's own peak."""
     step = max(1, max(values.shape) // 128)
-    low, median = np.percentile(values[::step, ::step], (15.87, 50.0))
-    return float(median + NOISE_SIGMAS * (median - low))
+    sample = values[::step, ::step].ravel()
+    counts, edges = np.histogram(sample, bins=NOISE_BINS, range=(-0.25, 0.75))
+    counts = np.convolve(counts, np.ones(3), mode="same")  # a little smoothing
+    mode = int(np.argmax(counts))
+    below = np.flatnonzero(counts[:mode] < counts[mode] / 2)
+    width = (mode - below[-1]) if below.size else 1
+    centres = (edges[:-1] + edges[1:]) / 2
+    sigma = width * (edges[1] - edges[0]) / 1.1774  # half width at half height of a normal
+    return float(centres[mode] + NOISE_SIGMAS * sigma)
 
 
 # --- 2. printed lines ----------------------------------------------------------------------
@@ -334,7 +376,9 @@ def _line_angle(thin: np.ndarray, length: int) -> float:
     if ys.size < length:
         return 0.0
     if ys.size > 8_000:
-        pick = np.linspace(0, ys.size - 1, 8_000).astype(np.intp)
+        # A random sample (fixed seed): evenly spaced picks in raster order alias with the
+        # period of ruled lines or a grid and can favour a wrong angle.
+        pick = np.random.default_rng(0).integers(0, ys.size, 8_000)
         ys, xs = ys[pick], xs[pick]
     best, best_score = 0.0, -1.0
     ys = ys + int(np.ceil(thin.shape[1] * np.tan(np.radians(MAX_TILT)))) + 1
@@ -381,18 +425,30 @@ def digit_components(mask: np.ndarray, ink: np.ndarray, strong: float = 0.0) -> 
             | (boxes[:, 3] - boxes[:, 1] >= FRAME_SPAN * w))
     if weak.all():
         raise ImageError("no digit found")
-    candidate = mass >= SPECK_FRACTION * mass[~weak].max()
-    if (candidate & ~edge & ~weak).any():
+    # Specks are small against the largest mark *inside* the frame: a dark corner or the
+    # table at the edge must not turn the digit itself into a speck.
+    inside = ~edge & ~weak
+    candidate = mass >= SPECK_FRACTION * mass[inside if inside.any() else ~weak].max()
+    if (candidate & inside).any():
         candidate &= ~edge
-    main = int(np.argmax(np.where(candidate & ~weak, mass, -1.0)))
+    # What the line finder left of a printed line (a doubled box border, a side that a
+    # stroke touched) is a thin straight piece: never the digit when a mark is, and never
+    # joined to it when it is longer than the digit's main piece.
+    heights, widths = boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1]
+    length = np.maximum(heights, widths)
+    pixels = np.bincount(labels.ravel(), minlength=count + 1)[1:]
+    rule = length >= RULE_ASPECT * pixels / length
+    mark = candidate & ~weak & ~(rule & (widths >= heights))
+    main = int(np.argmax(np.where(mark if mark.any() else candidate & ~weak, mass, -1.0)))
     members = np.zeros(count, dtype=bool)
     members[main] = True
     box = boxes[main].copy()
     gap = JOIN_GAP * max(box[2] - box[0], box[3] - box[1])
+    joinable = candidate & ~(rule & (length > max(heights[main], widths[main])))
     for _ in range(2):  # join pieces near the digit (a detached bar, a broken loop)
         vgap = np.maximum(0, np.maximum(boxes[:, 0] - box[2], box[0] - boxes[:, 2]))
         hgap = np.maximum(0, np.maximum(boxes[:, 1] - box[3], box[1] - boxes[:, 3]))
-        near = candidate & ~members & (vgap <= gap) & (hgap <= gap)
+        near = joinable & ~members & (vgap <= gap) & (hgap <= gap)
         if not near.any():
             break
         members |= near
@@ -402,7 +458,9 @@ def digit_components(mask: np.ndarray, ink: np.ndarray, strong: float = 0.0) -> 
     height, width = box[2] - box[0], box[3] - box[1]
     if max(height, width) < max(5, MIN_DIGIT * max(h, w)):
         raise ImageError("no digit found")
-    _refuse_other_digits(boxes, mass, candidate & ~members, box, float(mass[members].sum()))
+    longer_rule = rule & (length > max(height, width))  # than the whole digit
+    _refuse_other_digits(boxes, mass, candidate & ~members & ~longer_rule, box,
+                         float(mass[members].sum()))
     keep = np.zeros(count + 1, dtype=bool)
     keep[1:] = members
     return keep[labels]

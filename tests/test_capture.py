@@ -6,7 +6,13 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
-from core.capture import find_digit, ink_against_paper, printed_lines, read_digit
+from core.capture import (
+    digit_components,
+    find_digit,
+    ink_against_paper,
+    printed_lines,
+    read_digit,
+)
 from core.imaging import ImageError, ImageLimits, decode_page, to_mnist
 from tests.support import encode
 
@@ -192,3 +198,76 @@ def test_box_is_in_original_pixels_for_a_large_jpeg_decoded_at_reduced_scale():
     assert max(grey.shape) < 1024 and scale > 2
     _, box = read_digit(grey, scale)
     assert overlap(box, (1480, 700, 40, 600)) > 0.7
+
+
+# --- what real captures added (issue 12, second pass) --------------------------------------
+
+def _lit(page: Image.Image, corner: float = 0.0, glare: tuple = ()) -> np.ndarray:
+    """The page under uneven light: its corners darkened by `corner` (a vignette falling
+    off to the frame), and a glare (x, y, radius) brightening it towards white."""
+    values = pixels(page).astype(np.float32)
+    h, w = values.shape[:2]
+    yy, xx = np.ogrid[-1 : 1 : h * 1j, -1 : 1 : w * 1j]
+    values *= (1 - corner * (xx**2 + yy**2) / 2)[..., None]
+    if glare:
+        gx, gy, radius = glare
+        yy, xx = np.ogrid[0:h, 0:w]
+        spot = np.exp(-((xx - gx) ** 2 + (yy - gy) ** 2) / (2.0 * radius**2))
+        values += (255 - values) * (0.85 * spot)[..., None]
+    return np.clip(values, 0, 255).astype(np.uint8)
+
+
+def test_a_vignette_darkening_the_corners_is_paper_not_ink():
+    page = ruled_page(600, 450, margin=False)
+    truth = seven(page, 420, 120)
+    digit = find_digit(_lit(page, corner=0.9))
+    assert overlap(digit.box, truth) > 0.7, digit.box
+
+
+def test_faint_pencil_on_a_dense_grid_is_found():
+    page = Image.new("RGB", (240, 260), (246, 246, 243))
+    draw = ImageDraw.Draw(page)
+    for v in range(0, 260, 7):  # a grid line every 7 px: more grid than paper
+        draw.line([(0, v), (240, v)], fill=(175, 190, 215), width=2)
+        draw.line([(v, 0), (v, 260)], fill=(175, 190, 215), width=2)
+    truth = seven(page, 95, 80)
+    pencil = pixels(page).astype(np.float32)
+    stroke = pixels(_seven_mask(page.size, 95, 80)) > 0
+    pencil[stroke] = 150.0  # pencil grey, barely darker than the grid
+    digit = find_digit(pencil.astype(np.uint8))
+    assert overlap(digit.box, truth) > 0.6, digit.box
+
+
+def _seven_mask(size: tuple, left: int, top: int) -> Image.Image:
+    mask = Image.new("L", size, 0)
+    seven_lines = ImageDraw.Draw(mask)
+    seven_lines.line([(left, top), (left + 50, top)], fill=255, width=6)
+    seven_lines.line([(left + 50, top), (left + 20, top + 80)], fill=255, width=6)
+    return mask
+
+
+def test_a_pale_red_marker_under_a_glare_is_dark_ink():
+    board = Image.new("RGB", (500, 400), (228, 230, 226))
+    draw = ImageDraw.Draw(board)
+    pale_red = (235, 150, 150)  # lighter than the board in the red channel
+    draw.line([(170, 110), (270, 110)], fill=pale_red, width=14)
+    draw.line([(270, 110), (215, 290)], fill=pale_red, width=14)
+    digit = find_digit(_lit(board, glare=(390, 290, 120)))
+    assert overlap(digit.box, (163, 103, 114, 194)) > 0.7, digit.box
+
+
+def test_a_bold_digit_filling_a_small_grey_scan_is_dark_on_light():
+    scan = Image.new("L", (54, 70), 205)
+    ImageDraw.Draw(scan).ellipse([8, 8, 46, 62], outline=90, width=11)  # a bold 0
+    digit = find_digit(pixels(scan))
+    assert overlap(digit.box, (8, 8, 39, 55)) > 0.8, digit.box
+
+
+def test_a_leftover_piece_of_printed_line_is_not_joined_to_the_digit():
+    mask = np.zeros((200, 190), dtype=bool)
+    mask[45:126, 92:98] = True  # a 1
+    mask[25:35, 60:100] = True  # a 7's detached bar would be joined...
+    mask[133:136, 30:161] = True  # ...what the line finder left of a doubled box border not
+    kept = digit_components(mask, mask.astype(np.float32), 0.5)
+    assert kept[45:126, 92:98].all() and kept[25:35, 60:100].all()
+    assert not kept[140:143].any()
