@@ -260,6 +260,22 @@ def stack(settings: Settings, tmp_path: Path) -> Iterator[Stack]:
         yield running
 
 
+@contextmanager
+def own_stack(base: Path, data_dir: Path, model_path: Path) -> Iterator[Stack]:
+    """Its own Redis, one worker and the API, with every folder they write (Redis's data,
+    logs, the corrections store) under `base`."""
+    from tests.support import RedisServer
+
+    server = RedisServer(base / "redis").start()
+    settings = Settings(data_dir=data_dir, model_path=model_path, redis_url=server.url,
+                        corrections_dir=base / "corrections")
+    try:
+        with running_stack(settings, base / "logs") as running:
+            yield running
+    finally:
+        server.stop()
+
+
 @pytest.fixture(scope="session")
 def shared_stack(
     data_dir: Path, small_model_path: Path, tmp_path_factory: pytest.TempPathFactory
@@ -267,14 +283,5 @@ def shared_stack(
     """One stack (own Redis, one worker, the API) shared by every test that only submits
     jobs and reads them: starting processes costs seconds, jobs are isolated by their ids.
     Do not kill or reconfigure its processes; build your own with `running_stack` for that."""
-    from tests.support import RedisServer
-
-    base = tmp_path_factory.mktemp("shared-stack")
-    server = RedisServer(base / "redis").start()
-    settings = Settings(data_dir=data_dir, model_path=small_model_path, redis_url=server.url,
-                        corrections_dir=base / "corrections")
-    try:
-        with running_stack(settings, base / "logs") as running:
-            yield running
-    finally:
-        server.stop()
+    with own_stack(tmp_path_factory.mktemp("shared-stack"), data_dir, small_model_path) as running:
+        yield running

@@ -19,10 +19,9 @@ import requests
 
 from common.corrections import CorrectionStore
 from common.jobstore import JobStore, job_key
-from common.settings import Settings
 from core.data import load_split
-from tests.stack import Stack, running_stack, start_api
-from tests.support import RedisServer, encode, wait_for
+from tests.stack import Stack, own_stack, start_api
+from tests.support import encode, wait_for
 from tests.test_numbers import digits_of, write_row
 
 pytestmark = pytest.mark.slow
@@ -32,15 +31,8 @@ pytestmark = pytest.mark.slow
 def review_stack(data_dir: Path, small_model_path: Path,
                  tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     """Its own Redis, one worker, the API, and a corrections store in a temporary folder."""
-    base = tmp_path_factory.mktemp("review")
-    server = RedisServer(base / "redis").start()
-    settings = Settings(data_dir=data_dir, model_path=small_model_path, redis_url=server.url,
-                        corrections_dir=base / "corrections")
-    try:
-        with running_stack(settings, base / "logs") as running:
-            yield running
-    finally:
-        server.stop()
+    with own_stack(tmp_path_factory.mktemp("review"), data_dir, small_model_path) as running:
+        yield running
 
 
 @pytest.fixture(scope="module")
