@@ -4,7 +4,8 @@ The README's "Run with Docker" commands, run as they are written (DOCKER_COMMAND
 the README test checks the two agree), with the stand-in base images of
 scripts/standin-images.sh (the public registry is unreachable here) and the variables a
 user would set for them. One compose stack is built and started for the whole module (its
-tests run in file order and share it): the worker image trains during its build from a
+tests share it; each starts from the workers it needs, so any order works, `--reverse`
+too): the worker image trains during its build from a
 local HTTP mirror of ../shared/mnist, then three workers read jobs through the published
 port while a worker is SIGKILLed, the workers are scaled to 5 and back to 1, Redis is
 restarted, and the whole stack goes down and up again. Then the one-container image
@@ -202,7 +203,6 @@ class Stack:
     docker: Docker
     url: str
     tag: str
-    jobs: dict[str, str] = field(default_factory=dict)  # what one test leaves for a later one
 
     def compose(self, command: str, timeout: float = 600) -> str:
         return self.docker.run(command, timeout=timeout).stdout
@@ -341,7 +341,7 @@ def assert_every_page_read_once(result: dict, pages, count: int) -> None:
 
 
 # ---------------------------------------------------------------------------------------
-# The compose stack, test by test (file order; they share the stack)
+# The compose stack, test by test (they share it; each sets up what it needs, in any order)
 # ---------------------------------------------------------------------------------------
 
 
@@ -360,10 +360,11 @@ def test_worker_image_trains_during_its_build_from_the_mirror(
 
 
 def test_three_workers_read_a_job_exactly_as_mnistq_predict_does(
-    stack: Stack, served_model: Path, data_dir: Path, tmp_path: Path
+    three_workers: Stack, served_model: Path, data_dir: Path, tmp_path: Path
 ) -> None:
     from core.data import load_split
 
+    stack = three_workers
     ready = wait_for(lambda: (r := stack.readyz()).get("workers") == 3 and r, timeout=120,
                      interval=0.5, what="/readyz to report 3 workers")
     assert ready["status"] == "ready"
@@ -383,8 +384,6 @@ def test_three_workers_read_a_job_exactly_as_mnistq_predict_does(
         assert got["confidence"] == pytest.approx(want["confidence"], abs=2e-4)
         assert {**got, "index": None, "confidence": None} == {
             **want, "index": None, "confidence": None}
-    stack.jobs["finished"] = job_id
-    stack.jobs["finished_results"] = json.dumps(result["results"])
 
 
 def signal_all_but_init(stack: Stack, container: str, signal: str) -> None:
@@ -537,16 +536,18 @@ def test_workers_scaled_up_then_down_mid_job_share_it_and_lose_nothing(
 
 
 def test_down_then_up_keeps_finished_results(stack: Stack) -> None:
-    job_id = stack.jobs["finished"]
+    files = [(p.name, p.read_bytes()) for p in sorted(IMAGES_TEST.glob("*.png"))]
+    job_id = submit(stack.url, files)
+    before = finished(stack.url, job_id)
+    assert before["status"] == "succeeded"
     stack.compose(DOWN)
     with pytest.raises(requests.ConnectionError):
         requests.get(stack.url + "/healthz", timeout=5)
     stack.compose(UP_AGAIN)
     wait_for(lambda: requests.get(stack.url + "/healthz", timeout=5).ok, timeout=120,
              what="the API after `up`")
-    result = job(stack.url, job_id)
-    assert result["status"] == "succeeded"
-    assert result["results"] == json.loads(stack.jobs["finished_results"])
+    after = job(stack.url, job_id)
+    assert (after["status"], after["results"]) == ("succeeded", before["results"])
 
 
 # ---------------------------------------------------------------------------------------
