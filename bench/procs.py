@@ -176,7 +176,7 @@ def baseline_server(model_path: Path, workers: int = 2) -> Iterator[Baseline]:
                OPENBLAS_NUM_THREADS="1")
     argv = [str(BIN / "gunicorn"), "bench.baseline.wsgi:app", "--bind", f"127.0.0.1:{port}",
             "--workers", str(workers), "--worker-class", "sync", "--timeout", "300",
-            "--log-level", "warning"]
+            "--log-level", "warning", "--no-control-socket"]
     popen = subprocess.Popen(argv, cwd=PROJECT_ROOT, env=env, stdin=subprocess.DEVNULL,
                              start_new_session=True)
     url = f"http://127.0.0.1:{port}"

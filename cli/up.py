@@ -211,7 +211,7 @@ def _run(args: argparse.Namespace, settings: Settings, stop: threading.Event,
     argv = [str(BIN / "gunicorn"), "api.wsgi:app", "--bind", f"{args.host}:{args.port}",
             "--worker-class", "gthread", "--workers", str(args.api_workers),
             "--threads", str(API_THREADS), "--timeout", "120", "--graceful-timeout", "10",
-            "--access-logfile", str(logs / "access.log")]
+            "--access-logfile", str(logs / "access.log"), "--no-control-socket"]
     children.append(_spawn("api", argv, env, logs / "api.log"))
     probe = url.replace("0.0.0.0", "127.0.0.1")
     if not _wait(lambda: requests.get(probe + "/readyz", timeout=2).ok, 180, stop, children):

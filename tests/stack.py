@@ -191,6 +191,7 @@ def start_api(
         str(BIN / "gunicorn"), "api.wsgi:app", "--bind", f"127.0.0.1:{port}",
         "--worker-class", "gthread", "--workers", str(workers), "--threads", str(threads),
         "--timeout", "120", "--graceful-timeout", "5", "--log-level", "warning",
+        "--no-control-socket",
     ]
     base = spawn("api", argv, settings_env(settings, extra_env), log_dir / f"api-{port}.log")
     api = Api(base.name, base.popen, base.log_path, f"http://127.0.0.1:{port}")
