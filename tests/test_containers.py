@@ -792,8 +792,8 @@ def test_kubernetes_manifests_are_valid_against_the_schemas() -> None:
             continue  # a CRD: checked below
         kubernetes_validate.validate(document, KUBERNETES_VERSION, strict=True)
     assert sorted(kinds) == sorted(["ConfigMap", "Service", "StatefulSet", "Service",
-                                    "Deployment", "Deployment", "TriggerAuthentication",
-                                    "ScaledObject"])
+                                    "Deployment", "PersistentVolumeClaim", "Deployment",
+                                    "TriggerAuthentication", "ScaledObject"])
 
 
 def test_kubernetes_workloads_are_non_root_read_only_probed_and_bounded() -> None:
@@ -817,6 +817,20 @@ def test_kubernetes_workloads_are_non_root_read_only_probed_and_bounded() -> Non
                 assert path is None or path in routes, path
         if document["kind"] == "StatefulSet":
             assert document["spec"]["volumeClaimTemplates"], "Redis keeps its AOF on a volume"
+
+
+def test_kubernetes_api_keeps_corrections_on_a_volume_every_replica_writes() -> None:
+    documents = {(d["kind"], d["metadata"]["name"]): d for d in kustomize_resources()}
+    settings = documents[("ConfigMap", "mnistq-settings")]["data"]
+    pod = documents[("Deployment", "mnistq-api")]["spec"]["template"]["spec"]
+    (container,) = pod["containers"]
+    mounts = {m["mountPath"]: m["name"] for m in container["volumeMounts"]}
+    volume = next(v for v in pod["volumes"]
+                  if v["name"] == mounts[settings["MNISTQ_CORRECTIONS_DIR"]])
+    claim = documents[("PersistentVolumeClaim", volume["persistentVolumeClaim"]["claimName"])]
+    replicas = documents[("Deployment", "mnistq-api")]["spec"]["replicas"]
+    assert replicas == 1 or "ReadWriteMany" in claim["spec"]["accessModes"]
+    assert pod["securityContext"]["fsGroup"] == pod["securityContext"]["runAsUser"]
 
 
 def test_keda_scales_the_worker_deployment_on_the_celery_queue_from_zero() -> None:
