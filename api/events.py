@@ -9,10 +9,11 @@ progress already seen is not sent again.
 The API runs under gunicorn's threaded workers, where a stream holds one thread for its whole
 life. So streams are bounded three ways: at most `MNISTQ_MAX_STREAMS` per API process (over
 it: `503` + `Retry-After`; clients fall back to long-polling), a write timeout on the socket
-(a client that stops reading is dropped once its buffers fill instead of blocking a thread
-forever), and at most STREAM_MAX_SECONDS per stream (an EventSource reconnects by itself, with
-`Last-Event-ID`). Waiting costs no polling: each step blocks on the job's `done` list for up
-to PROGRESS_EVERY seconds, so `end` leaves as soon as the last result is recorded.
+(`MNISTQ_STREAM_WRITE_TIMEOUT`: a client that stops reading is dropped once its buffers fill
+instead of blocking a thread forever), and a life (`MNISTQ_STREAM_MAX_SECONDS`; an
+EventSource reconnects by itself, with `Last-Event-ID`). Waiting costs no polling: each step
+blocks on the job's `done` list for up to PROGRESS_EVERY seconds, so `end` leaves as soon as
+the last result is recorded.
 """
 
 from __future__ import annotations
@@ -39,10 +40,6 @@ PROGRESS_EVERY = 0.25
 """Seconds: the most often a progress event is sent (and the longest one waits)."""
 HEARTBEAT_EVERY = 15.0
 """Seconds without an event before a heartbeat comment."""
-WRITE_TIMEOUT = 30.0
-"""Seconds a write may block on a client that does not read before the stream is dropped."""
-STREAM_MAX_SECONDS = 600.0
-"""A stream closes after this long (the client reconnects with Last-Event-ID)."""
 RETRY_AFTER = 5
 
 _slots: dict[int, threading.BoundedSemaphore] = {}
@@ -69,21 +66,23 @@ def job_events(job_id: str) -> Response:
                  "retry later or long-poll GET /api/v1/jobs/<id>?wait=S",
             {"Retry-After": str(RETRY_AFTER)},
         )
-    _set_write_timeout(request.environ.get("gunicorn.socket"))
+    _set_write_timeout(request.environ.get("gunicorn.socket"), svc.settings.stream_write_timeout)
     last_id = request.headers.get("Last-Event-ID")
-    response = Response(_stream(store, job_id, state, last_id), mimetype="text/event-stream")
+    life = svc.settings.stream_max_seconds
+    response = Response(_stream(store, job_id, state, last_id, life),
+                        mimetype="text/event-stream")
     response.call_on_close(slots.release)  # WSGI servers always close the response
     response.headers["Cache-Control"] = "no-cache"
     response.headers["X-Accel-Buffering"] = "no"  # nginx: do not buffer the stream
     return response
 
 
-def _set_write_timeout(sock: socket.socket | None) -> None:
-    """A blocking write to a client that never reads raises after WRITE_TIMEOUT seconds;
-    gunicorn then closes the connection and frees the thread."""
+def _set_write_timeout(sock: socket.socket | None, seconds: float) -> None:
+    """A blocking write to a client that never reads raises after `seconds`; gunicorn then
+    closes the connection and frees the thread."""
     if sock is not None:
         try:
-            sock.settimeout(WRITE_TIMEOUT)
+            sock.settimeout(seconds)
         except OSError:
             log.debug("could not set a write timeout on the event stream", exc_info=True)
 
@@ -92,8 +91,9 @@ def event(name: str, data: dict, event_id: str) -> str:
     return f"id: {event_id}\nevent: {name}\ndata: {json.dumps(data, separators=(',', ':'))}\n\n"
 
 
-def _stream(store: JobStore, job_id: str, state: dict, last_id: str | None) -> Iterator[str]:
-    """The events of one job until it ends (or the stream's time is up)."""
+def _stream(store: JobStore, job_id: str, state: dict, last_id: str | None,
+            life: float) -> Iterator[str]:
+    """The events of one job until it ends (or the stream's `life` in seconds is up)."""
     started = last_sent = time.monotonic()
     sent = last_id
     yield f"retry: {int(1000 * RETRY_AFTER)}\n\n"
@@ -107,7 +107,7 @@ def _stream(store: JobStore, job_id: str, state: dict, last_id: str | None) -> I
             yield event("progress", {k: state[k] for k in fields}, progress_id)
             sent, last_sent = progress_id, time.monotonic()
         now = time.monotonic()
-        if now - started > STREAM_MAX_SECONDS:
+        if now - started > life:
             return
         if now - last_sent >= HEARTBEAT_EVERY:
             yield ": heartbeat\n\n"

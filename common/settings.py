@@ -85,6 +85,12 @@ class Settings:
     max_streams: int = 16
     """MNISTQ_MAX_STREAMS: open event streams (`/jobs/<id>/events`) per API process, each
     holding one of its threads (`mnistq up` gives each 32); over it: `503` + `Retry-After`."""
+    stream_max_seconds: float = 600.0
+    """MNISTQ_STREAM_MAX_SECONDS: an event stream closes after this long (an EventSource
+    reconnects by itself with `Last-Event-ID`), so no client holds a thread for ever."""
+    stream_write_timeout: float = 30.0
+    """MNISTQ_STREAM_WRITE_TIMEOUT: seconds a write may block on a client that stops reading
+    before its event stream is dropped."""
     webhook_hosts: str | None = None
     """MNISTQ_WEBHOOK_HOSTS: comma-separated hosts (`host` or `host:port`) a job's
     `callback_url` may name. Unset: webhooks are off (`callback_url` gets 400)."""
@@ -136,7 +142,10 @@ _INTS = {
     "max_queued_jobs", "chunk_size", "visibility_timeout", "max_chunk_attempts",
     "worker_concurrency", "worker_threads", "max_streams", "webhook_max_attempts",
 }
-_FLOATS = {"max_wait", "webhook_timeout", "webhook_backoff", "webhook_resend_after"}
+_FLOATS = {
+    "max_wait", "webhook_timeout", "webhook_backoff", "webhook_resend_after",
+    "stream_max_seconds", "stream_write_timeout",
+}
 _FRACTIONS = {"review_below"}
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -17,7 +18,7 @@ from common.jobstore import JobStore
 from common.settings import Settings
 from tests.conftest import IMAGES_TEST
 from tests.stack import Stack, running_stack, settings_env
-from tests.support import encode
+from tests.support import encode, wait_for
 
 
 def parse_events(lines: Iterator[str]) -> Iterator[dict]:
@@ -122,6 +123,51 @@ def test_streams_over_the_limit_get_503_with_retry_after(settings) -> None:
     again = client.get(f"/api/v1/jobs/{job_id}/events", buffered=False)
     assert again.status_code == 200
     again.close()
+
+
+def test_a_stream_closes_when_its_life_is_up_without_an_end(settings) -> None:
+    short = Settings(**{**settings.__dict__, "stream_max_seconds": 0.5})
+    client = create_app(short).test_client()
+    job_id = post_job(client)  # no worker: it stays queued, the stream has nothing to end on
+    response = client.get(f"/api/v1/jobs/{job_id}/events", buffered=False)
+    events = list(parse_events("".join(chunks(response)).splitlines()))  # returns: it closed
+    assert [e["event"] for e in events] == ["progress"]
+    assert client.get(f"/api/v1/jobs/{job_id}").get_json()["status"] == "queued"
+    response.close()
+
+
+def test_the_streams_socket_gets_the_write_timeout(settings) -> None:
+    timed = Settings(**{**settings.__dict__, "stream_write_timeout": 7.0})
+    client = create_app(timed).test_client()
+    job_id = post_job(client)
+    server_side, client_side = socket.socketpair()  # stands for gunicorn's client socket
+    with server_side, client_side:
+        response = client.get(f"/api/v1/jobs/{job_id}/events", buffered=False,
+                              environ_base={"gunicorn.socket": server_side})
+        assert response.status_code == 200
+        assert server_side.gettimeout() == 7.0
+        response.close()
+
+
+@pytest.mark.slow
+def test_a_client_that_never_reads_frees_its_stream_slot_when_the_stream_ends(
+    settings: Settings, tmp_path
+) -> None:
+    limited = Settings(**{**settings.__dict__, "max_streams": 1, "stream_max_seconds": 1.0})
+    with running_stack(limited, tmp_path / "logs") as stack:
+        held_id, _ = JobStore.from_settings(limited).create_job([("x.png", b"")], 1)
+        url = f"{stack.url}/api/v1/jobs/{held_id}/events"
+        with socket.create_connection(("127.0.0.1", int(stack.url.rsplit(":", 1)[1]))) as idle:
+            idle.sendall(f"GET /api/v1/jobs/{held_id}/events HTTP/1.1\r\n"
+                         "Host: localhost\r\n\r\n".encode())  # and never reads a byte
+
+            def answer() -> int:
+                with requests.get(url, stream=True, timeout=10) as other:
+                    return other.status_code
+
+            wait_for(lambda: answer() == 503, timeout=30, what="the idle client to hold the slot")
+            wait_for(lambda: answer() == 200, timeout=60, interval=0.2,
+                     what="the idle client's slot to be free again")
 
 
 @pytest.mark.slow
