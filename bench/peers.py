@@ -416,7 +416,7 @@ def _bentoml_version() -> str:
 def _header(n: int) -> tuple[str, ...]:
     return (f"round, system ({n:,} images)", "multipart img/s", "base64 img/s", "idle p50 ms",
             "idle p99 ms", "load p50 ms", "load p99 ms", "load errors",
-            "load batches img/s", "PSS MiB")
+            "load singles/s", "load batches img/s", "PSS MiB")
 
 
 def _rows(runs: list[dict[str, Any]], pss_mib: dict[str, float]) -> list[tuple[Any, ...]]:
@@ -438,7 +438,8 @@ def _latencies(side: dict[str, Any]) -> tuple[Any, ...]:
 
     return (ms(side["single"]["p50_ms"]), ms(side["single"]["p99_ms"]),
             ms(side["load"]["p50_ms"]), ms(side["load"]["p99_ms"]),
-            side["load"]["error_count"], round(side["load"]["big_images_per_s"]))
+            side["load"]["error_count"], round(side["load"]["singles_per_s"]),
+            round(side["load"]["big_images_per_s"]))
 
 
 if __name__ == "__main__":
