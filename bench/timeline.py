@@ -5,7 +5,9 @@ after another while Redis `MONITOR` timestamps (µs) every command of every proc
 API's job record and chunk store, Celery's publish, the worker main process taking the
 message, the pool process beginning and recording the chunk, the API's read after its
 long-poll wakes. The gaps between those commands, and the client's own clock at both ends,
-split each request into steps; the median and p90 of each step are printed. MONITOR costs
+split each request into steps; the median and p90 of each step are printed. Beside them,
+`predict_files` on one image in this process (one BLAS thread, as a worker): in a hot loop,
+and after `--gap` seconds of idleness, as a worker meets a single image. MONITOR costs
 Redis some CPU, so the total runs a little above `bench latency`'s. Not one of the `python
 -m bench` suite (a diagnosis, not a figure to track): `python -m bench.timeline
 [--requests 300] [--workers 2]`.
@@ -85,6 +87,34 @@ def steps_of(job_id: str, sent: float, answered: float, commands: list[Command]
     return [1000 * (b - a) for a, b in itertools.pairwise(points)]
 
 
+def predict_one(model_path: Path, files: list[tuple[str, bytes]], gap: float,
+                settings: Settings, count: int = 200) -> dict[str, float]:
+    """p50 ms of `predict_files` on one image: back to back, and after `gap` s of sleep."""
+    from threadpoolctl import threadpool_limits
+
+    from core.imaging import ImageLimits
+    from core.model import DigitModel
+    from core.pipeline import predict_files
+
+    threadpool_limits(limits=settings.worker_threads)
+    model = DigitModel.load(model_path)
+    limits = ImageLimits(settings.max_image_bytes, settings.max_image_pixels)
+
+    def once(i: int) -> float:
+        started = time.perf_counter()
+        predict_files(model, [(0, files[i % len(files)][0], files[i % len(files)][1])], limits)
+        return 1000 * (time.perf_counter() - started)
+
+    for i in range(50):
+        once(i)
+    hot = [once(i) for i in range(count)]
+    cold = []
+    for i in range(count):
+        time.sleep(gap)
+        cold.append(once(i))
+    return {"hot_p50_ms": statistics.median(hot), "after_gap_p50_ms": statistics.median(cold)}
+
+
 def main(argv: list[str] | None = None) -> int:
     settings = Settings.from_env()
     parser = argparse.ArgumentParser(prog="python -m bench.timeline",
@@ -98,7 +128,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=None, help="JSON report path")
     args = parser.parse_args(argv)
     images, _ = test_set(args.data_dir, 100)
-    bodies = [multipart([f]) for f in png_files(images)]
+    files = png_files(images)
+    bodies = [multipart([f]) for f in files]
     sent: list[tuple[str, float, float]] = []
     commands: list[Command] = []
     with mnistq_up(args.workers, args.model) as stack:
@@ -130,18 +161,22 @@ def main(argv: list[str] | None = None) -> int:
         print("no request could be followed through MONITOR", file=sys.stderr)
         return 1
     totals = [1000 * (b - a) for _, a, b in sent]
+    in_process = predict_one(args.model, files, args.gap, settings)
     result: dict[str, Any] = {
         "workers": args.workers, "requests": len(sent), "followed": len(rows),
         "steps_ms": {name: {"p50": statistics.median(col), "p90": report.percentile(col, 90),
                             "mean": statistics.fmean(col)}
                      for name, col in zip(STEPS, zip(*rows, strict=True), strict=True)},
         "total_ms": {"p50": statistics.median(totals), "p90": report.percentile(totals, 90)},
+        "predict_files_one_image": in_process,
     }
     print(report.table(("step of one single-image ?wait request", "p50 ms", "p90 ms"),
                        [(name, v["p50"], v["p90"]) for name, v in result["steps_ms"].items()]
                        + [("total (client clock)", result["total_ms"]["p50"],
                            result["total_ms"]["p90"])]))
     print(f"{len(rows)} of {len(sent)} requests followed through MONITOR")
+    print(f"predict_files, one image, in process: p50 {in_process['hot_p50_ms']:.2f} ms back to "
+          f"back, {in_process['after_gap_p50_ms']:.2f} ms after {args.gap:g} s idle")
     report.write(NAME, result, args.out)
     return 0
 
