@@ -44,6 +44,7 @@ STEPS = (
     "recorded → API reads the job (long-poll wakes)",
     "API reads → client holds the answer (JSON, HTTP)",
 )
+ACK = "results recorded → Celery ack (off the request's path)"
 
 
 @dataclass(frozen=True)
@@ -64,7 +65,7 @@ def monitor(client: redis.Redis, into: list[Command], stop: threading.Event) -> 
 
 def steps_of(job_id: str, sent: float, answered: float, commands: list[Command]
              ) -> list[float] | None:
-    """The request's steps in ms (see STEPS), or None when a command is missing."""
+    """The request's steps in ms (see STEPS, then ACK), or None when a command is missing."""
     job = f"mnistq:job:{job_id}"
     mine = [c for c in commands if sent <= c.at <= answered + 0.01]
     marks = (  # each step ends with the first command after the previous one that matches
@@ -84,7 +85,12 @@ def steps_of(job_id: str, sent: float, answered: float, commands: list[Command]
         points.append(mine[position].at)
         position += 1
     points.append(answered)
-    return [1000 * (b - a) for a, b in itertools.pairwise(points)]
+    recorded = points[6]
+    ack = next((c.at for c in mine if c.at > recorded and c.text.startswith("ZREM unacked_index")),
+               None)
+    if ack is None:
+        return None
+    return [*(1000 * (b - a) for a, b in itertools.pairwise(points)), 1000 * (ack - recorded)]
 
 
 def predict_one(model_path: Path, files: list[tuple[str, bytes]], gap: float,
@@ -166,14 +172,14 @@ def main(argv: list[str] | None = None) -> int:
         "workers": args.workers, "requests": len(sent), "followed": len(rows),
         "steps_ms": {name: {"p50": statistics.median(col), "p90": report.percentile(col, 90),
                             "mean": statistics.fmean(col)}
-                     for name, col in zip(STEPS, zip(*rows, strict=True), strict=True)},
+                     for name, col in zip((*STEPS, ACK), zip(*rows, strict=True), strict=True)},
         "total_ms": {"p50": statistics.median(totals), "p90": report.percentile(totals, 90)},
         "predict_files_one_image": in_process,
     }
+    steps = [(name, v["p50"], v["p90"]) for name, v in result["steps_ms"].items()]
     print(report.table(("step of one single-image ?wait request", "p50 ms", "p90 ms"),
-                       [(name, v["p50"], v["p90"]) for name, v in result["steps_ms"].items()]
-                       + [("total (client clock)", result["total_ms"]["p50"],
-                           result["total_ms"]["p90"])]))
+                       [*steps[:-1], ("total (client clock)", result["total_ms"]["p50"],
+                                      result["total_ms"]["p90"]), steps[-1]]))
     print(f"{len(rows)} of {len(sent)} requests followed through MONITOR")
     print(f"predict_files, one image, in process: p50 {in_process['hot_p50_ms']:.2f} ms back to "
           f"back, {in_process['after_gap_p50_ms']:.2f} ms after {args.gap:g} s idle")
