@@ -86,8 +86,8 @@ def steps_of(job_id: str, sent: float, answered: float, commands: list[Command]
         position += 1
     points.append(answered)
     recorded = points[6]
-    ack = next((c.at for c in mine if c.at > recorded and c.text.startswith("ZREM unacked_index")),
-               None)
+    ack = next((c.at for c in commands if recorded < c.at < recorded + 0.5
+                and c.text.startswith("ZREM unacked_index")), None)  # may follow the answer
     if ack is None:
         return None
     return [*(1000 * (b - a) for a, b in itertools.pairwise(points)), 1000 * (ack - recorded)]

@@ -135,3 +135,19 @@ def test_peers_quick_runs_both_systems_and_reports_every_round(
     assert set(only["ratios"]) == set(report["targets"]) == set(report["targets_met_best"])
     assert report["pss_mib"]["ours"] > 0 and report["pss_mib"]["bentoml"] > 0
     assert "BentoML" in done.stdout and "throughput_vs_best_bentoml" in done.stdout
+
+
+def test_timeline_follows_single_images_through_every_step(
+    tmp_path: Path, small_model_path: Path
+) -> None:
+    """`bench.timeline` finds each step's Redis command: it breaks when the job store or the
+    Celery wiring changes the commands it looks for, and this says so."""
+    out = tmp_path / "timeline.json"
+    done = subprocess.run([sys.executable, "-m", "bench.timeline", "--requests", "15",
+                           "--gap", "0.005", "--model", str(small_model_path), "--out", str(out)],
+                          cwd=ROOT, capture_output=True, text=True, timeout=180)
+    assert done.returncode == 0, done.stderr[-3000:]
+    report = json.loads(out.read_text())
+    assert report["followed"] >= 10 and len(report["steps_ms"]) == 9
+    assert all(step["p50"] >= 0 for step in report["steps_ms"].values())
+    assert report["predict_files_one_image"]["hot_p50_ms"] > 0
