@@ -29,6 +29,8 @@ BENCHMARKS = {
     "hotpaths": "multipart splitter, results splicing, Result.to_dict vs what they replaced",
     "metrics": "cost of a /metrics scrape at 1,000 jobs, and of metrics on the hot path",
     "load": "single images under big jobs (lanes, fairness, events), then a 1M-image soak",
+    "peers": "BentoML 1.4 serving the same core and model beside mnistq up, 2 workers each: "
+             "10,000 images, one image idle and under load, memory",
     "containers": "docker compose (2 workers) vs mnistq up --workers 2; image sizes",
     "switch": "model version activation and rollback under load: time, lost images, p99",
     "corrections": "review 300 misread captures of the weakest kind, retrain with --extra: "

@@ -71,7 +71,7 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def _stop(popen: subprocess.Popen, grace: float = 30.0) -> None:
+def stop(popen: subprocess.Popen, grace: float = 30.0) -> None:
     """SIGTERM the process (it stops its own children), SIGKILL its group if it lingers."""
     if popen.poll() is None:
         popen.send_signal(signal.SIGTERM)
@@ -155,7 +155,7 @@ def mnistq_up(workers: int, model_path: Path, chunk_size: int | None = None,
         print("".join(stack.output[-40:]), file=sys.stderr)
         raise
     finally:
-        _stop(popen)
+        stop(popen)
         shutil.rmtree(scratch, ignore_errors=True)
 
 
@@ -187,4 +187,4 @@ def baseline_server(model_path: Path, workers: int = 2) -> Iterator[Baseline]:
         wait_for(lambda: len(children(popen.pid)) >= workers, 60, 0.05, "baseline workers")
         yield Baseline(url, popen)
     finally:
-        _stop(popen)
+        stop(popen)

@@ -3,6 +3,8 @@
 Starts `mnistq up --workers N`, runs a warm-up job, then samples the Celery pool processes,
 the API's gunicorn workers and the client's job with `py-spy record` while the same job
 runs again, and prints each role's hottest functions (own time, and time under them).
+`--singles N` samples N single-image `?wait` requests instead (the latency path), and the
+Celery main processes too (they deliver each task to their pool process).
 Not one of the `python -m bench` suite (it needs py-spy, from the `bench` extra):
 run `python -m bench.profile [--workers 2] [--images 10000]`.
 """
@@ -18,8 +20,10 @@ import tempfile
 import time
 from pathlib import Path
 
+import requests
+
 from bench import report
-from bench.clients import run_job
+from bench.clients import run_job, run_single
 from bench.images import multipart, png_files, test_set
 from bench.procs import mnistq_up
 from common.settings import Settings
@@ -59,18 +63,24 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--images", type=int, default=10_000)
     parser.add_argument("--chunk-size", type=int, default=None)
     parser.add_argument("--jobs", type=int, default=3, help="jobs run while sampling")
+    parser.add_argument("--singles", type=int, default=0,
+                        help="sample this many single-image ?wait requests instead of jobs")
     parser.add_argument("--top", type=int, default=25)
     parser.add_argument("--model", type=Path, default=report.default_model(settings))
     parser.add_argument("--out", type=Path, default=None, help="JSON report path")
     args = parser.parse_args(argv)
     spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
     images, _ = test_set(settings.data_dir, args.images)
-    body, content_type = multipart(png_files(images))
+    files = png_files(images)
+    body, content_type = multipart(files)
     scratch = Path(tempfile.mkdtemp(prefix="mqprofile-"))
     with mnistq_up(args.workers, args.model, chunk_size=args.chunk_size) as stack:
         run_job(stack.url, body, content_type)
         roles = {f"worker-{i}": pid for i, pid in enumerate(stack.worker_pool_pids())}
         roles.update({f"api-{i}": pid for i, pid in enumerate(stack.api_worker_pids())})
+        if args.singles:
+            roles.update({f"worker-main-{i}": pid
+                          for i, pid in enumerate(stack.roles()["worker_main"])})
         spies = {
             role: subprocess.Popen([spy, "record", "--pid", str(pid), "--rate", "500",
                                     "--format", "raw", "--output", str(scratch / role),
@@ -79,20 +89,30 @@ def main(argv: list[str] | None = None) -> int:
             for role, pid in roles.items()
         }
         time.sleep(1.0)  # py-spy attached
-        seconds = [run_job(stack.url, body, content_type)[0] for _ in range(args.jobs)]
+        if args.singles:
+            session, singles = requests.Session(), [multipart([f]) for f in files[:100]]
+            seconds = [run_single(session, stack.url, *singles[i % len(singles)])
+                       for i in range(args.singles)]
+        else:
+            seconds = [run_job(stack.url, body, content_type)[0] for _ in range(args.jobs)]
         for proc in spies.values():
             proc.send_signal(2)  # SIGINT: py-spy writes its profile and exits
         for proc in spies.values():
             proc.wait(30)
-    result = {"workers": args.workers, "images": args.images, "job_seconds": seconds,
+    result = {"workers": args.workers, "images": args.images, "singles": args.singles,
+              "job_seconds": seconds,
               "roles": {role: summarise(scratch / role, args.top) for role in roles
                         if (scratch / role).exists()}}
     for role, summary in result["roles"].items():
         print(f"\n{role}: {summary['samples']} samples; own time %, then inclusive %")
         print(report.table(("own", "%"), summary["own"][:12]))
         print(report.table(("inclusive", "%"), summary["inclusive"][:args.top]))
-    print(f"\njobs: {', '.join(f'{s:.2f} s' for s in seconds)}; raw profiles in {scratch}")
-    report.write(NAME, result, args.out)
+    if args.singles:
+        print(f"\n{args.singles} singles: p50 {1000 * report.percentile(seconds, 50):.1f} ms; "
+              f"raw profiles in {scratch}")
+    else:
+        print(f"\njobs: {', '.join(f'{s:.2f} s' for s in seconds)}; raw profiles in {scratch}")
+    report.write(f"{NAME}-singles" if args.singles else NAME, result, args.out)
     return 0
 
 

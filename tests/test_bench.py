@@ -115,3 +115,39 @@ def test_numbers_quick_reports_each_kind(tmp_path: Path, small_model_path: Path)
     by_kind = json.loads(out.read_text())["by_kind"]
     assert code == 0 and {"clean", "tight", "overall"} <= set(by_kind)
     assert by_kind["overall"]["numbers"] == 50 and by_kind["overall"]["cpu_ms_per_image"] > 0
+
+
+def test_peers_quick_runs_both_systems_and_reports_every_round(
+    tmp_path: Path, small_model_path: Path
+) -> None:
+    """`bench peers --quick`: our stack and a BentoML service of the same core and model, the
+    same images read alike by every path, every figure and ratio of the round in the report."""
+    out = tmp_path / "peers.json"
+    done = run_bench("peers", "--quick", "--requests", "20", "--load-seconds", "2",
+                     "--model", str(small_model_path), "--out", str(out))
+    assert done.returncode == 0, done.stderr[-3000:]
+    report = json.loads(out.read_text())
+    [only] = report["rounds"]
+    ours, theirs = only["ours"], only["bentoml"]
+    assert ours["accuracy"] == theirs["multipart_accuracy"] == theirs["base64_accuracy"] > 0.9
+    assert ours["single"]["requests"] == theirs["single"]["requests"] == 20
+    assert ours["load"]["requests"] > 0 and theirs["load"]["requests"] > 0
+    assert set(only["ratios"]) == set(report["targets"]) == set(report["targets_met_best"])
+    assert report["pss_mib"]["ours"] > 0 and report["pss_mib"]["bentoml"] > 0
+    assert "BentoML" in done.stdout and "throughput_vs_best_bentoml" in done.stdout
+
+
+def test_timeline_follows_single_images_through_every_step(
+    tmp_path: Path, small_model_path: Path
+) -> None:
+    """`bench.timeline` finds each step's Redis command: it breaks when the job store or the
+    Celery wiring changes the commands it looks for, and this says so."""
+    out = tmp_path / "timeline.json"
+    done = subprocess.run([sys.executable, "-m", "bench.timeline", "--requests", "15",
+                           "--gap", "0.005", "--model", str(small_model_path), "--out", str(out)],
+                          cwd=ROOT, capture_output=True, text=True, timeout=180)
+    assert done.returncode == 0, done.stderr[-3000:]
+    report = json.loads(out.read_text())
+    assert report["followed"] >= 10 and len(report["steps_ms"]) == 9
+    assert all(step["p50"] >= 0 for step in report["steps_ms"].values())
+    assert report["predict_files_one_image"]["hot_p50_ms"] > 0
