@@ -73,7 +73,8 @@ MAX_TILT = 10.0
 """Printed lines are looked for up to this many degrees off horizontal and vertical."""
 EDGE = 2
 """Components within this many pixels of the frame touch it (a finger, the table, the
-page's own edge)."""
+page's own edge); on scans smaller than `MIN_LINE_SIDE`, where the digit nearly fills the
+frame and 2 px are a twentieth of it, only those reaching the frame's outermost pixels."""
 FRAME_SPAN = 0.9
 """...and so do components spanning this fraction of its height or width."""
 SPECK_FRACTION = 0.05
@@ -82,6 +83,8 @@ MIN_DIGIT = 0.03
 """A digit is at least this fraction of the page's longest side tall or wide (and 5 px)."""
 JOIN_GAP = 0.15
 """Pieces closer than this fraction of the digit's size to it are part of it..."""
+JOIN_CONTRAST = 0.5
+"""...and at least this fraction as dark as its darkest ink."""
 RULE_ASPECT = 8.0
 """A component at least this many times as long as it is thick (pixels over length) is a
 piece of a printed line..."""
@@ -418,8 +421,9 @@ def digit_components(mask: np.ndarray, ink: np.ndarray, strong: float = 0.0) -> 
     boxes = np.array([(s[0].start, s[1].start, s[0].stop, s[1].stop)
                       for s in ndimage.find_objects(labels)], dtype=np.int64)
     h, w = mask.shape
-    edge = ((boxes[:, 0] <= EDGE) | (boxes[:, 1] <= EDGE) | (boxes[:, 2] >= h - EDGE)
-            | (boxes[:, 3] >= w - EDGE)
+    near = EDGE if max(h, w) >= MIN_LINE_SIDE else 0  # a small scan's digit nearly fills it
+    edge = ((boxes[:, 0] <= near) | (boxes[:, 1] <= near) | (boxes[:, 2] >= h - near)
+            | (boxes[:, 3] >= w - near)
             # spanning the frame: a page's edge, a shadow's, the table (no digit is 90%)
             | (boxes[:, 2] - boxes[:, 0] >= FRAME_SPAN * h)
             | (boxes[:, 3] - boxes[:, 1] >= FRAME_SPAN * w))
@@ -439,12 +443,20 @@ def digit_components(mask: np.ndarray, ink: np.ndarray, strong: float = 0.0) -> 
     pixels = np.bincount(labels.ravel(), minlength=count + 1)[1:]
     rule = length >= RULE_ASPECT * pixels / length
     mark = candidate & ~weak & ~(rule & (widths >= heights))
-    main = int(np.argmax(np.where(mark if mark.any() else candidate & ~weak, mass, -1.0)))
+    # The digit is the mark with most ink *above the ink level*: a band of shaded paper
+    # (a shadow next to a brighter surround, wider than the paper window) is large but
+    # barely reaches the level; a stroke stands well above it.
+    contrast = ndimage.sum_labels(np.maximum(ink - strong, 0.0), labels, index=index)
+    main = int(np.argmax(np.where(mark if mark.any() else candidate & ~weak, contrast, -1.0)))
     members = np.zeros(count, dtype=bool)
     members[main] = True
     box = boxes[main].copy()
     gap = JOIN_GAP * max(box[2] - box[0], box[3] - box[1])
     joinable = candidate & ~(rule & (length > max(heights[main], widths[main])))
+    # A piece of the digit was written with the same pen: it is about as dark. Shading
+    # next to the digit is not.
+    darkest = ndimage.maximum(ink, labels, index=index)
+    joinable &= darkest >= JOIN_CONTRAST * darkest[main]
     for _ in range(2):  # join pieces near the digit (a detached bar, a broken loop)
         vgap = np.maximum(0, np.maximum(boxes[:, 0] - box[2], box[0] - boxes[:, 2]))
         hgap = np.maximum(0, np.maximum(boxes[:, 1] - box[3], box[1] - boxes[:, 3]))
