@@ -271,3 +271,38 @@ def test_a_leftover_piece_of_printed_line_is_not_joined_to_the_digit():
     kept = digit_components(mask, mask.astype(np.float32), 0.5)
     assert kept[45:126, 92:98].all() and kept[25:35, 60:100].all()
     assert not kept[140:143].any()
+
+
+# --- issue 12, third pass: shading bands, small scans ---------------------------------------
+
+def _a_flagged_one(shape: tuple) -> np.ndarray:
+    ink = np.zeros(shape, dtype=np.float32)
+    ink[60:150, 200:205] = 0.8  # a 1...
+    ink[60:65, 175:205] = 0.8  # ...with its flag
+    return ink
+
+
+def test_a_wide_band_of_shaded_paper_is_not_the_digit():
+    # On a turned photo, shadowed paper between the page's edge and a brighter surround is
+    # narrower than the paper window: it comes out as a wide band barely above the ink level,
+    # with more ink in all than the digit's thin strokes.
+    ink = _a_flagged_one((300, 400))
+    ink[200:260, 60:340] = 0.2
+    kept = digit_components(ink > 0.1, ink, 0.18)
+    assert kept[60:150, 200:205].all() and not kept[200:260].any()
+
+
+def test_shading_just_under_the_digit_is_not_joined_to_it():
+    ink = _a_flagged_one((300, 400))
+    ink[158:190, 150:260] = 0.2  # within the join gap, but not written with the digit's pen
+    kept = digit_components(ink > 0.1, ink, 0.18)
+    assert kept[60:150, 200:205].all() and not kept[158:190].any()
+
+
+def test_a_digit_two_pixels_from_the_frame_of_a_small_scan_is_read_whole():
+    scan = Image.new("L", (58, 38), 215)
+    draw = ImageDraw.Draw(scan)
+    draw.arc([22, 14, 40, 34], 200, 160, fill=90, width=3)  # a 5's body near the bottom
+    draw.line([(30, 8), (46, 8)], fill=90, width=3)  # and its detached bar
+    digit = find_digit(pixels(scan))
+    assert overlap(digit.box, (22, 6, 26, 30)) > 0.8, digit.box
