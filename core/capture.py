@@ -446,7 +446,9 @@ def digit_components(mask: np.ndarray, ink: np.ndarray, strong: float = 0.0) -> 
     # The digit is the mark with most ink *above the ink level*: a band of shaded paper
     # (a shadow next to a brighter surround, wider than the paper window) is large but
     # barely reaches the level; a stroke stands well above it.
-    contrast = ndimage.sum_labels(np.maximum(ink - strong, 0.0), labels, index=index)
+    flat, values = labels.ravel(), ink.ravel()
+    contrast = np.bincount(flat, weights=np.maximum(values - strong, 0.0),
+                           minlength=count + 1)[1:]
     main = int(np.argmax(np.where(mark if mark.any() else candidate & ~weak, contrast, -1.0)))
     members = np.zeros(count, dtype=bool)
     members[main] = True
@@ -455,8 +457,9 @@ def digit_components(mask: np.ndarray, ink: np.ndarray, strong: float = 0.0) -> 
     joinable = candidate & ~(rule & (length > max(heights[main], widths[main])))
     # A piece of the digit was written with the same pen: it is about as dark. Shading
     # next to the digit is not.
-    darkest = ndimage.maximum(ink, labels, index=index)
-    joinable &= darkest >= JOIN_CONTRAST * darkest[main]
+    darkest = np.zeros(count + 1, dtype=values.dtype)
+    np.maximum.at(darkest, flat, values)
+    joinable &= darkest[1:] >= JOIN_CONTRAST * darkest[1 + main]
     for _ in range(2):  # join pieces near the digit (a detached bar, a broken loop)
         vgap = np.maximum(0, np.maximum(boxes[:, 0] - box[2], box[0] - boxes[:, 2]))
         hgap = np.maximum(0, np.maximum(boxes[:, 1] - box[3], box[1] - boxes[:, 3]))
