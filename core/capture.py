@@ -417,7 +417,9 @@ def digit_components(mask: np.ndarray, ink: np.ndarray, strong: float = 0.0) -> 
         raise ImageError("no digit found")
     index = np.arange(1, count + 1)
     mass = ndimage.sum_labels(ink, labels, index=index)
-    weak = np.bincount(labels[ink >= strong], minlength=count + 1)[1:] == 0
+    above = ink >= strong
+    strong_labels = labels[above]
+    weak = np.bincount(strong_labels, minlength=count + 1)[1:] == 0
     boxes = np.array([(s[0].start, s[1].start, s[0].stop, s[1].stop)
                       for s in ndimage.find_objects(labels)], dtype=np.int64)
     h, w = mask.shape
@@ -446,9 +448,7 @@ def digit_components(mask: np.ndarray, ink: np.ndarray, strong: float = 0.0) -> 
     # The digit is the mark with most ink *above the ink level*: a band of shaded paper
     # (a shadow next to a brighter surround, wider than the paper window) is large but
     # barely reaches the level; a stroke stands well above it.
-    flat, values = labels.ravel(), ink.ravel()
-    contrast = np.bincount(flat, weights=np.maximum(values - strong, 0.0),
-                           minlength=count + 1)[1:]
+    contrast = np.bincount(strong_labels, weights=ink[above] - strong, minlength=count + 1)[1:]
     main = int(np.argmax(np.where(mark if mark.any() else candidate & ~weak, contrast, -1.0)))
     members = np.zeros(count, dtype=bool)
     members[main] = True
@@ -457,8 +457,8 @@ def digit_components(mask: np.ndarray, ink: np.ndarray, strong: float = 0.0) -> 
     joinable = candidate & ~(rule & (length > max(heights[main], widths[main])))
     # A piece of the digit was written with the same pen: it is about as dark. Shading
     # next to the digit is not.
-    darkest = np.zeros(count + 1, dtype=values.dtype)
-    np.maximum.at(darkest, flat, values)
+    darkest = np.zeros(count + 1, dtype=ink.dtype)
+    np.maximum.at(darkest, labels[mask], ink[mask])
     joinable &= darkest[1:] >= JOIN_CONTRAST * darkest[1 + main]
     for _ in range(2):  # join pieces near the digit (a detached bar, a broken loop)
         vgap = np.maximum(0, np.maximum(boxes[:, 0] - box[2], box[0] - boxes[:, 2]))
