@@ -13,9 +13,9 @@ A document-imaging front-end in four steps, each a pure function on arrays:
    so a turned page still works); only thin runs are removed, and the ink of strokes that
    cross a line is put back.
 3. `digit_components`: the ink's connected components; specks and marks touching the frame
-   border are dropped, the component with most ink is the digit, and the pieces of a broken
-   stroke near it join it. Nothing left: "no digit found"; another digit-sized cluster
-   beside it: "several digits found".
+   border are dropped, the component with most ink above the ink level is the digit, and
+   the pieces of a broken stroke near it (about as dark: the same pen) join it. Nothing
+   left: "no digit found"; another digit-sized cluster beside it: "several digits found".
 4. `find_digit`: the three steps above on a page decoded at a bounded size; it returns the
    digit's ink (light on black, cropped) for `core.imaging.normalise`, and its box in the
    pixels of the upright upload.
