@@ -44,6 +44,10 @@ PAPER_WINDOW = 0.2
 """...with a closing this fraction of its longest side: wider than any stroke."""
 NOISE_SIGMAS = 5.0
 """Ink must stand this many noise deviations above the paper..."""
+FAINT_SPREAD = 2.0
+"""On small scans (under `MIN_LINE_SIDE`) the digit's strokes are traced into fainter ink (a
+smoother copy, above its own noise) unless that ink spreads to more than this many times
+the digit's pixels: then it is the paper."""
 NOISE_BINS = 1000
 """(the paper's level and noise are read from a histogram of the ink with this many bins
 over [-0.25, 0.75])"""
@@ -132,6 +136,10 @@ def find_digit(pixels: np.ndarray, scale: float = 1.0) -> Digit:
     page, factor = _bounded(np.asarray(pixels))
     ink = ndimage.uniform_filter(ink_against_paper(page, clip=False), size=3)  # noise, grain
     threshold, floor = _ink_threshold(ink)
+    small = max(ink.shape) < MIN_LINE_SIDE
+    if small:  # a small grey scan: faint strokes are traced on a smoother copy (below)
+        faint = ndimage.uniform_filter(ink, size=3)
+        faint_level = max(_noise_level(faint), MIN_INK / 2)
     ink = np.clip(ink, 0.0, 1.0, out=ink)
     # Strokes and lines are traced down to fainter ink (hysteresis): a line that fades
     # (aliasing) stays whole, a stroke under a glare stays joined to the rest.
@@ -142,11 +150,30 @@ def find_digit(pixels: np.ndarray, scale: float = 1.0) -> Digit:
     lines = printed_lines(mask, *(t >= TRACE_LEVEL * level for t in traced), ink=ink)
     kept = digit_components(mask & ~lines, ink, threshold)
     core = kept & (ink >= threshold)
+    if small:
+        traced_faint = _traced(kept, faint >= faint_level)
+        if traced_faint is not None:
+            core |= traced_faint & ~kept
+            kept = traced_faint
     rows, cols = _extent(core if core.any() else kept)
     near = ndimage.maximum_filter(kept.view(np.uint8), size=3).astype(bool) & ~lines
     crop = _even_strokes((ink * near)[rows, cols], threshold) * np.float32(255.0)
     box = (cols.start, rows.start, cols.stop - cols.start, rows.stop - rows.start)
     return Digit(ink=crop.astype(np.float32), box=_scaled(box, scale * factor))
+
+
+def _traced(digit: np.ndarray, faint: np.ndarray) -> np.ndarray | None:
+    """The digit with the faint ink connected to it (hysteresis: a 9's loop drawn with a
+    thin pen, continuing its stem), or None when that faint ink is no stroke but the paper
+    (it spreads to more than `FAINT_SPREAD` times the digit's pixels)."""
+    labels, count = ndimage.label(faint | digit, structure=np.ones((3, 3), dtype=bool))
+    touched = np.zeros(count + 1, dtype=bool)
+    touched[labels[digit]] = True
+    touched[0] = False
+    traced = touched[labels]
+    if np.count_nonzero(traced) > FAINT_SPREAD * np.count_nonzero(digit):
+        return None
+    return traced
 
 
 def _even_strokes(ink: np.ndarray, threshold: float) -> np.ndarray:

@@ -306,3 +306,17 @@ def test_a_digit_two_pixels_from_the_frame_of_a_small_scan_is_read_whole():
     draw.line([(30, 8), (46, 8)], fill=90, width=3)  # and its detached bar
     digit = find_digit(pixels(scan))
     assert overlap(digit.box, (22, 6, 26, 30)) > 0.8, digit.box
+
+
+def test_a_faint_half_loop_on_a_small_grey_scan_is_traced_from_the_digit():
+    # A thin pen on a small grey scan: half the 9's loop absorbs 5% of the light, under the
+    # ink level; it is traced from the firm strokes it continues (hysteresis).
+    scan = Image.new("L", (50, 64), 200)
+    draw = ImageDraw.Draw(scan)
+    draw.ellipse([12, 8, 36, 32], outline=190, width=3)  # the loop's left half, faint...
+    draw.arc([12, 8, 36, 32], 270, 90, fill=110, width=3)  # ...its right half firm
+    draw.line([(35, 20), (33, 56)], fill=110, width=3)  # and the stem
+    noise = np.random.default_rng(0).normal(0, 1.0, (64, 50))
+    page = np.clip(np.asarray(scan, dtype=np.float32) + noise, 0, 255).astype(np.uint8)
+    digit = find_digit(page)
+    assert overlap(digit.box, (12, 8, 26, 50)) > 0.8, digit.box
