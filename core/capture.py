@@ -42,6 +42,10 @@ COARSE_SIDE = 64
 """The paper's colour is estimated on a copy about this size..."""
 PAPER_WINDOW = 0.2
 """...with a closing this fraction of its longest side: wider than any stroke."""
+DARK_GROUND = 0.4
+"""Light marks need a dark ground (a blackboard, a negative scan, MNIST itself): a ground
+brighter than this fraction of full scale is paper, however shadowed, and a brighter
+region on it is lit paper, not chalk."""
 NOISE_SIGMAS = 5.0
 """Ink must stand this many noise deviations above the paper..."""
 FAINT_SPREAD = 2.0
@@ -232,9 +236,10 @@ def _light_on_dark(planes: list[np.ndarray]) -> bool:
     median: the ground is most of the page), in the colour channel where the marks depart
     most (a red marker is faint in the red channel, where a glare would win). The mean is
     taken over half the page, so that a bold digit filling a small scan does not pull it
-    to the ink's level."""
+    to the ink's level. The ground must also be dark (`DARK_GROUND`): on a photo mostly
+    in shadow, the lit part of the page departs upwards most."""
     step = max(1, max(planes[0].shape) // 128)
-    best, lighter = -1.0, False
+    best, lighter, dark = -1.0, False, True
     for plane in planes:
         sample = plane[::step, ::step].astype(np.float32)
         size = max(3, max(sample.shape) // 2)
@@ -242,7 +247,8 @@ def _light_on_dark(planes: list[np.ndarray]) -> bool:
         low, ground, high = np.percentile(sample - local, (0.5, 50.0, 99.5))
         if max(high - ground, ground - low) > best:
             best, lighter = max(high - ground, ground - low), bool(high - ground > ground - low)
-    return lighter
+            dark = float(np.median(sample)) < DARK_GROUND * 255.0
+    return lighter and dark
 
 
 def estimate_paper(plane: np.ndarray) -> np.ndarray:

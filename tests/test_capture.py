@@ -320,3 +320,16 @@ def test_a_faint_half_loop_on_a_small_grey_scan_is_traced_from_the_digit():
     page = np.clip(np.asarray(scan, dtype=np.float32) + noise, 0, 255).astype(np.uint8)
     digit = find_digit(page)
     assert overlap(digit.box, (12, 8, 26, 50)) > 0.8, digit.box
+
+
+def test_a_patch_of_light_on_a_page_in_shadow_is_not_light_ink():
+    # Most of the page in shadow (its ground at 46% of full scale), one patch lit: the patch
+    # departs upwards more than the thin strokes downwards, but light marks need a dark ground.
+    page = Image.new("RGB", (400, 300), PAPER)
+    truth = seven(page, 150, 100, stroke=3)
+    values = pixels(page).astype(np.float32)
+    yy, xx = np.ogrid[0:300, 0:400]
+    lit = 1 / (1 + np.exp((np.hypot(xx - 330, yy - 230) - 50) / 6))
+    values *= (1 - 0.5 * (1 - lit))[..., None]
+    digit = find_digit(np.clip(values, 0, 255).astype(np.uint8))
+    assert overlap(digit.box, truth) > 0.7, digit.box
