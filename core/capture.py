@@ -13,9 +13,9 @@ A document-imaging front-end in four steps, each a pure function on arrays:
    so a turned page still works); only thin runs are removed, and the ink of strokes that
    cross a line is put back.
 3. `digit_components`: the ink's connected components; specks and marks touching the frame
-   border are dropped, the component with most ink is the digit, and the pieces of a broken
-   stroke near it join it. Nothing left: "no digit found"; another digit-sized cluster
-   beside it: "several digits found".
+   border are dropped, the component with most ink above the ink level is the digit, and
+   the pieces of a broken stroke near it (about as dark: the same pen) join it. Nothing
+   left: "no digit found"; another digit-sized cluster beside it: "several digits found".
 4. `find_digit`: the three steps above on a page decoded at a bounded size; it returns the
    digit's ink (light on black, cropped) for `core.imaging.normalise`, and its box in the
    pixels of the upright upload.
@@ -42,8 +42,16 @@ COARSE_SIDE = 64
 """The paper's colour is estimated on a copy about this size..."""
 PAPER_WINDOW = 0.2
 """...with a closing this fraction of its longest side: wider than any stroke."""
+DARK_GROUND = 0.4
+"""Light marks need a dark ground (a blackboard, a negative scan, MNIST itself): a ground
+brighter than this fraction of full scale is paper, however shadowed, and a brighter
+region on it is lit paper, not chalk."""
 NOISE_SIGMAS = 5.0
 """Ink must stand this many noise deviations above the paper..."""
+FAINT_SPREAD = 2.0
+"""On small scans (under `MIN_LINE_SIDE`) the digit's strokes are traced into fainter ink (a
+smoother copy, above its own noise) unless that ink spreads to more than this many times
+the digit's pixels: then it is the paper."""
 NOISE_BINS = 1000
 """(the paper's level and noise are read from a histogram of the ink with this many bins
 over [-0.25, 0.75])"""
@@ -73,7 +81,8 @@ MAX_TILT = 10.0
 """Printed lines are looked for up to this many degrees off horizontal and vertical."""
 EDGE = 2
 """Components within this many pixels of the frame touch it (a finger, the table, the
-page's own edge)."""
+page's own edge); on scans smaller than `MIN_LINE_SIDE`, where the digit nearly fills the
+frame and 2 px are a twentieth of it, only those reaching the frame's outermost pixels."""
 FRAME_SPAN = 0.9
 """...and so do components spanning this fraction of its height or width."""
 SPECK_FRACTION = 0.05
@@ -82,6 +91,8 @@ MIN_DIGIT = 0.03
 """A digit is at least this fraction of the page's longest side tall or wide (and 5 px)."""
 JOIN_GAP = 0.15
 """Pieces closer than this fraction of the digit's size to it are part of it..."""
+JOIN_CONTRAST = 0.5
+"""...and at least this fraction as dark as its darkest ink."""
 RULE_ASPECT = 8.0
 """A component at least this many times as long as it is thick (pixels over length) is a
 piece of a printed line..."""
@@ -129,6 +140,10 @@ def find_digit(pixels: np.ndarray, scale: float = 1.0) -> Digit:
     page, factor = _bounded(np.asarray(pixels))
     ink = ndimage.uniform_filter(ink_against_paper(page, clip=False), size=3)  # noise, grain
     threshold, floor = _ink_threshold(ink)
+    small = max(ink.shape) < MIN_LINE_SIDE
+    if small:  # a small grey scan: faint strokes are traced on a smoother copy (below)
+        faint = ndimage.uniform_filter(ink, size=3)
+        faint_level = max(_noise_level(faint), MIN_INK / 2)
     ink = np.clip(ink, 0.0, 1.0, out=ink)
     # Strokes and lines are traced down to fainter ink (hysteresis): a line that fades
     # (aliasing) stays whole, a stroke under a glare stays joined to the rest.
@@ -139,11 +154,30 @@ def find_digit(pixels: np.ndarray, scale: float = 1.0) -> Digit:
     lines = printed_lines(mask, *(t >= TRACE_LEVEL * level for t in traced), ink=ink)
     kept = digit_components(mask & ~lines, ink, threshold)
     core = kept & (ink >= threshold)
+    if small:
+        traced_faint = _traced(kept, faint >= faint_level)
+        if traced_faint is not None:
+            core |= traced_faint & ~kept
+            kept = traced_faint
     rows, cols = _extent(core if core.any() else kept)
     near = ndimage.maximum_filter(kept.view(np.uint8), size=3).astype(bool) & ~lines
     crop = _even_strokes((ink * near)[rows, cols], threshold) * np.float32(255.0)
     box = (cols.start, rows.start, cols.stop - cols.start, rows.stop - rows.start)
     return Digit(ink=crop.astype(np.float32), box=_scaled(box, scale * factor))
+
+
+def _traced(digit: np.ndarray, faint: np.ndarray) -> np.ndarray | None:
+    """The digit with the faint ink connected to it (hysteresis: a 9's loop drawn with a
+    thin pen, continuing its stem), or None when that faint ink is no stroke but the paper
+    (it spreads to more than `FAINT_SPREAD` times the digit's pixels)."""
+    labels, count = ndimage.label(faint | digit, structure=np.ones((3, 3), dtype=bool))
+    touched = np.zeros(count + 1, dtype=bool)
+    touched[labels[digit]] = True
+    touched[0] = False
+    traced = touched[labels]
+    if np.count_nonzero(traced) > FAINT_SPREAD * np.count_nonzero(digit):
+        return None
+    return traced
 
 
 def _even_strokes(ink: np.ndarray, threshold: float) -> np.ndarray:
@@ -202,9 +236,10 @@ def _light_on_dark(planes: list[np.ndarray]) -> bool:
     median: the ground is most of the page), in the colour channel where the marks depart
     most (a red marker is faint in the red channel, where a glare would win). The mean is
     taken over half the page, so that a bold digit filling a small scan does not pull it
-    to the ink's level."""
+    to the ink's level. The ground must also be dark (`DARK_GROUND`): on a photo mostly
+    in shadow, the lit part of the page departs upwards most."""
     step = max(1, max(planes[0].shape) // 128)
-    best, lighter = -1.0, False
+    best, lighter, dark = -1.0, False, True
     for plane in planes:
         sample = plane[::step, ::step].astype(np.float32)
         size = max(3, max(sample.shape) // 2)
@@ -212,7 +247,8 @@ def _light_on_dark(planes: list[np.ndarray]) -> bool:
         low, ground, high = np.percentile(sample - local, (0.5, 50.0, 99.5))
         if max(high - ground, ground - low) > best:
             best, lighter = max(high - ground, ground - low), bool(high - ground > ground - low)
-    return lighter
+            dark = float(np.median(sample)) < DARK_GROUND * 255.0
+    return lighter and dark
 
 
 def estimate_paper(plane: np.ndarray) -> np.ndarray:
@@ -414,12 +450,15 @@ def digit_components(mask: np.ndarray, ink: np.ndarray, strong: float = 0.0) -> 
         raise ImageError("no digit found")
     index = np.arange(1, count + 1)
     mass = ndimage.sum_labels(ink, labels, index=index)
-    weak = np.bincount(labels[ink >= strong], minlength=count + 1)[1:] == 0
+    above = ink >= strong
+    strong_labels = labels[above]
+    weak = np.bincount(strong_labels, minlength=count + 1)[1:] == 0
     boxes = np.array([(s[0].start, s[1].start, s[0].stop, s[1].stop)
                       for s in ndimage.find_objects(labels)], dtype=np.int64)
     h, w = mask.shape
-    edge = ((boxes[:, 0] <= EDGE) | (boxes[:, 1] <= EDGE) | (boxes[:, 2] >= h - EDGE)
-            | (boxes[:, 3] >= w - EDGE)
+    near = EDGE if max(h, w) >= MIN_LINE_SIDE else 0  # a small scan's digit nearly fills it
+    edge = ((boxes[:, 0] <= near) | (boxes[:, 1] <= near) | (boxes[:, 2] >= h - near)
+            | (boxes[:, 3] >= w - near)
             # spanning the frame: a page's edge, a shadow's, the table (no digit is 90%)
             | (boxes[:, 2] - boxes[:, 0] >= FRAME_SPAN * h)
             | (boxes[:, 3] - boxes[:, 1] >= FRAME_SPAN * w))
@@ -439,12 +478,21 @@ def digit_components(mask: np.ndarray, ink: np.ndarray, strong: float = 0.0) -> 
     pixels = np.bincount(labels.ravel(), minlength=count + 1)[1:]
     rule = length >= RULE_ASPECT * pixels / length
     mark = candidate & ~weak & ~(rule & (widths >= heights))
-    main = int(np.argmax(np.where(mark if mark.any() else candidate & ~weak, mass, -1.0)))
+    # The digit is the mark with most ink *above the ink level*: a band of shaded paper
+    # (a shadow next to a brighter surround, wider than the paper window) is large but
+    # barely reaches the level; a stroke stands well above it.
+    contrast = np.bincount(strong_labels, weights=ink[above] - strong, minlength=count + 1)[1:]
+    main = int(np.argmax(np.where(mark if mark.any() else candidate & ~weak, contrast, -1.0)))
     members = np.zeros(count, dtype=bool)
     members[main] = True
     box = boxes[main].copy()
     gap = JOIN_GAP * max(box[2] - box[0], box[3] - box[1])
     joinable = candidate & ~(rule & (length > max(heights[main], widths[main])))
+    # A piece of the digit was written with the same pen: it is about as dark. Shading
+    # next to the digit is not.
+    darkest = np.zeros(count + 1, dtype=ink.dtype)
+    np.maximum.at(darkest, labels[mask], ink[mask])
+    joinable &= darkest[1:] >= JOIN_CONTRAST * darkest[1 + main]
     for _ in range(2):  # join pieces near the digit (a detached bar, a broken loop)
         vgap = np.maximum(0, np.maximum(boxes[:, 0] - box[2], box[0] - boxes[:, 2]))
         hgap = np.maximum(0, np.maximum(boxes[:, 1] - box[3], box[1] - boxes[:, 3]))

@@ -271,3 +271,65 @@ def test_a_leftover_piece_of_printed_line_is_not_joined_to_the_digit():
     kept = digit_components(mask, mask.astype(np.float32), 0.5)
     assert kept[45:126, 92:98].all() and kept[25:35, 60:100].all()
     assert not kept[140:143].any()
+
+
+# --- issue 12, third pass: shading bands, small scans ---------------------------------------
+
+def _a_flagged_one(shape: tuple) -> np.ndarray:
+    ink = np.zeros(shape, dtype=np.float32)
+    ink[60:150, 200:205] = 0.8  # a 1...
+    ink[60:65, 175:205] = 0.8  # ...with its flag
+    return ink
+
+
+def test_a_wide_band_of_shaded_paper_is_not_the_digit():
+    # On a turned photo, shadowed paper between the page's edge and a brighter surround is
+    # narrower than the paper window: it comes out as a wide band barely above the ink level,
+    # with more ink in all than the digit's thin strokes.
+    ink = _a_flagged_one((300, 400))
+    ink[200:260, 60:340] = 0.2
+    kept = digit_components(ink > 0.1, ink, 0.18)
+    assert kept[60:150, 200:205].all() and not kept[200:260].any()
+
+
+def test_shading_just_under_the_digit_is_not_joined_to_it():
+    ink = _a_flagged_one((300, 400))
+    ink[158:190, 150:260] = 0.2  # within the join gap, but not written with the digit's pen
+    kept = digit_components(ink > 0.1, ink, 0.18)
+    assert kept[60:150, 200:205].all() and not kept[158:190].any()
+
+
+def test_a_digit_two_pixels_from_the_frame_of_a_small_scan_is_read_whole():
+    scan = Image.new("L", (58, 38), 215)
+    draw = ImageDraw.Draw(scan)
+    draw.arc([22, 14, 40, 34], 200, 160, fill=90, width=3)  # a 5's body near the bottom
+    draw.line([(30, 8), (46, 8)], fill=90, width=3)  # and its detached bar
+    digit = find_digit(pixels(scan))
+    assert overlap(digit.box, (22, 6, 26, 30)) > 0.8, digit.box
+
+
+def test_a_faint_half_loop_on_a_small_grey_scan_is_traced_from_the_digit():
+    # A thin pen on a small grey scan: half the 9's loop absorbs 5% of the light, under the
+    # ink level; it is traced from the firm strokes it continues (hysteresis).
+    scan = Image.new("L", (50, 64), 200)
+    draw = ImageDraw.Draw(scan)
+    draw.ellipse([12, 8, 36, 32], outline=190, width=3)  # the loop's left half, faint...
+    draw.arc([12, 8, 36, 32], 270, 90, fill=110, width=3)  # ...its right half firm
+    draw.line([(35, 20), (33, 56)], fill=110, width=3)  # and the stem
+    noise = np.random.default_rng(0).normal(0, 1.0, (64, 50))
+    page = np.clip(np.asarray(scan, dtype=np.float32) + noise, 0, 255).astype(np.uint8)
+    digit = find_digit(page)
+    assert overlap(digit.box, (12, 8, 26, 50)) > 0.8, digit.box
+
+
+def test_a_patch_of_light_on_a_page_in_shadow_is_not_light_ink():
+    # Most of the page in shadow (its ground at 46% of full scale), one patch lit: the patch
+    # departs upwards more than the thin strokes downwards, but light marks need a dark ground.
+    page = Image.new("RGB", (400, 300), PAPER)
+    truth = seven(page, 150, 100, stroke=3)
+    values = pixels(page).astype(np.float32)
+    yy, xx = np.ogrid[0:300, 0:400]
+    lit = 1 / (1 + np.exp((np.hypot(xx - 330, yy - 230) - 50) / 6))
+    values *= (1 - 0.5 * (1 - lit))[..., None]
+    digit = find_digit(np.clip(values, 0, 255).astype(np.uint8))
+    assert overlap(digit.box, truth) > 0.7, digit.box
