@@ -7,6 +7,8 @@ processing and fetching every result, as a user waiting for a job sees it.
 from __future__ import annotations
 
 import time
+from collections import Counter
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -87,3 +89,15 @@ def baseline_batches(url: str, files: list[tuple[str, bytes]], batch: int, concu
         parts = list(pool.map(post, bodies))
     elapsed = time.perf_counter() - started
     return elapsed, [p for part in parts for p in part]
+
+
+def loop(until: float, action: Callable[[], Any], results: list, errors: Counter) -> None:
+    """A load client: call `action` until the monotonic clock reaches `until`, keeping what
+    it returns in `results` and its failures, by kind, in `errors`."""
+    while time.monotonic() < until:
+        try:
+            results.append(action())
+        except requests.RequestException as exc:
+            errors[type(exc).__name__] += 1
+        except Exception as exc:
+            errors[str(exc)[:80]] += 1

@@ -31,7 +31,7 @@ import requests
 import sseclient
 
 from bench import report
-from bench.clients import run_single
+from bench.clients import loop, run_single
 from bench.e2e import ensure_model
 from bench.images import multipart, png_files, test_set
 from bench.procs import Stack, memory_kib, mnistq_up
@@ -139,16 +139,6 @@ def _epoch(iso_text: str) -> float:
     from datetime import datetime
 
     return datetime.fromisoformat(iso_text.replace("Z", "+00:00")).timestamp()
-
-
-def loop(until: float, action: Callable[[], Any], results: list, errors: Counter) -> None:
-    while time.monotonic() < until:
-        try:
-            results.append(action())
-        except requests.RequestException as exc:
-            errors[type(exc).__name__] += 1
-        except Exception as exc:
-            errors[str(exc)[:80]] += 1
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -41,7 +41,7 @@ import psutil
 import requests
 
 from bench import report
-from bench.clients import run_job, run_single
+from bench.clients import loop, run_job, run_single
 from bench.e2e import accuracy, ensure_model
 from bench.images import multipart, png_files, test_set
 from bench.latency import summary
@@ -219,21 +219,13 @@ def under_load(single: Callable[[requests.Session, int], float], big: Callable[[
     errors: Counter = Counter()
     until = time.monotonic() + seconds
 
-    def loop(action: Callable[[], Any], into: list) -> None:
-        while time.monotonic() < until:
-            try:
-                into.append(action())
-            except requests.RequestException as exc:
-                errors[type(exc).__name__] += 1
-            except Exception as exc:
-                errors[str(exc)[:80]] += 1
-
     def singles() -> None:
         session, count = requests.Session(), iter(range(10**9))
-        loop(lambda: 1000 * single(session, next(count)), latencies)
+        loop(until, lambda: 1000 * single(session, next(count)), latencies, errors)
 
     workers = [threading.Thread(target=singles) for _ in range(threads)]
-    workers += [threading.Thread(target=loop, args=(big, images)) for _ in range(big_clients)]
+    workers += [threading.Thread(target=loop, args=(until, big, images, errors))
+                for _ in range(big_clients)]
     started = time.monotonic()
     for worker in workers:
         worker.start()

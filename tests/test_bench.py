@@ -151,3 +151,19 @@ def test_timeline_follows_single_images_through_every_step(
     assert report["followed"] >= 10 and len(report["steps_ms"]) == 9
     assert all(step["p50"] >= 0 for step in report["steps_ms"].values())
     assert report["predict_files_one_image"]["hot_p50_ms"] > 0
+
+
+def test_load_quick_loses_nothing_and_samples_memory_over_the_soak(
+    tmp_path: Path, small_model_path: Path
+) -> None:
+    out = tmp_path / "load.json"
+    done = run_bench("load", "--quick", "--duration", "2", "--soak-images", "4000",
+                     "--model", str(small_model_path), "--out", str(out))
+    assert done.returncode == 0, done.stderr
+    report = json.loads(out.read_text())
+    assert (report["load"]["lost_images"], report["load"]["errors"]) == (0, {})
+    assert report["soak"]["images"] >= 4000 and report["soak"]["lost_images"] == 0
+    samples = report["rss_soak_samples"]
+    assert [s["images"] for s in samples] == sorted(s["images"] for s in samples)
+    assert len(samples) >= 2 and set(samples[-1]["rss_kib"]) >= {"api", "workers", "redis"}
+    assert "Redis growth per image kept" in done.stdout
