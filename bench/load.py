@@ -224,6 +224,7 @@ def main(argv: list[str] | None = None) -> int:
                             sample=lambda done: samples.append(
                                 {"images": done, "rss_kib": memory(stack)}))
             soak["vs_idle"] = soak["images_per_s"] / idle_rate
+            samples.sort(key=lambda s: s["images"])  # taken by the clients, in any order
         rss_end = memory(stack)
 
     # over the soak: warm processes (the API's buffers have seen the biggest upload already).
