@@ -159,13 +159,19 @@ def test_a_client_that_never_reads_frees_its_stream_slot_when_the_stream_ends(
         url = f"{stack.url}/api/v1/jobs/{held_id}/events"
         with socket.create_connection(("127.0.0.1", int(stack.url.rsplit(":", 1)[1]))) as idle:
             idle.sendall(f"GET /api/v1/jobs/{held_id}/events HTTP/1.1\r\n"
-                         "Host: localhost\r\n\r\n".encode())  # and never reads a byte
+                         "Host: localhost\r\n\r\n".encode())
+            idle.settimeout(30)
+            head = b""
+            while b"\r\n\r\n" not in head:  # its stream has begun: it holds the only slot
+                head += idle.recv(1)
+            assert head.startswith(b"HTTP/1.1 200"), head
+            # ...and it reads nothing more: another client gets a stream only once the idle
+            # one's has ended by itself (while it lasts, the others are refused).
 
             def answer() -> int:
                 with requests.get(url, stream=True, timeout=10) as other:
                     return other.status_code
 
-            wait_for(lambda: answer() == 503, timeout=30, what="the idle client to hold the slot")
             wait_for(lambda: answer() == 200, timeout=60, interval=0.2,
                      what="the idle client's slot to be free again")
 
