@@ -31,6 +31,7 @@ import requests
 from bench import report
 from bench.images import multipart, png_files, test_set
 from bench.procs import mnistq_up
+from common.localhost import wait_for
 from common.settings import Settings
 
 NAME = "timeline"
@@ -45,6 +46,10 @@ STEPS = (
     "API reads → client holds the answer (JSON, HTTP)",
 )
 ACK = "results recorded → Celery ack (off the request's path)"
+ACK_WITHIN = 5.0
+"""Seconds after the record in which the chunk's ack is looked for (a loaded machine acks
+late; the next request's ack comes after its own record, well past this one's)."""
+READY = "mnistq-timeline-monitor-attached"
 
 
 @dataclass(frozen=True)
@@ -86,7 +91,7 @@ def steps_of(job_id: str, sent: float, answered: float, commands: list[Command]
         position += 1
     points.append(answered)
     recorded = points[6]
-    ack = next((c.at for c in commands if recorded < c.at < recorded + 0.5
+    ack = next((c.at for c in commands if recorded < c.at < recorded + ACK_WITHIN
                 and c.text.startswith("ZREM unacked_index")), None)  # may follow the answer
     if ack is None:
         return None
@@ -155,7 +160,9 @@ def main(argv: list[str] | None = None) -> int:
         stop = threading.Event()
         watcher = threading.Thread(target=monitor, args=(client, commands, stop), daemon=True)
         watcher.start()
-        time.sleep(0.5)  # MONITOR attached
+        # MONITOR attached: it has seen a command sent after it started
+        wait_for(lambda: client.echo(READY) and any(READY in c.text for c in list(commands)),
+                 timeout=30, interval=0.05, what="Redis MONITOR to attach")
         for i in range(args.requests):
             sent.append(single(i))
             time.sleep(args.gap)
