@@ -37,7 +37,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import psutil
 import requests
 
 from bench import report
@@ -45,7 +44,7 @@ from bench.clients import loop, run_job, run_single
 from bench.e2e import accuracy, ensure_model
 from bench.images import multipart, png_files, test_set
 from bench.latency import summary
-from bench.procs import BIN, children, mnistq_up, stop
+from bench.procs import BIN, children, cmdline, memory_kib, mnistq_up, stop
 from common.localhost import free_port, wait_for
 from common.settings import PROJECT_ROOT, Settings
 
@@ -152,13 +151,8 @@ def bentoml_serve(model_path: Path, settings: Settings, workers: int = 2,
 
 def system_pss(root: int) -> list[dict[str, Any]]:
     """PSS (KiB, shared pages split) of `root` and every descendant, with their commands."""
-    out = []
-    for pid in [root, *children(root)]:
-        with contextlib.suppress(psutil.Error):
-            process = psutil.Process(pid)
-            out.append({"pid": pid, "command": " ".join(process.cmdline())[:120],
-                        "pss_kib": process.memory_full_info().pss // 1024})
-    return out
+    return [{"pid": pid, "command": command[:120], "pss_kib": memory_kib(pid)["pss_kib"]}
+            for pid in [root, *children(root)] if (command := cmdline(pid))]  # gone: skipped
 
 
 # --- clients -------------------------------------------------------------------------------
