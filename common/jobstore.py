@@ -610,7 +610,10 @@ class JobStore:
 
     def begin_chunks(self, chunks: Sequence[tuple[str, Chunk]], worker: str = ""
                      ) -> list[ChunkStart]:
-        """`begin_chunk` for several jobs' chunks (an interactive batch), in one round trip."""
+        """`begin_chunk` for several jobs' chunks (an interactive batch), in one round trip
+        (a pipeline costs one more, its SCRIPT EXISTS, so one chunk goes alone)."""
+        if len(chunks) == 1:
+            return [self.begin_chunk(*chunks[0], worker)]
         pipe = self.redis.pipeline(transaction=False)
         for job_id, chunk in chunks:
             self._begin(keys=_begin_keys(job_id), args=_begin_args(chunk, worker), client=pipe)
@@ -640,7 +643,10 @@ class JobStore:
         model: str | None = None,
     ) -> list[tuple[int, str | None]]:
         """`record_results` for several jobs' chunks (job id, chunk, results, seconds each),
-        in one round trip."""
+        in one round trip (one chunk alone, as in `begin_chunks`)."""
+        if len(chunks) == 1:
+            job_id, chunk, results, seconds = chunks[0]
+            return [self.record_results(job_id, chunk, results, worker, seconds, model)]
         pipe = self.redis.pipeline(transaction=False)
         for job_id, chunk, results, seconds in chunks:
             self._record(**_record_call(job_id, chunk, results, worker, seconds, model),
