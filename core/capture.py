@@ -301,13 +301,16 @@ def _noise_level(values: np.ndarray) -> float:
 
 def printed_lines(mask: np.ndarray, rows_mask: np.ndarray | None = None,
                   cols_mask: np.ndarray | None = None,
-                  ink: np.ndarray | None = None) -> np.ndarray:
+                  ink: np.ndarray | None = None, side: int | None = None) -> np.ndarray:
     """The pixels of printed lines (ruled, margin, grid, box borders) in an ink mask: thin
     runs at least `LINE_FRACTION` of the page long, horizontal or vertical within
     `MAX_TILT` degrees. Pixels where a stroke crosses a line are not included. Lines are
     traced on `rows_mask` and `cols_mask` when given (the ink averaged along each
     direction: a faint dotted line is whole there). Given the `ink`, pixels much darker
-    than the lines' own ink are a stroke lying along a line, not the line."""
+    than the lines' own ink are a stroke lying along a line, not the line. `side`, when
+    given, is the length lines are measured against instead of the page's shorter side
+    and width (a strip of a longer page, seen as if it were square: a stroke as tall as
+    the strip is no line)."""
     h, w = mask.shape
     if max(h, w) < MIN_LINE_SIDE:
         return np.zeros_like(mask)
@@ -316,9 +319,9 @@ def printed_lines(mask: np.ndarray, rows_mask: np.ndarray | None = None,
     thickness = max(3, round(LINE_THICKNESS * max(h, w)))
     thin = _thin(mask, thickness)
     thin_rows, thin_cols = thin | (rows_mask & ~mask), thin | (cols_mask & ~mask)
-    length = max(24, round(LINE_FRACTION * min(h, w)))
-    along_rows, across_rows = _long_runs(rows_mask, thin_rows, length)
-    along_cols, across_cols = _long_runs(cols_mask.T, thin_cols.T, length)
+    length = max(24, round(LINE_FRACTION * (min(h, w) if side is None else side)))
+    along_rows, across_rows = _long_runs(rows_mask, thin_rows, length, side)
+    along_cols, across_cols = _long_runs(cols_mask.T, thin_cols.T, length, side)
     along_cols, across_cols = along_cols.T, across_cols.T
     # A long run is printed if its line crosses most of the page (ruled lines, margins,
     # grids), or if it meets a long run the other way (a box's corners): a long stroke of
@@ -328,7 +331,7 @@ def printed_lines(mask: np.ndarray, rows_mask: np.ndarray | None = None,
     labels, count = ndimage.label(runs_rows | runs_cols, structure=np.ones((3, 3), dtype=bool))
     printed = np.zeros(count + 1, dtype=bool)
     near_cols = ndimage.maximum_filter(runs_cols.view(np.uint8), size=5).astype(bool)
-    printed[np.unique(labels[runs_rows & near_cols])] = True
+    printed[labels[runs_rows & near_cols]] = True
     printed[0] = False
     printed_runs = printed[labels]
     lines_rows = (across_rows | (printed_runs & along_rows)) & thin_rows & mask
@@ -362,13 +365,14 @@ def _gap(lines: np.ndarray, axis: int) -> int:
     return int(2 * round(np.count_nonzero(lines) / max(starts, 1) / 2) + 7)
 
 
-def _long_runs(mask: np.ndarray, thin: np.ndarray,
-               length: int) -> tuple[np.ndarray, np.ndarray]:
+def _long_runs(mask: np.ndarray, thin: np.ndarray, length: int,
+               span: int | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Pixels of `mask` on runs along the rows at least `length` long, at the tilt of the
     thin ink's rows (a band of +-2 px absorbs what is left of it); and those whose line
-    holds such runs over `SPAN_FRACTION` of the width. The first are only the runs at least
-    `MEET_FRACTION` / `LINE_FRACTION` times `length` long."""
+    holds such runs over `SPAN_FRACTION` of the width (or of `span`). The first are only
+    the runs at least `MEET_FRACTION` / `LINE_FRACTION` times `length` long."""
     h, w = mask.shape
+    span = w if span is None else span
     if length > w:
         return np.zeros_like(mask), np.zeros_like(mask)
     angle = _line_angle(thin, length)
@@ -376,7 +380,7 @@ def _long_runs(mask: np.ndarray, thin: np.ndarray,
         band = ndimage.maximum_filter1d(mask.view(np.uint8), 5, axis=0)
         if band.sum(axis=1).max() < length:  # no row holds a run that long: no lines
             return np.zeros_like(mask), np.zeros_like(mask)
-        runs, longer = _runs(band, length, w)
+        runs, longer = _runs(band, length, span)
         return (longer & mask), (runs & mask)
     offsets = np.round(np.arange(w) * np.tan(np.radians(angle))).astype(np.intp)
     offsets -= offsets.min()
@@ -389,7 +393,7 @@ def _long_runs(mask: np.ndarray, thin: np.ndarray,
     band = ndimage.maximum_filter1d(sheared, 5, axis=0)
     if band.sum(axis=1).max() < length:  # no row holds a run that long: no lines
         return np.zeros_like(mask), np.zeros_like(mask)
-    spanning, longer = _runs(band, length, w)
+    spanning, longer = _runs(band, length, span)
     found, across = np.zeros_like(mask), np.zeros_like(mask)
     found[rows_c, cols] = longer[valid]
     across[rows_c, cols] = spanning[valid]

@@ -28,6 +28,7 @@ from scipy import ndimage
 
 from core.capture import (
     EDGE,
+    LINE_THICKNESS,
     LINE_TRACE,
     TINY_SIDE,
     TRACE_LEVEL,
@@ -321,20 +322,24 @@ def _ink_mask(page: np.ndarray
     traced = [ndimage.uniform_filter1d(ink, LINE_TRACE, axis=axis) >= TRACE_LEVEL * level
               for axis in (1, 0)]
     # A number is often photographed as a strip: printed lines are long against its longer
-    # side, not its shorter one (a digit's stroke is as tall as the strip), so the line
-    # finder sees the strip on a square page.
+    # side, not its shorter one (a digit's stroke is as tall as the strip). The line finder
+    # measures them so, as if the strip were on a square page; the blank margin below or
+    # beside it is all of that page it needs (`_margin`: its filters reach no further).
     h, w = mask.shape
-    pad = ((0, max(0, w - h)), (0, max(0, h - w)))
-    square = [np.pad(m, pad) for m in (mask, *traced)]
-    lines = printed_lines(*square, ink=np.pad(ink, pad))[:h, :w]
+    side = max(h, w)
+    margin = _margin(side)
+    pad = ((0, min(max(0, w - h), margin)), (0, min(max(0, h - w), margin)))
+    padded = [np.pad(m, pad) for m in (mask, *traced)]
+    lines = printed_lines(*padded, ink=np.pad(ink, pad), side=side)[:h, :w]
     cells = _comb_cells(mask)
     printed = lines | _box_walls(mask & ~lines, lines)
     mask &= ~printed
     labels, count = ndimage.label(mask, structure=np.ones((3, 3), dtype=bool))
     if count == 0 and cells is None:
         raise ImageError("no digit found")
-    strong = ndimage.maximum(ink, labels, index=np.arange(1, count + 1)) >= threshold
-    mask = np.concatenate(([False], strong))[labels]
+    strong = np.bincount(labels[ink >= threshold], minlength=count + 1) > 0
+    strong[0] = False
+    mask = strong[labels]
     for rows, cols in cells or ():
         # A box holds one digit: its ink is measured against its own darkest, so a faint
         # digit beside bold ones keeps its thin strokes.
@@ -343,6 +348,15 @@ def _ink_mask(page: np.ndarray
         if peak >= threshold / 2:  # not the noise or a line's edge in an empty box
             mask[rows, cols] = (local >= max(floor, CELL_LEVEL * peak)) & ~printed[rows, cols]
     return ink, mask, threshold, cells
+
+
+def _margin(side: int) -> int:
+    """The blank margin the line finder needs beside a strip of a page `side` px long to
+    find what it finds on the strip padded to a square: its thin-ink test (squares as wide
+    as a line is thick) and its crossing test (closings a little longer than that) reach
+    no further across the page's edge."""
+    thickness = max(3, round(LINE_THICKNESS * side))
+    return 2 * thickness + 16
 
 
 def _comb_cells(mask: np.ndarray) -> list[tuple[slice, slice]] | None:
