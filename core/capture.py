@@ -378,34 +378,48 @@ def _long_runs(mask: np.ndarray, thin: np.ndarray, length: int,
     angle = _line_angle(thin, length)
     if angle == 0.0:  # scans and level photos: no shear needed
         band = ndimage.maximum_filter1d(mask.view(np.uint8), 5, axis=0)
-        if band.sum(axis=1).max() < length:  # no row holds a run that long: no lines
+        sums = band.sum(axis=1)
+        if sums.max() < length:  # no row holds a run that long: no lines
             return np.zeros_like(mask), np.zeros_like(mask)
-        runs, longer = _runs(band, length, span)
+        runs, longer = _runs(band, length, span, sums)
         return (longer & mask), (runs & mask)
     offsets = np.round(np.arange(w) * np.tan(np.radians(angle))).astype(np.intp)
     offsets -= offsets.min()
     pad = int(offsets.max())
-    rows = np.arange(h + pad)[:, None] - pad + offsets[None, :]  # sheared row -> original
-    valid = (rows >= 0) & (rows < h)
-    rows_c, cols = np.clip(rows, 0, h - 1)[valid], np.broadcast_to(np.arange(w), rows.shape)[valid]
-    sheared = np.zeros(rows.shape, dtype=np.uint8)
-    sheared[valid] = mask[rows_c, cols]
+    # Sheared: column x moved down by pad - offsets[x], so that the lines run along rows.
+    # The offsets rise or fall in steps: one slice copy per block of columns sharing one.
+    starts = np.concatenate(([0], np.flatnonzero(np.diff(offsets)) + 1))
+    blocks = [(int(a), int(b), pad - int(offsets[a]))
+              for a, b in zip(starts, [*starts[1:], w], strict=True)]
+    sheared = np.zeros((h + pad, w), dtype=np.uint8)
+    for a, b, down in blocks:
+        sheared[down:down + h, a:b] = mask[:, a:b]
     band = ndimage.maximum_filter1d(sheared, 5, axis=0)
-    if band.sum(axis=1).max() < length:  # no row holds a run that long: no lines
+    sums = band.sum(axis=1)
+    if sums.max() < length:  # no row holds a run that long: no lines
         return np.zeros_like(mask), np.zeros_like(mask)
-    spanning, longer = _runs(band, length, span)
-    found, across = np.zeros_like(mask), np.zeros_like(mask)
-    found[rows_c, cols] = longer[valid]
-    across[rows_c, cols] = spanning[valid]
+    spanning, longer = _runs(band, length, span, sums)
+    found, across = np.empty_like(mask), np.empty_like(mask)
+    for a, b, down in blocks:
+        found[:, a:b] = longer[down:down + h, a:b]
+        across[:, a:b] = spanning[down:down + h, a:b]
     return found & mask, across & mask
 
 
-def _runs(band: np.ndarray, length: int, width: int) -> tuple[np.ndarray, np.ndarray]:
-    """In a band image (rows along the lines): runs on rows holding `SPAN_FRACTION` of the
-    width in runs `length` long, and the runs `MEET_FRACTION` / `LINE_FRACTION` as long."""
-    runs = _opening(band, length, axis=1)
-    spanning = runs & (runs.sum(axis=1) >= SPAN_FRACTION * width)[:, None]
-    longer = _opening(band, round(length * MEET_FRACTION / LINE_FRACTION), axis=1) & runs
+def _runs(band: np.ndarray, length: int, width: int,
+          sums: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """In a band image (rows along the lines; `sums`: its rows' sums): runs on rows holding
+    `SPAN_FRACTION` of the width in runs `length` long, and the runs `MEET_FRACTION` /
+    `LINE_FRACTION` as long. Only rows holding `length` pixels can hold such a run: the
+    openings look at those alone."""
+    rows = np.flatnonzero(sums >= length)
+    spanning, longer = np.zeros(band.shape, dtype=bool), np.zeros(band.shape, dtype=bool)
+    if rows.size == 0:
+        return spanning, longer
+    some = band[rows]
+    runs = _opening(some, length, axis=1)
+    spanning[rows] = runs & (runs.sum(axis=1) >= SPAN_FRACTION * width)[:, None]
+    longer[rows] = _opening(some, round(length * MEET_FRACTION / LINE_FRACTION), axis=1) & runs
     return spanning, longer
 
 
@@ -420,14 +434,17 @@ def _line_angle(thin: np.ndarray, length: int) -> float:
         # period of ruled lines or a grid and can favour a wrong angle.
         pick = np.random.default_rng(0).integers(0, ys.size, 8_000)
         ys, xs = ys[pick], xs[pick]
-    best, best_score = 0.0, -1.0
     ys = ys + int(np.ceil(thin.shape[1] * np.tan(np.radians(MAX_TILT)))) + 1
-    for angle in sorted(np.arange(-MAX_TILT, MAX_TILT + 0.01, 1.0), key=abs):
-        profile = np.bincount(ys - np.round(xs * np.tan(np.radians(angle))).astype(np.intp))
-        score = float(profile.astype(np.float64) @ profile)
-        if score > best_score:  # on a tie, the angle nearer 0 (tried first)
-            best, best_score = float(angle), score
-    return best
+    # All angles' profiles in one bincount (each angle's rows offset past the last's).
+    angles = sorted(np.arange(-MAX_TILT, MAX_TILT + 0.01, 1.0), key=abs)
+    tans = np.array([np.tan(np.radians(angle)) for angle in angles])
+    shifted = ys[None, :] - np.round(xs[None, :] * tans[:, None]).astype(np.intp)
+    size = int(shifted.max()) + 1
+    shifted += np.arange(len(angles))[:, None] * size
+    profiles = np.bincount(shifted.ravel(), minlength=len(angles) * size).reshape(-1, size)
+    profiles = profiles.astype(np.float64)
+    scores = np.einsum("ij,ij->i", profiles, profiles)
+    return float(angles[int(np.argmax(scores))])  # on a tie, the angle nearer 0 (first)
 
 
 def _opening(mask: np.ndarray, size: int, axis: int) -> np.ndarray:

@@ -656,7 +656,7 @@ def _piece(ink: np.ndarray, group: _Group, left: int, right: int, threshold: flo
             sizes = np.bincount(labels.ravel())[1:]
             keep = np.concatenate(([False], sizes >= SLIVER * sizes.max()))
             mask = keep[labels]
-    mask = ndimage.binary_dilation(mask, iterations=1)
+    mask = _dilated(mask)
     crop = ink[group.rows, group.cols][:, left:right] * mask
     rows = np.flatnonzero(crop.max(axis=1) > 0)
     cols = np.flatnonzero(crop.max(axis=0) > 0)
@@ -667,6 +667,17 @@ def _piece(ink: np.ndarray, group: _Group, left: int, right: int, threshold: flo
     y = group.rows.start + int(rows[0])
     evened = _even_strokes(crop, threshold) * np.float32(255.0)
     return evened.astype(np.float32), (x, y, crop.shape[1], crop.shape[0])
+
+
+def _dilated(mask: np.ndarray) -> np.ndarray:
+    """`ndimage.binary_dilation(mask)` (its cross, one step) by four shifted ORs: the same
+    pixels without its set-up cost, which dominates on a digit-sized mask."""
+    out = mask.copy()
+    out[1:] |= mask[:-1]
+    out[:-1] |= mask[1:]
+    out[:, 1:] |= mask[:, :-1]
+    out[:, :-1] |= mask[:, 1:]
+    return out
 
 
 def predict_number_files(model: DigitModel, items: Sequence[tuple[int, str, bytes]],
