@@ -207,10 +207,13 @@ def _bounded(pixels: np.ndarray) -> tuple[np.ndarray, float]:
 
 
 def _reduce(values: np.ndarray, factor: int) -> np.ndarray:
-    """Mean over factor x factor blocks (Pillow's `reduce`, per channel)."""
-    planes = [values] if values.ndim == 2 else [values[..., c] for c in range(values.shape[2])]
+    """Mean over factor x factor blocks (Pillow's `reduce`: RGB in one call, the same
+    numbers as channel by channel; other stacks per channel)."""
+    if values.ndim == 2 or (values.dtype == np.uint8 and values.shape[2] == 3):
+        return np.asarray(Image.fromarray(np.ascontiguousarray(values)).reduce(factor))
+    planes = [values[..., c] for c in range(values.shape[2])]
     out = [np.asarray(Image.fromarray(np.ascontiguousarray(p)).reduce(factor)) for p in planes]
-    return out[0] if values.ndim == 2 else np.stack(out, axis=2)
+    return np.stack(out, axis=2)
 
 
 # --- 1. illumination and ink ---------------------------------------------------------------
@@ -219,36 +222,37 @@ def ink_against_paper(page: np.ndarray, clip: bool = True) -> np.ndarray:
     """Ink in [0, 1] (float32, same height and width): the fraction of light absorbed
     against the local paper, in the most absorbed colour channel (below 0 where the page
     is brighter than its paper, unless `clip`)."""
-    planes = [page] if page.ndim == 2 else [page[..., c] for c in range(page.shape[2])]
-    if _light_on_dark(planes):
-        planes = [255 - p if p.dtype == np.uint8 else 255.0 - p for p in planes]
+    stack = page[None] if page.ndim == 2 else np.moveaxis(page, 2, 0)  # (channels, h, w)
+    if _light_on_dark(stack):
+        stack = 255 - stack if stack.dtype == np.uint8 else 255.0 - stack
     ink = None
-    for plane in planes:
-        paper = estimate_paper(plane)
-        absorbed = 1.0 - plane.astype(np.float32) / np.maximum(paper, 1.0)
+    for plane, paper in zip(stack, _papers(stack), strict=True):
+        absorbed = np.maximum(paper, 1.0, out=paper)
+        np.divide(plane, absorbed, out=absorbed)
+        np.subtract(1.0, absorbed, out=absorbed)
         ink = absorbed if ink is None else np.maximum(ink, absorbed, out=ink)
     return np.clip(ink, 0.0 if clip else None, 1.0, out=ink)
 
 
-def _light_on_dark(planes: list[np.ndarray]) -> bool:
+def _light_on_dark(planes: np.ndarray) -> bool:
     """Whether the marks are lighter than their ground: the brightness's departures from
     its local mean reach further up than down from the ground's own departure (their
     median: the ground is most of the page), in the colour channel where the marks depart
     most (a red marker is faint in the red channel, where a glare would win). The mean is
     taken over half the page, so that a bold digit filling a small scan does not pull it
     to the ink's level. The ground must also be dark (`DARK_GROUND`): on a photo mostly
-    in shadow, the lit part of the page departs upwards most."""
-    step = max(1, max(planes[0].shape) // 128)
-    best, lighter, dark = -1.0, False, True
-    for plane in planes:
-        sample = plane[::step, ::step].astype(np.float32)
-        size = max(3, max(sample.shape) // 2)
-        local = ndimage.uniform_filter(sample, size=size, mode="nearest")
-        low, ground, high = np.percentile(sample - local, (0.5, 50.0, 99.5))
-        if max(high - ground, ground - low) > best:
-            best, lighter = max(high - ground, ground - low), bool(high - ground > ground - low)
-            dark = float(np.median(sample)) < DARK_GROUND * 255.0
-    return lighter and dark
+    in shadow, the lit part of the page departs upwards most. `planes`: (channels, h, w),
+    all channels measured at once."""
+    step = max(1, max(planes.shape[1:]) // 128)
+    sample = planes[:, ::step, ::step].astype(np.float32)
+    size = max(3, max(sample.shape[1:]) // 2)
+    local = ndimage.uniform_filter(sample, size=(1, size, size), mode="nearest")
+    low, ground, high = np.percentile((sample - local).reshape(len(sample), -1),
+                                      (0.5, 50.0, 99.5), axis=1)
+    up, down = high - ground, ground - low
+    best = int(np.argmax(np.maximum(up, down)))  # on a tie, the first channel
+    dark = float(np.median(sample[best])) < DARK_GROUND * 255.0
+    return bool(up[best] > down[best]) and dark
 
 
 def estimate_paper(plane: np.ndarray) -> np.ndarray:
@@ -256,20 +260,32 @@ def estimate_paper(plane: np.ndarray) -> np.ndarray:
     grey closing on a coarse copy, which fills in dark strokes narrower than its window
     and keeps what is wider (a shadow, a gradient, vignetting), smoothed and brought back
     to full size."""
-    h, w = plane.shape
+    return _papers(plane[None])[0]
+
+
+def _papers(planes: np.ndarray) -> list[np.ndarray]:
+    """`estimate_paper` of each channel of a (channels, h, w) stack, the coarse work done
+    on all channels at once."""
+    _, h, w = planes.shape
     factor = max(1, max(h, w) // COARSE_SIDE)
-    coarse = (_reduce(plane, factor) if factor > 1 else plane).astype(np.float32)
-    window = max(3, round(PAPER_WINDOW * max(coarse.shape)) | 1)
+    if factor > 1:
+        coarse = _reduce(np.moveaxis(planes, 0, 2), factor)
+        coarse = coarse[None] if coarse.ndim == 2 else np.moveaxis(coarse, 2, 0)
+    else:
+        coarse = planes
+    coarse = coarse.astype(np.float32)
+    window = max(3, round(PAPER_WINDOW * max(coarse.shape[1:])) | 1)
     # The page is extended by its edge values *before* the closing: a closing padded by
     # its own (dilated) values brightens the paper within half a window of the frame, and
     # a vignette or a shadow reaching the edge would then be taken for ink.
     pad = window // 2 + 1
-    padded = np.pad(coarse, pad, mode="edge")
-    paper = ndimage.grey_closing(padded, size=(window, window), mode="nearest")
-    paper = ndimage.uniform_filter(paper, size=3, mode="nearest")[pad:-pad, pad:-pad]
-    if paper.shape == (h, w):
-        return paper
-    return np.asarray(Image.fromarray(paper).resize((w, h), Image.Resampling.BILINEAR))
+    padded = np.pad(coarse, ((0, 0), (pad, pad), (pad, pad)), mode="edge")
+    paper = ndimage.grey_closing(padded, size=(1, window, window), mode="nearest")
+    paper = ndimage.uniform_filter(paper, size=(1, 3, 3), mode="nearest")[:, pad:-pad, pad:-pad]
+    if paper.shape[1:] == (h, w):
+        return list(paper)
+    return [np.array(Image.fromarray(p).resize((w, h), Image.Resampling.BILINEAR))
+            for p in paper]
 
 
 def _ink_threshold(ink: np.ndarray) -> tuple[float, float]:
