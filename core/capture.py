@@ -247,8 +247,10 @@ def _light_on_dark(planes: np.ndarray) -> bool:
     sample = planes[:, ::step, ::step].astype(np.float32)
     size = max(3, max(sample.shape[1:]) // 2)
     local = ndimage.uniform_filter(sample, size=(1, size, size), mode="nearest")
-    low, ground, high = np.percentile((sample - local).reshape(len(sample), -1),
-                                      (0.5, 50.0, 99.5), axis=1)
+    # (sorted first: numpy's SIMD sort and a percentile of sorted rows cost less than the
+    # percentile's own partition, for the same values)
+    departures = np.sort((sample - local).reshape(len(sample), -1), axis=1)
+    low, ground, high = np.percentile(departures, (0.5, 50.0, 99.5), axis=1)
     up, down = high - ground, ground - low
     best = int(np.argmax(np.maximum(up, down)))  # on a tie, the first channel
     dark = float(np.median(sample[best])) < DARK_GROUND * 255.0
@@ -355,7 +357,8 @@ def printed_lines(mask: np.ndarray, rows_mask: np.ndarray | None = None,
     if ink is not None and (lines_rows | lines_cols).any():
         # Ink much darker than the printed lines' own ink lies on a line: a stroke along it.
         traced = (across_rows | across_cols | printed_runs) & (rows_mask | cols_mask)
-        darker = ink > STROKE_CONTRAST * float(np.median(ink[traced])) + MIN_INK
+        level = float(np.median(np.sort(ink[traced])))  # (sorted first: as fast, see above)
+        darker = ink > STROKE_CONTRAST * level + MIN_INK
         lines_rows &= ~darker
         lines_cols &= ~darker
     lines = lines_rows | lines_cols
