@@ -334,10 +334,13 @@ def printed_lines(mask: np.ndarray, rows_mask: np.ndarray | None = None,
         return np.zeros_like(mask)
     rows_mask = mask if rows_mask is None else rows_mask
     cols_mask = mask if cols_mask is None else cols_mask
+    length = max(24, round(LINE_FRACTION * (min(h, w) if side is None else side)))
+    if (_longest_run(rows_mask.any(axis=0)) < length
+            and _longest_run(cols_mask.any(axis=1)) < length):
+        return np.zeros_like(mask)  # no run that long either way, at any tilt (`_long_runs`)
     thickness = max(3, round(LINE_THICKNESS * max(h, w)))
     thin = _thin(mask, thickness)
     thin_rows, thin_cols = thin | (rows_mask & ~mask), thin | (cols_mask & ~mask)
-    length = max(24, round(LINE_FRACTION * (min(h, w) if side is None else side)))
     along_rows, across_rows = _long_runs(rows_mask, thin_rows, length, side)
     along_cols, across_cols = _long_runs(cols_mask.T, thin_cols.T, length, side)
     along_cols, across_cols = along_cols.T, across_cols.T
@@ -392,7 +395,9 @@ def _long_runs(mask: np.ndarray, thin: np.ndarray, length: int,
     the runs at least `MEET_FRACTION` / `LINE_FRACTION` times `length` long."""
     h, w = mask.shape
     span = w if span is None else span
-    if length > w:
+    if length > w or _longest_run(mask.any(axis=0)) < length:
+        # A run that long at any tilt has ink in as many adjacent columns: none here (a
+        # number's digits with gaps between them, a digit on a blank page).
         return np.zeros_like(mask), np.zeros_like(mask)
     angle = _line_angle(thin, length)
     if angle == 0.0:  # scans and level photos: no shear needed
@@ -423,6 +428,12 @@ def _long_runs(mask: np.ndarray, thin: np.ndarray, length: int,
         found[:, a:b] = longer[down:down + h, a:b]
         across[:, a:b] = spanning[down:down + h, a:b]
     return found & mask, across & mask
+
+
+def _longest_run(present: np.ndarray) -> int:
+    """The length of the longest run of True."""
+    edges = np.flatnonzero(np.diff(present.view(np.int8), prepend=0, append=0))
+    return int((edges[1::2] - edges[::2]).max(initial=0))
 
 
 def _runs(band: np.ndarray, length: int, width: int,
