@@ -35,6 +35,7 @@ from core.capture import (
     Box,
     _even_strokes,
     _ink_threshold,
+    _longest_run,
     _reduce,
     _scaled,
     ink_against_paper,
@@ -365,8 +366,10 @@ def _comb_cells(mask: np.ndarray) -> list[tuple[slice, slice]] | None:
     page wide, the columns inked over `COMB_WALL` of the rows between them, evenly spaced,
     the two rows ending with the first and last of them; None if the page has none."""
     w = mask.shape[1]
-    band = ndimage.maximum_filter1d(mask.view(np.uint8), 3, axis=0)  # a slight tilt
     length = max(8, int(COMB_LINE * w))
+    if _longest_run(mask.any(axis=0)) < length:
+        return None  # no row holds a straight run that long: inked columns that far apart
+    band = ndimage.maximum_filter1d(mask.view(np.uint8), 3, axis=0)  # a slight tilt
     eroded = ndimage.minimum_filter1d(band, length, axis=1, mode="constant", cval=0)
     rows = np.flatnonzero(eroded.any(axis=1))
     if rows.size < 2:
