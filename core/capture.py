@@ -207,10 +207,13 @@ def _bounded(pixels: np.ndarray) -> tuple[np.ndarray, float]:
 
 
 def _reduce(values: np.ndarray, factor: int) -> np.ndarray:
-    """Mean over factor x factor blocks (Pillow's `reduce`, per channel)."""
-    planes = [values] if values.ndim == 2 else [values[..., c] for c in range(values.shape[2])]
+    """Mean over factor x factor blocks (Pillow's `reduce`: RGB in one call, the same
+    numbers as channel by channel; other stacks per channel)."""
+    if values.ndim == 2 or (values.dtype == np.uint8 and values.shape[2] == 3):
+        return np.asarray(Image.fromarray(np.ascontiguousarray(values)).reduce(factor))
+    planes = [values[..., c] for c in range(values.shape[2])]
     out = [np.asarray(Image.fromarray(np.ascontiguousarray(p)).reduce(factor)) for p in planes]
-    return out[0] if values.ndim == 2 else np.stack(out, axis=2)
+    return np.stack(out, axis=2)
 
 
 # --- 1. illumination and ink ---------------------------------------------------------------
@@ -219,36 +222,39 @@ def ink_against_paper(page: np.ndarray, clip: bool = True) -> np.ndarray:
     """Ink in [0, 1] (float32, same height and width): the fraction of light absorbed
     against the local paper, in the most absorbed colour channel (below 0 where the page
     is brighter than its paper, unless `clip`)."""
-    planes = [page] if page.ndim == 2 else [page[..., c] for c in range(page.shape[2])]
-    if _light_on_dark(planes):
-        planes = [255 - p if p.dtype == np.uint8 else 255.0 - p for p in planes]
+    stack = page[None] if page.ndim == 2 else np.moveaxis(page, 2, 0)  # (channels, h, w)
+    if _light_on_dark(stack):
+        stack = 255 - stack if stack.dtype == np.uint8 else 255.0 - stack
     ink = None
-    for plane in planes:
-        paper = estimate_paper(plane)
-        absorbed = 1.0 - plane.astype(np.float32) / np.maximum(paper, 1.0)
+    for plane, paper in zip(stack, _papers(stack), strict=True):
+        absorbed = np.maximum(paper, 1.0, out=paper)
+        np.divide(plane, absorbed, out=absorbed)
+        np.subtract(1.0, absorbed, out=absorbed)
         ink = absorbed if ink is None else np.maximum(ink, absorbed, out=ink)
     return np.clip(ink, 0.0 if clip else None, 1.0, out=ink)
 
 
-def _light_on_dark(planes: list[np.ndarray]) -> bool:
+def _light_on_dark(planes: np.ndarray) -> bool:
     """Whether the marks are lighter than their ground: the brightness's departures from
     its local mean reach further up than down from the ground's own departure (their
     median: the ground is most of the page), in the colour channel where the marks depart
     most (a red marker is faint in the red channel, where a glare would win). The mean is
     taken over half the page, so that a bold digit filling a small scan does not pull it
     to the ink's level. The ground must also be dark (`DARK_GROUND`): on a photo mostly
-    in shadow, the lit part of the page departs upwards most."""
-    step = max(1, max(planes[0].shape) // 128)
-    best, lighter, dark = -1.0, False, True
-    for plane in planes:
-        sample = plane[::step, ::step].astype(np.float32)
-        size = max(3, max(sample.shape) // 2)
-        local = ndimage.uniform_filter(sample, size=size, mode="nearest")
-        low, ground, high = np.percentile(sample - local, (0.5, 50.0, 99.5))
-        if max(high - ground, ground - low) > best:
-            best, lighter = max(high - ground, ground - low), bool(high - ground > ground - low)
-            dark = float(np.median(sample)) < DARK_GROUND * 255.0
-    return lighter and dark
+    in shadow, the lit part of the page departs upwards most. `planes`: (channels, h, w),
+    all channels measured at once."""
+    step = max(1, max(planes.shape[1:]) // 128)
+    sample = planes[:, ::step, ::step].astype(np.float32)
+    size = max(3, max(sample.shape[1:]) // 2)
+    local = ndimage.uniform_filter(sample, size=(1, size, size), mode="nearest")
+    # (sorted first: numpy's SIMD sort and a percentile of sorted rows cost less than the
+    # percentile's own partition, for the same values)
+    departures = np.sort((sample - local).reshape(len(sample), -1), axis=1)
+    low, ground, high = np.percentile(departures, (0.5, 50.0, 99.5), axis=1)
+    up, down = high - ground, ground - low
+    best = int(np.argmax(np.maximum(up, down)))  # on a tie, the first channel
+    dark = float(np.median(sample[best])) < DARK_GROUND * 255.0
+    return bool(up[best] > down[best]) and dark
 
 
 def estimate_paper(plane: np.ndarray) -> np.ndarray:
@@ -256,20 +262,32 @@ def estimate_paper(plane: np.ndarray) -> np.ndarray:
     grey closing on a coarse copy, which fills in dark strokes narrower than its window
     and keeps what is wider (a shadow, a gradient, vignetting), smoothed and brought back
     to full size."""
-    h, w = plane.shape
+    return _papers(plane[None])[0]
+
+
+def _papers(planes: np.ndarray) -> list[np.ndarray]:
+    """`estimate_paper` of each channel of a (channels, h, w) stack, the coarse work done
+    on all channels at once."""
+    _, h, w = planes.shape
     factor = max(1, max(h, w) // COARSE_SIDE)
-    coarse = (_reduce(plane, factor) if factor > 1 else plane).astype(np.float32)
-    window = max(3, round(PAPER_WINDOW * max(coarse.shape)) | 1)
+    if factor > 1:
+        coarse = _reduce(np.moveaxis(planes, 0, 2), factor)
+        coarse = coarse[None] if coarse.ndim == 2 else np.moveaxis(coarse, 2, 0)
+    else:
+        coarse = planes
+    coarse = coarse.astype(np.float32)
+    window = max(3, round(PAPER_WINDOW * max(coarse.shape[1:])) | 1)
     # The page is extended by its edge values *before* the closing: a closing padded by
     # its own (dilated) values brightens the paper within half a window of the frame, and
     # a vignette or a shadow reaching the edge would then be taken for ink.
     pad = window // 2 + 1
-    padded = np.pad(coarse, pad, mode="edge")
-    paper = ndimage.grey_closing(padded, size=(window, window), mode="nearest")
-    paper = ndimage.uniform_filter(paper, size=3, mode="nearest")[pad:-pad, pad:-pad]
-    if paper.shape == (h, w):
-        return paper
-    return np.asarray(Image.fromarray(paper).resize((w, h), Image.Resampling.BILINEAR))
+    padded = np.pad(coarse, ((0, 0), (pad, pad), (pad, pad)), mode="edge")
+    paper = ndimage.grey_closing(padded, size=(1, window, window), mode="nearest")
+    paper = ndimage.uniform_filter(paper, size=(1, 3, 3), mode="nearest")[:, pad:-pad, pad:-pad]
+    if paper.shape[1:] == (h, w):
+        return list(paper)
+    return [np.array(Image.fromarray(p).resize((w, h), Image.Resampling.BILINEAR))
+            for p in paper]
 
 
 def _ink_threshold(ink: np.ndarray) -> tuple[float, float]:
@@ -301,24 +319,30 @@ def _noise_level(values: np.ndarray) -> float:
 
 def printed_lines(mask: np.ndarray, rows_mask: np.ndarray | None = None,
                   cols_mask: np.ndarray | None = None,
-                  ink: np.ndarray | None = None) -> np.ndarray:
+                  ink: np.ndarray | None = None, side: int | None = None) -> np.ndarray:
     """The pixels of printed lines (ruled, margin, grid, box borders) in an ink mask: thin
     runs at least `LINE_FRACTION` of the page long, horizontal or vertical within
     `MAX_TILT` degrees. Pixels where a stroke crosses a line are not included. Lines are
     traced on `rows_mask` and `cols_mask` when given (the ink averaged along each
     direction: a faint dotted line is whole there). Given the `ink`, pixels much darker
-    than the lines' own ink are a stroke lying along a line, not the line."""
+    than the lines' own ink are a stroke lying along a line, not the line. `side`, when
+    given, is the length lines are measured against instead of the page's shorter side
+    and width (a strip of a longer page, seen as if it were square: a stroke as tall as
+    the strip is no line)."""
     h, w = mask.shape
     if max(h, w) < MIN_LINE_SIDE:
         return np.zeros_like(mask)
     rows_mask = mask if rows_mask is None else rows_mask
     cols_mask = mask if cols_mask is None else cols_mask
+    length = max(24, round(LINE_FRACTION * (min(h, w) if side is None else side)))
+    if (_longest_run(rows_mask.any(axis=0)) < length
+            and _longest_run(cols_mask.any(axis=1)) < length):
+        return np.zeros_like(mask)  # no run that long either way, at any tilt (`_long_runs`)
     thickness = max(3, round(LINE_THICKNESS * max(h, w)))
     thin = _thin(mask, thickness)
     thin_rows, thin_cols = thin | (rows_mask & ~mask), thin | (cols_mask & ~mask)
-    length = max(24, round(LINE_FRACTION * min(h, w)))
-    along_rows, across_rows = _long_runs(rows_mask, thin_rows, length)
-    along_cols, across_cols = _long_runs(cols_mask.T, thin_cols.T, length)
+    along_rows, across_rows = _long_runs(rows_mask, thin_rows, length, side)
+    along_cols, across_cols = _long_runs(cols_mask.T, thin_cols.T, length, side)
     along_cols, across_cols = along_cols.T, across_cols.T
     # A long run is printed if its line crosses most of the page (ruled lines, margins,
     # grids), or if it meets a long run the other way (a box's corners): a long stroke of
@@ -328,7 +352,7 @@ def printed_lines(mask: np.ndarray, rows_mask: np.ndarray | None = None,
     labels, count = ndimage.label(runs_rows | runs_cols, structure=np.ones((3, 3), dtype=bool))
     printed = np.zeros(count + 1, dtype=bool)
     near_cols = ndimage.maximum_filter(runs_cols.view(np.uint8), size=5).astype(bool)
-    printed[np.unique(labels[runs_rows & near_cols])] = True
+    printed[labels[runs_rows & near_cols]] = True
     printed[0] = False
     printed_runs = printed[labels]
     lines_rows = (across_rows | (printed_runs & along_rows)) & thin_rows & mask
@@ -336,7 +360,8 @@ def printed_lines(mask: np.ndarray, rows_mask: np.ndarray | None = None,
     if ink is not None and (lines_rows | lines_cols).any():
         # Ink much darker than the printed lines' own ink lies on a line: a stroke along it.
         traced = (across_rows | across_cols | printed_runs) & (rows_mask | cols_mask)
-        darker = ink > STROKE_CONTRAST * float(np.median(ink[traced])) + MIN_INK
+        level = float(np.median(np.sort(ink[traced])))  # (sorted first: as fast, see above)
+        darker = ink > STROKE_CONTRAST * level + MIN_INK
         lines_rows &= ~darker
         lines_cols &= ~darker
     lines = lines_rows | lines_cols
@@ -362,46 +387,69 @@ def _gap(lines: np.ndarray, axis: int) -> int:
     return int(2 * round(np.count_nonzero(lines) / max(starts, 1) / 2) + 7)
 
 
-def _long_runs(mask: np.ndarray, thin: np.ndarray,
-               length: int) -> tuple[np.ndarray, np.ndarray]:
+def _long_runs(mask: np.ndarray, thin: np.ndarray, length: int,
+               span: int | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Pixels of `mask` on runs along the rows at least `length` long, at the tilt of the
     thin ink's rows (a band of +-2 px absorbs what is left of it); and those whose line
-    holds such runs over `SPAN_FRACTION` of the width. The first are only the runs at least
-    `MEET_FRACTION` / `LINE_FRACTION` times `length` long."""
+    holds such runs over `SPAN_FRACTION` of the width (or of `span`). The first are only
+    the runs at least `MEET_FRACTION` / `LINE_FRACTION` times `length` long."""
     h, w = mask.shape
-    if length > w:
+    span = w if span is None else span
+    if length > w or _longest_run(mask.any(axis=0)) < length:
+        # A run that long at any tilt has ink in as many adjacent columns: none here (a
+        # number's digits with gaps between them, a digit on a blank page).
         return np.zeros_like(mask), np.zeros_like(mask)
     angle = _line_angle(thin, length)
     if angle == 0.0:  # scans and level photos: no shear needed
         band = ndimage.maximum_filter1d(mask.view(np.uint8), 5, axis=0)
-        if band.sum(axis=1).max() < length:  # no row holds a run that long: no lines
+        sums = band.sum(axis=1)
+        if sums.max() < length:  # no row holds a run that long: no lines
             return np.zeros_like(mask), np.zeros_like(mask)
-        runs, longer = _runs(band, length, w)
+        runs, longer = _runs(band, length, span, sums)
         return (longer & mask), (runs & mask)
     offsets = np.round(np.arange(w) * np.tan(np.radians(angle))).astype(np.intp)
     offsets -= offsets.min()
     pad = int(offsets.max())
-    rows = np.arange(h + pad)[:, None] - pad + offsets[None, :]  # sheared row -> original
-    valid = (rows >= 0) & (rows < h)
-    rows_c, cols = np.clip(rows, 0, h - 1)[valid], np.broadcast_to(np.arange(w), rows.shape)[valid]
-    sheared = np.zeros(rows.shape, dtype=np.uint8)
-    sheared[valid] = mask[rows_c, cols]
+    # Sheared: column x moved down by pad - offsets[x], so that the lines run along rows.
+    # The offsets rise or fall in steps: one slice copy per block of columns sharing one.
+    starts = np.concatenate(([0], np.flatnonzero(np.diff(offsets)) + 1))
+    blocks = [(int(a), int(b), pad - int(offsets[a]))
+              for a, b in zip(starts, [*starts[1:], w], strict=True)]
+    sheared = np.zeros((h + pad, w), dtype=np.uint8)
+    for a, b, down in blocks:
+        sheared[down:down + h, a:b] = mask[:, a:b]
     band = ndimage.maximum_filter1d(sheared, 5, axis=0)
-    if band.sum(axis=1).max() < length:  # no row holds a run that long: no lines
+    sums = band.sum(axis=1)
+    if sums.max() < length:  # no row holds a run that long: no lines
         return np.zeros_like(mask), np.zeros_like(mask)
-    spanning, longer = _runs(band, length, w)
-    found, across = np.zeros_like(mask), np.zeros_like(mask)
-    found[rows_c, cols] = longer[valid]
-    across[rows_c, cols] = spanning[valid]
+    spanning, longer = _runs(band, length, span, sums)
+    found, across = np.empty_like(mask), np.empty_like(mask)
+    for a, b, down in blocks:
+        found[:, a:b] = longer[down:down + h, a:b]
+        across[:, a:b] = spanning[down:down + h, a:b]
     return found & mask, across & mask
 
 
-def _runs(band: np.ndarray, length: int, width: int) -> tuple[np.ndarray, np.ndarray]:
-    """In a band image (rows along the lines): runs on rows holding `SPAN_FRACTION` of the
-    width in runs `length` long, and the runs `MEET_FRACTION` / `LINE_FRACTION` as long."""
-    runs = _opening(band, length, axis=1)
-    spanning = runs & (runs.sum(axis=1) >= SPAN_FRACTION * width)[:, None]
-    longer = _opening(band, round(length * MEET_FRACTION / LINE_FRACTION), axis=1) & runs
+def _longest_run(present: np.ndarray) -> int:
+    """The length of the longest run of True."""
+    edges = np.flatnonzero(np.diff(present.view(np.int8), prepend=0, append=0))
+    return int((edges[1::2] - edges[::2]).max(initial=0))
+
+
+def _runs(band: np.ndarray, length: int, width: int,
+          sums: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """In a band image (rows along the lines; `sums`: its rows' sums): runs on rows holding
+    `SPAN_FRACTION` of the width in runs `length` long, and the runs `MEET_FRACTION` /
+    `LINE_FRACTION` as long. Only rows holding `length` pixels can hold such a run: the
+    openings look at those alone."""
+    rows = np.flatnonzero(sums >= length)
+    spanning, longer = np.zeros(band.shape, dtype=bool), np.zeros(band.shape, dtype=bool)
+    if rows.size == 0:
+        return spanning, longer
+    some = band[rows]
+    runs = _opening(some, length, axis=1)
+    spanning[rows] = runs & (runs.sum(axis=1) >= SPAN_FRACTION * width)[:, None]
+    longer[rows] = _opening(some, round(length * MEET_FRACTION / LINE_FRACTION), axis=1) & runs
     return spanning, longer
 
 
@@ -416,14 +464,17 @@ def _line_angle(thin: np.ndarray, length: int) -> float:
         # period of ruled lines or a grid and can favour a wrong angle.
         pick = np.random.default_rng(0).integers(0, ys.size, 8_000)
         ys, xs = ys[pick], xs[pick]
-    best, best_score = 0.0, -1.0
     ys = ys + int(np.ceil(thin.shape[1] * np.tan(np.radians(MAX_TILT)))) + 1
-    for angle in sorted(np.arange(-MAX_TILT, MAX_TILT + 0.01, 1.0), key=abs):
-        profile = np.bincount(ys - np.round(xs * np.tan(np.radians(angle))).astype(np.intp))
-        score = float(profile.astype(np.float64) @ profile)
-        if score > best_score:  # on a tie, the angle nearer 0 (tried first)
-            best, best_score = float(angle), score
-    return best
+    # All angles' profiles in one bincount (each angle's rows offset past the last's).
+    angles = sorted(np.arange(-MAX_TILT, MAX_TILT + 0.01, 1.0), key=abs)
+    tans = np.array([np.tan(np.radians(angle)) for angle in angles])
+    shifted = ys[None, :] - np.round(xs[None, :] * tans[:, None]).astype(np.intp)
+    size = int(shifted.max()) + 1
+    shifted += np.arange(len(angles))[:, None] * size
+    profiles = np.bincount(shifted.ravel(), minlength=len(angles) * size).reshape(-1, size)
+    profiles = profiles.astype(np.float64)
+    scores = np.einsum("ij,ij->i", profiles, profiles)
+    return float(angles[int(np.argmax(scores))])  # on a tie, the angle nearer 0 (first)
 
 
 def _opening(mask: np.ndarray, size: int, axis: int) -> np.ndarray:

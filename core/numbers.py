@@ -28,12 +28,14 @@ from scipy import ndimage
 
 from core.capture import (
     EDGE,
+    LINE_THICKNESS,
     LINE_TRACE,
     TINY_SIDE,
     TRACE_LEVEL,
     Box,
     _even_strokes,
     _ink_threshold,
+    _longest_run,
     _reduce,
     _scaled,
     ink_against_paper,
@@ -321,20 +323,24 @@ def _ink_mask(page: np.ndarray
     traced = [ndimage.uniform_filter1d(ink, LINE_TRACE, axis=axis) >= TRACE_LEVEL * level
               for axis in (1, 0)]
     # A number is often photographed as a strip: printed lines are long against its longer
-    # side, not its shorter one (a digit's stroke is as tall as the strip), so the line
-    # finder sees the strip on a square page.
+    # side, not its shorter one (a digit's stroke is as tall as the strip). The line finder
+    # measures them so, as if the strip were on a square page; the blank margin below or
+    # beside it is all of that page it needs (`_margin`: its filters reach no further).
     h, w = mask.shape
-    pad = ((0, max(0, w - h)), (0, max(0, h - w)))
-    square = [np.pad(m, pad) for m in (mask, *traced)]
-    lines = printed_lines(*square, ink=np.pad(ink, pad))[:h, :w]
+    side = max(h, w)
+    margin = _margin(side)
+    pad = ((0, min(max(0, w - h), margin)), (0, min(max(0, h - w), margin)))
+    padded = [np.pad(m, pad) for m in (mask, *traced)]
+    lines = printed_lines(*padded, ink=np.pad(ink, pad), side=side)[:h, :w]
     cells = _comb_cells(mask)
     printed = lines | _box_walls(mask & ~lines, lines)
     mask &= ~printed
     labels, count = ndimage.label(mask, structure=np.ones((3, 3), dtype=bool))
     if count == 0 and cells is None:
         raise ImageError("no digit found")
-    strong = ndimage.maximum(ink, labels, index=np.arange(1, count + 1)) >= threshold
-    mask = np.concatenate(([False], strong))[labels]
+    strong = np.bincount(labels[ink >= threshold], minlength=count + 1) > 0
+    strong[0] = False
+    mask = strong[labels]
     for rows, cols in cells or ():
         # A box holds one digit: its ink is measured against its own darkest, so a faint
         # digit beside bold ones keeps its thin strokes.
@@ -345,14 +351,25 @@ def _ink_mask(page: np.ndarray
     return ink, mask, threshold, cells
 
 
+def _margin(side: int) -> int:
+    """The blank margin the line finder needs beside a strip of a page `side` px long to
+    find what it finds on the strip padded to a square: its thin-ink test (squares as wide
+    as a line is thick) and its crossing test (closings a little longer than that) reach
+    no further across the page's edge."""
+    thickness = max(3, round(LINE_THICKNESS * side))
+    return 2 * thickness + 16
+
+
 def _comb_cells(mask: np.ndarray) -> list[tuple[slice, slice]] | None:
     """The boxes of a comb field (a form's row of printed boxes, one digit each), left to
     right, inside their walls: between two rows holding a straight run `COMB_LINE` of the
     page wide, the columns inked over `COMB_WALL` of the rows between them, evenly spaced,
     the two rows ending with the first and last of them; None if the page has none."""
     w = mask.shape[1]
-    band = ndimage.maximum_filter1d(mask.view(np.uint8), 3, axis=0)  # a slight tilt
     length = max(8, int(COMB_LINE * w))
+    if _longest_run(mask.any(axis=0)) < length:
+        return None  # no row holds a straight run that long: inked columns that far apart
+    band = ndimage.maximum_filter1d(mask.view(np.uint8), 3, axis=0)  # a slight tilt
     eroded = ndimage.minimum_filter1d(band, length, axis=1, mode="constant", cval=0)
     rows = np.flatnonzero(eroded.any(axis=1))
     if rows.size < 2:
@@ -642,7 +659,7 @@ def _piece(ink: np.ndarray, group: _Group, left: int, right: int, threshold: flo
             sizes = np.bincount(labels.ravel())[1:]
             keep = np.concatenate(([False], sizes >= SLIVER * sizes.max()))
             mask = keep[labels]
-    mask = ndimage.binary_dilation(mask, iterations=1)
+    mask = _dilated(mask)
     crop = ink[group.rows, group.cols][:, left:right] * mask
     rows = np.flatnonzero(crop.max(axis=1) > 0)
     cols = np.flatnonzero(crop.max(axis=0) > 0)
@@ -653,6 +670,17 @@ def _piece(ink: np.ndarray, group: _Group, left: int, right: int, threshold: flo
     y = group.rows.start + int(rows[0])
     evened = _even_strokes(crop, threshold) * np.float32(255.0)
     return evened.astype(np.float32), (x, y, crop.shape[1], crop.shape[0])
+
+
+def _dilated(mask: np.ndarray) -> np.ndarray:
+    """`ndimage.binary_dilation(mask)` (its cross, one step) by four shifted ORs: the same
+    pixels without its set-up cost, which dominates on a digit-sized mask."""
+    out = mask.copy()
+    out[1:] |= mask[:-1]
+    out[:-1] |= mask[1:]
+    out[:, 1:] |= mask[:, :-1]
+    out[:, :-1] |= mask[:, 1:]
+    return out
 
 
 def predict_number_files(model: DigitModel, items: Sequence[tuple[int, str, bytes]],

@@ -106,6 +106,29 @@ def test_printed_lines_mask_covers_lines_not_strokes():
     assert not lines[100, 185:225].any()  # the 7's bar, lying on a ruled line (y=108 +- 3)
 
 
+@pytest.mark.parametrize("angle", [0, 4, -7])
+def test_a_strip_is_measured_against_its_longer_side_without_padding_it_to_a_square(angle):
+    # A number's strip: ruled lines, a margin, and a 1 as tall as the strip (not a line).
+    page = ruled_page(420, 150).rotate(angle, Image.Resampling.BILINEAR, fillcolor=PAPER)
+    one(page, 300, 5, 6)
+    seven(page, 120, 40)
+    mask = pixels(page).min(axis=2) < 215
+    h, w = mask.shape
+    square = printed_lines(np.pad(mask, ((0, w - h), (0, 0))))[:h]
+    margin = 2 * max(3, round(0.03 * w)) + 16  # what core.numbers gives it
+    strip = printed_lines(np.pad(mask, ((0, margin), (0, 0))), side=w)[:h]
+    assert square.any()
+    assert (strip == square).all()
+
+
+def test_a_page_without_long_runs_has_no_lines():
+    page = Image.new("RGB", (400, 200), PAPER)
+    for left in (40, 140, 240):
+        seven(page, left, 60)
+    mask = pixels(page).min(axis=2) < 215
+    assert not printed_lines(mask).any()
+
+
 def test_a_page_turned_by_ten_degrees_still_loses_its_lines():
     page = ruled_page(600, 500)
     truth = seven(page, 280, 200)
