@@ -225,7 +225,7 @@ def read_numbers(model: DigitModel, pages: Sequence[tuple[np.ndarray, float]]
         except ImageError as exc:
             found.append(exc)
     good = [s for s in found if isinstance(s, Segmentation)]
-    labels, confidence, runner_up = _predict(model, good)
+    labels, confidence, runner_up, whole = _predict(model, good)
     out: list[NumberRead | ImageError] = []
     offset = 0
     for item in found:
@@ -234,29 +234,39 @@ def read_numbers(model: DigitModel, pages: Sequence[tuple[np.ndarray, float]]
             continue
         n = len(item.digits)
         window = slice(offset, offset + n)
-        out.append(choose(item, labels[window], confidence[window], runner_up[window])[0])
+        out.append(choose(item, labels[window], confidence[window], runner_up[window],
+                          None if whole is None else whole[window])[0])
         offset += n
     return out
 
 
 def _predict(model: DigitModel, segmentations: Sequence[Segmentation]
-             ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+             ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]:
+    """Labels, confidences, runner-ups and P(whole digit) (None: the model has no
+    verifier) of every candidate piece: their features computed once for both."""
     digits = [d for s in segmentations for d in s.digits]
     if not digits:
         empty = np.zeros(0)
-        return empty.astype(np.int64), empty, empty.astype(np.int64)
-    predictions = model.predict(np.stack(digits))
+        return empty.astype(np.int64), empty, empty.astype(np.int64), None
+    features = model.features(np.stack(digits))
+    predictions = model.predictor.predict(features)
+    whole = model.whole(features) if any(len(s.digits) > len(s.groups) for s in
+                                         segmentations) else None
     return (np.asarray(predictions.labels), np.asarray(predictions.confidence, np.float64),
-            np.asarray(predictions.runner_up))
+            np.asarray(predictions.runner_up), whole)
 
 
 def choose(found: Segmentation, labels: np.ndarray, confidence: np.ndarray,
-           runner_up: np.ndarray) -> tuple[NumberRead, list[int]]:
-    """The reading: per group, the path of pieces most probably all right (the product of
-    their calibrated confidences, each extra piece weighed by `SPLIT_PRIOR`: a Viterbi
-    search over the cut points); and the pieces chosen."""
+           runner_up: np.ndarray, whole: np.ndarray | None = None
+           ) -> tuple[NumberRead, list[int]]:
+    """The reading: per group, the path of pieces most probably all right and all whole
+    digits (the product of their calibrated confidences and, when the model has the
+    verifier, their P(whole digit); each extra piece weighed by `SPLIT_PRIOR`: a Viterbi
+    search over the cut points); and the pieces chosen. The digits keep the classifier's
+    own confidences."""
     chosen: list[int] = []
     penalty = float(np.log(SPLIT_PRIOR))
+    fit = np.zeros(len(labels)) if whole is None else np.log(np.maximum(whole, 1e-6))
     for last, pieces in found.groups:
         best = np.full(last + 1, -np.inf)
         best[0] = 0.0
@@ -264,7 +274,8 @@ def choose(found: Segmentation, labels: np.ndarray, confidence: np.ndarray,
         for start, stop, index in sorted(pieces):
             if np.isfinite(best[start]):
                 score = (best[start] + float(np.log(max(confidence[index], 1e-6)))
-                         + found.shapes[index] + (penalty if start else 0.0))
+                         + float(fit[index]) + found.shapes[index]
+                         + (penalty if start else 0.0))
                 if score > best[stop]:
                     best[stop], back[stop] = score, (start, index)
         end = last if np.isfinite(best[last]) else int(np.flatnonzero(np.isfinite(best))[-1])
