@@ -610,9 +610,10 @@ def _width_fit(ratio: float) -> float:
 
 def _candidate_cuts(ink: np.ndarray, typical: float, budget: int
                     ) -> tuple[list[int], list[tuple[int, int]]]:
-    """Where a wide group may be cut: its ends and the deepest minima of its column
-    projection (at most `MAX_CUTS`), and the spans between two of them wide enough and
-    narrow enough to be one digit (the whole group always), at most `budget`."""
+    """Where a wide group may be cut: its ends, the deepest minima of its column
+    projection (at most `MAX_CUTS`) and the valleys of its outline (`_contour_valleys`),
+    and the spans between two of them wide enough and narrow enough to be one digit (the
+    whole group always), at most `budget`."""
     width = ink.shape[1]
     profile = ndimage.uniform_filter1d(ink.sum(axis=0), 3)
     inner = np.arange(2, width - 2)
@@ -629,6 +630,9 @@ def _candidate_cuts(ink: np.ndarray, typical: float, budget: int
             picked.append(int(x))
         if len(picked) == keep:
             break
+    for x in _contour_valleys(ink > 0, typical, expected):
+        if all(abs(x - p) >= max(2, 0.12 * typical) for p in picked):
+            picked.append(x)
     cuts = [0, *sorted(picked), width]
     spans = [(a, b) for a in range(len(cuts)) for b in range(a + 1, len(cuts))
              if MIN_PIECE * typical <= cuts[b] - cuts[a] <= MAX_PIECE * typical]
@@ -637,6 +641,26 @@ def _candidate_cuts(ink: np.ndarray, typical: float, budget: int
     if (0, len(cuts) - 1) not in spans:
         spans.append((0, len(cuts) - 1))
     return cuts, spans
+
+
+def _contour_valleys(mask: np.ndarray, typical: float, expected: float) -> list[int]:
+    """Columns where the group's upper outline dips deepest or its lower outline rises
+    highest, as many of each as digits it may hold, away from its ends: where two touching
+    digits meet, even where their overlapping strokes leave no minimum in the column
+    projection."""
+    h, width = mask.shape
+    inked = mask.any(axis=0)
+    top = np.where(inked, mask.argmax(axis=0), h).astype(np.float64)
+    bottom = np.where(inked, h - 1 - mask[::-1].argmax(axis=0), 0).astype(np.float64)
+    found: list[int] = []
+    for depth in (top, -bottom):  # larger: a deeper valley
+        smooth = ndimage.uniform_filter1d(depth, 3)
+        inner = np.arange(2, width - 2)
+        peaks = inner[(smooth[inner] >= smooth[inner - 1]) & (smooth[inner] >= smooth[inner + 1])
+                      & (inner >= 0.3 * typical) & (inner <= width - 0.3 * typical)]
+        order = peaks[np.argsort(-smooth[peaks], kind="stable")]
+        found += [int(x) for x in order[: int(np.ceil(expected))]]
+    return found
 
 
 def _piece(ink: np.ndarray, group: _Group, left: int, right: int, threshold: float

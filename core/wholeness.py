@@ -37,8 +37,10 @@ FRAGMENT_SHARE, MIXED_SHARE = 0.7, 0.25
 others' ink over `MIXED_SHARE` of it; pieces in between are left out of training."""
 ROW_DIGITS = 3
 """Digits per generated row."""
-UPSCALE = 2
-"""MNIST digits are drawn twice their size: about 40 px tall, as the reader's digits are."""
+UPSCALE = (1.5, 2.5)
+"""MNIST digits are drawn this many times their size: 30-50 px tall, as the reader's are."""
+PENS = ("thin", "as is", "thick")
+"""Each digit's strokes made thinner, kept or thicker (by a pixel), at random: pens vary."""
 GAP_RANGE = (-0.35, 0.1)
 """The gap between neighbours, in mean digit widths (negative: overlapping)."""
 LIFT = 0.08
@@ -116,9 +118,15 @@ def fit_wholeness(rows: np.ndarray, whole: np.ndarray, seed: int = 0) -> Wholene
     return Wholeness(mean, scale, w1, b1, w2[:, 0].copy(), float(b2[0]))
 
 
-def _drawn(image: np.ndarray) -> np.ndarray:
-    """An MNIST digit as ink coverage in [0, 1], `UPSCALE` times bigger, cropped to its ink."""
-    ink = ndimage.zoom(image.astype(np.float32) / 255.0, UPSCALE, order=1)
+def _drawn(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """An MNIST digit as ink coverage in [0, 1], `UPSCALE` times bigger, in a random pen,
+    cropped to its ink."""
+    ink = ndimage.zoom(image.astype(np.float32) / 255.0, rng.uniform(*UPSCALE), order=1)
+    pen = PENS[rng.integers(len(PENS))]
+    if pen == "thin":
+        ink = np.clip((ink - 0.4) / 0.6, 0.0, 1.0)
+    elif pen == "thick":
+        ink = ndimage.grey_dilation(ink, size=(2, 2))
     rows = np.flatnonzero(ink.max(axis=1) > 0.1)
     cols = np.flatnonzero(ink.max(axis=0) > 0.1)
     return np.clip(ink[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1], 0.0, 1.0)
@@ -127,7 +135,7 @@ def _drawn(image: np.ndarray) -> np.ndarray:
 def _row(images: list[np.ndarray], rng: np.random.Generator) -> np.ndarray:
     """Layers (k, h, w): each digit's ink on a shared canvas, neighbours touching or
     overlapping by a random amount, baselines moved a little."""
-    inks = [_drawn(image) for image in images]
+    inks = [_drawn(image, rng) for image in images]
     height = max(ink.shape[0] for ink in inks)
     mean_width = float(np.mean([ink.shape[1] for ink in inks]))
     margin = int(np.ceil(LIFT * height)) + 2
