@@ -163,9 +163,12 @@ class Segmentation:
     """per group: its last cut point and its pieces `(from, to, index into digits)`"""
 
 
-def segment(pixels: np.ndarray, scale: float = 1.0) -> Segmentation:
-    """A decoded page (`core.imaging.decode_page`) to its candidate digit pieces. Raises
-    `ImageError` for no digit or too many marks."""
+def segment(pixels: np.ndarray, scale: float = 1.0, outline_cuts: bool = False
+            ) -> Segmentation:
+    """A decoded page (`core.imaging.decode_page`) to its candidate digit pieces, with cut
+    points at the valleys of a wide group's outline too when `outline_cuts` (for a model
+    with the whole-digit verifier: more candidates help only when something tells a whole
+    digit from a fragment). Raises `ImageError` for no digit or too many marks."""
     pixels = np.asarray(pixels)
     if max(pixels.shape[:2]) <= TINY_SIDE:  # an icon or an MNIST image: one digit
         digit, box = read_digit(pixels, scale)
@@ -186,7 +189,7 @@ def segment(pixels: np.ndarray, scale: float = 1.0) -> Segmentation:
         cuts, spans = [0, width], [(0, 1)]
         if width > SPLIT_WIDTH * typical and budget > 0:
             cuts, spans = _candidate_cuts(ink[group.rows, group.cols] * group.mask, typical,
-                                          budget)
+                                          budget, outline_cuts)
             budget -= len(spans) - 1
         pieces = []
         for start, stop in spans:
@@ -210,7 +213,7 @@ def segment(pixels: np.ndarray, scale: float = 1.0) -> Segmentation:
 
 def read_number(model: DigitModel, pixels: np.ndarray, scale: float = 1.0) -> NumberRead:
     """The number on a decoded page, read by one batched predict call."""
-    found = segment(pixels, scale)
+    found = segment(pixels, scale, model.wholeness is not None)
     return choose(found, *_predict(model, [found]))[0]
 
 
@@ -221,7 +224,7 @@ def read_numbers(model: DigitModel, pages: Sequence[tuple[np.ndarray, float]]
     found: list[Segmentation | ImageError] = []
     for pixels, scale in pages:
         try:
-            found.append(segment(pixels, scale))
+            found.append(segment(pixels, scale, model.wholeness is not None))
         except ImageError as exc:
             found.append(exc)
     good = [s for s in found if isinstance(s, Segmentation)]
@@ -608,10 +611,11 @@ def _width_fit(ratio: float) -> float:
     return -float(np.log(max(ratio, 1e-3))) ** 2 / (2 * spread**2)
 
 
-def _candidate_cuts(ink: np.ndarray, typical: float, budget: int
+def _candidate_cuts(ink: np.ndarray, typical: float, budget: int, outline: bool = True
                     ) -> tuple[list[int], list[tuple[int, int]]]:
     """Where a wide group may be cut: its ends, the deepest minima of its column
-    projection (at most `MAX_CUTS`) and the valleys of its outline (`_contour_valleys`),
+    projection (at most `MAX_CUTS`) and, if `outline`, the valleys of its outline
+    (`_contour_valleys`),
     and the spans between two of them wide enough and narrow enough to be one digit (the
     whole group always), at most `budget`."""
     width = ink.shape[1]
@@ -630,7 +634,7 @@ def _candidate_cuts(ink: np.ndarray, typical: float, budget: int
             picked.append(int(x))
         if len(picked) == keep:
             break
-    for x in _contour_valleys(ink > 0, typical, expected):
+    for x in _contour_valleys(ink > 0, typical, expected) if outline else ():
         if all(abs(x - p) >= max(2, 0.12 * typical) for p in picked):
             picked.append(x)
     cuts = [0, *sorted(picked), width]
