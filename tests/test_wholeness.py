@@ -83,3 +83,20 @@ def test_single_digits_read_as_without_the_verifier(verified, small_model, mnist
     plain = [r.to_dict() for r in predict_files(small_model, items, limits)]
     checked = [r.to_dict() for r in predict_files(verified, items, limits)]
     assert checked == plain
+
+
+def test_training_with_the_recipe_s_verifier_keeps_it_in_the_model(data_dir, tmp_path):
+    from dataclasses import replace
+
+    from core.training import DEFAULT_RECIPE, SMALL_RECIPE, train_model
+
+    assert DEFAULT_RECIPE.wholeness_pieces > 0  # `mnistq train` trains one
+    images, labels = load_split(data_dir, "train", limit=1500)
+    model = train_model(images, labels, replace(SMALL_RECIPE, calibration_holdout=0,
+                                                wholeness_pieces=1000))
+    path = model.save(tmp_path / "model.joblib")
+    loaded = DigitModel.load(path)
+    assert loaded.wholeness is not None
+    assert loaded.metadata["recipe"]["wholeness_pieces"] == 1000
+    rows = loaded.features(images[:5])
+    assert np.allclose(loaded.whole(rows), model.whole(rows))
