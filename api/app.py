@@ -14,6 +14,7 @@ from flask import Flask, Response, current_app, request
 
 from common import logs
 from common.corrections import CorrectionStore
+from common.interactive import InteractiveBatches
 from common.jobstore import JobStore
 from common.queue import make_celery
 from common.settings import Settings
@@ -29,6 +30,7 @@ class Services:
     store: JobStore
     celery: Celery
     corrections: CorrectionStore
+    batches: InteractiveBatches
 
 
 def services() -> Services:
@@ -42,9 +44,10 @@ def create_app(settings: Settings | None = None) -> Flask:
     # the upload's parts are counted by our reader (api/multipart.py), not werkzeug's
     app.config.update(MAX_CONTENT_LENGTH=settings.max_upload_bytes)
     app.json.sort_keys = False  # type: ignore[attr-defined]
+    store = JobStore.from_settings(settings)
     app.extensions["mnistq"] = Services(
-        settings, JobStore.from_settings(settings), make_celery(settings, main="api"),
-        CorrectionStore(settings.corrections_dir),
+        settings, store, make_celery(settings, main="api"),
+        CorrectionStore(settings.corrections_dir), InteractiveBatches(store.redis, store.ttl),
     )
 
     from . import events, health, jobs, metrics, models, openapi, page, review

@@ -14,7 +14,9 @@ from flask import Blueprint, Response, jsonify, request
 
 from common.jobstore import ENDED, HEARTBEAT_MAX_AGE, Chunk, QueueFull, is_job_id
 from common.queue import (
+    INTERACTIVE,
     PREDICT_CHUNK,
+    PREDICT_INTERACTIVE,
     SMALLEST_CHUNK,
     chunk_priority,
     chunk_size_for,
@@ -114,7 +116,9 @@ def _chunk_size(total: int) -> int:
 
 def _enqueue(job_id: str, chunks: list[Chunk], files: list[tuple[str, bytes]]) -> None:
     """Store each chunk's images, then send its task (ids only): workers start on the first
-    chunk while the rest are stored. A job whose chunks cannot be sent is marked failed."""
+    chunk while the rest are stored. A small job's one chunk joins the interactive batch
+    instead (common.interactive), read with the other small jobs waiting. A job whose chunks
+    cannot be sent is marked failed."""
     svc = services()
     try:
         with svc.celery.producer_or_acquire() as producer:
@@ -122,13 +126,29 @@ def _enqueue(job_id: str, chunks: list[Chunk], files: list[tuple[str, bytes]]) -
                 if not svc.store.store_images(job_id, chunk, files):
                     log.info("job %s: ended while its chunks were being enqueued", job_id)
                     return
-                svc.celery.send_task(PREDICT_CHUNK, args=[job_id, chunk.start, chunk.stop],
-                                     producer=producer,
-                                     priority=chunk_priority(index, len(chunks), len(files)))
+                lane = chunk_priority(index, len(chunks), len(files))
+                if lane == INTERACTIVE:
+                    _join_batch(job_id, chunk, producer)
+                else:
+                    svc.celery.send_task(PREDICT_CHUNK, args=[job_id, chunk.start, chunk.stop],
+                                         producer=producer, priority=lane)
     except Exception:
         svc.store.fail(job_id, "could not enqueue its chunks")
         raise
     log.info("job %s: enqueued %d chunks", job_id, len(chunks), extra={"job": job_id})
+
+
+def _join_batch(job_id: str, chunk: Chunk, producer: Any) -> None:
+    """Queue a small job's chunk for the next interactive batch; send the batch task when
+    none is queued (this chunk rang the bell)."""
+    svc = services()
+    if not svc.batches.append(job_id, chunk):
+        return
+    try:
+        svc.celery.send_task(PREDICT_INTERACTIVE, producer=producer, priority=INTERACTIVE)
+    except Exception:
+        svc.batches.silence()  # the next small job, or a worker's heartbeat, rings again
+        raise
 
 
 @bp.get("/jobs/<job_id>")

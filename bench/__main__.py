@@ -17,6 +17,7 @@ BENCHMARKS = {
     "model": "fast predictor vs SVC.predict, 1 thread each, identical labels",
     "features": "HOG features images/s per core, stage by stage (scale, deskew, HOG, sqrt, PCA)",
     "lowres": "accuracy and calibration on small, blurry, grey scans of MNIST test digits",
+    "hands": "the same MNIST test digits read plainly and in another hand (eval.make's writer)",
     "preprocess": "decode + find the digit + normalise + deskew per core: PNG, 400x400 and "
                   "12-megapixel JPEGs",
     "captures": "photos, forms, pencil...: accuracy and boxes per kind (--set DIR [--make])",

@@ -18,6 +18,7 @@ Run: `python -m bench load [--quick]` (--quick: 10 s, 8 + 2 clients, 2,000-image
 from __future__ import annotations
 
 import json
+import os
 import statistics
 import sys
 import threading
@@ -34,7 +35,7 @@ from bench import report
 from bench.clients import loop, run_single
 from bench.e2e import ensure_model
 from bench.images import multipart, png_files, test_set
-from bench.procs import Stack, memory_kib, mnistq_up
+from bench.procs import Stack, cpu_seconds, memory_kib, mnistq_up
 from common.settings import Settings
 
 NAME = "load"
@@ -185,6 +186,7 @@ def main(argv: list[str] | None = None) -> int:
         errors: Counter = Counter()
         started = time.monotonic()
         until = started + duration
+        cpu_before = cpu_by_role(stack)
 
         local = threading.local()
 
@@ -203,6 +205,8 @@ def main(argv: list[str] | None = None) -> int:
         for thread in threads:
             thread.join()
         load_seconds = time.monotonic() - started
+        cpu_after = cpu_by_role(stack)
+        busy = {role: (cpu_after[role] - cpu_before[role]) / load_seconds for role in cpu_after}
         done_images = sum(j["images"] for j in big_jobs)
         load = {
             "seconds": load_seconds, "single_clients": singles, "big_clients": bigs,
@@ -214,6 +218,7 @@ def main(argv: list[str] | None = None) -> int:
             "sse_end_after": ms([j["end_event_after_ms"] for j in big_jobs]),
             "errors": dict(errors), "lost_images": sum(j["lost"] for j in big_jobs),
             "not_succeeded": sum(j["status"] != "succeeded" for j in big_jobs),
+            "cores_busy": busy, "cores": os.cpu_count(),
         }
 
         soak: dict[str, Any] = {"images": 0}
@@ -264,6 +269,8 @@ def main(argv: list[str] | None = None) -> int:
         ["load: big job first results, max (s)", first.get("max_ms", 0) / 1000],
         ["load: end event after job end, p50 (ms)", load["sse_end_after"].get("p50_ms", 0.0)],
         ["load: end event after job end, max (ms)", load["sse_end_after"].get("max_ms", 0.0)],
+        ["load: cores busy, all processes", sum(load["cores_busy"].values())],
+        *([f"... {role}", busy] for role, busy in load["cores_busy"].items()),
         ["load: errors", sum(errors.values())],
         ["load: lost images", load["lost_images"]],
         ["soak: images", soak.get("images", 0)],
@@ -279,6 +286,13 @@ def main(argv: list[str] | None = None) -> int:
         print(f"errors by kind: {dict(errors)}")
     report.write(NAME, result, args.out)
     return 0
+
+
+def cpu_by_role(stack: Stack) -> dict[str, float]:
+    """CPU seconds used so far by each role's processes, and by this benchmark's own clients
+    (this process): how busy the machine is, and with what, while latency is measured."""
+    used = {role: sum(cpu_seconds(pid) for pid in pids) for role, pids in stack.roles().items()}
+    return {**used, "clients": time.process_time()}
 
 
 def rss_growth(before: dict[str, dict[str, int]], after: dict[str, dict[str, int]]

@@ -26,6 +26,8 @@ from core.pipeline import predict_files
 from core.results import READ_MODES, Result, model_label
 from core.training import (
     DEFAULT_RECIPE,
+    HANDS_RECIPE,
+    NARROW_RECIPE,
     SEED_RECIPE,
     SMALL_RECIPE,
     VIRTUAL_SV_RECIPE,
@@ -36,7 +38,7 @@ from core.versions import VersionError
 
 RECIPES = {
     "default": DEFAULT_RECIPE, "seed": SEED_RECIPE, "virtual-svs": VIRTUAL_SV_RECIPE,
-    "small": SMALL_RECIPE,
+    "gamma-1.5": NARROW_RECIPE, "hands": HANDS_RECIPE, "small": SMALL_RECIPE,
 }
 HOLDOUT_SEED = 0
 """Seed of the draw that holds out a share of the extra digits (the same digits each run)."""
@@ -53,7 +55,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     train.add_argument(
         "--recipe", choices=sorted(RECIPES), default="default",
         help="hyper-parameters (docs/model.md): 'default' HOG + RBF; 'seed' the original "
-        "app's pixels + poly-4; 'virtual-svs' the previous default; 'small' the tests' one",
+        "app's pixels + poly-4; 'virtual-svs' the previous default; 'gamma-1.5' and 'hands' "
+        "trials (a narrower kernel; other-hand copies); 'small' the tests' one",
     )
     train.add_argument(
         "--extra", type=Path, action="append", default=[], metavar="DIR",

@@ -605,22 +605,21 @@ class JobStore:
         """Count this delivery of the chunk, note which process (`worker`) took it, mark the
         job running and fetch the chunk's files, in one round trip; `runnable` says whether
         to go on (not cancelled, ended or gone)."""
-        job, images, _results, _done = _keys(job_id)
-        status, attempts, packed, *read = self._begin(
-            keys=[job, images],
-            args=[f"{time.time():.3f}", f"attempts:{chunk.start}", chunk.start, worker],
-        )
-        status = status.decode() if isinstance(status, bytes) else status
-        mode = read[0].decode() if read and read[0] else "digit"
-        files: list[tuple[int, str, bytes | None]] = []
-        if status in (QUEUED, RUNNING):
-            count = chunk.stop - chunk.start
-            if packed is not None:
-                files = [(chunk.start + offset, name, data) for offset, (name, data)
-                         in enumerate(unpack_files(packed, count))]
-            else:  # already recorded (a late redelivery): nothing left to read
-                files = [(chunk.start + offset, "", None) for offset in range(count)]
-        return ChunkStart(status or None, int(attempts), files, mode)
+        return _chunk_start(chunk, self._begin(keys=_begin_keys(job_id),
+                                               args=_begin_args(chunk, worker)))
+
+    def begin_chunks(self, chunks: Sequence[tuple[str, Chunk]], worker: str = ""
+                     ) -> list[ChunkStart]:
+        """`begin_chunk` for several jobs' chunks (an interactive batch), in one round trip
+        (a pipeline costs one more, its SCRIPT EXISTS, so one chunk goes alone)."""
+        if len(chunks) == 1:
+            return [self.begin_chunk(*chunks[0], worker)]
+        pipe = self.redis.pipeline(transaction=False)
+        for job_id, chunk in chunks:
+            self._begin(keys=_begin_keys(job_id), args=_begin_args(chunk, worker), client=pipe)
+        replies = pipe.execute() if chunks else []
+        return [_chunk_start(chunk, reply)
+                for (_, chunk), reply in zip(chunks, replies, strict=True)]
 
     def record_results(
         self, job_id: str, chunk: Chunk, results: Sequence[Result], worker: str = "",
@@ -636,18 +635,23 @@ class JobStore:
         digits (`Result.normalised`) are kept beside them, for a person's correction.
         Returns (newly recorded, job status after).
         """
-        rows = [r.to_dict() for r in results]
-        failed = sum(1 for row in rows if row["error"])
-        normalised = [r.normalised for r in results]
-        digits = pack_digits(normalised) if any(normalised) else b""
-        added, status = self._record(
-            keys=[*_ending_keys(job_id), digits_key(job_id)],
-            args=[f"{time.time():.3f}", job_id, chunk.start,
-                  json.dumps(rows, separators=(",", ":")), len(rows), failed, worker,
-                  f"{seconds:.6f}", model or "", digits],
-        )
-        status = status.decode() if isinstance(status, bytes) else status
-        return int(added), (status or None)
+        return _recorded(self._record(**_record_call(job_id, chunk, results, worker, seconds,
+                                                     model)))
+
+    def record_many(
+        self, chunks: Sequence[tuple[str, Chunk, Sequence[Result], float]], worker: str = "",
+        model: str | None = None,
+    ) -> list[tuple[int, str | None]]:
+        """`record_results` for several jobs' chunks (job id, chunk, results, seconds each),
+        in one round trip (one chunk alone, as in `begin_chunks`)."""
+        if len(chunks) == 1:
+            job_id, chunk, results, seconds = chunks[0]
+            return [self.record_results(job_id, chunk, results, worker, seconds, model)]
+        pipe = self.redis.pipeline(transaction=False)
+        for job_id, chunk, results, seconds in chunks:
+            self._record(**_record_call(job_id, chunk, results, worker, seconds, model),
+                         client=pipe)
+        return [_recorded(reply) for reply in (pipe.execute() if chunks else [])]
 
     def chunk_workers(self, job_id: str) -> dict[int, str]:
         """Chunk start -> the worker process that recorded that chunk, for the chunks
@@ -787,6 +791,51 @@ class MetricsSnapshot:
     unfinished: int
     workers_live: int
     model_version: str | None
+
+
+def _begin_keys(job_id: str) -> list[str]:
+    job, images, _results, _done = _keys(job_id)
+    return [job, images]
+
+
+def _begin_args(chunk: Chunk, worker: str) -> list[Any]:
+    return [f"{time.time():.3f}", f"attempts:{chunk.start}", chunk.start, worker]
+
+
+def _chunk_start(chunk: Chunk, reply: list[Any]) -> ChunkStart:
+    """`_BEGIN`'s reply as a ChunkStart: the chunk's files when its job is runnable."""
+    status, attempts, packed, *read = reply
+    status = status.decode() if isinstance(status, bytes) else status
+    mode = read[0].decode() if read and read[0] else "digit"
+    files: list[tuple[int, str, bytes | None]] = []
+    if status in (QUEUED, RUNNING):
+        count = chunk.stop - chunk.start
+        if packed is not None:
+            files = [(chunk.start + offset, name, data) for offset, (name, data)
+                     in enumerate(unpack_files(packed, count))]
+        else:  # already recorded (a late redelivery): nothing left to read
+            files = [(chunk.start + offset, "", None) for offset in range(count)]
+    return ChunkStart(status or None, int(attempts), files, mode)
+
+
+def _record_call(job_id: str, chunk: Chunk, results: Sequence[Result], worker: str,
+                 seconds: float, model: str | None) -> dict[str, list[Any]]:
+    """The keys and arguments of `_RECORD` for one chunk's results."""
+    rows = [r.to_dict() for r in results]
+    failed = sum(1 for row in rows if row["error"])
+    normalised = [r.normalised for r in results]
+    digits = pack_digits(normalised) if any(normalised) else b""
+    return {"keys": [*_ending_keys(job_id), digits_key(job_id)],
+            "args": [f"{time.time():.3f}", job_id, chunk.start,
+                     json.dumps(rows, separators=(",", ":")), len(rows), failed, worker,
+                     f"{seconds:.6f}", model or "", digits]}
+
+
+def _recorded(reply: list[Any]) -> tuple[int, str | None]:
+    """`_RECORD`'s reply: (newly recorded, job status after)."""
+    added, status = reply
+    status = status.decode() if isinstance(status, bytes) else status
+    return int(added), (status or None)
 
 
 def _rows(chunks: dict[bytes, bytes], corrected: dict[bytes, bytes] | None = None

@@ -12,11 +12,14 @@ from typing import Any
 
 from celery import Celery
 
+from common.interactive import WAITING_KEY
 from common.settings import Settings
 
 QUEUE = "mnistq"
 QUEUES = (QUEUE,)
 PREDICT_CHUNK = "mnistq.predict_chunk"
+PREDICT_INTERACTIVE = "mnistq.predict_interactive"
+"""Reads the small jobs waiting in the interactive batch list (common.interactive)."""
 
 CHUNKS_PER_WORKER = 4
 """A job is cut into about this many chunks per live worker process: every worker gets a
@@ -77,10 +80,13 @@ def time_bounded_chunk(seconds_per_image: float | None, largest: int) -> int:
 
 
 def queue_keys() -> list[str]:
-    """The Redis lists that hold the chunks waiting in the broker (kombu keeps one list per
-    queue and priority step: `name`, then `name\\x06\\x16{step}`): `mnistq_queue_chunks`."""
-    return [key for queue in QUEUES
-            for key in (queue, *(f"{queue}\x06\x16{s}" for s in PRIORITY_STEPS[1:]))]
+    """The Redis lists that hold the chunks waiting, `mnistq_queue_chunks`: the small jobs'
+    chunks waiting to be read together (common.interactive), and the broker's lanes from
+    WEBHOOK on (kombu keeps one list per queue and priority step: `name`, then
+    `name\\x06\\x16{step}`). The first lane holds only the batch task that will read the
+    small jobs' chunks, counted by their own list."""
+    return [WAITING_KEY, *(f"{queue}\x06\x16{step}" for queue in QUEUES
+                           for step in PRIORITY_STEPS[WEBHOOK:])]
 
 
 def celery_config(settings: Settings) -> dict[str, Any]:

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -24,7 +24,7 @@ from sklearn.decomposition import PCA
 from sklearn.pipeline import Pipeline
 from sklearn.svm import SVC
 
-from core.augment import jittered_copies, low_resolution_copies
+from core.augment import jittered_copies, low_resolution_copies, other_hand_copies
 from core.calibration import (
     Calibration,
     expected_calibration_error,
@@ -57,6 +57,9 @@ class Recipe:
     C: float = 5.0
     coef0: float = 1.0
     gamma: float | str = "scale"
+    gamma_factor: float = 1.0
+    """Multiplies gamma='scale' (1 / (dimensions x variance of the SVC's input)): a narrower
+    RBF kernel when above 1."""
     virtual_shifts: tuple[tuple[int, int], ...] = ()
     """(rows, cols) pixel shifts of the support vectors for a second fit (pixel features only)."""
     first_degree: int | None = None
@@ -65,6 +68,9 @@ class Recipe:
     """Fit the PCA on about this many evenly spaced training rows (None: all): as good, faster."""
     lowres_share: float = 0.0
     """Share of the training images that also get a low-resolution copy (core/augment.py)."""
+    hand_share: float = 0.0
+    """Share of the training images that also get a copy in another hand: elastically
+    distorted, finer or bolder pen, blurred (core/augment.py)."""
     calibration_holdout: float = 1 / 6
     """Share of the training images held out to fit the confidence calibration (0: none)."""
     extra_weight: float = 10.0
@@ -106,6 +112,12 @@ DEFAULT_RECIPE = Recipe(
 """HOG (18 signed soft bins, 4- and 7-px cells), square root, PCA-100, RBF SVC C=5, plus
 low-resolution copies of a sixth of the training images (docs/model.md), and the number
 reader's whole-digit verifier (docs/numbers.md)."""
+NARROW_RECIPE = replace(DEFAULT_RECIPE, gamma_factor=1.5)
+"""The default with 1.5 x the 'scale' gamma: 3 fewer validation errors, 2 fewer test errors,
+23% more support vectors (tried, not taken: docs/model.md)."""
+HANDS_RECIPE = replace(DEFAULT_RECIPE, hand_share=1 / 6)
+"""The default plus other-hand copies of a sixth of the training images (tried, not taken:
+docs/model.md)."""
 HARD_BINS_RECIPE = Recipe()
 """The issue's trial: as the default, but hard orientation bins and no low-resolution copies."""
 SEED_RECIPE = Recipe(features=PIXELS, pca_components=None, kernel="poly", degree=4, C=1.0)
@@ -129,9 +141,12 @@ def shift_images(images: np.ndarray, dr: int, dc: int) -> np.ndarray:
     return out
 
 
-def _svc(recipe: Recipe, degree: int) -> SVC:
+def _svc(recipe: Recipe, degree: int, x: np.ndarray) -> SVC:
+    gamma = recipe.gamma
+    if gamma == "scale" and recipe.gamma_factor != 1.0:  # as scikit-learn's 'scale', scaled
+        gamma = recipe.gamma_factor / (x.shape[1] * float(np.asarray(x, np.float64).var()))
     return SVC(
-        kernel=recipe.kernel, degree=degree, C=recipe.C, coef0=recipe.coef0, gamma=recipe.gamma,
+        kernel=recipe.kernel, degree=degree, C=recipe.C, coef0=recipe.coef0, gamma=gamma,
         decision_function_shape="ovo", cache_size=recipe.cache_mb,
     )
 
@@ -162,7 +177,7 @@ def fit_pipeline(
         x = pca.fit(sample).transform(features)
         steps.append(("pca", pca))
     first = recipe.first_degree or recipe.degree
-    svc = _svc(recipe, first if recipe.virtual_shifts else recipe.degree)
+    svc = _svc(recipe, first if recipe.virtual_shifts else recipe.degree, x)
     name = f"poly-{svc.degree}" if recipe.kernel == "poly" else f"{recipe.kernel}, C={recipe.C:g}"
     progress(f"SVC {name} on {len(x):,} images")
     svc.fit(x, labels, sample_weight=weights)
@@ -173,7 +188,7 @@ def fit_pipeline(
             weights = np.tile(weights[svc.support_], 1 + len(recipe.virtual_shifts))
         if recipe.pca_components:
             vx = steps[0][1].transform(vx)
-        svc = _svc(recipe, recipe.degree)
+        svc = _svc(recipe, recipe.degree, vx)
         progress(
             f"SVC poly-{recipe.degree} on {len(vx):,} virtual examples "
             f"(support vectors and {len(recipe.virtual_shifts)} shifts)"
@@ -222,20 +237,25 @@ def _calibrate(
     return calibration, figures
 
 
-def _with_lowres_copies(
+def _with_copies(
     images: np.ndarray, labels: np.ndarray, recipe: Recipe, progress: Progress
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Images, labels and origin index, with low-resolution copies of every k-th image."""
+    """Images, labels and origin index, with the recipe's low-resolution copies of every k-th
+    image and its other-hand copies of every j-th (each kind seeded on its own)."""
     origin = np.arange(len(images))
-    if not recipe.lowres_share:
-        return images, labels, origin
-    chosen = origin[:: max(1, round(1 / recipe.lowres_share))]
-    progress(f"low-resolution copies of {len(chosen):,} images")
-    copies, copy_labels, kept = low_resolution_copies(
-        images[chosen], labels[chosen], seed=recipe.random_state
-    )
-    return (np.concatenate([images, copies]), np.concatenate([labels, copy_labels]),
-            np.concatenate([origin, chosen[kept]]))
+    rows, row_labels, origins = [images], [labels], [origin]
+    kinds = (("low-resolution", recipe.lowres_share, low_resolution_copies),
+             ("other-hand", recipe.hand_share, other_hand_copies))
+    for name, share, make in kinds:
+        if not share:
+            continue
+        chosen = origin[:: max(1, round(1 / share))]
+        progress(f"{name} copies of {len(chosen):,} images")
+        copies, copy_labels, kept = make(images[chosen], labels[chosen], seed=recipe.random_state)
+        rows.append(copies)
+        row_labels.append(copy_labels)
+        origins.append(chosen[kept])
+    return np.concatenate(rows), np.concatenate(row_labels), np.concatenate(origins)
 
 
 def _with_extra(
@@ -269,7 +289,7 @@ def train_model(
     progress = progress or (lambda _message: None)
     started, started_cpu = time.perf_counter(), time.process_time()
     labels = np.asarray(labels).astype(np.int64)
-    rows, labels, origin = _with_lowres_copies(np.asarray(images), labels, recipe, progress)
+    rows, labels, origin = _with_copies(np.asarray(images), labels, recipe, progress)
     rows, labels, origin, weights = _with_extra(rows, labels, origin, extra, recipe, progress)
     progress(f"features ({recipe.features.kind}) of {len(rows):,} images")
     features = to_features(rows, recipe.features)

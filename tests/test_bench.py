@@ -167,3 +167,15 @@ def test_load_quick_loses_nothing_and_samples_memory_over_the_soak(
     assert [s["images"] for s in samples] == sorted(s["images"] for s in samples)
     assert len(samples) >= 2 and set(samples[-1]["rss_kib"]) >= {"api", "workers", "redis"}
     assert "Redis growth per image kept" in done.stdout
+
+
+def test_hands_quick_reads_plain_and_other_hand_digits(
+    tmp_path: Path, small_model_path: Path
+) -> None:
+    out = tmp_path / "hands.json"
+    done = run_bench("hands", "--quick", "--model", str(small_model_path), "--out", str(out))
+    assert done.returncode == 0, done.stderr
+    report = json.loads(out.read_text())
+    assert report["n_images"] == 500
+    assert 0.8 <= report["plain"]["accuracy"] <= 1 and 0.7 <= report["other_hand"]["accuracy"] <= 1
+    assert "other hands" in done.stdout

@@ -833,15 +833,20 @@ def test_kubernetes_api_keeps_corrections_on_a_volume_every_replica_writes() -> 
     assert pod["securityContext"]["fsGroup"] == pod["securityContext"]["runAsUser"]
 
 
-def test_keda_scales_the_worker_deployment_on_the_celery_queue_from_zero() -> None:
-    from common.queue import QUEUE
+def test_keda_scales_the_worker_deployment_on_every_waiting_chunk_from_zero() -> None:
+    from common.queue import queue_keys
 
     documents = {(d["kind"], d["metadata"]["name"]): d for d in kustomize_resources()}
     scaled = documents[("ScaledObject", "mnistq-worker")]["spec"]
     assert ("Deployment", scaled["scaleTargetRef"]["name"]) in documents
     assert scaled["minReplicaCount"] == 0 < scaled["maxReplicaCount"]
-    (trigger,) = scaled["triggers"]
-    assert trigger["type"] == "redis" and trigger["metadata"]["listName"] == QUEUE
+    triggers = scaled["triggers"]
+    # one trigger per list the mnistq_queue_chunks metric counts, and the scaler adds them up
+    assert [t["metadata"]["listName"] for t in triggers] == queue_keys()
+    assert all(t["type"] == "redis" for t in triggers)
+    formula = scaled["advanced"]["scalingModifiers"]["formula"]
+    assert sorted(formula.replace(" ", "").split("+")) == sorted(t["name"] for t in triggers)
+    trigger = triggers[0]
     auth = documents[("TriggerAuthentication", trigger["authenticationRef"]["name"])]
     secret = auth["spec"]["secretTargetRef"][0]
     worker = documents[("Deployment", scaled["scaleTargetRef"]["name"])]

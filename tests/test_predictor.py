@@ -24,6 +24,9 @@ RECIPES = {
         pca_components=20, degree=3, gamma=0.05, coef0=0.5, **POLY
     ),
     "hog pca-100 rbf C=5": Recipe(features=HOG, pca_components=100, kernel="rbf", C=5.0),
+    "hog pca-100 rbf 1.5 x scale": Recipe(
+        features=HOG, pca_components=100, kernel="rbf", C=5.0, gamma_factor=1.5
+    ),
     "hog rbf gamma=0.02": Recipe(features=HOG, pca_components=None, kernel="rbf", gamma=0.02),
     "pixels pca-40 rbf C=1": Recipe(features=PIXELS, pca_components=40, kernel="rbf", C=1.0),
 }
@@ -102,3 +105,14 @@ def test_float64_recomputation_gives_the_same_labels(fitted: Pipeline, features)
 def test_integer_power(degree: int) -> None:
     values = np.linspace(-2, 2, 11, dtype=np.float64)
     np.testing.assert_allclose(_int_power(values.copy(), degree), values**degree)
+
+
+def test_gamma_factor_multiplies_the_scale_gamma(images) -> None:
+    train, labels, _ = images
+    x = to_features(train[:300], HOG)
+    gammas = [
+        fit_pipeline(x, labels[:300], Recipe(features=HOG, pca_components=30, gamma_factor=f),
+                     progress=lambda _m: None)[-1]._gamma
+        for f in (1.0, 1.5)
+    ]
+    assert gammas[1] == pytest.approx(1.5 * gammas[0], rel=1e-6)

@@ -179,3 +179,28 @@ def run_poisoned_job(
         assert (result["prediction"] is None) == in_poisoned_chunk, result
     assert all(n == 1 for start, n in deliveries.items() if start != poisoned)
     return job, deliveries, poisoned
+
+
+def test_a_pool_process_killed_mid_batch_loses_no_small_job(
+    fast_redelivery: Settings, tmp_path: Path
+) -> None:
+    # eight single images wait together (no worker yet), one of them slow: one batch task
+    # reads them all, and its pool process is killed while it does
+    singles = [digit_files(8, slow=3)[i:i + 1] for i in range(8)]
+    logs = tmp_path / "logs"
+    api = start_api(fast_redelivery, log_dir=logs)
+    try:
+        jobs = [submit(api.url, files) for files in singles]
+        worker = start_worker(fast_redelivery, "struck", log_dir=logs, app=FAULTY_APP)
+        try:
+            slow = Chunks(fast_redelivery.broker_url, jobs[3]["id"])
+            slow.when_in_flight(0)
+            worker.kill_pool_process(signal.SIGKILL)
+            ended = [finished(api.url, job, timeout=90) for job in jobs]
+        finally:
+            worker.stop()
+    finally:
+        api.stop()
+    for job, files in zip(ended, singles, strict=True):
+        assert_each_result_once(job, files)
+    assert slow.deliveries() == {0: 2}  # the batch was delivered again, once

@@ -20,6 +20,8 @@ import os
 import socket
 import threading
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -29,8 +31,16 @@ from celery.signals import worker_init, worker_process_init, worker_process_shut
 from threadpoolctl import threadpool_limits
 
 from common import model_registry
-from common.jobstore import ENDED, HEARTBEAT_EVERY, HEARTBEAT_MAX_AGE, Chunk, JobStore
-from common.queue import PREDICT_CHUNK
+from common.interactive import InteractiveBatches
+from common.jobstore import (
+    ENDED,
+    HEARTBEAT_EVERY,
+    HEARTBEAT_MAX_AGE,
+    Chunk,
+    ChunkStart,
+    JobStore,
+)
+from common.queue import INTERACTIVE, PREDICT_CHUNK, PREDICT_INTERACTIVE
 from common.webhooks import announce_end, resend_overdue
 from core.imaging import ImageLimits
 from core.model import DigitModel
@@ -63,6 +73,7 @@ class _Process:
         self.failed_version: str | None = None
         self.limits: ImageLimits | None = None
         self.store: JobStore | None = None
+        self.batches: InteractiveBatches | None = None
         self.stop = threading.Event()
         self.lock = threading.Lock()
 
@@ -75,14 +86,23 @@ class _Process:
         """`host:pid` of this process (a pool process is forked after this object exists)."""
         return f"{socket.gethostname()}:{os.getpid()}"
 
+    def connect(self) -> tuple[JobStore, InteractiveBatches]:
+        """The job store and the interactive batches, without the model: a task knows its
+        jobs (and can fail them) even when the model cannot be loaded."""
+        with self.lock:
+            if self.store is None or self.batches is None:
+                self.store = JobStore.from_settings(settings)
+                self.batches = InteractiveBatches(self.store.redis, self.store.ttl)
+            return self.store, self.batches
+
     def load(self) -> None:
         """Load the model once in this process and start the heartbeat."""
+        self.connect()
         with self.lock:
             if self.served is not None:
                 return
             threadpool_limits(limits=settings.worker_threads)
             started = time.perf_counter()
-            self.store = JobStore.from_settings(settings)
             self.served = self.read_served()
             self.limits = ImageLimits(
                 max_bytes=settings.max_image_bytes, max_pixels=settings.max_image_pixels
@@ -178,6 +198,8 @@ class _Process:
                 model_registry.report_served(self.store.redis, self.name, served.version,
                                              self.switch_error)
                 resend_overdue(self.store, app, settings.webhook_resend_after)
+                if self.batches is not None and self.batches.ring_if_waiting():
+                    app.send_task(PREDICT_INTERACTIVE, priority=INTERACTIVE)
             except Exception as exc:  # Redis restarting: keep beating, it comes back
                 log.warning("worker %s: heartbeat failed: %s", self.name, exc)
             self.stop.wait(HEARTBEAT_EVERY)
@@ -241,24 +263,51 @@ def predict_chunk(job_id: str, start: int, stop: int) -> int:
     When Redis is unreachable the message goes back to the queue (or, if even that fails,
     comes back after the visibility timeout): a Redis restart loses no chunk.
     """
+    chunk = Chunk(int(start), int(stop))
+    with _requeue_or_fail(f"job {job_id}: chunk {start}-{stop}", lambda: [job_id]):
+        return _predict_chunk(job_id, chunk)
+
+
+@app.task(name=PREDICT_INTERACTIVE, bind=True)
+def predict_interactive(self: Any) -> int:
+    """Read the small jobs waiting in the interactive batch list together (common.interactive)
+    and record each one's results; returns the new ones. Like `predict_chunk` otherwise: the
+    same skips, limits and Redis outages, per job."""
+    task_id = self.request.id
+    with _requeue_or_fail(f"interactive batch {task_id}", lambda: _taken_jobs(task_id)):
+        return _predict_batch(task_id)
+
+
+@contextmanager
+def _requeue_or_fail(what: str, jobs: Callable[[], list[str]]) -> Iterator[None]:
+    """Put the task back when Redis is unreachable; on any other error, fail its `jobs`."""
     try:
-        return _predict_chunk(job_id, Chunk(int(start), int(stop)))
+        yield
     except REDIS_DOWN as exc:
-        log.warning("job %s: chunk %s-%s put back, Redis unreachable: %s", job_id, start,
-                    stop, exc)
+        log.warning("%s put back, Redis unreachable: %s", what, exc)
         time.sleep(1.0)  # no hot loop while Redis restarts
         raise Reject(str(exc), requeue=True) from None
     except Exception:
         # Not the user's doing (a model that will not load, a Redis error reply): the task is
-        # acknowledged as failed, so end the job now rather than leave it running to its TTL.
-        log.exception("job %s: chunk %s-%s failed; the job fails", job_id, start, stop)
+        # acknowledged as failed, so end the jobs now rather than leave them running to TTL.
+        log.exception("%s failed; its jobs fail", what)
         try:  # (no store yet when the model is what failed to load)
             store = process.store or JobStore.from_settings(settings)
-            store.fail(job_id, "internal error in a worker")
-            announce_end(store, app, job_id)
+            for job_id in jobs():
+                store.fail(job_id, "internal error in a worker")
+                announce_end(store, app, job_id)
         except Exception:
-            log.exception("job %s: could not mark the job failed", job_id)
+            log.exception("%s: could not mark its jobs failed", what)
         raise
+
+
+@dataclass(frozen=True)
+class _Run:
+    """A chunk begun in this worker: its job, bounds, files and delivery count."""
+
+    job_id: str
+    chunk: Chunk
+    state: ChunkStart
 
 
 def _predict_chunk(job_id: str, chunk: Chunk) -> int:
@@ -266,32 +315,78 @@ def _predict_chunk(job_id: str, chunk: Chunk) -> int:
     store = process.store
     assert store is not None
     begun = time.perf_counter()
-    state = store.begin_chunk(job_id, chunk, process.name)
+    run = _runnable(job_id, chunk, store.begin_chunk(job_id, chunk, process.name))
+    if run is None:
+        return 0
+    served = process.served  # once per chunk: a switch happens between two chunks
+    assert served is not None
+    [results] = _read([run], served.model)
+    seconds = time.perf_counter() - begun
+    outcome = store.record_results(job_id, chunk, _named(results, served), process.name,
+                                   seconds=seconds, model=served.version)
+    return _recorded(store, run, outcome, seconds)
+
+
+def _predict_batch(task_id: str) -> int:
+    store, batches = process.connect()
+    begun = time.perf_counter()
+    taken, more = batches.take(task_id)
+    if more:  # over one batch waits: another task takes the rest, maybe on another worker
+        app.send_task(PREDICT_INTERACTIVE, priority=INTERACTIVE)
+    process.load()
+    starts = store.begin_chunks(taken, process.name)
+    runs = [run for (job_id, chunk), state in zip(taken, starts, strict=True)
+            if (run := _runnable(job_id, chunk, state))]
+    served = process.served  # once per batch, as per chunk
+    assert served is not None
+    results = _read(runs, served.model)
+    seconds = time.perf_counter() - begun
+    images = max(1, sum(len(chunk_results) for chunk_results in results))
+    shares = [seconds * len(chunk_results) / images for chunk_results in results]
+    outcomes = store.record_many(
+        [(run.job_id, run.chunk, _named(chunk_results, served), share)
+         for run, chunk_results, share in zip(runs, results, shares, strict=True)],
+        process.name, served.version)
+    added = sum(_recorded(store, run, outcome, share)
+                for run, outcome, share in zip(runs, outcomes, shares, strict=True))
+    batches.done(task_id)
+    if runs:
+        log.info("interactive batch of %d jobs, %d images, read in %.1f ms", len(runs), images,
+                 1000 * seconds, extra={"worker": process.name,
+                                         "duration_ms": round(1000 * seconds, 1)})
+    return added
+
+
+def _taken_jobs(task_id: str) -> list[str]:
+    """The jobs an interactive batch task had taken (to fail them when it fails)."""
+    return [job_id for job_id, _ in process.connect()[1].taken(task_id)]
+
+
+def _runnable(job_id: str, chunk: Chunk, state: ChunkStart) -> _Run | None:
+    """The begun chunk to read; None (logged) when its job is over."""
     if not state.runnable:
         log.info("job %s: chunk %d-%d skipped, job is %s", job_id, chunk.start, chunk.stop,
                  state.status or "gone", extra=_context(job_id, chunk))
-        return 0
-    files = state.files
-    served = process.served  # once per chunk: a switch happens between two chunks
-    assert served is not None
-    read = state.read  # fetched with the chunk, in the same round trip
-    if state.attempts > settings.max_chunk_attempts:
-        log.error("job %s: chunk %d-%d given up after %d deliveries", job_id, chunk.start,
-                  chunk.stop, state.attempts - 1)
-        reason = f"not processed: its chunk failed {state.attempts - 1} times"
-        results = [Result.failure(i, name, reason, read) for i, name, _ in files]
-    else:
-        results = _predict(job_id, chunk, files, served.model, read)
-    results = [replace(r, model=served.version) for r in results]
-    added, status = store.record_results(job_id, chunk, results, process.name,
-                                         seconds=time.perf_counter() - begun,
-                                         model=served.version)
-    took_ms = 1000 * (time.perf_counter() - begun)
+        return None
+    return _Run(job_id, chunk, state)
+
+
+def _named(results: list[Result], served: Served) -> list[Result]:
+    """The results, each naming the model version that read it."""
+    return [replace(r, model=served.version) for r in results]
+
+
+def _recorded(store: JobStore, run: _Run, outcome: tuple[int, str | None],
+              seconds: float) -> int:
+    """After a chunk's record: announce its job's end when this chunk ended it, log it.
+    Returns the results newly recorded."""
+    added, status = outcome
+    job_id, chunk = run.job_id, run.chunk
     if added and status in ENDED:  # this chunk ended the job
         announce_end(store, app, job_id)
     log.info("job %s: chunk %d-%d done in %.1f ms, %d new results, job %s", job_id,
-             chunk.start, chunk.stop, took_ms, added, status,
-             extra=_context(job_id, chunk, duration_ms=round(took_ms, 1)))
+             chunk.start, chunk.stop, 1000 * seconds, added, status,
+             extra=_context(job_id, chunk, duration_ms=round(1000 * seconds, 1)))
     return added
 
 
@@ -301,19 +396,44 @@ def _context(job_id: str, chunk: Chunk, **more: Any) -> dict[str, Any]:
             **more}
 
 
-def _predict(job_id: str, chunk: Chunk, files: list[tuple[int, str, bytes | None]],
-             model: DigitModel, read: str = "digit") -> list[Result]:
-    """One result per file in index order, a digit or a number each (`read`, the job's
-    mode); a bug in prediction fails the chunk's files, loudly, instead of leaving the job
-    unfinished forever."""
+def _read(runs: list[_Run], model: DigitModel) -> list[list[Result]]:
+    """Each run's results in index order. A chunk delivered more than `max_chunk_attempts`
+    times (its worker keeps dying on it) gets per-file errors; the other runs' files are read
+    together, one `predict_files` call per read mode (digit or number)."""
+    results: list[list[Result]] = [[] for _ in runs]
+    together: dict[str, list[tuple[int, int, str, bytes | None]]] = {}
+    for n, run in enumerate(runs):
+        state = run.state
+        if state.attempts > settings.max_chunk_attempts:
+            log.error("job %s: chunk %d-%d given up after %d deliveries", run.job_id,
+                      run.chunk.start, run.chunk.stop, state.attempts - 1)
+            reason = f"not processed: its chunk failed {state.attempts - 1} times"
+            results[n] = [Result.failure(i, name, reason, state.read)
+                          for i, name, _ in state.files]
+        else:
+            together.setdefault(state.read, []).extend(
+                (n, i, name, data) for i, name, data in state.files)
+    for read, files in together.items():
+        numbered = [(position, name, data) for position, (_, _, name, data) in enumerate(files)]
+        for result in _predict(runs, numbered, model, read):
+            n, index, _, _ = files[result.index]
+            results[n].append(replace(result, index=index))
+    for chunk_results in results:
+        chunk_results.sort(key=lambda result: result.index)
+    return results
+
+
+def _predict(runs: list[_Run], files: list[tuple[int, str, bytes | None]],
+             model: DigitModel, read: str) -> list[Result]:
+    """One result per file, a digit or a number each (`read`, the jobs' mode); a bug in
+    prediction fails these files, loudly, instead of leaving their jobs unfinished forever."""
     present = [(i, name, data) for i, name, data in files if data is not None]
     try:
         results = list(predict_files(model, present, process.limits, read=read))
     except Exception:
-        log.exception("job %s: chunk %d-%d: prediction failed", job_id, chunk.start, chunk.stop)
+        log.exception("chunks %s: prediction failed",
+                      ", ".join(f"{r.job_id}:{r.chunk.start}-{r.chunk.stop}" for r in runs))
         results = [Result.failure(i, name, "internal error while predicting", read)
                    for i, name, _ in present]
-    results += [Result.failure(i, name, "image data is no longer stored", read)
-                for i, name, data in files if data is None]
-    results.sort(key=lambda result: result.index)
-    return results
+    return results + [Result.failure(i, name, "image data is no longer stored", read)
+                      for i, name, data in files if data is None]
