@@ -19,7 +19,7 @@ from common.settings import Settings
 
 COMMAND_MODULES = (
     "data_cmds", "model_cmds", "versions_cmds", "corrections_cmds", "up", "submit", "doctor",
-    "bench_cmd",
+    "bench_cmd", "verifier_cmd",
 )
 """The modules of `cli` that register sub-commands, in the order `--help` lists them."""
 COMMANDS = {
@@ -27,6 +27,7 @@ COMMANDS = {
     "evaluate": "model_cmds", "predict": "model_cmds", "models": "versions_cmds",
     "corrections": "corrections_cmds", "up": "up",
     "submit": "submit", "doctor": "doctor", "bench": "bench_cmd",
+    "add-verifier": "verifier_cmd",
 }
 """Which module registers each command (a command missing here still works, more slowly)."""
 

@@ -27,6 +27,7 @@ from sklearn.pipeline import Pipeline
 from core.calibration import UNCALIBRATED, Calibration
 from core.features import FeatureSpec, to_features
 from core.predictor import FastPredictor, Predictions
+from core.wholeness import Wholeness
 
 MODEL_FORMAT = 2
 """Version of the model files' layout: 2 = features and calibration named in the metadata."""
@@ -81,6 +82,19 @@ class DigitModel:
         fitted = self.metadata.get("calibration")
         self.calibration = Calibration.from_dict(fitted) if fitted else UNCALIBRATED
         self.predictor = FastPredictor.from_pipeline(estimator, calibration=self.calibration)
+        verifier = self.metadata.get("wholeness")
+        self.wholeness = Wholeness.from_dict(verifier) if verifier else None
+
+    def reduced(self, features: np.ndarray) -> np.ndarray:
+        """Feature rows after the model's preprocessing (its PCA): the wholeness verifier's."""
+        return self.predictor.transform(features)
+
+    def whole(self, features: np.ndarray) -> np.ndarray | None:
+        """P(one whole digit) per feature row (`core.wholeness`), or None for a model
+        trained without the verifier."""
+        if self.wholeness is None:
+            return None
+        return self.wholeness.probability(self.reduced(features))
 
     def features(self, images: np.ndarray) -> np.ndarray:
         """uint8 images (n, 28, 28) → the feature rows this model was trained on."""

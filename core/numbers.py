@@ -165,9 +165,12 @@ class Segmentation:
     """per group: its last cut point and its pieces `(from, to, index into digits)`"""
 
 
-def segment(pixels: np.ndarray, scale: float = 1.0) -> Segmentation:
-    """A decoded page (`core.imaging.decode_page`) to its candidate digit pieces. Raises
-    `ImageError` for no digit or too many marks."""
+def segment(pixels: np.ndarray, scale: float = 1.0, outline_cuts: bool = False
+            ) -> Segmentation:
+    """A decoded page (`core.imaging.decode_page`) to its candidate digit pieces, with cut
+    points at the valleys of a wide group's outline too when `outline_cuts` (for a model
+    with the whole-digit verifier: more candidates help only when something tells a whole
+    digit from a fragment). Raises `ImageError` for no digit or too many marks."""
     pixels = np.asarray(pixels)
     if max(pixels.shape[:2]) <= TINY_SIDE:  # an icon or an MNIST image: one digit
         digit, box = read_digit(pixels, scale)
@@ -188,7 +191,7 @@ def segment(pixels: np.ndarray, scale: float = 1.0) -> Segmentation:
         cuts, spans = [0, width], [(0, 1)]
         if width > SPLIT_WIDTH * typical and budget > 0:
             cuts, spans = _candidate_cuts(ink[group.rows, group.cols] * group.mask, typical,
-                                          budget)
+                                          budget, outline_cuts)
             budget -= len(spans) - 1
         pieces = []
         for start, stop in spans:
@@ -212,7 +215,7 @@ def segment(pixels: np.ndarray, scale: float = 1.0) -> Segmentation:
 
 def read_number(model: DigitModel, pixels: np.ndarray, scale: float = 1.0) -> NumberRead:
     """The number on a decoded page, read by one batched predict call."""
-    found = segment(pixels, scale)
+    found = segment(pixels, scale, model.wholeness is not None)
     return choose(found, *_predict(model, [found]))[0]
 
 
@@ -223,11 +226,11 @@ def read_numbers(model: DigitModel, pages: Sequence[tuple[np.ndarray, float]]
     found: list[Segmentation | ImageError] = []
     for pixels, scale in pages:
         try:
-            found.append(segment(pixels, scale))
+            found.append(segment(pixels, scale, model.wholeness is not None))
         except ImageError as exc:
             found.append(exc)
     good = [s for s in found if isinstance(s, Segmentation)]
-    labels, confidence, runner_up = _predict(model, good)
+    labels, confidence, runner_up, whole = _predict(model, good)
     out: list[NumberRead | ImageError] = []
     offset = 0
     for item in found:
@@ -236,29 +239,39 @@ def read_numbers(model: DigitModel, pages: Sequence[tuple[np.ndarray, float]]
             continue
         n = len(item.digits)
         window = slice(offset, offset + n)
-        out.append(choose(item, labels[window], confidence[window], runner_up[window])[0])
+        out.append(choose(item, labels[window], confidence[window], runner_up[window],
+                          None if whole is None else whole[window])[0])
         offset += n
     return out
 
 
 def _predict(model: DigitModel, segmentations: Sequence[Segmentation]
-             ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+             ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]:
+    """Labels, confidences, runner-ups and P(whole digit) (None: the model has no
+    verifier) of every candidate piece: their features computed once for both."""
     digits = [d for s in segmentations for d in s.digits]
     if not digits:
         empty = np.zeros(0)
-        return empty.astype(np.int64), empty, empty.astype(np.int64)
-    predictions = model.predict(np.stack(digits))
+        return empty.astype(np.int64), empty, empty.astype(np.int64), None
+    features = model.features(np.stack(digits))
+    predictions = model.predictor.predict(features)
+    whole = model.whole(features) if any(len(s.digits) > len(s.groups) for s in
+                                         segmentations) else None
     return (np.asarray(predictions.labels), np.asarray(predictions.confidence, np.float64),
-            np.asarray(predictions.runner_up))
+            np.asarray(predictions.runner_up), whole)
 
 
 def choose(found: Segmentation, labels: np.ndarray, confidence: np.ndarray,
-           runner_up: np.ndarray) -> tuple[NumberRead, list[int]]:
-    """The reading: per group, the path of pieces most probably all right (the product of
-    their calibrated confidences, each extra piece weighed by `SPLIT_PRIOR`: a Viterbi
-    search over the cut points); and the pieces chosen."""
+           runner_up: np.ndarray, whole: np.ndarray | None = None
+           ) -> tuple[NumberRead, list[int]]:
+    """The reading: per group, the path of pieces most probably all right and all whole
+    digits (the product of their calibrated confidences and, when the model has the
+    verifier, their P(whole digit); each extra piece weighed by `SPLIT_PRIOR`: a Viterbi
+    search over the cut points); and the pieces chosen. The digits keep the classifier's
+    own confidences."""
     chosen: list[int] = []
     penalty = float(np.log(SPLIT_PRIOR))
+    fit = np.zeros(len(labels)) if whole is None else np.log(np.maximum(whole, 1e-6))
     for last, pieces in found.groups:
         best = np.full(last + 1, -np.inf)
         best[0] = 0.0
@@ -266,7 +279,8 @@ def choose(found: Segmentation, labels: np.ndarray, confidence: np.ndarray,
         for start, stop, index in sorted(pieces):
             if np.isfinite(best[start]):
                 score = (best[start] + float(np.log(max(confidence[index], 1e-6)))
-                         + found.shapes[index] + (penalty if start else 0.0))
+                         + float(fit[index]) + found.shapes[index]
+                         + (penalty if start else 0.0))
                 if score > best[stop]:
                     best[stop], back[stop] = score, (start, index)
         end = last if np.isfinite(best[last]) else int(np.flatnonzero(np.isfinite(best))[-1])
@@ -614,11 +628,13 @@ def _width_fit(ratio: float) -> float:
     return -float(np.log(max(ratio, 1e-3))) ** 2 / (2 * spread**2)
 
 
-def _candidate_cuts(ink: np.ndarray, typical: float, budget: int
+def _candidate_cuts(ink: np.ndarray, typical: float, budget: int, outline: bool = True
                     ) -> tuple[list[int], list[tuple[int, int]]]:
-    """Where a wide group may be cut: its ends and the deepest minima of its column
-    projection (at most `MAX_CUTS`), and the spans between two of them wide enough and
-    narrow enough to be one digit (the whole group always), at most `budget`."""
+    """Where a wide group may be cut: its ends, the deepest minima of its column
+    projection (at most `MAX_CUTS`) and, if `outline`, the valleys of its outline
+    (`_contour_valleys`),
+    and the spans between two of them wide enough and narrow enough to be one digit (the
+    whole group always), at most `budget`."""
     width = ink.shape[1]
     profile = ndimage.uniform_filter1d(ink.sum(axis=0), 3)
     inner = np.arange(2, width - 2)
@@ -635,6 +651,9 @@ def _candidate_cuts(ink: np.ndarray, typical: float, budget: int
             picked.append(int(x))
         if len(picked) == keep:
             break
+    for x in _contour_valleys(ink > 0, typical, expected) if outline else ():
+        if all(abs(x - p) >= max(2, 0.12 * typical) for p in picked):
+            picked.append(x)
     cuts = [0, *sorted(picked), width]
     spans = [(a, b) for a in range(len(cuts)) for b in range(a + 1, len(cuts))
              if MIN_PIECE * typical <= cuts[b] - cuts[a] <= MAX_PIECE * typical]
@@ -643,6 +662,26 @@ def _candidate_cuts(ink: np.ndarray, typical: float, budget: int
     if (0, len(cuts) - 1) not in spans:
         spans.append((0, len(cuts) - 1))
     return cuts, spans
+
+
+def _contour_valleys(mask: np.ndarray, typical: float, expected: float) -> list[int]:
+    """Columns where the group's upper outline dips deepest or its lower outline rises
+    highest, as many of each as digits it may hold, away from its ends: where two touching
+    digits meet, even where their overlapping strokes leave no minimum in the column
+    projection."""
+    h, width = mask.shape
+    inked = mask.any(axis=0)
+    top = np.where(inked, mask.argmax(axis=0), h).astype(np.float64)
+    bottom = np.where(inked, h - 1 - mask[::-1].argmax(axis=0), 0).astype(np.float64)
+    found: list[int] = []
+    for depth in (top, -bottom):  # larger: a deeper valley
+        smooth = ndimage.uniform_filter1d(depth, 3)
+        inner = np.arange(2, width - 2)
+        peaks = inner[(smooth[inner] >= smooth[inner - 1]) & (smooth[inner] >= smooth[inner + 1])
+                      & (inner >= 0.3 * typical) & (inner <= width - 0.3 * typical)]
+        order = peaks[np.argsort(-smooth[peaks], kind="stable")]
+        found += [int(x) for x in order[: int(np.ceil(expected))]]
+    return found
 
 
 def _piece(ink: np.ndarray, group: _Group, left: int, right: int, threshold: float

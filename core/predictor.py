@@ -194,6 +194,10 @@ class FastPredictor:
             stacked[:, c * (k - 1):(c + 1) * (k - 1)] = kernel @ coef
         return stacked[:, self._from_i] + stacked[:, self._from_j] + self._intercept.astype(x.dtype)
 
+    def transform(self, features: np.ndarray) -> np.ndarray:
+        """float32 rows after the pipeline's preprocessing steps (its PCA), as predict sees them."""
+        return self._transform32(np.asarray(features, dtype=np.float32))
+
     def decision_function(self, features: np.ndarray) -> np.ndarray:
         """float32 one-vs-one decisions, as `SVC.decision_function` with shape 'ovo'."""
         x = self._transform32(np.asarray(features, dtype=np.float32))

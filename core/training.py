@@ -35,6 +35,7 @@ from core.features import HOG, PIXELS, FeatureSpec, to_features
 from core.hog import HogSpec
 from core.model import MODEL_FORMAT, DigitModel, library_versions
 from core.predictor import FastPredictor
+from core.wholeness import PIECES, add_wholeness
 
 Progress = Callable[[str], None]
 
@@ -81,6 +82,9 @@ class Recipe:
     cache_mb: int = 1000
     """libsvm kernel cache: speeds up training, not the model."""
     random_state: int = 0
+    wholeness_pieces: int = 0
+    """Pieces cut from rows of training digits to train the number reader's whole-digit
+    verifier on (core/wholeness.py; 0: no verifier)."""
 
     def __post_init__(self) -> None:
         if self.virtual_shifts and self.features.kind != "pixels":
@@ -102,10 +106,12 @@ class Recipe:
 
 
 DEFAULT_RECIPE = Recipe(
-    features=FeatureSpec(kind="hog", hog=HogSpec(soft=True)), lowres_share=1 / 6
+    features=FeatureSpec(kind="hog", hog=HogSpec(soft=True)), lowres_share=1 / 6,
+    wholeness_pieces=PIECES,
 )
 """HOG (18 signed soft bins, 4- and 7-px cells), square root, PCA-100, RBF SVC C=5, plus
-low-resolution copies of a sixth of the training images (docs/model.md)."""
+low-resolution copies of a sixth of the training images (docs/model.md), and the number
+reader's whole-digit verifier (docs/numbers.md)."""
 NARROW_RECIPE = replace(DEFAULT_RECIPE, gamma_factor=1.5)
 """The default with 1.5 x the 'scale' gamma: 3 fewer validation errors, 2 fewer test errors,
 23% more support vectors (tried, not taken: docs/model.md)."""
@@ -309,5 +315,9 @@ def train_model(
         "versions": library_versions(),
     }
     progress(f"trained in {seconds:.1f} s")
-    return DigitModel(pipeline, metadata)
+    model = DigitModel(pipeline, metadata)
+    if recipe.wholeness_pieces:
+        add_wholeness(model, np.asarray(images), recipe.wholeness_pieces, recipe.random_state,
+                      progress)
+    return model
 

@@ -1,0 +1,102 @@
+"""The number reader's whole-digit verifier (core/wholeness.py): a digit cut in half or two
+touching digits score lower than one whole digit, it is saved with the model, an old model
+without it reads as before, and single digits are read exactly as without it."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from core.data import load_split
+from core.imaging import ImageLimits, normalise
+from core.model import DigitModel
+from core.numbers import read_number
+from core.pipeline import predict_files
+from core.wholeness import add_wholeness
+from tests.support import encode
+from tests.test_numbers import digits_of, scaled_ink, write_row
+
+VERIFIER_PIECES = 12_000  # half a minute; the real one is trained on 30,000
+VERIFIER_DIGITS = 20_000  # training digits the pieces are drawn from
+
+
+@pytest.fixture(scope="module")
+def verified(small_model_path, data_dir, tmp_path_factory) -> DigitModel:
+    """The small test model with a verifier trained on pieces of its own training digits,
+    saved and loaded back."""
+    model = DigitModel.load(small_model_path)
+    images, _ = load_split(data_dir, "train", limit=VERIFIER_DIGITS)
+    add_wholeness(model, images, VERIFIER_PIECES)
+    path = tmp_path_factory.mktemp("verified") / "model.joblib"
+    model.save(path)
+    return DigitModel.load(path)
+
+
+@pytest.fixture(scope="module")
+def mnist_test(data_dir):
+    return load_split(data_dir, "test", limit=400)
+
+
+def _whole(model: DigitModel, pieces: list[np.ndarray]) -> np.ndarray:
+    return model.whole(model.features(np.stack([normalise(p) for p in pieces])))
+
+
+def test_a_digit_cut_in_half_scores_lower_than_the_whole_digit(verified, mnist_test):
+    images, labels = mnist_test
+    for digit in digits_of(images, labels, "046789"):
+        ink = scaled_ink(digit, 56).astype(np.float32)
+        half = ink[:, : ink.shape[1] // 2]
+        whole, cut = _whole(verified, [ink, half])
+        assert whole > 0.5 > cut
+
+
+def test_two_touching_digits_score_lower_than_each_alone(verified, mnist_test):
+    images, labels = mnist_test
+    for pair in ("30", "86", "47", "90"):
+        left, right = (scaled_ink(d, 56).astype(np.float32)
+                       for d in digits_of(images, labels, pair))
+        touching = np.zeros((56, left.shape[1] + right.shape[1] - 4), np.float32)
+        touching[:, : left.shape[1]] = left
+        np.maximum(touching[:, -right.shape[1]:], right, out=touching[:, -right.shape[1]:])
+        alone_left, alone_right, both = _whole(verified, [left, right, touching])
+        assert both < 0.5 < min(alone_left, alone_right)
+
+
+def test_the_verifier_is_saved_with_the_model(verified, small_model):
+    assert verified.wholeness is not None and "wholeness" in verified.metadata
+    assert small_model.wholeness is None  # a model trained without it
+    assert small_model.whole(np.zeros((1, 1))) is None
+
+
+def test_touching_digits_are_split_with_the_verifier(verified, mnist_test):
+    images, labels = mnist_test
+    for text in ("4096", "5230", "7183"):
+        for overlap in (0.05, 0.1):  # of a digit's height
+            page = write_row(digits_of(images, labels, text), gap=-overlap)
+            assert read_number(verified, page).text == text
+
+
+def test_single_digits_read_as_without_the_verifier(verified, small_model, mnist_test):
+    images, _ = mnist_test
+    items = [(i, f"{i}.png", encode(images[i], "PNG")) for i in range(50)]
+    limits = ImageLimits(10**7, 10**8)
+    plain = [r.to_dict() for r in predict_files(small_model, items, limits)]
+    checked = [r.to_dict() for r in predict_files(verified, items, limits)]
+    assert checked == plain
+
+
+def test_training_with_the_recipe_s_verifier_keeps_it_in_the_model(data_dir, tmp_path):
+    from dataclasses import replace
+
+    from core.training import DEFAULT_RECIPE, SMALL_RECIPE, train_model
+
+    assert DEFAULT_RECIPE.wholeness_pieces > 0  # `mnistq train` trains one
+    images, labels = load_split(data_dir, "train", limit=1500)
+    model = train_model(images, labels, replace(SMALL_RECIPE, calibration_holdout=0,
+                                                wholeness_pieces=1000))
+    path = model.save(tmp_path / "model.joblib")
+    loaded = DigitModel.load(path)
+    assert loaded.wholeness is not None
+    assert loaded.metadata["recipe"]["wholeness_pieces"] == 1000
+    rows = loaded.features(images[:5])
+    assert np.allclose(loaded.whole(rows), model.whole(rows))
