@@ -18,6 +18,7 @@ from flask import Blueprint, Response, jsonify, request
 from common import model_registry
 from common.jobstore import HEARTBEAT_MAX_AGE
 from core import versions
+from core.metadata import described
 
 from .app import services
 from .errors import error_response
@@ -54,7 +55,7 @@ def active_model() -> dict[str, Any] | Response:
         except (OSError, ValueError):
             return error_response(503, "no model loaded yet: start a worker (or mnistq train)",
                                   {"Retry-After": "5"})
-    return {**meta, "version": _label(meta)}
+    return {**described(meta), "version": _label(meta)}
 
 
 @bp.get("/models")

@@ -35,6 +35,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from core.metadata import described
+
 if TYPE_CHECKING:
     import numpy as np
 
@@ -151,7 +153,8 @@ def write_version(
 
 
 def read_metadata(model_dir: Path, version: str) -> dict[str, Any]:
-    """The metadata of one version; UnknownVersion when there is no such version."""
+    """The metadata of one version as shown (`core.model.described`); UnknownVersion when
+    there is no such version."""
     if not is_version_name(version):
         raise UnknownVersion(f"unknown model version {version!r}")
     path = metadata_path(model_file(model_dir, version))
@@ -163,8 +166,7 @@ def read_metadata(model_dir: Path, version: str) -> dict[str, Any]:
         raise VersionError(f"version {version}: unreadable metadata ({exc})") from None
     if not isinstance(meta, dict):
         raise VersionError(f"version {version}: metadata is not a JSON object")
-    meta["version"] = version
-    return meta
+    return {**described(meta), "version": version}
 
 
 def list_versions(model_dir: Path) -> list[dict[str, Any]]:

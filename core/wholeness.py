@@ -28,6 +28,8 @@ import numpy as np
 from scipy import ndimage
 from sklearn.neural_network import MLPClassifier
 
+from core.metadata import VERIFIER_WEIGHTS
+
 WHOLE_SHARE = 0.85
 """A piece is whole when it holds at least this share of one digit's ink..."""
 STRAY_SHARE = 0.12
@@ -82,7 +84,7 @@ class Wholeness:
         """Its numbers as base64 float32 (about 35 KB for 100 -> 64 -> 1), not a JSON list
         per weight."""
         return {"method": "mlp", "inputs": len(self.mean), "hidden_units": len(self.out),
-                **{name: _packed(getattr(self, name)) for name in _ARRAYS},
+                **{name: _packed(getattr(self, name)) for name in VERIFIER_WEIGHTS},
                 "out_bias": self.out_bias}
 
     @classmethod
@@ -92,11 +94,10 @@ class Wholeness:
         d, k = int(data["inputs"]), int(data["hidden_units"])
         shapes = {"mean": (d,), "scale": (d,), "hidden": (d, k), "hidden_bias": (k,),
                   "out": (k,)}
-        arrays = {name: _unpacked(data[name], shapes[name]) for name in _ARRAYS}
+        arrays = {name: _unpacked(data[name], shapes[name]) for name in VERIFIER_WEIGHTS}
         return cls(**arrays, out_bias=float(data["out_bias"]))
 
 
-_ARRAYS = ("mean", "scale", "hidden", "hidden_bias", "out")
 
 
 def _packed(values: np.ndarray) -> str:

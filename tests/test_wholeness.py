@@ -9,6 +9,7 @@ import pytest
 
 from core.data import load_split
 from core.imaging import ImageLimits, normalise
+from core.metadata import VERIFIER_WEIGHTS, described
 from core.model import DigitModel
 from core.numbers import read_number
 from core.pipeline import predict_files
@@ -62,10 +63,16 @@ def test_two_touching_digits_score_lower_than_each_alone(verified, mnist_test):
         assert both < 0.5 < min(alone_left, alone_right)
 
 
-def test_the_verifier_is_saved_with_the_model(verified, small_model):
+def test_the_verifier_is_saved_with_the_model(verified, small_model, mnist_test, tmp_path):
     assert verified.wholeness is not None and "wholeness" in verified.metadata
     assert small_model.wholeness is None  # a model trained without it
     assert small_model.whole(np.zeros((1, 1))) is None
+    features = verified.features(mnist_test[0][:20])
+    loaded = DigitModel.load(verified.save(tmp_path / "verified.joblib"))
+    assert np.allclose(loaded.whole(features), verified.whole(features))
+    # what the API and the heartbeat show: the verifier's summary, not its 35 KB of weights
+    shown = described(loaded.metadata)["wholeness"]
+    assert shown["pieces"] > 0 and not set(VERIFIER_WEIGHTS) & set(shown)
 
 
 def test_touching_digits_are_split_with_the_verifier(verified, mnist_test):

@@ -43,6 +43,7 @@ from common.jobstore import (
 from common.queue import INTERACTIVE, PREDICT_CHUNK, PREDICT_INTERACTIVE
 from common.webhooks import announce_end, resend_overdue
 from core.imaging import ImageLimits
+from core.metadata import described
 from core.model import DigitModel
 from core.pipeline import predict_files
 from core.results import Result, model_label
@@ -194,7 +195,7 @@ class _Process:
             try:
                 self.store.heartbeat(self.name, HEARTBEAT_MAX_AGE)
                 served = self.served
-                self.store.publish_model(served.model.metadata)
+                self.store.publish_model(described(served.model.metadata))
                 model_registry.report_served(self.store.redis, self.name, served.version,
                                              self.switch_error)
                 resend_overdue(self.store, app, settings.webhook_resend_after)

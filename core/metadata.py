@@ -1,0 +1,22 @@
+"""What of a model's metadata is shown to people and to other processes.
+
+The metadata (the `.json` beside a model file) also carries the whole-digit verifier's
+weights (`core.wholeness`, about 35 KB as base64): the model needs them, the API's answers
+and the workers' heartbeat do not. Light on purpose (no numpy): `core.versions` uses it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+VERIFIER_WEIGHTS = ("mean", "scale", "hidden", "hidden_bias", "out")
+"""The keys of `metadata["wholeness"]` that hold weights (base64 float32 arrays)."""
+
+
+def described(metadata: dict[str, Any]) -> dict[str, Any]:
+    """The metadata without the verifier's weights (its summary kept)."""
+    verifier = metadata.get("wholeness")
+    if not isinstance(verifier, dict):
+        return metadata
+    summary = {k: v for k, v in verifier.items() if k not in VERIFIER_WEIGHTS}
+    return {**metadata, "wholeness": summary}
