@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import redis
 
-from common.jobstore import PREFIX, Chunk
+from common.jobstore import PREFIX, Chunk, chunk_entry, parse_chunk_entry
 
 WAITING_KEY = f"{PREFIX}:interactive"
 BELL_KEY = f"{PREFIX}:interactive:bell"
@@ -93,9 +93,8 @@ class InteractiveBatches:
     def append(self, job_id: str, chunk: Chunk) -> bool:
         """Queue a small job's chunk; True when the caller must send a batch task (it rang
         the bell: no task was queued)."""
-        entry = f"{job_id}:{chunk.start}:{chunk.stop}"
         return bool(self._append(keys=[WAITING_KEY, BELL_KEY],
-                                 args=[entry, int(BELL_SECONDS * 1000)]))
+                                 args=[chunk_entry(job_id, chunk), int(BELL_SECONDS * 1000)]))
 
     def silence(self) -> None:
         """Forget the bell (its task could not be sent), so that the next chunk rings."""
@@ -108,11 +107,11 @@ class InteractiveBatches:
             keys=[WAITING_KEY, BELL_KEY, taken_key(task_id)],
             args=[BATCH_IMAGES, self.ttl, int(BELL_SECONDS * 1000)],
         )
-        return [_parse(entry) for entry in taken], bool(more)
+        return [parse_chunk_entry(entry) for entry in taken], bool(more)
 
     def taken(self, task_id: str) -> list[tuple[str, Chunk]]:
         """What batch task `task_id` took and has not recorded yet."""
-        return [_parse(entry) for entry in self.redis.lrange(taken_key(task_id), 0, -1)]
+        return [parse_chunk_entry(entry) for entry in self.redis.lrange(taken_key(task_id), 0, -1)]
 
     def done(self, task_id: str) -> None:
         """The task recorded what it took."""
@@ -122,10 +121,4 @@ class InteractiveBatches:
         """True when chunks wait with no bell rung: the caller must send a batch task."""
         return bool(self._ring_if_waiting(keys=[WAITING_KEY, BELL_KEY],
                                           args=[int(BELL_SECONDS * 1000)]))
-
-
-def _parse(entry: bytes | str) -> tuple[str, Chunk]:
-    text = entry.decode() if isinstance(entry, bytes) else entry
-    job_id, start, stop = text.rsplit(":", 2)
-    return job_id, Chunk(int(start), int(stop))
 

@@ -16,6 +16,7 @@ Key layout (`{id}` is 32 hex digits, 128 random bits):
 |                                |        | `worker:{start}` the process that recorded the chunk   |
 |                                |        | callback_url, callback_delivery (id), callback_status, |
 |                                |        | callback_attempts, callback_last_error (webhooks)      |
+|                                |        | progress_at: when a chunk was last recorded            |
 |                                |        | `model:{version}` per model version that read a chunk  |
 | `mnistq:job:{id}:images`       | hash   | chunk start -> the chunk's files (names and bytes)     |
 |                                |        | packed in one value (`pack_files`); deleted when the   |
@@ -110,6 +111,17 @@ def job_key(job_id: str) -> str:
     return f"{PREFIX}:job:{job_id}"
 
 
+def chunk_entry(job_id: str, chunk: Chunk) -> str:
+    """A chunk named in one string, `{job id}:{start}:{stop}` (lists of chunks in Redis)."""
+    return f"{job_id}:{chunk.start}:{chunk.stop}"
+
+
+def parse_chunk_entry(entry: bytes | str) -> tuple[str, Chunk]:
+    text = entry.decode() if isinstance(entry, bytes) else entry
+    job_id, start, stop = text.rsplit(":", 2)
+    return job_id, Chunk(int(start), int(stop))
+
+
 def tombstone_key(job_id: str) -> str:
     return f"{PREFIX}:expired:{job_id}"
 
@@ -195,7 +207,7 @@ local added, failed = 0, 0
 if redis.call('HSETNX', KEYS[3], ARGV[3], ARGV[4]) == 1 then
   added, failed = tonumber(ARGV[5]), tonumber(ARGV[6])
   redis.call('EXPIREAT', KEYS[3], expires_at)
-  redis.call('HSET', KEYS[1], 'worker:' .. ARGV[3], ARGV[7])
+  redis.call('HSET', KEYS[1], 'worker:' .. ARGV[3], ARGV[7], 'progress_at', ARGV[1])
   if ARGV[9] ~= '' then redis.call('HSET', KEYS[1], 'model:' .. ARGV[9], 1) end
   if ARGV[10] ~= '' then
     redis.call('HSET', KEYS[8], ARGV[3], ARGV[10])
@@ -225,6 +237,29 @@ if status ~= 'queued' and status ~= 'running' then return 0 end
 redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
 redis.call('EXPIREAT', KEYS[2], redis.call('HGET', KEYS[1], 'expires_at'))
 return 1
+"""
+
+# The chunks of unfinished jobs not recorded yet, in jobs with no progress (no chunk recorded,
+# or created) for ARGV[2] seconds: candidates for `common.lost_chunks`. KEYS: unfinished.
+# ARGV: now, quiet seconds, most jobs looked at. Returns `{job id}:{start}:{stop}` entries.
+_UNRECORDED = """
+local found = {}
+for _, id in ipairs(redis.call('ZRANGE', KEYS[1], 0, tonumber(ARGV[3]) - 1)) do
+  local key = 'mnistq:job:' .. id
+  local f = redis.call('HMGET', key, 'status', 'created_at', 'progress_at', 'chunk_size', 'total')
+  if (f[1] == 'queued' or f[1] == 'running') and f[4] and f[5] then
+    local last = math.max(tonumber(f[2] or 0), tonumber(f[3] or 0))
+    if tonumber(ARGV[1]) - last >= tonumber(ARGV[2]) then
+      local size, total = tonumber(f[4]), tonumber(f[5])
+      for start = 0, total - 1, size do
+        if redis.call('HEXISTS', key .. ':results', start) == 0 then
+          table.insert(found, id .. ':' .. start .. ':' .. math.min(start + size, total))
+        end
+      end
+    end
+  end
+end
+return found
 """
 
 # End a job early (cancel or fail). KEYS: those of `_END_JOB`. ARGV: now, job id, new status.
@@ -398,6 +433,7 @@ class JobStore:
         self._callback_attempt = client.register_script(_CALLBACK_ATTEMPT)
         self._overdue_webhooks = client.register_script(_OVERDUE_WEBHOOKS)
         self._correct = client.register_script(_CORRECT)
+        self._unrecorded = client.register_script(_UNRECORDED)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> JobStore:
@@ -652,6 +688,13 @@ class JobStore:
             self._record(**_record_call(job_id, chunk, results, worker, seconds, model),
                          client=pipe)
         return [_recorded(reply) for reply in (pipe.execute() if chunks else [])]
+
+    def unrecorded_chunks(self, quiet: float, most: int = 1000) -> list[tuple[str, Chunk]]:
+        """The chunks not recorded yet of unfinished jobs that have made no progress (no chunk
+        recorded since, nor created) for `quiet` seconds (`common.lost_chunks`)."""
+        entries = self._unrecorded(keys=[UNFINISHED_KEY],
+                                   args=[f"{time.time():.3f}", quiet, most])
+        return [parse_chunk_entry(entry) for entry in entries]
 
     def chunk_workers(self, job_id: str) -> dict[int, str]:
         """Chunk start -> the worker process that recorded that chunk, for the chunks

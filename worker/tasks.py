@@ -40,7 +40,8 @@ from common.jobstore import (
     ChunkStart,
     JobStore,
 )
-from common.queue import INTERACTIVE, PREDICT_CHUNK, PREDICT_INTERACTIVE
+from common.lost_chunks import LostChunks
+from common.queue import FIRST_BIG, INTERACTIVE, PREDICT_CHUNK, PREDICT_INTERACTIVE
 from common.webhooks import announce_end, resend_overdue
 from core.imaging import ImageLimits
 from core.metadata import described
@@ -54,6 +55,8 @@ log = logging.getLogger(__name__)
 
 SWITCH_POLL = 0.5
 """Seconds between two looks at the active version's name (one Redis GET)."""
+LOST_LOOK_EVERY = 5
+"""Heartbeats between two looks for chunks the broker lost (common.lost_chunks): 10 s."""
 
 
 @dataclass(frozen=True)
@@ -75,6 +78,7 @@ class _Process:
         self.limits: ImageLimits | None = None
         self.store: JobStore | None = None
         self.batches: InteractiveBatches | None = None
+        self.lost: LostChunks | None = None
         self.stop = threading.Event()
         self.lock = threading.Lock()
 
@@ -105,6 +109,7 @@ class _Process:
             threadpool_limits(limits=settings.worker_threads)
             started = time.perf_counter()
             self.served = self.read_served()
+            self.lost = LostChunks(self.store, settings.visibility_timeout)
             self.limits = ImageLimits(
                 max_bytes=settings.max_image_bytes, max_pixels=settings.max_image_pixels
             )
@@ -189,9 +194,12 @@ class _Process:
 
     def _beat(self) -> None:
         """Heartbeat, and the model's metadata with it (cheap, and so it comes back by itself
-        when Redis restarts without its data); and the webhooks nobody queued."""
+        when Redis restarts without its data); the webhooks nobody queued, the small jobs
+        nobody rang for, and now and then the chunks the broker lost."""
         assert self.store is not None and self.served is not None
+        beats = 0
         while not self.stop.is_set():
+            beats += 1
             try:
                 self.store.heartbeat(self.name, HEARTBEAT_MAX_AGE)
                 served = self.served
@@ -201,6 +209,8 @@ class _Process:
                 resend_overdue(self.store, app, settings.webhook_resend_after)
                 if self.batches is not None and self.batches.ring_if_waiting():
                     app.send_task(PREDICT_INTERACTIVE, priority=INTERACTIVE)
+                if self.lost is not None and beats % LOST_LOOK_EVERY == 0:
+                    self.lost.look(_send_again)
             except Exception as exc:  # Redis restarting: keep beating, it comes back
                 log.warning("worker %s: heartbeat failed: %s", self.name, exc)
             self.stop.wait(HEARTBEAT_EVERY)
@@ -253,6 +263,11 @@ def _forget(**_: Any) -> None:
 
 
 REDIS_DOWN = (redis.ConnectionError, redis.TimeoutError)
+
+
+def _send_again(job_id: str, chunk: Chunk) -> None:
+    """Queue a chunk the broker lost (common.lost_chunks) as a chunk task of its own."""
+    app.send_task(PREDICT_CHUNK, args=[job_id, chunk.start, chunk.stop], priority=FIRST_BIG)
 
 
 @app.task(name=PREDICT_CHUNK)
