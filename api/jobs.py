@@ -16,10 +16,10 @@ from common.jobstore import ENDED, HEARTBEAT_MAX_AGE, Chunk, QueueFull, is_job_i
 from common.queue import (
     INTERACTIVE,
     PREDICT_CHUNK,
-    PREDICT_INTERACTIVE,
     SMALLEST_CHUNK,
     chunk_priority,
     chunk_size_for,
+    send_interactive_batch,
     time_bounded_chunk,
 )
 from common.webhooks import BadCallback, announce_end, check_callback_url
@@ -145,7 +145,7 @@ def _join_batch(job_id: str, chunk: Chunk, producer: Any) -> None:
     if not svc.batches.append(job_id, chunk):
         return
     try:
-        svc.celery.send_task(PREDICT_INTERACTIVE, producer=producer, priority=INTERACTIVE)
+        send_interactive_batch(svc.celery, producer)
     except Exception:
         svc.batches.silence()  # the next small job, or a worker's heartbeat, rings again
         raise

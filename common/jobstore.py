@@ -241,11 +241,12 @@ return 1
 
 # The chunks of unfinished jobs not recorded yet, in jobs with no progress (no chunk recorded,
 # or created) for ARGV[2] seconds: candidates for `common.lost_chunks`. KEYS: unfinished.
-# ARGV: now, quiet seconds, most jobs looked at. Returns `{job id}:{start}:{stop}` entries.
+# ARGV: now, quiet seconds, most jobs looked at, the job keys' prefix (`job_key("")`). Returns
+# `{job id}:{start}:{stop}` entries.
 _UNRECORDED = """
 local found = {}
 for _, id in ipairs(redis.call('ZRANGE', KEYS[1], 0, tonumber(ARGV[3]) - 1)) do
-  local key = 'mnistq:job:' .. id
+  local key = ARGV[4] .. id
   local f = redis.call('HMGET', key, 'status', 'created_at', 'progress_at', 'chunk_size', 'total')
   if (f[1] == 'queued' or f[1] == 'running') and f[4] and f[5] then
     local last = math.max(tonumber(f[2] or 0), tonumber(f[3] or 0))
@@ -693,7 +694,7 @@ class JobStore:
         """The chunks not recorded yet of unfinished jobs that have made no progress (no chunk
         recorded since, nor created) for `quiet` seconds (`common.lost_chunks`)."""
         entries = self._unrecorded(keys=[UNFINISHED_KEY],
-                                   args=[f"{time.time():.3f}", quiet, most])
+                                   args=[f"{time.time():.3f}", quiet, most, job_key("")])
         return [parse_chunk_entry(entry) for entry in entries]
 
     def chunk_workers(self, job_id: str) -> dict[int, str]:

@@ -79,6 +79,12 @@ def time_bounded_chunk(seconds_per_image: float | None, largest: int) -> int:
     return max(min(SMALLEST_CHUNK, largest), min(fitting, largest))
 
 
+def send_interactive_batch(celery: Celery, producer: Any = None) -> None:
+    """Send the task that reads the small jobs' chunks waiting together (common.interactive),
+    in the first lane; `producer`: a connection already held (the API's, while enqueueing)."""
+    celery.send_task(PREDICT_INTERACTIVE, producer=producer, priority=INTERACTIVE)
+
+
 def queue_keys() -> list[str]:
     """The Redis lists that hold the chunks waiting, `mnistq_queue_chunks`: the small jobs'
     chunks waiting to be read together (common.interactive), and the broker's lanes from

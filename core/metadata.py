@@ -1,8 +1,9 @@
 """What of a model's metadata is shown to people and to other processes.
 
-The metadata (the `.json` beside a model file) also carries the whole-digit verifier's
-weights (`core.wholeness`, about 35 KB as base64): the model needs them, the API's answers
-and the workers' heartbeat do not. Light on purpose (no numpy): `core.versions` uses it.
+The metadata (the `.json` beside a model file) of a model of format 2 also carries the
+whole-digit verifier's weights (`core.wholeness`, about 35 KB as base64; format 3 keeps them
+in the artifact): the model needs them, the API's answers and the workers' heartbeat do
+not. Light on purpose (no numpy): `core.versions` uses it.
 """
 
 from __future__ import annotations

@@ -2,8 +2,10 @@
 
 A model is a fitted scikit-learn Pipeline ending in an SVC plus its metadata: the recipe
 (which says how images become features), the confidence calibration and the figures measured
-when it was trained. On disk: the joblib artifact and, beside it, `<name>.json` with the
-metadata, the artifact's SHA-256 and the library versions. Loading refuses an artifact whose
+when it was trained. On disk: the joblib artifact (the Pipeline and, when it has one, the
+whole-digit verifier: everything that computes a reading is under the artifact's SHA-256,
+which names the version) and, beside it, `<name>.json` with the metadata, that SHA-256 and the
+library versions. Loading refuses an artifact whose
 format, hash or scikit-learn version differs from its metadata: unpickling a model from
 another scikit-learn version can silently predict differently, a changed file is not the
 model that was evaluated, and a model of an older format would be fed the wrong features.
@@ -29,8 +31,10 @@ from core.features import FeatureSpec, to_features
 from core.predictor import FastPredictor, Predictions
 from core.wholeness import Wholeness
 
-MODEL_FORMAT = 2
-"""Version of the model files' layout: 2 = features and calibration named in the metadata."""
+MODEL_FORMAT = 3
+"""Version of the model files' layout: 2 = features and calibration named in the metadata
+(the verifier's weights in it too); 3 = the verifier in the artifact beside the Pipeline."""
+FORMATS_READ = (2, MODEL_FORMAT)
 
 
 class ModelError(Exception):
@@ -75,15 +79,15 @@ class DigitModel:
     `metadata["calibration"]` (if any) maps margins to confidences.
     """
 
-    def __init__(self, estimator: Pipeline, metadata: dict[str, Any]) -> None:
+    def __init__(self, estimator: Pipeline, metadata: dict[str, Any],
+                 wholeness: Wholeness | None = None) -> None:
         self.estimator = estimator
         self.metadata: dict[str, Any] = dict(metadata)
         self.feature_spec = FeatureSpec.from_dict(self.metadata["recipe"]["features"])
         fitted = self.metadata.get("calibration")
         self.calibration = Calibration.from_dict(fitted) if fitted else UNCALIBRATED
         self.predictor = FastPredictor.from_pipeline(estimator, calibration=self.calibration)
-        verifier = self.metadata.get("wholeness")
-        self.wholeness = Wholeness.from_dict(verifier) if verifier else None
+        self.wholeness = wholeness
 
     def reduced(self, features: np.ndarray) -> np.ndarray:
         """Feature rows after the model's preprocessing (its PCA): the wholeness verifier's."""
@@ -108,10 +112,10 @@ class DigitModel:
         """Write the artifact and its `.json` metadata (with SHA-256) atomically; returns path."""
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
-        _write_atomically(path, lambda tmp: joblib.dump(self.estimator, tmp))
-        self.metadata.update(
-            artifact=path.name, sha256=file_sha256(path), versions=library_versions()
-        )
+        artifact = {"estimator": self.estimator, "wholeness": self.wholeness}
+        _write_atomically(path, lambda tmp: joblib.dump(artifact, tmp))
+        self.metadata.update(format=MODEL_FORMAT, artifact=path.name, sha256=file_sha256(path),
+                             versions=library_versions())
         text = json.dumps(self.metadata, indent=2, sort_keys=True) + "\n"
         _write_atomically(metadata_path(path), lambda tmp: tmp.write_text(text))
         return path
@@ -131,10 +135,11 @@ class DigitModel:
             raise ModelError(f"{meta_path}: unreadable metadata ({exc})") from None
         if not isinstance(metadata, dict):
             raise ModelError(f"{meta_path}: metadata is not a JSON object")
-        if metadata.get("format") != MODEL_FORMAT:
+        if metadata.get("format") not in FORMATS_READ:
             raise ModelError(
-                f"{path}: model format {metadata.get('format', 1)}, this mnistq reads format "
-                f"{MODEL_FORMAT} (other features and confidence); retrain it with `mnistq train`"
+                f"{path}: model format {metadata.get('format', 1)}, this mnistq reads formats "
+                f"{FORMATS_READ[0]}-{MODEL_FORMAT} (other features and confidence); retrain it "
+                "with `mnistq train`"
             )
         digest = file_sha256(path)
         if digest != metadata.get("sha256"):
@@ -149,8 +154,11 @@ class DigitModel:
                 "retrain it with `mnistq train` or install the matching version"
             )
         try:
-            estimator = joblib.load(path)
-            return cls(estimator, metadata)
+            artifact = joblib.load(path)
+            if metadata["format"] == 2:  # the Pipeline alone; the verifier in the metadata
+                verifier = metadata.get("wholeness")
+                return cls(artifact, metadata, Wholeness.from_dict(verifier) if verifier else None)
+            return cls(artifact["estimator"], metadata, artifact["wholeness"])
         except Exception as exc:  # unpickling can raise anything
             kind = type(exc).__name__
             raise ModelError(f"{path}: cannot load the model ({kind}: {exc})") from None

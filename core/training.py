@@ -84,7 +84,8 @@ class Recipe:
     random_state: int = 0
     wholeness_pieces: int = 0
     """Pieces cut from rows of training digits to train the number reader's whole-digit
-    verifier on (core/wholeness.py; 0: no verifier)."""
+    verifier on (core/wholeness.py; 0: no verifier), with all MNIST training digits
+    (`verifier_pieces`)."""
 
     def __post_init__(self) -> None:
         if self.virtual_shifts and self.features.kind != "pixels":
@@ -104,6 +105,10 @@ class Recipe:
         values["virtual_shifts"] = tuple(tuple(s) for s in data.get("virtual_shifts", ()))
         return cls(**values)
 
+
+MNIST_TRAINING_IMAGES = 60_000
+MIN_VERIFIER_PIECES = 2_000
+"""Fewest pieces for a verifier trained with a subset (a few seconds: about 1% of them)."""
 
 DEFAULT_RECIPE = Recipe(
     features=FeatureSpec(kind="hog", hog=HogSpec(soft=True)), lowres_share=1 / 6,
@@ -317,7 +322,14 @@ def train_model(
     progress(f"trained in {seconds:.1f} s")
     model = DigitModel(pipeline, metadata)
     if recipe.wholeness_pieces:
-        add_wholeness(model, np.asarray(images), recipe.wholeness_pieces, recipe.random_state,
-                      progress)
+        add_wholeness(model, np.asarray(images), verifier_pieces(recipe, len(images)),
+                      recipe.random_state, progress)
     return model
+
+
+def verifier_pieces(recipe: Recipe, training_images: int) -> int:
+    """The pieces the verifier is trained on: the recipe's, for the full training set; as
+    many per training digit for a subset (`--limit`), so a quick model trains quickly."""
+    share = recipe.wholeness_pieces * training_images // MNIST_TRAINING_IMAGES
+    return min(recipe.wholeness_pieces, max(MIN_VERIFIER_PIECES, share))
 

@@ -80,15 +80,14 @@ class Wholeness:
         logit = h @ self.out + self.out_bias
         return 0.5 * (1.0 + np.tanh(0.5 * logit))
 
-    def to_dict(self) -> dict[str, Any]:
-        """Its numbers as base64 float32 (about 35 KB for 100 -> 64 -> 1), not a JSON list
-        per weight."""
-        return {"method": "mlp", "inputs": len(self.mean), "hidden_units": len(self.out),
-                **{name: _packed(getattr(self, name)) for name in VERIFIER_WEIGHTS},
-                "out_bias": self.out_bias}
+    def summary(self) -> dict[str, Any]:
+        """What the metadata says of it (its weights are saved in the model's artifact)."""
+        return {"method": "mlp", "inputs": len(self.mean), "hidden_units": len(self.out)}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Wholeness:
+        """The verifier of a model of format 2, whose metadata held its weights as base64
+        float32."""
         if data.get("method") != "mlp":
             raise ValueError(f"unknown wholeness method {data.get('method')!r}")
         d, k = int(data["inputs"]), int(data["hidden_units"])
@@ -96,12 +95,6 @@ class Wholeness:
                   "out": (k,)}
         arrays = {name: _unpacked(data[name], shapes[name]) for name in VERIFIER_WEIGHTS}
         return cls(**arrays, out_bias=float(data["out_bias"]))
-
-
-
-
-def _packed(values: np.ndarray) -> str:
-    return base64.b64encode(np.asarray(values, "<f4").tobytes()).decode("ascii")
 
 
 def _unpacked(text: str, shape: tuple[int, ...]) -> np.ndarray:
@@ -218,12 +211,12 @@ def add_wholeness(model: Any, images: np.ndarray, pieces: int = PIECES, seed: in
                   progress: Progress | None = None) -> None:
     """Give `model` (a `core.model.DigitModel`) a verifier trained on `pieces` pieces cut
     from rows of `images` (MNIST training digits), in the model's own feature space; it is
-    kept in the model's metadata (saved with it)."""
+    saved with the model, its summary in the metadata."""
     progress = progress or (lambda _message: None)
     progress(f"wholeness verifier: {pieces:,} pieces cut from rows of training digits")
     cut, whole = training_pieces(images, pieces, seed)
     progress(f"  {whole.mean():.0%} of them whole digits; fitting on the model's features")
     verifier = fit_wholeness(model.reduced(model.features(cut)), whole, seed)
     model.wholeness = verifier
-    model.metadata["wholeness"] = {**verifier.to_dict(), "pieces": len(whole),
+    model.metadata["wholeness"] = {**verifier.summary(), "pieces": len(whole),
                                    "whole_share": round(float(whole.mean()), 4), "seed": seed}

@@ -24,6 +24,7 @@ from pathlib import Path
 import pytest
 import requests
 
+from common.interactive import taken_key
 from common.jobstore import FAILED, UNFINISHED_KEY, JobStore, is_job_id
 from common.settings import Settings
 from tests.reliability import digit_files, finished, submit
@@ -89,6 +90,8 @@ def test_a_worker_that_cannot_load_its_model_fails_the_job_and_submit_exits_1(
         job = finished(api.url, submit(api.url, digit_files(3)), timeout=60)
         assert job["status"] == "failed" and job["processed"] == 0
         assert job["finished_at"] is not None
+        # the failed batch task forgot what it had taken: its jobs are over
+        assert list(broker.scan_iter(match=taken_key("*"))) == []
         assert worker.alive()  # one broken task, not a dead worker
     finally:
         api.stop()

@@ -33,7 +33,7 @@ def test_save_and_load_round_trip(small_model: DigitModel, data_dir: Path, tmp_p
     assert metadata["sha256"] and metadata["versions"]["scikit-learn"]
     assert metadata["n_support"] == loaded.predictor.n_support
     assert metadata["training_size"] == 3000 and metadata["recipe"]["features"]["kind"] == "hog"
-    assert metadata["format"] == 2 and metadata["recipe"]["kernel"] == "rbf"
+    assert metadata["format"] == 3 and metadata["recipe"]["kernel"] == "rbf"
     calibration = metadata["calibration"]
     assert calibration["method"] == "platt" and calibration["slope"] > 0
     assert calibration["holdout_size"] == 500 and 0.9 < calibration["holdout_accuracy"] <= 1

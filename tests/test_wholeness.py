@@ -4,13 +4,17 @@ without it reads as before, and single digits are read exactly as without it."""
 
 from __future__ import annotations
 
+import base64
+import json
+
+import joblib
 import numpy as np
 import pytest
 
 from core.data import load_split
 from core.imaging import ImageLimits, normalise
 from core.metadata import VERIFIER_WEIGHTS, described
-from core.model import DigitModel
+from core.model import DigitModel, file_sha256, metadata_path
 from core.numbers import read_number
 from core.pipeline import predict_files
 from core.wholeness import add_wholeness
@@ -70,7 +74,27 @@ def test_the_verifier_is_saved_with_the_model(verified, small_model, mnist_test,
     features = verified.features(mnist_test[0][:20])
     loaded = DigitModel.load(verified.save(tmp_path / "verified.joblib"))
     assert np.allclose(loaded.whole(features), verified.whole(features))
-    # what the API and the heartbeat show: the verifier's summary, not its 35 KB of weights
+    # in the artifact, under its SHA-256 (the version's name); the metadata has its summary
+    assert loaded.metadata["wholeness"]["pieces"] > 0
+    assert not set(VERIFIER_WEIGHTS) & set(loaded.metadata["wholeness"])
+
+
+def test_a_model_of_format_2_reads_with_the_verifier_in_its_metadata(verified, mnist_test,
+                                                                     tmp_path):
+    """Models saved before the verifier moved into the artifact keep reading numbers the same;
+    what the API and the heartbeat show of them is the summary, not 35 KB of weights."""
+    path = tmp_path / "format2.joblib"
+    joblib.dump(verified.estimator, path)
+    verifier = verified.wholeness
+    weights = {name: base64.b64encode(np.asarray(getattr(verifier, name), "<f4").tobytes())
+               .decode() for name in VERIFIER_WEIGHTS}
+    metadata = {**verified.metadata, "format": 2, "sha256": file_sha256(path),
+                "wholeness": {**verified.metadata["wholeness"], **weights,
+                              "out_bias": verifier.out_bias}}
+    metadata_path(path).write_text(json.dumps(metadata))
+    loaded = DigitModel.load(path)
+    features = verified.features(mnist_test[0][:20])
+    assert np.allclose(loaded.whole(features), verified.whole(features), atol=1e-5)
     shown = described(loaded.metadata)["wholeness"]
     assert shown["pieces"] > 0 and not set(VERIFIER_WEIGHTS) & set(shown)
 
@@ -107,3 +131,12 @@ def test_training_with_the_recipe_s_verifier_keeps_it_in_the_model(data_dir, tmp
     assert loaded.metadata["recipe"]["wholeness_pieces"] == 1000
     rows = loaded.features(images[:5])
     assert np.allclose(loaded.whole(rows), model.whole(rows))
+
+
+def test_a_model_trained_on_a_subset_trains_its_verifier_on_as_many_pieces_per_digit():
+    from core.training import DEFAULT_RECIPE, MIN_VERIFIER_PIECES, verifier_pieces
+
+    full = DEFAULT_RECIPE.wholeness_pieces
+    assert verifier_pieces(DEFAULT_RECIPE, 60_000) == full
+    assert verifier_pieces(DEFAULT_RECIPE, 30_000) == full // 2
+    assert verifier_pieces(DEFAULT_RECIPE, 800) == MIN_VERIFIER_PIECES  # `--limit 800`: seconds

@@ -41,7 +41,12 @@ from common.jobstore import (
     JobStore,
 )
 from common.lost_chunks import LostChunks
-from common.queue import FIRST_BIG, INTERACTIVE, PREDICT_CHUNK, PREDICT_INTERACTIVE
+from common.queue import (
+    FIRST_BIG,
+    PREDICT_CHUNK,
+    PREDICT_INTERACTIVE,
+    send_interactive_batch,
+)
 from common.webhooks import announce_end, resend_overdue
 from core.imaging import ImageLimits
 from core.metadata import described
@@ -208,7 +213,7 @@ class _Process:
                                              self.switch_error)
                 resend_overdue(self.store, app, settings.webhook_resend_after)
                 if self.batches is not None and self.batches.ring_if_waiting():
-                    app.send_task(PREDICT_INTERACTIVE, priority=INTERACTIVE)
+                    send_interactive_batch(app)
                 if self.lost is not None and beats % LOST_LOOK_EVERY == 0:
                     self.lost.look(_send_again)
             except Exception as exc:  # Redis restarting: keep beating, it comes back
@@ -290,13 +295,16 @@ def predict_interactive(self: Any) -> int:
     and record each one's results; returns the new ones. Like `predict_chunk` otherwise: the
     same skips, limits and Redis outages, per job."""
     task_id = self.request.id
-    with _requeue_or_fail(f"interactive batch {task_id}", lambda: _taken_jobs(task_id)):
+    with _requeue_or_fail(f"interactive batch {task_id}", lambda: _taken_jobs(task_id),
+                          after_failing=lambda: process.connect()[1].done(task_id)):
         return _predict_batch(task_id)
 
 
 @contextmanager
-def _requeue_or_fail(what: str, jobs: Callable[[], list[str]]) -> Iterator[None]:
-    """Put the task back when Redis is unreachable; on any other error, fail its `jobs`."""
+def _requeue_or_fail(what: str, jobs: Callable[[], list[str]],
+                     after_failing: Callable[[], None] = lambda: None) -> Iterator[None]:
+    """Put the task back when Redis is unreachable; on any other error, fail its `jobs`, then
+    call `after_failing` (a batch forgets what it took: its jobs are over)."""
     try:
         yield
     except REDIS_DOWN as exc:
@@ -312,6 +320,7 @@ def _requeue_or_fail(what: str, jobs: Callable[[], list[str]]) -> Iterator[None]
             for job_id in jobs():
                 store.fail(job_id, "internal error in a worker")
                 announce_end(store, app, job_id)
+            after_failing()
         except Exception:
             log.exception("%s: could not mark its jobs failed", what)
         raise
@@ -348,7 +357,7 @@ def _predict_batch(task_id: str) -> int:
     begun = time.perf_counter()
     taken, more = batches.take(task_id)
     if more:  # over one batch waits: another task takes the rest, maybe on another worker
-        app.send_task(PREDICT_INTERACTIVE, priority=INTERACTIVE)
+        send_interactive_batch(app)
     process.load()
     starts = store.begin_chunks(taken, process.name)
     runs = [run for (job_id, chunk), state in zip(taken, starts, strict=True)
