@@ -106,7 +106,6 @@ MAX_CANDIDATES = 160
 SPLIT_PRIOR = 0.5
 """Each extra piece of a cutting weighs as a digit read with this confidence: a wide digit
 (a 0, a 4) is not cut into two narrow ones read a little more confidently."""
-OWN_HEIGHT = True
 WIDER_SPREAD, NARROWER_SPREAD = 0.5, 1.0
 """The spread (in log of the width ratio) of digit widths around the typical one."""
 TYPICAL_ASPECT = 0.7
@@ -190,7 +189,7 @@ def segment(pixels: np.ndarray, scale: float = 1.0, outline_cuts: bool = False
     alone = len(_normal_widths(widths, heights)) < 2
     budget = MAX_CANDIDATES - len(groups)
     for group, width, height in zip(groups, widths, heights, strict=True):
-        if alone and OWN_HEIGHT:
+        if alone:
             # No ordinary neighbour tells a digit's width: the group's own height does
             # better than the median of the marks' (a faint or broken mark beside a row of
             # touching digits is short).
