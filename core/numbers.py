@@ -108,7 +108,7 @@ SPLIT_PRIOR = 0.5
 (a 0, a 4) is not cut into two narrow ones read a little more confidently."""
 WIDER_SPREAD, NARROWER_SPREAD = 0.5, 1.0
 """The spread (in log of the width ratio) of digit widths around the typical one."""
-TYPICAL_ASPECT = 0.6
+TYPICAL_ASPECT = 0.7
 """A digit's width over its height when no unsplit neighbour tells better."""
 WIDE_ASPECT = 0.9
 """A digit seldom is wider than this fraction of its height."""
@@ -186,12 +186,18 @@ def segment(pixels: np.ndarray, scale: float = 1.0, outline_cuts: bool = False
     widths = [g.cols.stop - g.cols.start for g in groups]
     heights = [g.rows.stop - g.rows.start for g in groups]
     typical = _typical_width(widths, heights, float(np.median(heights)))
+    alone = len(_normal_widths(widths, heights)) < 2
     budget = MAX_CANDIDATES - len(groups)
-    for group, width in zip(groups, widths, strict=True):
+    for group, width, height in zip(groups, widths, heights, strict=True):
+        if alone:
+            # No ordinary neighbour tells a digit's width: the group's own height does
+            # better than the median of the marks' (a faint or broken mark beside a row of
+            # touching digits is short).
+            typical = TYPICAL_ASPECT * height
         cuts, spans = [0, width], [(0, 1)]
         if width > SPLIT_WIDTH * typical and budget > 0:
-            cuts, spans = _candidate_cuts(ink[group.rows, group.cols] * group.mask, typical,
-                                          budget, outline_cuts)
+            local = ink[group.rows, group.cols] * group.mask
+            cuts, spans = _candidate_cuts(local, typical, budget, outline_cuts)
             budget -= len(spans) - 1
         pieces = []
         for start, stop in spans:
@@ -608,11 +614,15 @@ def _join_fragments(members: list[list[int]], boxes: np.ndarray,
 def _typical_width(widths: list[int], heights: list[int], height: float) -> float:
     """The width of one digit here: the median of the groups that are not wide (ones
     excepted), or `TYPICAL_ASPECT` of the median height."""
-    normal = [w for w, h in zip(widths, heights, strict=True)
-              if 0.35 * h <= w <= WIDE_ASPECT * h]
+    normal = _normal_widths(widths, heights)
     if len(normal) >= 2:  # the upper quartile: ones are narrow, but no reason to cut
         return float(max(np.percentile(normal, 75), TYPICAL_ASPECT * height))
     return TYPICAL_ASPECT * height
+
+
+def _normal_widths(widths: list[int], heights: list[int]) -> list[int]:
+    """The widths of the groups shaped like one digit (not a 1, not a wide group)."""
+    return [w for w, h in zip(widths, heights, strict=True) if 0.35 * h <= w <= WIDE_ASPECT * h]
 
 
 def _height_fit(ratio: float) -> float:

@@ -140,7 +140,8 @@ def _row(images: list[np.ndarray], rng: np.random.Generator) -> np.ndarray:
             x = max(x, xs[-1] + 2)
         xs.append(x)
         x += ink.shape[1]
-    layers = np.zeros((len(inks), height + 2 * margin, x + 2), np.float32)
+    right = max(left + ink.shape[1] for left, ink in zip(xs, inks, strict=True))
+    layers = np.zeros((len(inks), height + 2 * margin, right + 2), np.float32)
     for n, (ink, left) in enumerate(zip(inks, xs, strict=True)):
         top = margin + (height - ink.shape[0]) + round(rng.uniform(-LIFT, LIFT) * height)
         layers[n, top:top + ink.shape[0], left:left + ink.shape[1]] = ink
