@@ -546,7 +546,7 @@ def digit_components(mask: np.ndarray, ink: np.ndarray, strong: float = 0.0) -> 
     box = boxes[main].copy()
     gap = JOIN_GAP * max(box[2] - box[0], box[3] - box[1])
     joinable = candidate & ~(rule & (length > max(heights[main], widths[main])))
-    shading = _shading(labels, count, mask, ink)
+    shading = _shading(labels, count, mask, ink, candidate)
     joinable &= ~shading
     # A piece of the digit was written with the same pen: it is about as dark. Shading
     # next to the digit is not.
@@ -574,14 +574,17 @@ def digit_components(mask: np.ndarray, ink: np.ndarray, strong: float = 0.0) -> 
     return keep[labels]
 
 
-def _shading(labels: np.ndarray, count: int, mask: np.ndarray, ink: np.ndarray) -> np.ndarray:
-    """Per component (bool (count,)): whether it is shading, not a mark: at `SHADING_SOFT`
+def _shading(labels: np.ndarray, count: int, mask: np.ndarray, ink: np.ndarray,
+             which: np.ndarray) -> np.ndarray:
+    """Per component (bool (count,); measured only for those in `which`, the others
+    False): whether it is shading, not a mark: at `SHADING_SOFT`
     of its edge pixels or more, the ink rises by less than the mask's level over
     `SHADING_EDGE` pixels (the spread of the ink in their 3x3 neighbourhood, over 2 px).
     Illumination varies smoothly; a pen's stroke has a sharp edge on every side, however
     faint or wide it is."""
-    edges = mask & ~ndimage.binary_erosion(mask, structure=np.ones((3, 3), dtype=bool),
-                                           border_value=1)
+    measured = np.concatenate(([False], which))[labels]
+    edges = measured & ~ndimage.binary_erosion(mask, structure=np.ones((3, 3), dtype=bool),
+                                               border_value=1)
     ys, xs = np.nonzero(edges)
     if ys.size == 0:
         return np.zeros(count, dtype=bool)
