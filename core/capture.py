@@ -98,6 +98,13 @@ RULE_ASPECT = 8.0
 piece of a printed line..."""
 SEPARATE_DIGIT = 0.6
 """...but a cluster at least this fraction of its height, beside it, is another digit."""
+SHADING_EDGE = 4.0
+"""At the edge of a mark, the ink rises to the ink level within this many pixels (a pen's
+edge, blurred by the lens and the 3x3 smoothing, rises in 1-3); light varies more slowly..."""
+SHADING_SOFT = 1 / 3
+"""...so a component with at least this fraction of its edge softer than that is shading
+(a shadow's band between a page's edge and a brighter surround): it joins no digit and is
+no second digit."""
 
 
 Box = tuple[int, int, int, int]
@@ -539,6 +546,8 @@ def digit_components(mask: np.ndarray, ink: np.ndarray, strong: float = 0.0) -> 
     box = boxes[main].copy()
     gap = JOIN_GAP * max(box[2] - box[0], box[3] - box[1])
     joinable = candidate & ~(rule & (length > max(heights[main], widths[main])))
+    shading = _shading(labels, count, mask, ink, candidate)
+    joinable &= ~shading
     # A piece of the digit was written with the same pen: it is about as dark. Shading
     # next to the digit is not.
     darkest = np.zeros(count + 1, dtype=ink.dtype)
@@ -558,11 +567,36 @@ def digit_components(mask: np.ndarray, ink: np.ndarray, strong: float = 0.0) -> 
     if max(height, width) < max(5, MIN_DIGIT * max(h, w)):
         raise ImageError("no digit found")
     longer_rule = rule & (length > max(height, width))  # than the whole digit
-    _refuse_other_digits(boxes, mass, candidate & ~members & ~longer_rule, box,
+    _refuse_other_digits(boxes, mass, candidate & ~members & ~longer_rule & ~shading, box,
                          float(mass[members].sum()))
     keep = np.zeros(count + 1, dtype=bool)
     keep[1:] = members
     return keep[labels]
+
+
+def _shading(labels: np.ndarray, count: int, mask: np.ndarray, ink: np.ndarray,
+             which: np.ndarray) -> np.ndarray:
+    """Per component (bool (count,); measured only for those in `which`, the others
+    False): whether it is shading, not a mark: at `SHADING_SOFT`
+    of its edge pixels or more, the ink rises by less than the mask's level over
+    `SHADING_EDGE` pixels (the spread of the ink in their 3x3 neighbourhood, over 2 px).
+    Illumination varies smoothly; a pen's stroke has a sharp edge on every side, however
+    faint or wide it is."""
+    measured = np.concatenate(([False], which))[labels]
+    edges = measured & ~ndimage.binary_erosion(mask, structure=np.ones((3, 3), dtype=bool),
+                                               border_value=1)
+    ys, xs = np.nonzero(edges)
+    if ys.size == 0:
+        return np.zeros(count, dtype=bool)
+    level = float(ink[mask].min())
+    padded = np.pad(ink, 1, mode="edge")
+    around = np.stack([padded[ys + dy, xs + dx] for dy in range(3) for dx in range(3)])
+    rise = around.max(axis=0) - around.min(axis=0)
+    soft = rise < 2.0 * level / SHADING_EDGE
+    owner = labels[ys, xs]
+    total = np.bincount(owner, minlength=count + 1)[1:]
+    softer = np.bincount(owner, weights=soft, minlength=count + 1)[1:]
+    return softer >= SHADING_SOFT * np.maximum(total, 1)
 
 
 def _refuse_other_digits(boxes: np.ndarray, mass: np.ndarray, others: np.ndarray,
