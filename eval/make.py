@@ -92,7 +92,9 @@ def _place(ink: np.ndarray, size: tuple[int, int], height: float, centre: tuple[
 
 
 def _box(alpha: np.ndarray) -> tuple[int, int, int, int]:
-    mask = alpha >= BOX_INK
+    """The true box: where the digit's coverage reaches BOX_INK, or half its peak when a tiny
+    faint digit never does (a few low-resolution scans)."""
+    mask = alpha >= min(BOX_INK, 0.5 * float(alpha.max()))
     rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
     return int(cols[0]), int(rows[0]), int(cols[-1] - cols[0] + 1), int(rows[-1] - rows[0] + 1)
 

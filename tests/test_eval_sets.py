@@ -81,3 +81,14 @@ def test_captures_read_about_as_well_as_the_mnist_digits_they_hold(
                                  for row, result in results]))
     # Other hands (elastic distortion), pens and cameras cost a few points, no more.
     assert on_captures >= on_mnist - 0.08, (on_captures, on_mnist)
+
+
+def test_a_tiny_faint_digit_still_gets_its_true_box() -> None:
+    """A low-resolution scan whose digit never reaches full coverage (seed 1's 480th) stopped
+    the generator; its box is where it reaches half its peak."""
+    from eval.make import _box
+
+    alpha = np.zeros((20, 30), np.float32)
+    alpha[5:12, 8:14] = 0.2
+    alpha[8, 10] = 0.22
+    assert _box(alpha) == (8, 5, 6, 7)
