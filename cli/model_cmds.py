@@ -30,6 +30,8 @@ from core.training import (
     NARROW_RECIPE,
     SEED_RECIPE,
     SMALL_RECIPE,
+    SOFT_BINS_RECIPE,
+    SPATIAL_RECIPE,
     VIRTUAL_SV_RECIPE,
     Recipe,
     train_model,
@@ -39,6 +41,7 @@ from core.versions import VersionError
 RECIPES = {
     "default": DEFAULT_RECIPE, "seed": SEED_RECIPE, "virtual-svs": VIRTUAL_SV_RECIPE,
     "gamma-1.5": NARROW_RECIPE, "hands": HANDS_RECIPE, "small": SMALL_RECIPE,
+    "soft-bins": SOFT_BINS_RECIPE, "spatial": SPATIAL_RECIPE,
 }
 HOLDOUT_SEED = 0
 """Seed of the draw that holds out a share of the extra digits (the same digits each run)."""
@@ -54,9 +57,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     train.add_argument("--data-dir", type=Path, help="MNIST folder (default: MNISTQ_DATA_DIR)")
     train.add_argument(
         "--recipe", choices=sorted(RECIPES), default="default",
-        help="hyper-parameters (docs/model.md): 'default' HOG + RBF; 'seed' the original "
-        "app's pixels + poly-4; 'virtual-svs' the previous default; 'gamma-1.5' and 'hands' "
-        "trials (a narrower kernel; other-hand copies); 'small' the tests' one",
+        help="hyper-parameters (docs/model.md): 'default' HOG (votes shared between cells) "
+        "+ RBF; 'soft-bins' the previous default; 'seed' the original app's pixels + poly-4; "
+        "'virtual-svs' the default before; 'gamma-1.5', 'hands' and 'spatial' trials (a "
+        "narrower kernel; other-hand copies; the default's 'scale' gamma); 'small' the tests' "
+        "one",
     )
     train.add_argument(
         "--extra", type=Path, action="append", default=[], metavar="DIR",

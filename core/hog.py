@@ -3,8 +3,11 @@
 Per pixel: the centred-difference gradient (zero on the image border, as scikit-image's
 `hog`), its magnitude and its orientation bin (hard assignment, as scikit-image). Per cell:
 the mean magnitude per bin, pooled for the whole stack by one `np.bincount` over
-(image, cell row, cell column, bin) indices. Per block of 2x2 cells, sliding by one cell:
-L2-Hys normalisation (L2, clip at 0.2, L2 again). No Python loop runs per image.
+(image, cell row, cell column, bin) indices. With `spatial=True` each vote is shared instead
+between the 2x2 nearest cell centres, bilinearly (Dalal and Triggs' spatial interpolation): the
+votes are written densely and pooled by two matrix products with the cells' tent weights. Per
+block of 2x2 cells, sliding by one cell: L2-Hys normalisation (L2, clip at 0.2, L2 again). No
+Python loop runs per image.
 
 With `signed=False` and one cell size the output equals `skimage.feature.hog(image,
 orientations, (cell, cell), (block, block), "L2-Hys", feature_vector=True)` (the tests check),
@@ -36,10 +39,13 @@ class HogSpec:
     cells: tuple[int, ...] = (4, 7)
     block: int = 2
     signed: bool = True
+    """Orientations over 360° (a stroke's dark-to-light side matters) or over 180°."""
     soft: bool = False
     """Split each pixel's vote between the two nearest bins by distance (Dalal and Triggs)
     instead of giving it all to its own bin (scikit-image)."""
-    """Orientations over 360° (a stroke's dark-to-light side matters) or over 180°."""
+    spatial: bool = False
+    """Split each pixel's vote between the 2x2 nearest cell centres, bilinearly by distance
+    (Dalal and Triggs), instead of giving it all to its own cell."""
 
     def n_features(self, size: int = 28) -> int:
         """Length of the feature row for square images of `size` pixels."""
@@ -131,6 +137,78 @@ def _cell_histograms(votes: _Votes, cell: int, orientations: int) -> np.ndarray:
     return sums.astype(np.float32).reshape(n, rows, cols, orientations)
 
 
+@functools.lru_cache(maxsize=16)
+def _cell_taps(size: int, cell: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per pixel coordinate: its two nearest cell centres (2, size) and linear weights (2, size).
+
+    Cell i's centre is at (i + 0.5) cell - 0.5; a tap beyond the first or last cell weighs 0
+    (its index is clamped so that it stays a valid one).
+    """
+    cells = size // cell
+    u = (np.arange(size) + 0.5) / cell - 0.5
+    lower = np.floor(u).astype(np.intp)
+    frac = u - lower
+    index = np.stack([lower, lower + 1])
+    weight = np.stack([1.0 - frac, frac])
+    weight[(index < 0) | (index >= cells)] = 0.0
+    return np.clip(index, 0, cells - 1), weight.astype(np.float32)
+
+
+@functools.lru_cache(maxsize=16)
+def _tent_weights(size: int, cells: tuple[int, ...]) -> np.ndarray:
+    """(size, total cells) float32: each pixel coordinate's linear weight in each cell of each
+    cell size, over the cell size (so that the two stages together give the cell's mean)."""
+    parts = []
+    for cell in cells:
+        index, weight = _cell_taps(size, cell)
+        dense = np.zeros((size, size // cell), dtype=np.float32)
+        for tap in range(2):
+            np.add.at(dense, (np.arange(size), index[tap]), weight[tap])
+        parts.append(dense / np.float32(cell))
+    return np.concatenate(parts, axis=1)
+
+
+@functools.lru_cache(maxsize=4)
+def _pixel_index(n: int, h: int, w: int, orientations: int) -> np.ndarray:
+    """Per pixel of n (h, w) images: its index for bin 0 in flat (n, h, orientations, w) votes."""
+    index = (np.arange(n)[:, None, None] * (h * orientations * w)
+             + np.arange(h)[None, :, None] * (orientations * w) + np.arange(w))
+    index.flags.writeable = False
+    return index
+
+
+def _spatial_histograms(
+    votes: _Votes, cells: tuple[int, ...], orientations: int
+) -> list[np.ndarray]:
+    """Per cell size, the cell histograms (n, rows, cols, orientations) with each vote shared
+    bilinearly between the 2x2 nearest cell centres (Dalal and Triggs' spatial interpolation).
+
+    The votes are written densely as (image, row, bin, column) (a pixel's one or two bins do
+    not collide, so plain assignment), then pooled separably by two matrix products with the
+    tent weights of every cell size at once: one GEMM over the columns, one small product per
+    image over the rows (the cross terms between cell sizes are computed and dropped).
+    """
+    n, h, w = votes.bins.shape
+    dense = np.zeros(n * h * orientations * w, dtype=np.float32)
+    base = _pixel_index(max(n, BLOCK), h, w, orientations)[:n]
+    dense[base + votes.bins * w] = votes.weights
+    if votes.next_bins is not None:
+        dense[base + votes.next_bins * w] = votes.next_weights
+    across = _tent_weights(w, cells)
+    down = _tent_weights(h, cells).T.copy()
+    k_cols, k_rows = across.shape[1], down.shape[0]
+    pooled = dense.reshape(n * h * orientations, w) @ across
+    pooled = np.matmul(down, pooled.reshape(n, h, orientations * k_cols))
+    pooled = pooled.reshape(n, k_rows, orientations, k_cols)
+    out, row, col = [], 0, 0
+    for cell in cells:
+        rows, cols = h // cell, w // cell
+        part = pooled[:, row:row + rows, :, col:col + cols].transpose(0, 1, 3, 2)
+        out.append(np.ascontiguousarray(part))
+        row, col = row + rows, col + cols
+    return out
+
+
 def _blocks_l2hys(cells: np.ndarray, block: int) -> np.ndarray:
     """Blocks of block x block cells sliding by one cell, L2-Hys normalised, flattened (n, -1).
 
@@ -162,10 +240,11 @@ def _normalise(rows: np.ndarray) -> None:
 
 def _hog_block(images: np.ndarray, spec: HogSpec) -> np.ndarray:
     votes = _gradient_votes(images, spec)
-    parts = [
-        _blocks_l2hys(_cell_histograms(votes, cell, spec.orientations), spec.block)
-        for cell in spec.cells
-    ]
+    if spec.spatial:
+        cells = _spatial_histograms(votes, spec.cells, spec.orientations)
+    else:
+        cells = [_cell_histograms(votes, cell, spec.orientations) for cell in spec.cells]
+    parts = [_blocks_l2hys(histograms, spec.block) for histograms in cells]
     return np.concatenate(parts, axis=1)
 
 

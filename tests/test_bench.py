@@ -103,7 +103,8 @@ def test_features_quick_reports_every_stage(tmp_path: Path) -> None:
     report = json.loads(out.read_text())
     assert report["n_images"] == 1000 and report["n_features"] == 3240
     assert all(report[f"{s}_images_per_cpu_s"] > 0 for s in ("deskew", "hog", "pca_matmul"))
-    assert "HOG (default: 18 soft, 4+7 px)" in done.stdout
+    assert "HOG (default: 18 soft, spatial)" in done.stdout
+    assert report["hog_own_cell_images_per_cpu_s"] > 0
 
 
 def test_numbers_quick_reports_each_kind(tmp_path: Path, small_model_path: Path) -> None:

@@ -70,3 +70,49 @@ def test_a_blank_image_has_zero_features() -> None:
     blank = np.zeros((2, 28, 28), dtype=np.uint8)
     assert not to_features(blank, HOG).any()
     assert to_features(blank, PIXELS).shape == (2, 784)
+
+
+def _spatial_reference(bins: np.ndarray, weights: np.ndarray, cell: int) -> np.ndarray:
+    """Each pixel's vote added to its 2x2 nearest cells by bilinear weights, pixel by pixel."""
+    rows = bins.shape[0] // cell
+    out = np.zeros((rows, rows, 18))
+    centre = (np.arange(bins.shape[0]) + 0.5) / cell - 0.5
+    for y, x in np.ndindex(bins.shape):
+        for i in (int(np.floor(centre[y])), int(np.floor(centre[y])) + 1):
+            for j in (int(np.floor(centre[x])), int(np.floor(centre[x])) + 1):
+                if 0 <= i < rows and 0 <= j < rows:
+                    share = (1 - abs(centre[y] - i)) * (1 - abs(centre[x] - j))
+                    out[i, j, bins[y, x]] += share * weights[y, x]
+    return out / (cell * cell)
+
+
+@pytest.mark.parametrize("soft", [False, True])
+def test_spatial_interpolation_shares_each_vote_between_the_four_nearest_cells(
+    digits, soft: bool
+) -> None:
+    from core.hog import _gradient_votes, _spatial_histograms
+
+    spec = HogSpec(soft=soft, spatial=True)
+    votes = _gradient_votes(digits[:2], spec)
+    histograms = _spatial_histograms(votes, spec.cells, spec.orientations)
+    pairs = [(votes.bins, votes.weights)]
+    if soft:
+        pairs.append((votes.next_bins, votes.next_weights))
+    for cell, ours in zip(spec.cells, histograms, strict=True):
+        for n in range(2):
+            reference = sum(_spatial_reference(b[n], w[n], cell) for b, w in pairs)
+            np.testing.assert_allclose(ours[n], reference, atol=1e-6)
+    whole = hog_batch(digits, spec)
+    np.testing.assert_allclose(whole[600:610], hog_batch(digits[600:610], spec), atol=1e-6)
+    assert whole.shape == (700, 3240) and np.isfinite(whole).all()
+
+
+def test_a_recipe_saved_before_spatial_interpolation_reads_as_its_own_features() -> None:
+    from core.features import FeatureSpec
+    from core.training import DEFAULT_RECIPE
+
+    saved = {"kind": "hog", "deskew": True, "sqrt": True,
+             "hog": {"orientations": 18, "cells": [4, 7], "block": 2, "signed": True, "soft": True}}
+    assert FeatureSpec.from_dict(saved).hog == HogSpec(soft=True, spatial=False)
+    assert FeatureSpec.from_dict(DEFAULT_RECIPE.features.to_dict()) == DEFAULT_RECIPE.features
+    assert DEFAULT_RECIPE.features.hog.spatial
