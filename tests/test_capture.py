@@ -298,10 +298,12 @@ def test_a_leftover_piece_of_printed_line_is_not_joined_to_the_digit():
 
 # --- issue 12, third pass: shading bands, small scans ---------------------------------------
 
-def _a_flagged_one(shape: tuple) -> np.ndarray:
+def _a_flagged_one(shape: tuple, bold: bool = False) -> np.ndarray:
+    """A 1 with its flag in ink 0.8: a 5-px pen, or a 10-px one with a longer flag."""
     ink = np.zeros(shape, dtype=np.float32)
-    ink[60:150, 200:205] = 0.8  # a 1...
-    ink[60:65, 175:205] = 0.8  # ...with its flag
+    right, flag_bottom, flag_left = (210, 68, 170) if bold else (205, 65, 175)
+    ink[60:150, 200:right] = 0.8  # a 1...
+    ink[60:flag_bottom, flag_left:right] = 0.8  # ...with its flag
     return ink
 
 
@@ -360,31 +362,24 @@ def test_a_patch_of_light_on_a_page_in_shadow_is_not_light_ink():
 
 # --- issue 12, fourth pass: shading is not ink -----------------------------------------------
 
-def _a_bold_flagged_one(shape: tuple) -> np.ndarray:
-    ink = np.zeros(shape, dtype=np.float32)
-    ink[60:150, 200:210] = 0.8  # a 1...
-    ink[60:68, 170:210] = 0.8  # ...with its flag
-    return ink
-
-
 def test_shading_against_a_page_edge_is_not_joined_to_the_digit():
     # Shadowed paper between the page's lower edge and a brighter surround: its ink rises
     # softly from the page's inside to more than half the digit's at the edge (row 199).
-    ink = _a_bold_flagged_one((300, 400))
+    ink = _a_flagged_one((300, 400), bold=True)
     ink[140:200, 215:315] = np.linspace(0.0, 0.45, 60, dtype=np.float32)[:, None]
     kept = digit_components(ink > 0.1, ink, 0.18)
     assert kept[60:150, 200:210].all() and not kept[150:].any()
 
 
 def test_shading_beside_the_digit_is_no_second_digit():
-    ink = _a_bold_flagged_one((300, 400))
+    ink = _a_flagged_one((300, 400), bold=True)
     ink[55:155, 290:350] = np.linspace(0.0, 0.45, 60, dtype=np.float32)[None, :]
     kept = digit_components(ink > 0.1, ink, 0.18)
     assert kept[60:150, 200:210].all() and not kept[:, 290:].any()
 
 
 def test_a_pale_stroke_with_a_sharp_edge_still_joins_the_digit():
-    ink = _a_bold_flagged_one((300, 400))
+    ink = _a_flagged_one((300, 400), bold=True)
     ink[40:48, 150:195] = 0.45  # a detached bar written with the same pen, lighter
     kept = digit_components(ink > 0.1, ink, 0.18)
     assert kept[40:48, 150:195].all()
