@@ -13,7 +13,6 @@ model that was evaluated, and a model of an older format would be fed the wrong 
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from collections.abc import Callable
@@ -28,6 +27,7 @@ from sklearn.pipeline import Pipeline
 
 from core.calibration import UNCALIBRATED, Calibration
 from core.features import FeatureSpec, to_features
+from core.metadata import file_sha256, metadata_path
 from core.predictor import FastPredictor, Predictions
 from core.wholeness import Wholeness
 
@@ -48,18 +48,6 @@ def library_versions() -> dict[str, str]:
         "scipy": scipy.__version__,
         "joblib": joblib.__version__,
     }
-
-
-def metadata_path(path: Path) -> Path:
-    return Path(path).with_suffix(".json")
-
-
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def _write_atomically(path: Path, write: Callable[[Path], object]) -> None:

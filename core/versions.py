@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-import hashlib
 import json
 import os
 import re
@@ -35,7 +34,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from core.metadata import described
+from core.metadata import described, file_sha256, metadata_path
 
 if TYPE_CHECKING:
     import numpy as np
@@ -87,16 +86,6 @@ def version_name(created_at: datetime, sha256: str) -> str:
 
 def model_file(model_dir: Path, version: str) -> Path:
     return Path(model_dir) / version / MODEL_FILE
-
-
-def metadata_path(path: Path) -> Path:
-    """The metadata beside a model file (as `core.model.metadata_path`)."""
-    return Path(path).with_suffix(".json")
-
-
-def file_sha256(path: Path) -> str:
-    with open(path, "rb") as handle:
-        return hashlib.file_digest(handle, "sha256").hexdigest()
 
 
 @dataclass(frozen=True)

@@ -13,8 +13,8 @@ import pytest
 
 from core.data import load_split
 from core.imaging import ImageLimits, normalise
-from core.metadata import VERIFIER_WEIGHTS, described
-from core.model import DigitModel, file_sha256, metadata_path
+from core.metadata import VERIFIER_WEIGHTS, described, file_sha256, metadata_path
+from core.model import DigitModel
 from core.numbers import read_number
 from core.pipeline import predict_files
 from core.wholeness import add_wholeness
