@@ -185,15 +185,9 @@ def segment(pixels: np.ndarray, scale: float = 1.0, outline_cuts: bool = False
     found: list[tuple[int, list[tuple[int, int, int]]]] = []
     widths = [g.cols.stop - g.cols.start for g in groups]
     heights = [g.rows.stop - g.rows.start for g in groups]
-    typical = _typical_width(widths, heights, float(np.median(heights)))
-    alone = len(_normal_widths(widths, heights)) < 2
     budget = MAX_CANDIDATES - len(groups)
-    for group, width, height in zip(groups, widths, heights, strict=True):
-        if alone:
-            # No ordinary neighbour tells a digit's width: the group's own height does
-            # better than the median of the marks' (a faint or broken mark beside a row of
-            # touching digits is short).
-            typical = TYPICAL_ASPECT * height
+    for group, width, typical in zip(groups, widths, _typical_widths(widths, heights),
+                                     strict=True):
         cuts, spans = [0, width], [(0, 1)]
         if width > SPLIT_WIDTH * typical and budget > 0:
             local = ink[group.rows, group.cols] * group.mask
@@ -611,18 +605,17 @@ def _join_fragments(members: list[list[int]], boxes: np.ndarray,
 
 # --- cutting touching digits -----------------------------------------------------------------
 
-def _typical_width(widths: list[int], heights: list[int], height: float) -> float:
-    """The width of one digit here: the median of the groups that are not wide (ones
-    excepted), or `TYPICAL_ASPECT` of the median height."""
-    normal = _normal_widths(widths, heights)
-    if len(normal) >= 2:  # the upper quartile: ones are narrow, but no reason to cut
-        return float(max(np.percentile(normal, 75), TYPICAL_ASPECT * height))
-    return TYPICAL_ASPECT * height
-
-
-def _normal_widths(widths: list[int], heights: list[int]) -> list[int]:
-    """The widths of the groups shaped like one digit (not a 1, not a wide group)."""
-    return [w for w, h in zip(widths, heights, strict=True) if 0.35 * h <= w <= WIDE_ASPECT * h]
+def _typical_widths(widths: list[int], heights: list[int]) -> list[float]:
+    """The width of one digit in each group: the upper quartile of the groups shaped like
+    one digit (not a 1, not a wide group: ones are narrow, but no reason to cut), at least
+    `TYPICAL_ASPECT` of the median height; or, when fewer than two groups tell it,
+    `TYPICAL_ASPECT` of the group's own height (a faint or broken mark beside a row of
+    touching digits is short: the median of the marks' heights would be too)."""
+    normal = [w for w, h in zip(widths, heights, strict=True) if 0.35 * h <= w <= WIDE_ASPECT * h]
+    if len(normal) < 2:
+        return [TYPICAL_ASPECT * h for h in heights]
+    typical = float(max(np.percentile(normal, 75), TYPICAL_ASPECT * np.median(heights)))
+    return [typical] * len(widths)
 
 
 def _height_fit(ratio: float) -> float:

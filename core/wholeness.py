@@ -169,7 +169,7 @@ def training_pieces(images: np.ndarray, count: int, seed: int = 0
     """About `count` labelled pieces (uint8 (n, 28, 28), whole bool (n,)) cut from rows of
     `ROW_DIGITS` random digits of `images` as the number reader cuts a wide group."""
     from core.imaging import ImageError, normalise
-    from core.numbers import _candidate_cuts, _Group, _piece, _typical_width
+    from core.numbers import _candidate_cuts, _Group, _piece, _typical_widths
 
     rng = np.random.default_rng(seed)
     pieces: list[np.ndarray] = []
@@ -184,7 +184,9 @@ def training_pieces(images: np.ndarray, count: int, seed: int = 0
         group = _Group(mask, slice(0, mask.shape[0]), slice(0, mask.shape[1]))
         widths = [int(np.ptp(np.flatnonzero(layer.max(axis=0) > 0.1))) + 1 for layer in layers]
         heights = [int(np.ptp(np.flatnonzero(layer.max(axis=1) > 0.1))) + 1 for layer in layers]
-        typical = _typical_width(widths, heights, float(np.median(heights)))
+        # the reader's width for these digits, had they been apart (the median of
+        # the same three widths, or of `TYPICAL_ASPECT` of their heights)
+        typical = float(np.median(_typical_widths(widths, heights)))
         cuts, spans = _candidate_cuts(ink * mask, typical, budget=40)
         # One digit alone as well, as an unsplit group shows it (a whole 5 with its bar).
         alone = layers[0] >= INK_LEVEL
