@@ -67,6 +67,7 @@ VISIBILITY_TIMEOUT = 30
 CHUNK_SIZE = 16  # many chunks: every worker, old and new, takes some
 STALL = 240  # s without progress that mean a job is stuck, not slow
 PAGE_SIDE = 800  # "large pages": an 800x800 scan of a digit takes a few ms to read
+SCALED_DOWN_TAIL = 400  # pages still unread when workers are removed: 25 chunks, seconds
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
 
@@ -462,7 +463,9 @@ def three_workers(stack: Stack) -> Stack:
 
 
 def test_a_worker_killed_mid_job_loses_nothing(three_workers: Stack, pages) -> None:
-    stack, count = three_workers, 2000
+    # The killed worker's chunk keeps the job running until it is delivered again, however
+    # quickly the others read the rest: a small job tests as much as a big one.
+    stack, count = three_workers, 800
     job_id = submit(stack.url, page_job(pages, count))
     running_with_progress(stack.url, job_id)
     victim = stack.containers("worker")[0]
@@ -533,11 +536,13 @@ def test_images_hold_no_compilers_caches_or_test_suites(stack: Stack) -> None:
         assert result.returncode == 0, f"{image}: {result.stdout}{result.stderr}"
 
 
-@pytest.mark.timeout(1800)  # 6,000 large pages: a loaded machine reads them slowly
+@pytest.mark.timeout(1800)  # 3,000 large pages: a loaded machine reads them slowly
 def test_workers_scaled_up_then_down_mid_job_share_it_and_lose_nothing(
     three_workers: Stack, pages
 ) -> None:
-    stack, count = three_workers, 6000
+    # The new workers take their first chunks about 8 s after the scale-up on this loaded
+    # 2-core machine; a job of 3,000 pages lasts about 70 s: ample, and no longer.
+    stack, count = three_workers, 3000
     before = {c[:12] for c in stack.containers("worker")}
     job_id = submit(stack.url, page_job(pages, count))
     running_with_progress(stack.url, job_id)
@@ -549,9 +554,15 @@ def test_workers_scaled_up_then_down_mid_job_share_it_and_lose_nothing(
         fields = stack.job_fields(job_id)
         return {v.split(":")[0] for k, v in fields.items() if k.startswith("worker:")}
 
-    wait_for(lambda: added <= readers(), timeout=120, interval=0.5,
-             what="the new workers to take chunks")
-    assert job(stack.url, job_id)["status"] == "running", "scaled down while the job ran"
+    def joined_near_the_end() -> bool:
+        # Scaled down only when the new workers have read chunks and most of the job is
+        # done: the one worker left then reads SCALED_DOWN_TAIL pages, not thousands.
+        processed = int(stack.job_fields(job_id)["processed"])
+        return added <= readers() and processed >= count - SCALED_DOWN_TAIL
+
+    wait_for(joined_near_the_end, timeout=600, interval=0.5,
+             what="the new workers to take chunks, most of the job read")
+    assert stack.job_fields(job_id)["status"] == "running", "scaled down while the job ran"
     stack.compose(SCALE_DOWN)  # SIGTERM: each removed worker finishes its chunk first
     assert len(stack.containers("worker")) == 1
     result = finished(stack.url, job_id)
