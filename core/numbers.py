@@ -5,7 +5,8 @@ divided out, ink in any colour, printed lines removed); then, instead of one dig
 
 1. the ink's connected components, specks and marks at the frame's edge left out, are
    sorted by the x of their centre (a drifting baseline or a slightly turned line keeps
-   that order);
+   that order); a digit written much lighter than the others, only a few specks at the
+   page's ink level, is traced whole into its fainter ink first (`_light_digits`);
 2. pieces are grouped by their overlap in x: a detached bar of a 5, the two strokes of a 4,
    a broken loop join the digit above or below them; what is much smaller than the median
    digit and overlaps none (a decimal point, a hyphen) is dropped;
@@ -36,6 +37,7 @@ from core.capture import (
     _even_strokes,
     _ink_threshold,
     _longest_run,
+    _noise_level,
     _reduce,
     _scaled,
     ink_against_paper,
@@ -112,6 +114,9 @@ TYPICAL_ASPECT = 0.7
 """A digit's width over its height when no unsplit neighbour tells better."""
 WIDE_ASPECT = 0.9
 """A digit seldom is wider than this fraction of its height."""
+FAINT_LEVEL = 0.25
+"""The specks of a digit written much lighter than the rest are traced down to this fraction
+of the page's ink level (never into the paper's noise)."""
 
 
 @dataclass(frozen=True)
@@ -355,6 +360,8 @@ def _ink_mask(page: np.ndarray
     strong = np.bincount(labels[ink >= threshold], minlength=count + 1) > 0
     strong[0] = False
     mask = strong[labels]
+    if cells is None:
+        mask = _light_digits(ink, mask, printed, level)
     for rows, cols in cells or ():
         # A box holds one digit: its ink is measured against its own darkest, so a faint
         # digit beside bold ones keeps its thin strokes.
@@ -363,6 +370,40 @@ def _ink_mask(page: np.ndarray
         if peak >= threshold / 2:  # not the noise or a line's edge in an empty box
             mask[rows, cols] = (local >= max(floor, CELL_LEVEL * peak)) & ~printed[rows, cols]
     return ink, mask, threshold, cells
+
+
+def _light_digits(ink: np.ndarray, mask: np.ndarray, printed: np.ndarray, level: float
+                  ) -> np.ndarray:
+    """The mask with each digit written much lighter than the others made whole: at the
+    page's ink level such a digit is a few specks, too short to be kept. Specks shorter than
+    a digit are traced (hysteresis) into fainter ink, down to `FAINT_LEVEL` of that level
+    and above the paper's noise; what they reach is kept when it is digit-sized. Grain that
+    touches no speck, and tracing that runs into grain or a shadow (larger than a digit),
+    change nothing; the digits written normally keep their mask."""
+    low = max(_noise_level(ink), FAINT_LEVEL * level)
+    labels, count = ndimage.label(mask, structure=np.ones((3, 3), dtype=bool))
+    if count < 2 or low >= level:
+        return mask
+    heights = np.array([s[0].stop - s[0].start for s in ndimage.find_objects(labels)])
+    median = float(np.median(heights[heights >= 0.5 * heights.max()]))
+    short = np.concatenate(([False], heights < FRAGMENT_HEIGHT * median))
+    if not short.any():
+        return mask
+    traced, reached = ndimage.label(mask | (ink >= low) & ~printed,
+                                    structure=np.ones((3, 3), dtype=bool))
+    seeded = np.zeros(reached + 1, dtype=bool)
+    seeded[traced[short[labels]]] = True
+    seeded[traced[mask & ~short[labels]]] = False  # a normal digit's halo: as it was
+    seeded[0] = False
+    tallest = EDGE_HEIGHT * float(heights.max())  # the size drifts along a row
+    out = mask.copy()
+    slices = ndimage.find_objects(traced)
+    for i in np.flatnonzero(seeded):
+        rows, cols = slices[i - 1]
+        height, width = rows.stop - rows.start, cols.stop - cols.start
+        if FRAGMENT_HEIGHT * median <= height <= tallest and width <= tallest:
+            out[rows, cols] |= traced[rows, cols] == i
+    return out
 
 
 def _margin(side: int) -> int:

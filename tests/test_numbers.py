@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from PIL import Image
+from scipy import ndimage
 
 from core.data import load_split
 from core.imaging import ImageError, ImageLimits
@@ -89,6 +90,28 @@ def test_specks_and_a_decimal_point_are_dropped(mnist_test, small_model):
     page[30 + height - 6:30 + height, centre - 3:centre + 3] = 20  # a point on the baseline
     page[5:7, 5:7] = 60  # dust
     assert read_number(small_model, page).text == "1234"
+
+
+def pressed_lightly(page: np.ndarray, which: int, seed: int) -> np.ndarray:
+    """The page with its `which`-th digit (left to right) written with a light, uneven hand:
+    its ink 5-45% as dark as written, in patches (a seeded smooth random field), so that only
+    a few specks of it are as dark as the page's other digits make ink."""
+    columns = (page < PAPER - 5).any(axis=0)
+    edges = np.flatnonzero(np.diff(columns.astype(int)))
+    left, right = edges[::2][which] + 1, edges[1::2][which] + 1
+    field = ndimage.gaussian_filter(np.random.default_rng(seed).random(
+        (page.shape[0], right - left)), 6)
+    field = (field - field.min()) / (field.max() - field.min())
+    out = page.astype(np.float32)
+    out[:, left:right] = PAPER - (PAPER - out[:, left:right]) * (0.05 + 0.4 * field**2)
+    return out.astype(np.uint8)
+
+
+@pytest.mark.parametrize(("text", "which"), [("4725", 0), ("1941", 2)])
+def test_a_digit_written_lightly_is_not_dropped(mnist_test, small_model, text, which):
+    images, labels = mnist_test
+    page = pressed_lightly(write_row(digits_of(images, labels, text)), which, seed=5)
+    assert read_number(small_model, page).text == text
 
 
 def test_touching_digits_are_split_by_recognition(mnist_test, small_model):
