@@ -297,10 +297,11 @@ def _papers(planes: np.ndarray) -> list[np.ndarray]:
             for p in paper]
 
 
-def _ink_threshold(ink: np.ndarray) -> tuple[float, float]:
+def _ink_threshold(ink: np.ndarray, noise: float | None = None) -> tuple[float, float]:
     """The level of ink: above the paper's noise and not negligible against the page's
-    darkest ink (of the 3x3-smoothed `ink`); and the noise level alone."""
-    floor = max(_noise_level(ink), MIN_INK)
+    darkest ink (of the 3x3-smoothed, unclipped `ink`); and the noise level alone, at least
+    `MIN_INK`. `noise`: the page's `_noise_level`, when the caller has it already."""
+    floor = max(_noise_level(ink) if noise is None else noise, MIN_INK)
     return max(floor, PEAK_FRACTION * float(ink.max())), floor
 
 

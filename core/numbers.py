@@ -335,7 +335,8 @@ def _ink_mask(page: np.ndarray
     and without components that never reach the ink threshold; that threshold; and the
     boxes of a comb field when the page is one (`_comb_cells`)."""
     ink = ndimage.uniform_filter(ink_against_paper(page, clip=False), size=3)
-    threshold, floor = _ink_threshold(ink)
+    noise = _noise_level(ink)  # of the unclipped ink: clipped, the paper's spread is lost
+    threshold, floor = _ink_threshold(ink, noise)
     ink = np.clip(ink, 0.0, 1.0, out=ink)
     level = max(floor, threshold / 2)
     mask = ink >= level
@@ -360,8 +361,9 @@ def _ink_mask(page: np.ndarray
     strong = np.bincount(labels[ink >= threshold], minlength=count + 1) > 0
     strong[0] = False
     mask = strong[labels]
-    if cells is None:
-        mask = _light_digits(ink, mask, printed, level)
+    low = max(noise, FAINT_LEVEL * level)
+    if cells is None and low < level:
+        mask = _light_digits(ink, mask, printed, low)
     for rows, cols in cells or ():
         # A box holds one digit: its ink is measured against its own darkest, so a faint
         # digit beside bold ones keeps its thin strokes.
@@ -372,17 +374,16 @@ def _ink_mask(page: np.ndarray
     return ink, mask, threshold, cells
 
 
-def _light_digits(ink: np.ndarray, mask: np.ndarray, printed: np.ndarray, level: float
+def _light_digits(ink: np.ndarray, mask: np.ndarray, printed: np.ndarray, low: float
                   ) -> np.ndarray:
     """The mask with each digit written much lighter than the others made whole: at the
     page's ink level such a digit is a few specks, too short to be kept. Specks shorter than
-    a digit are traced (hysteresis) into fainter ink, down to `FAINT_LEVEL` of that level
-    and above the paper's noise; what they reach is kept when it is digit-sized. Grain that
-    touches no speck, and tracing that runs into grain or a shadow (larger than a digit),
-    change nothing; the digits written normally keep their mask."""
-    low = max(_noise_level(ink), FAINT_LEVEL * level)
+    a digit are traced (hysteresis) into fainter ink, down to `low` (`FAINT_LEVEL` of that
+    level, above the paper's noise); what they reach is kept when it is digit-sized. Grain
+    that touches no speck, and tracing that runs into grain or a shadow (larger than a
+    digit), change nothing; the digits written normally keep their mask."""
     labels, count = ndimage.label(mask, structure=np.ones((3, 3), dtype=bool))
-    if count < 2 or low >= level:
+    if count < 2:
         return mask
     heights = np.array([s[0].stop - s[0].start for s in ndimage.find_objects(labels)])
     median = float(np.median(heights[heights >= 0.5 * heights.max()]))
