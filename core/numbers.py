@@ -363,7 +363,7 @@ def _ink_mask(page: np.ndarray
     mask = strong[labels]
     low = max(noise, FAINT_LEVEL * level)
     if cells is None and low < level:
-        mask = _light_digits(ink, mask, printed, low)
+        mask = _light_digits(ink, mask, labels, strong, printed, low)
     for rows, cols in cells or ():
         # A box holds one digit: its ink is measured against its own darkest, so a faint
         # digit beside bold ones keeps its thin strokes.
@@ -374,20 +374,22 @@ def _ink_mask(page: np.ndarray
     return ink, mask, threshold, cells
 
 
-def _light_digits(ink: np.ndarray, mask: np.ndarray, printed: np.ndarray, low: float
-                  ) -> np.ndarray:
-    """The mask with each digit written much lighter than the others made whole: at the
-    page's ink level such a digit is a few specks, too short to be kept. Specks shorter than
-    a digit are traced (hysteresis) into fainter ink, down to `low` (`FAINT_LEVEL` of that
-    level, above the paper's noise); what they reach is kept when it is digit-sized. Grain
-    that touches no speck, and tracing that runs into grain or a shadow (larger than a
-    digit), change nothing; the digits written normally keep their mask."""
-    labels, count = ndimage.label(mask, structure=np.ones((3, 3), dtype=bool))
-    if count < 2:
+def _light_digits(ink: np.ndarray, mask: np.ndarray, labels: np.ndarray, strong: np.ndarray,
+                  printed: np.ndarray, low: float) -> np.ndarray:
+    """`mask` (the `strong` components of `labels`) with each digit written much lighter
+    than the others made whole: at the page's ink level such a digit is a few specks, too
+    short to be kept. Specks shorter than a digit are traced (hysteresis) into fainter ink,
+    down to `low` (`FAINT_LEVEL` of that level, above the paper's noise); what they reach
+    is kept when it is digit-sized. Grain that touches no speck, and tracing that runs into
+    grain or a shadow (larger than a digit), change nothing; the digits written normally
+    keep their mask."""
+    if np.count_nonzero(strong) < 2:
         return mask
-    heights = np.array([s[0].stop - s[0].start for s in ndimage.find_objects(labels)])
+    slices = ndimage.find_objects(labels)
+    heights = np.array([0] + [s[0].stop - s[0].start for s in slices])[strong]
     median = float(np.median(heights[heights >= 0.5 * heights.max()]))
-    short = np.concatenate(([False], heights < FRAGMENT_HEIGHT * median))
+    short = np.zeros_like(strong)
+    short[strong] = heights < FRAGMENT_HEIGHT * median
     if not short.any():
         return mask
     traced, reached = ndimage.label(mask | (ink >= low) & ~printed,
@@ -398,9 +400,9 @@ def _light_digits(ink: np.ndarray, mask: np.ndarray, printed: np.ndarray, low: f
     seeded[0] = False
     tallest = EDGE_HEIGHT * float(heights.max())  # the size drifts along a row
     out = mask.copy()
-    slices = ndimage.find_objects(traced)
+    reach = ndimage.find_objects(traced)
     for i in np.flatnonzero(seeded):
-        rows, cols = slices[i - 1]
+        rows, cols = reach[i - 1]
         height, width = rows.stop - rows.start, cols.stop - cols.start
         if FRAGMENT_HEIGHT * median <= height <= tallest and width <= tallest:
             out[rows, cols] |= traced[rows, cols] == i
