@@ -89,10 +89,12 @@ SPECK_FRACTION = 0.05
 """Components with less ink than this fraction of the largest one are specks."""
 MIN_DIGIT = 0.03
 """A digit is at least this fraction of the page's longest side tall or wide (and 5 px)."""
-JOIN_GAP = 0.15
-"""Pieces closer than this fraction of the digit's size to it are part of it..."""
+JOIN_GAP = 0.3
+"""Pieces closer than this fraction of the digit's size to it are part of it (a faint
+stroke that fell below the ink level leaves a gap about this wide between its neighbours)..."""
 JOIN_CONTRAST = 0.5
-"""...and at least this fraction as dark as its darkest ink."""
+"""...and their darkest ink at least this fraction of its typical (median) ink: a pencil
+pressed hard at one spot makes the darkest ink no measure of the rest of the digit."""
 RULE_ASPECT = 8.0
 """A component at least this many times as long as it is thick (pixels over length) is a
 piece of a printed line..."""
@@ -553,7 +555,8 @@ def digit_components(mask: np.ndarray, ink: np.ndarray, strong: float = 0.0) -> 
     # next to the digit is not.
     darkest = np.zeros(count + 1, dtype=ink.dtype)
     np.maximum.at(darkest, labels[mask], ink[mask])
-    joinable &= darkest[1:] >= JOIN_CONTRAST * darkest[1 + main]
+    typical = float(np.median(ink[labels == main + 1]))
+    joinable &= darkest[1:] >= JOIN_CONTRAST * typical
     for _ in range(2):  # join pieces near the digit (a detached bar, a broken loop)
         vgap = np.maximum(0, np.maximum(boxes[:, 0] - box[2], box[0] - boxes[:, 2]))
         hgap = np.maximum(0, np.maximum(boxes[:, 1] - box[3], box[1] - boxes[:, 3]))

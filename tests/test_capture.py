@@ -296,6 +296,17 @@ def test_a_leftover_piece_of_printed_line_is_not_joined_to_the_digit():
     assert not kept[140:143].any()
 
 
+def test_the_faint_pieces_of_a_pencil_digit_pressed_hard_at_one_spot_stay_with_it():
+    # A pencil 3 whose middle stroke fell below the ink level: its top arc, pressed hard at
+    # one spot, and its fainter bottom arc, a quarter of the digit's height below it.
+    ink = np.zeros((300, 300), dtype=np.float32)
+    ink[100:140, 120:180] = 0.2  # the top arc (its box: 40 x 60)...
+    ink[110:114, 170:174] = 0.9  # ...pressed hard here
+    ink[152:200, 120:180] = 0.15  # the bottom arc, 12 px below it
+    kept = digit_components(ink > 0.1, ink, 0.12)
+    assert kept[100:140, 120:180].all() and kept[152:200, 120:180].all()
+
+
 # --- issue 12, third pass: shading bands, small scans ---------------------------------------
 
 def _a_flagged_one(shape: tuple, bold: bool = False) -> np.ndarray:
