@@ -103,6 +103,14 @@ SEPARATE_DIGIT = 0.6
 SHADING_EDGE = 4.0
 """At the edge of a mark, the ink rises to the ink level within this many pixels (a pen's
 edge, blurred by the lens and the 3x3 smoothing, rises in 1-3); light varies more slowly..."""
+BAND_SHARE = 0.7
+"""A mark touching the frame with at least this share of its pixels within `BAND_RISE` ink
+levels of its median ink, and wider there than a printed line, is a band of shading (a
+shadow's edge, the table under the page's edge); a digit's ink spreads from its strokes'
+faint edges to their dark middles, and only a fraction of it is that close to its median..."""
+BAND_RISE = 0.5
+"""...(in units of the ink level): what stands that far above the band's median ink in it is
+written on it."""
 SHADING_SOFT = 1 / 3
 """...so a component with at least this fraction of its edge softer than that is shading
 (a shadow's band between a page's edge and a brighter surround): it joins no digit and is
@@ -505,7 +513,27 @@ def _closing(mask: np.ndarray, size: int, axis: int) -> np.ndarray:
 def digit_components(mask: np.ndarray, ink: np.ndarray, strong: float = 0.0) -> np.ndarray:
     """The digit's pixels in an ink mask: its main cluster of components, specks and marks
     touching the frame left out; only components reaching `strong` ink count. Raises
-    `ImageError` for no digit or several."""
+    `ImageError` for no digit or several. When nothing but a band of shading reaching the
+    frame is left, the digit is looked for again without the band's faint ink: a digit
+    written across a shadow's edge is one component with the shadow."""
+    kept, band = _digit_cluster(mask, ink, strong)
+    if band is None:
+        return kept
+    try:
+        inside, _ = _digit_cluster(mask & ~band, ink, strong)
+    except ImageError:
+        return kept
+    rows, cols = _extent(inside)
+    h, w = mask.shape
+    if min(rows.start, cols.start, h - rows.stop, w - cols.stop) <= EDGE:
+        return kept
+    return inside
+
+
+def _digit_cluster(mask: np.ndarray, ink: np.ndarray,
+                   strong: float) -> tuple[np.ndarray, np.ndarray | None]:
+    """`digit_components` in one pass, and the faint ink of a band of shading when the digit
+    chosen is one that reaches the frame (`_faint_band`), else None."""
     labels, count = ndimage.label(mask, structure=np.ones((3, 3), dtype=bool))
     if count == 0:
         raise ImageError("no digit found")
@@ -544,6 +572,7 @@ def digit_components(mask: np.ndarray, ink: np.ndarray, strong: float = 0.0) -> 
     # barely reaches the level; a stroke stands well above it.
     contrast = np.bincount(strong_labels, weights=ink[above] - strong, minlength=count + 1)[1:]
     main = int(np.argmax(np.where(mark if mark.any() else candidate & ~weak, contrast, -1.0)))
+    band = _faint_band(labels == main + 1, ink, strong, max(h, w)) if near and edge[main] else None
     members = np.zeros(count, dtype=bool)
     members[main] = True
     box = boxes[main].copy()
@@ -575,7 +604,18 @@ def digit_components(mask: np.ndarray, ink: np.ndarray, strong: float = 0.0) -> 
                          float(mass[members].sum()))
     keep = np.zeros(count + 1, dtype=bool)
     keep[1:] = members
-    return keep[labels]
+    return keep[labels], band
+
+
+def _faint_band(own: np.ndarray, ink: np.ndarray, strong: float,
+                side: int) -> np.ndarray | None:
+    """The faint ink of a mark (`own`: its pixels) when it is a band of shading
+    (`BAND_SHARE`), else None."""
+    low = own & (ink < float(np.median(ink[own])) + BAND_RISE * strong)
+    if np.count_nonzero(low) < BAND_SHARE * np.count_nonzero(own):
+        return None
+    wide = ndimage.minimum_filter(low.view(np.uint8), max(3, round(LINE_THICKNESS * side)))
+    return low if wide.any() else None
 
 
 def _shading(labels: np.ndarray, count: int, mask: np.ndarray, ink: np.ndarray,

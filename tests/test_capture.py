@@ -328,6 +328,16 @@ def test_a_wide_band_of_shaded_paper_is_not_the_digit():
     assert kept[60:150, 200:205].all() and not kept[200:260].any()
 
 
+def test_a_digit_written_across_a_shadow_reaching_the_frame_is_read_without_it():
+    # The shadow's band (faint, wide, down to the frame) and the 1's foot inside it make
+    # one component: the only one, and it touches the frame.
+    ink = _a_flagged_one((300, 400))
+    ink[120:300, :][ink[120:300, :] == 0] = 0.3
+    kept = digit_components(ink > 0.1, ink, 0.18)
+    assert kept[60:150, 200:205].all() and not kept[200:].any()
+    assert not kept[130:150, :190].any()
+
+
 def test_shading_just_under_the_digit_is_not_joined_to_it():
     ink = _a_flagged_one((300, 400))
     ink[158:190, 150:260] = 0.2  # within the join gap, but not written with the digit's pen
