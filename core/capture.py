@@ -14,7 +14,8 @@ A document-imaging front-end in four steps, each a pure function on arrays:
    cross a line is put back.
 3. `digit_components`: the ink's connected components; specks and marks touching the frame
    border are dropped, the component with most ink above the ink level is the digit, and
-   the pieces of a broken stroke near it (about as dark: the same pen) join it. Nothing
+   the pieces of a broken stroke near it (about as dark: the same pen) join it. A digit
+   written across a shadow's edge is taken out of the shadow's band. Nothing
    left: "no digit found"; another digit-sized cluster beside it: "several digits found".
 4. `find_digit`: the three steps above on a page decoded at a bounded size; it returns the
    digit's ink (light on black, cropped) for `core.imaging.normalise`, and its box in the
@@ -572,7 +573,8 @@ def _digit_cluster(mask: np.ndarray, ink: np.ndarray,
     # barely reaches the level; a stroke stands well above it.
     contrast = np.bincount(strong_labels, weights=ink[above] - strong, minlength=count + 1)[1:]
     main = int(np.argmax(np.where(mark if mark.any() else candidate & ~weak, contrast, -1.0)))
-    band = _faint_band(labels == main + 1, ink, strong, max(h, w)) if near and edge[main] else None
+    own = labels == main + 1
+    band = _faint_band(own, ink, strong, max(h, w)) if near and edge[main] else None
     members = np.zeros(count, dtype=bool)
     members[main] = True
     box = boxes[main].copy()
@@ -584,7 +586,7 @@ def _digit_cluster(mask: np.ndarray, ink: np.ndarray,
     # next to the digit is not.
     darkest = np.zeros(count + 1, dtype=ink.dtype)
     np.maximum.at(darkest, labels[mask], ink[mask])
-    typical = float(np.median(ink[labels == main + 1]))
+    typical = float(np.median(ink[own]))
     joinable &= darkest[1:] >= JOIN_CONTRAST * typical
     for _ in range(2):  # join pieces near the digit (a detached bar, a broken loop)
         vgap = np.maximum(0, np.maximum(boxes[:, 0] - box[2], box[0] - boxes[:, 2]))
