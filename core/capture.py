@@ -525,10 +525,8 @@ def digit_components(mask: np.ndarray, ink: np.ndarray, strong: float = 0.0) -> 
     except ImageError:
         return kept
     rows, cols = _extent(inside)
-    h, w = mask.shape
-    if min(rows.start, cols.start, h - rows.stop, w - cols.stop) <= EDGE:
-        return kept
-    return inside
+    box = np.array([[rows.start, cols.start, rows.stop, cols.stop]])
+    return kept if _at_frame(box, mask.shape, EDGE)[0] else inside
 
 
 def _digit_cluster(mask: np.ndarray, ink: np.ndarray,
@@ -547,8 +545,7 @@ def _digit_cluster(mask: np.ndarray, ink: np.ndarray,
                       for s in ndimage.find_objects(labels)], dtype=np.int64)
     h, w = mask.shape
     near = EDGE if max(h, w) >= MIN_LINE_SIDE else 0  # a small scan's digit nearly fills it
-    edge = ((boxes[:, 0] <= near) | (boxes[:, 1] <= near) | (boxes[:, 2] >= h - near)
-            | (boxes[:, 3] >= w - near)
+    edge = (_at_frame(boxes, (h, w), near)
             # spanning the frame: a page's edge, a shadow's, the table (no digit is 90%)
             | (boxes[:, 2] - boxes[:, 0] >= FRAME_SPAN * h)
             | (boxes[:, 3] - boxes[:, 1] >= FRAME_SPAN * w))
@@ -574,7 +571,8 @@ def _digit_cluster(mask: np.ndarray, ink: np.ndarray,
     contrast = np.bincount(strong_labels, weights=ink[above] - strong, minlength=count + 1)[1:]
     main = int(np.argmax(np.where(mark if mark.any() else candidate & ~weak, contrast, -1.0)))
     own = labels == main + 1
-    band = _faint_band(own, ink, strong, max(h, w)) if near and edge[main] else None
+    typical = float(np.median(ink[own]))
+    band = _faint_band(own, ink, typical, strong, max(h, w)) if near and edge[main] else None
     members = np.zeros(count, dtype=bool)
     members[main] = True
     box = boxes[main].copy()
@@ -586,7 +584,6 @@ def _digit_cluster(mask: np.ndarray, ink: np.ndarray,
     # next to the digit is not.
     darkest = np.zeros(count + 1, dtype=ink.dtype)
     np.maximum.at(darkest, labels[mask], ink[mask])
-    typical = float(np.median(ink[own]))
     joinable &= darkest[1:] >= JOIN_CONTRAST * typical
     for _ in range(2):  # join pieces near the digit (a detached bar, a broken loop)
         vgap = np.maximum(0, np.maximum(boxes[:, 0] - box[2], box[0] - boxes[:, 2]))
@@ -609,11 +606,19 @@ def _digit_cluster(mask: np.ndarray, ink: np.ndarray,
     return keep[labels], band
 
 
-def _faint_band(own: np.ndarray, ink: np.ndarray, strong: float,
+def _at_frame(boxes: np.ndarray, shape: tuple[int, int], near: int) -> np.ndarray:
+    """Per box (top, left, bottom, right: (n, 4)), whether it comes within `near` pixels
+    of the frame."""
+    h, w = shape
+    return ((boxes[:, 0] <= near) | (boxes[:, 1] <= near) | (boxes[:, 2] >= h - near)
+            | (boxes[:, 3] >= w - near))
+
+
+def _faint_band(own: np.ndarray, ink: np.ndarray, median: float, strong: float,
                 side: int) -> np.ndarray | None:
-    """The faint ink of a mark (`own`: its pixels) when it is a band of shading
-    (`BAND_SHARE`), else None."""
-    low = own & (ink < float(np.median(ink[own])) + BAND_RISE * strong)
+    """The faint ink of a mark (`own`: its pixels; `median`: their median ink) when it is
+    a band of shading (`BAND_SHARE`), else None."""
+    low = own & (ink < median + BAND_RISE * strong)
     if np.count_nonzero(low) < BAND_SHARE * np.count_nonzero(own):
         return None
     wide = ndimage.minimum_filter(low.view(np.uint8), max(3, round(LINE_THICKNESS * side)))
