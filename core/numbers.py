@@ -353,7 +353,9 @@ def _ink_mask(page: np.ndarray
     padded = [np.pad(m, pad) for m in (mask, *traced)]
     lines = printed_lines(*padded, ink=np.pad(ink, pad), side=side)[:h, :w]
     cells = _comb_cells(mask)
-    printed = lines | _box_walls(mask & ~lines, lines)
+    # A comb's boxes lie between its walls; elsewhere what is left of a box's walls is
+    # found by its ends on printed lines (a tall 1 in a comb's box could look like one).
+    printed = lines if cells is not None else lines | _box_walls(mask & ~lines, lines)
     mask &= ~printed
     labels, count = ndimage.label(mask, structure=np.ones((3, 3), dtype=bool))
     if count == 0 and cells is None:
@@ -364,13 +366,18 @@ def _ink_mask(page: np.ndarray
     low = max(noise, FAINT_LEVEL * level)
     if cells is None and low < level:
         mask = _light_digits(ink, mask, labels, strong, printed, low)
+    near = ndimage.binary_dilation(printed, iterations=2) if cells else printed
     for rows, cols in cells or ():
         # A box holds one digit: its ink is measured against its own darkest, so a faint
         # digit beside bold ones keeps its thin strokes.
         local = ink[rows, cols]
         peak = float(local.max(initial=0.0))
         if peak >= threshold / 2:  # not the noise or a line's edge in an empty box
-            mask[rows, cols] = (local >= max(floor, CELL_LEVEL * peak)) & ~printed[rows, cols]
+            sure = (local >= max(floor, CELL_LEVEL * peak)) & ~printed[rows, cols]
+            # A light digit's faintest strokes, traced from its surer ones (hysteresis);
+            # not along the printed lines' blurred edges.
+            faint = (local >= max(noise, FAINT_LEVEL * CELL_LEVEL * peak)) & ~near[rows, cols]
+            mask[rows, cols] = _traced(faint, sure)
     return ink, mask, threshold, cells
 
 
@@ -409,6 +416,13 @@ def _light_digits(ink: np.ndarray, mask: np.ndarray, labels: np.ndarray, strong:
     return out
 
 
+def _traced(weak: np.ndarray, sure: np.ndarray) -> np.ndarray:
+    """The components of `weak` that hold some of `sure` (hysteresis thresholding)."""
+    labels, _ = ndimage.label(weak | sure, structure=np.ones((3, 3), dtype=bool))
+    reached = np.unique(labels[sure])
+    return np.isin(labels, reached[reached > 0])
+
+
 def _margin(side: int) -> int:
     """The blank margin the line finder needs beside a strip of a page `side` px long to
     find what it finds on the strip padded to a square: its thin-ink test (squares as wide
@@ -440,18 +454,16 @@ def _comb_cells(mask: np.ndarray) -> list[tuple[slice, slice]] | None:
             continue
         band = mask[top:bottom]
         band = band | np.roll(band, 1, axis=1) | np.roll(band, -1, axis=1)  # a slight tilt
-        walls = np.flatnonzero(band.mean(axis=0) >= COMB_WALL)
+        coverage = band.mean(axis=0)
+        walls = np.flatnonzero(coverage >= COMB_WALL)
         if walls.size < 3:
             continue
-        groups = _evenly_spaced(np.split(walls, np.flatnonzero(np.diff(walls) > 1) + 1),
-                                bottom - top)
-        if len(groups) < 3:
-            continue
-        # The boxes' top and bottom lines end with the boxes; ruled paper's go on.
-        spacing = (groups[-1].mean() - groups[0].mean()) / (len(groups) - 1)
         reach = [np.flatnonzero(eroded[r].any(axis=0)) for r in (upper, lower)]
-        if any(x[0] - length // 2 < groups[0][0] - spacing / 2
-               or x[-1] + length // 2 > groups[-1][-1] + spacing / 2 for x in reach):
+        ends = (min(int(x[0]) for x in reach) - length // 2,
+                max(int(x[-1]) for x in reach) + length // 2)
+        groups = _evenly_spaced(np.split(walls, np.flatnonzero(np.diff(walls) > 1) + 1),
+                                coverage, bottom - top, ends)
+        if len(groups) < 3:
             continue
         cells = [(slice(top, bottom), slice(int(a[-1]) + 2, int(b[0]) - 1))
                  for a, b in itertools.pairwise(groups)]
@@ -460,13 +472,19 @@ def _comb_cells(mask: np.ndarray) -> list[tuple[slice, slice]] | None:
     return best
 
 
-def _evenly_spaced(columns: list[np.ndarray], height: int) -> list[np.ndarray]:
+def _evenly_spaced(columns: list[np.ndarray], coverage: np.ndarray, height: int,
+                   ends: tuple[int, int]) -> list[np.ndarray]:
     """The longest run of inked columns (each an array of adjacent x) evenly spaced, each
-    gap within `COMB_REGULARITY` of the spacing and 0.4-2.5 `height`: a comb's walls, not
-    the tall strokes of the digits in its boxes (a 1 stands mid-box)."""
+    gap within `COMB_REGULARITY` of the spacing and 0.4-2.5 `height`, the first and last
+    within half a spacing of the `ends` of the printed rows above and below (a comb's
+    lines end with its boxes; ruled paper's go on): a comb's walls, not the tall strokes
+    of the digits in its boxes (a 1 stands mid-box). Of runs as long, the one whose
+    columns are inked over most of the rows (`coverage`, per x): printed walls are whole,
+    while tall 1s written mid-box can make a lattice of half the spacing."""
     if len(columns) > 4 * MAX_MARKS:  # a page of vertical strokes: bounded work, no comb
         return []
     centres = np.array([c.mean() for c in columns])
+    inked = np.array([coverage[c].max() for c in columns])
     best: list[int] = []
     for i, j in itertools.combinations(range(len(columns)), 2):
         spacing = centres[j] - centres[i]
@@ -484,7 +502,10 @@ def _evenly_spaced(columns: list[np.ndarray], height: int) -> list[np.ndarray]:
         while high + 1 in at:
             high += 1
         run = [at[k] for k in range(low, high + 1)]
-        if len(run) > len(best):
+        first, last = columns[run[0]], columns[run[-1]]
+        if ends[0] < first[0] - spacing / 2 or ends[1] > last[-1] + spacing / 2:
+            continue
+        if (len(run), inked[run].sum()) > (len(best), inked[best].sum()):
             best = run
     return [columns[n] for n in best]
 
@@ -572,9 +593,10 @@ def _groups(mask: np.ndarray) -> list[_Group]:
 
 
 def _cell_groups(mask: np.ndarray, cells: list[tuple[slice, slice]]) -> list[_Group]:
-    """One group per inked box of a comb field, left to right: a box holds one digit (its
-    largest parts: what crosses in from a neighbour's box is a sliver); an empty box, or
-    one with only specks, is skipped."""
+    """One group per inked box of a comb field, left to right: a box holds one digit (all
+    its parts but specks and slivers: a small part at the box's side crosses in from a
+    neighbour's box, while a faint digit's detached bar or broken loop stays); an empty
+    box, or one with only specks, is skipped."""
     groups = []
     for rows, cols in cells:
         inside = mask[rows, cols]
@@ -582,7 +604,13 @@ def _cell_groups(mask: np.ndarray, cells: list[tuple[slice, slice]]) -> list[_Gr
         if count == 0:
             continue
         sizes = np.bincount(labels.ravel())[1:]
-        keep = np.concatenate(([False], sizes >= SLIVER * sizes.max()))
+        parts = ndimage.find_objects(labels)
+        tallest = max(p[0].stop - p[0].start for p in parts)
+        small = sizes < SLIVER * sizes.max()
+        at_side = np.array([p[1].start <= 1 or p[1].stop >= inside.shape[1] - 1 for p in parts])
+        speck = np.array([max(p[0].stop - p[0].start, p[1].stop - p[1].start)
+                          < SPECK_HEIGHT * tallest for p in parts])
+        keep = np.concatenate(([False], ~small | ~(at_side | speck)))
         inside = keep[labels]
         found = np.flatnonzero(inside.any(axis=1))
         if found[-1] - found[0] + 1 < EMPTY_BOX * (rows.stop - rows.start):

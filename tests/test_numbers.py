@@ -164,9 +164,10 @@ def test_encoded_files_go_through_the_pipeline(mnist_test, small_model):
 
 
 def write_comb(digits: list[np.ndarray], cell: int = 60, spare: int = 1,
-               faint: int | None = None) -> np.ndarray:
+               faint: int | None = None, height: float = 0.7) -> np.ndarray:
     """A form's comb field: a row of printed boxes `cell` px wide, one digit in each (the
-    digit `faint` written light grey), `spare` empty boxes after them."""
+    digit `faint` written light grey), `height` of a box tall, `spare` empty boxes after
+    them."""
     boxes = len(digits) + spare
     box_h = int(cell * 1.2)
     page = np.full((box_h + 80, boxes * cell + 80), PAPER, np.float32)
@@ -176,7 +177,7 @@ def write_comb(digits: list[np.ndarray], cell: int = 60, spare: int = 1,
     page[top - 1:top + 2, left:left + boxes * cell + 1] = 40  # the top and bottom lines
     page[top + box_h - 1:top + box_h + 2, left:left + boxes * cell + 1] = 40
     for i, digit in enumerate(digits):
-        ink = scaled_ink(digit, int(0.7 * box_h)) / 255.0
+        ink = scaled_ink(digit, int(height * box_h)) / 255.0
         ink = ink[:, :cell - 12]
         y = top + (box_h - ink.shape[0]) // 2
         x = left + i * cell + (cell - ink.shape[1]) // 2
@@ -200,6 +201,41 @@ def test_a_faint_digit_in_a_comb_field_is_read(mnist_test, small_model):
     images, labels = mnist_test
     page = write_comb(digits_of(images, labels, "2583"), faint=1, spare=0)
     assert read_number(small_model, page).text == "2583"
+
+
+def test_tall_ones_in_a_comb_field_are_neither_its_walls_nor_boxes(mnist_test, small_model):
+    images, labels = mnist_test
+    one = np.zeros((28, 28), np.uint8)
+    one[4:24, 13:15] = 255  # written straight down, as tall as the box
+    # In the middle of their boxes such ones make a lattice of half the walls' spacing,
+    # and their ends come near the printed lines, as a wall's would.
+    page = write_comb([*digits_of(images, labels, "7"), one, one, one,
+                       *digits_of(images, labels, "6")], height=0.9, spare=0)
+    assert read_number(small_model, page).text == "71116"
+
+
+def test_a_digit_broken_in_its_box_keeps_its_lighter_detached_stroke(mnist_test,
+                                                                     small_model):
+    images, labels = mnist_test
+    seven = digits_of(images, labels, "7")[0].astype(np.float32)
+    top = int(np.flatnonzero(seven.max(axis=1) > 30)[0])
+    seven[top + 4:top + 6] = 0  # the bar lifted off the stem...
+    seven[:top + 4] *= 0.6  # ...and written lighter: a small part of the box's ink
+    page = write_comb([*digits_of(images, labels, "38"), seven.astype(np.uint8)], spare=0)
+    assert read_number(small_model, page).text == "387"
+
+
+def test_a_light_grainy_digit_in_its_box_is_read_whole(mnist_test, small_model):
+    images, labels = mnist_test
+    page = write_comb(digits_of(images, labels, "0427"), spare=0, faint=2)
+    page = page.astype(np.float32)
+    # The third box's light digit in pencil grain: in places its strokes fall under the
+    # page's ink level, and only tracing them from its darker parts keeps them.
+    box = (slice(42, 110), slice(161, 219))
+    grain = ndimage.uniform_filter(np.random.default_rng(0).uniform(0, 1, (68, 58)), 5)
+    grain = (grain - grain.min()) / (grain.max() - grain.min())
+    page[box] = PAPER - (PAPER - page[box]) * (0.05 + 0.95 * grain)
+    assert read_number(small_model, page.astype(np.uint8)).text == "0427"
 
 
 def test_ruled_lines_through_a_row_are_not_a_comb_field(mnist_test, small_model):
