@@ -94,6 +94,9 @@ a neighbour."""
 COMB_LINE = 0.25
 """A comb field's top and bottom lines are printed rows at least this fraction of the page
 wide..."""
+COMB_PRINTED = 0.5
+"""...which the line finder takes for printed lines over at least this fraction of their
+length (touching digits' strokes can make a long run too)..."""
 COMB_WALL = 0.85
 """...and its walls are columns inked over this fraction of the rows between them..."""
 COMB_REGULARITY = 0.25
@@ -352,7 +355,7 @@ def _ink_mask(page: np.ndarray
     pad = ((0, min(max(0, w - h), margin)), (0, min(max(0, h - w), margin)))
     padded = [np.pad(m, pad) for m in (mask, *traced)]
     lines = printed_lines(*padded, ink=np.pad(ink, pad), side=side)[:h, :w]
-    cells = _comb_cells(mask)
+    cells = _comb_cells(mask, lines)
     # A comb's boxes lie between its walls; elsewhere what is left of a box's walls is
     # found by its ends on printed lines (a tall 1 in a comb's box could look like one).
     printed = lines if cells is not None else lines | _box_walls(mask & ~lines, lines)
@@ -432,11 +435,12 @@ def _margin(side: int) -> int:
     return 2 * thickness + 16
 
 
-def _comb_cells(mask: np.ndarray) -> list[tuple[slice, slice]] | None:
+def _comb_cells(mask: np.ndarray, lines: np.ndarray) -> list[tuple[slice, slice]] | None:
     """The boxes of a comb field (a form's row of printed boxes, one digit each), left to
     right, inside their walls: between two rows holding a straight run `COMB_LINE` of the
-    page wide, the columns inked over `COMB_WALL` of the rows between them, evenly spaced,
-    the two rows ending with the first and last of them; None if the page has none."""
+    page wide, mostly among the printed `lines`, the columns inked over `COMB_WALL` of the
+    rows between them, evenly spaced, the two rows ending with the first and last of them;
+    None if the page has none."""
     w = mask.shape[1]
     length = max(8, int(COMB_LINE * w))
     if _longest_run(mask.any(axis=0)) < length:
@@ -459,6 +463,10 @@ def _comb_cells(mask: np.ndarray) -> list[tuple[slice, slice]] | None:
         if walls.size < 3:
             continue
         reach = [np.flatnonzero(eroded[r].any(axis=0)) for r in (upper, lower)]
+        printed = [lines[max(r[0] - 1, 0):r[-1] + 2, x[0]:x[-1] + 1].any(axis=0).mean()
+                   for r, x in zip((upper, lower), reach, strict=True)]
+        if min(printed) < COMB_PRINTED:
+            continue  # long runs of touching digits' strokes, not printed lines
         ends = (min(int(x[0]) for x in reach) - length // 2,
                 max(int(x[-1]) for x in reach) + length // 2)
         groups = _evenly_spaced(np.split(walls, np.flatnonzero(np.diff(walls) > 1) + 1),

@@ -245,6 +245,16 @@ def test_ruled_lines_through_a_row_are_not_a_comb_field(mnist_test, small_model)
     assert read_number(small_model, page).text == "3062"
 
 
+@pytest.mark.parametrize(("text", "gap"), [("0038", -0.093), ("3824", -0.204),
+                                         ("7530", -0.054)])
+def test_touching_digits_are_not_taken_for_a_comb_field(mnist_test, small_model, text, gap):
+    images, labels = mnist_test
+    # Overlapping neighbours' strokes make long straight runs and upright columns inked
+    # from one run to the other, but the line finder takes none of those runs for print.
+    page = write_row(digits_of(images, labels, text), gap=gap)
+    assert read_number(small_model, page).text == text
+
+
 def test_big_digits_are_read_as_small_ones_with_boxes_in_upload_pixels(mnist_test,
                                                                       small_model):
     images, labels = mnist_test
