@@ -70,6 +70,12 @@ digit (or half as narrow), is what is left of a printed line, not a 1."""
 RULE_HEIGHT = 1.15
 EDGE_HEIGHT = 1.3
 """Marks touching the frame count when at most this many median digit heights tall and wide."""
+BAR_BAND = 0.35
+"""A short mark whose centre is in this top fraction of a digit's height beside it..."""
+BAR_GAP = 0.15
+"""...and at most this many median heights away from it, and at least `BAR_ASPECT` times as
+wide as tall, is the digit's detached bar."""
+BAR_ASPECT = 1.5
 FRAGMENT_HEIGHT = 0.7
 """Pieces under this fraction of the median height, beside a digit, join it."""
 JOIN_OVERLAP = 0.5
@@ -583,6 +589,7 @@ def _groups(mask: np.ndarray) -> list[_Group]:
         raise ImageError("too many marks to read as a number")
     members = _join_overlapping(members, boxes, median)
     members = _join_fragments(members, boxes, median)
+    members = _join_bars(members, boxes, median)
     groups = []
     for group in members:
         top, left = boxes[group, 0].min(), boxes[group, 1].min()
@@ -681,6 +688,39 @@ def _join_fragments(members: list[list[int]], boxes: np.ndarray,
     for i in sorted(kept):
         out.append([c for j in joined.get(i, [i]) for c in members[j]])
     return out
+
+
+def _join_bars(members: list[list[int]], boxes: np.ndarray, median: float
+               ) -> list[list[int]]:
+    """A mark too short to be a digit and wider than tall (a stroke across, not a dot),
+    beside a digit's upper part (its centre in the top `BAR_BAND` of the digit's height, at
+    most `BAR_GAP` median heights away across), is that digit's detached bar (a 5's or a
+    7's, lifted with the pen); a hyphen or a point sits lower, between or after the
+    digits."""
+    extents = np.array([(boxes[g, 0].min(), boxes[g, 1].min(), boxes[g, 2].max(),
+                         boxes[g, 3].max()) for g in members])
+    heights = extents[:, 2] - extents[:, 0]
+    digit = heights >= FRAGMENT_HEIGHT * median
+    widths = extents[:, 3] - extents[:, 1]
+    marks = np.flatnonzero((heights < MINOR_HEIGHT * median) & (widths >= BAR_ASPECT * heights))
+    if not digit.any() or not marks.size:
+        return members
+    owners = np.flatnonzero(digit)
+    joined = {int(i): [int(i)] for i in owners}
+    kept = [int(i) for i in range(len(members)) if int(i) not in set(marks.tolist())]
+    for m in marks:
+        top, left, bottom, right = extents[m]
+        gaps = np.maximum(0, np.maximum(extents[owners, 1] - right, left - extents[owners, 3]))
+        centre = (top + bottom) / 2
+        upper = extents[owners, 0] + BAR_BAND * heights[owners]
+        near = (gaps <= BAR_GAP * median) & (centre <= upper) & \
+            (bottom >= extents[owners, 0] - BAR_GAP * median)
+        if near.any():
+            nearest = int(owners[np.flatnonzero(near)[np.argmin(gaps[near])]])
+            joined[nearest].append(int(m))
+        else:
+            kept.append(int(m))
+    return [[c for j in joined.get(i, [i]) for c in members[j]] for i in sorted(kept)]
 
 
 # --- cutting touching digits -----------------------------------------------------------------

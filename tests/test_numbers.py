@@ -81,6 +81,19 @@ def test_a_broken_stroke_stays_one_digit(mnist_test):
     assert len(segment(page).groups) == 3
 
 
+def test_a_bar_lifted_off_to_the_side_stays_with_its_digit(mnist_test, small_model):
+    images, labels = mnist_test
+    five = digits_of(images, labels, "5")[0]
+    top = int(np.flatnonzero(five.max(axis=1) > 30)[0])
+    lifted = five.copy()
+    lifted[:top + 5] = 0
+    # the pen lifted: the bar drawn apart, a little higher and to the right, as short as a
+    # hyphen but at the top of the row
+    lifted[:top + 3] = np.roll(five[:top + 4], 5, axis=1)[1:]
+    page = write_row([*digits_of(images, labels, "3"), lifted, *digits_of(images, labels, "8")])
+    assert read_number(small_model, page).text == "358"
+
+
 def test_specks_and_a_decimal_point_are_dropped(mnist_test, small_model):
     images, labels = mnist_test
     page = write_row(digits_of(images, labels, "1234"), gap=0.5)
@@ -89,6 +102,17 @@ def test_specks_and_a_decimal_point_are_dropped(mnist_test, small_model):
     centre = int(np.median(np.flatnonzero(~columns[30:-30]) + 30))  # in a gap between digits
     page[30 + height - 6:30 + height, centre - 3:centre + 3] = 20  # a point on the baseline
     page[5:7, 5:7] = 60  # dust
+    assert read_number(small_model, page).text == "1234"
+
+
+def test_a_hyphen_between_digits_is_dropped(mnist_test, small_model):
+    images, labels = mnist_test
+    page = write_row(digits_of(images, labels, "1234"), gap=0.5)
+    height = 56
+    columns = (page < 128).any(axis=0)
+    gaps = np.flatnonzero(~columns[30:-30]) + 30
+    centre = int(np.median(gaps))  # in a gap between digits
+    page[30 + height // 2 - 2:30 + height // 2 + 2, centre - 8:centre + 8] = 20
     assert read_number(small_model, page).text == "1234"
 
 
