@@ -588,8 +588,8 @@ def _groups(mask: np.ndarray) -> list[_Group]:
     if len(members) > 4 * MAX_MARKS:  # digit-sized or not: bounded work
         raise ImageError("too many marks to read as a number")
     members = _join_overlapping(members, boxes, median)
-    members = _join_fragments(members, boxes, median)
     members = _join_bars(members, boxes, median)
+    members = _join_fragments(members, boxes, median)
     groups = []
     for group in members:
         top, left = boxes[group, 0].min(), boxes[group, 1].min()
@@ -662,32 +662,42 @@ def _join_overlapping(members: list[list[int]], boxes: np.ndarray,
     return members
 
 
+def _extents(members: list[list[int]], boxes: np.ndarray) -> np.ndarray:
+    """(top, left, bottom, right) of each group of components."""
+    return np.array([(boxes[g, 0].min(), boxes[g, 1].min(), boxes[g, 2].max(),
+                      boxes[g, 3].max()) for g in members])
+
+
+def _gaps(extents: np.ndarray, piece: int, others: np.ndarray) -> np.ndarray:
+    """The horizontal gap between a group and each of `others` (0 where they overlap)."""
+    return np.maximum(0, np.maximum(extents[others, 1] - extents[piece, 3],
+                                    extents[piece, 1] - extents[others, 3]))
+
+
+def _attached(members: list[list[int]], owners: dict[int, int]) -> list[list[int]]:
+    """`members` with each group `p` of `owners` joined to the group `owners[p]`."""
+    joined: dict[int, list[int]] = {}
+    for piece, owner in owners.items():
+        joined.setdefault(owner, []).append(piece)
+    return [[c for j in (i, *joined.get(i, ())) for c in members[j]]
+            for i in range(len(members)) if i not in owners]
+
+
 def _join_fragments(members: list[list[int]], boxes: np.ndarray,
                     median: float) -> list[list[int]]:
     """A piece too short to be a digit (under `FRAGMENT_HEIGHT` of the median) but too tall
     for a point or a hyphen, right beside a digit, is a broken-off stroke of it."""
-    extents = np.array([(boxes[g, 0].min(), boxes[g, 1].min(), boxes[g, 2].max(),
-                         boxes[g, 3].max()) for g in members])
+    extents = _extents(members, boxes)
     heights = extents[:, 2] - extents[:, 0]
-    digit = heights >= FRAGMENT_HEIGHT * median
-    fragments = np.flatnonzero(~digit & (heights >= MINOR_HEIGHT * median))
-    if not digit.any() or not fragments.size:
-        return members
-    owners = np.flatnonzero(digit)
-    joined = {int(i): [int(i)] for i in owners}
-    kept = [int(i) for i in range(len(members)) if digit[i]]
-    for f in fragments:
-        gaps = np.maximum(0, np.maximum(extents[owners, 1] - extents[f, 3],
-                                        extents[f, 1] - extents[owners, 3]))
-        nearest = int(np.argmin(gaps))
-        if gaps[nearest] <= JOIN_GAP * 0.3 * median:
-            joined[int(owners[nearest])].append(int(f))
-        else:
-            kept.append(int(f))
-    out = []
-    for i in sorted(kept):
-        out.append([c for j in joined.get(i, [i]) for c in members[j]])
-    return out
+    digits = np.flatnonzero(heights >= FRAGMENT_HEIGHT * median)
+    fragments = np.flatnonzero((heights < FRAGMENT_HEIGHT * median)
+                               & (heights >= MINOR_HEIGHT * median))
+    owners = {}
+    for f in fragments if digits.size else ():
+        gaps = _gaps(extents, f, digits)
+        if gaps.min() <= JOIN_GAP * 0.3 * median:
+            owners[int(f)] = int(digits[np.argmin(gaps)])
+    return _attached(members, owners)
 
 
 def _join_bars(members: list[list[int]], boxes: np.ndarray, median: float
@@ -697,30 +707,21 @@ def _join_bars(members: list[list[int]], boxes: np.ndarray, median: float
     most `BAR_GAP` median heights away across), is that digit's detached bar (a 5's or a
     7's, lifted with the pen); a hyphen or a point sits lower, between or after the
     digits."""
-    extents = np.array([(boxes[g, 0].min(), boxes[g, 1].min(), boxes[g, 2].max(),
-                         boxes[g, 3].max()) for g in members])
+    extents = _extents(members, boxes)
     heights = extents[:, 2] - extents[:, 0]
-    digit = heights >= FRAGMENT_HEIGHT * median
     widths = extents[:, 3] - extents[:, 1]
+    digits = np.flatnonzero(heights >= FRAGMENT_HEIGHT * median)
     marks = np.flatnonzero((heights < MINOR_HEIGHT * median) & (widths >= BAR_ASPECT * heights))
-    if not digit.any() or not marks.size:
-        return members
-    owners = np.flatnonzero(digit)
-    joined = {int(i): [int(i)] for i in owners}
-    kept = [int(i) for i in range(len(members)) if int(i) not in set(marks.tolist())]
-    for m in marks:
-        top, left, bottom, right = extents[m]
-        gaps = np.maximum(0, np.maximum(extents[owners, 1] - right, left - extents[owners, 3]))
-        centre = (top + bottom) / 2
-        upper = extents[owners, 0] + BAR_BAND * heights[owners]
-        near = (gaps <= BAR_GAP * median) & (centre <= upper) & \
-            (bottom >= extents[owners, 0] - BAR_GAP * median)
-        if near.any():
-            nearest = int(owners[np.flatnonzero(near)[np.argmin(gaps[near])]])
-            joined[nearest].append(int(m))
-        else:
-            kept.append(int(m))
-    return [[c for j in joined.get(i, [i]) for c in members[j]] for i in sorted(kept)]
+    owners = {}
+    for m in marks if digits.size else ():
+        gaps = _gaps(extents, m, digits)
+        top, bottom = extents[m, 0], extents[m, 2]
+        beside = ((gaps <= BAR_GAP * median)
+                  & ((top + bottom) / 2 <= extents[digits, 0] + BAR_BAND * heights[digits])
+                  & (bottom >= extents[digits, 0] - BAR_GAP * median))
+        if beside.any():
+            owners[int(m)] = int(digits[np.flatnonzero(beside)[np.argmin(gaps[beside])]])
+    return _attached(members, owners)
 
 
 # --- cutting touching digits -----------------------------------------------------------------
