@@ -123,6 +123,9 @@ TYPICAL_ASPECT = 0.7
 """A digit's width over its height when no unsplit neighbour tells better."""
 WIDE_ASPECT = 0.9
 """A digit seldom is wider than this fraction of its height."""
+LIGHT_MARK = 0.5
+"""A mark whose darkest ink is under this fraction of the marks' median darkest is a light
+digit's darkest stroke: its fainter strokes are traced from it."""
 FAINT_LEVEL = 0.25
 """The specks of a digit written much lighter than the rest are traced down to this fraction
 of the page's ink level (never into the paper's noise)."""
@@ -394,25 +397,28 @@ def _light_digits(ink: np.ndarray, mask: np.ndarray, labels: np.ndarray, strong:
                   printed: np.ndarray, low: float) -> np.ndarray:
     """`mask` (the `strong` components of `labels`) with each digit written much lighter
     than the others made whole: at the page's ink level such a digit is a few specks, too
-    short to be kept. Specks shorter than a digit are traced (hysteresis) into fainter ink,
-    down to `low` (`FAINT_LEVEL` of that level, above the paper's noise); what they reach
-    is kept when it is digit-sized. Grain that touches no speck, and tracing that runs into
-    grain or a shadow (larger than a digit), change nothing; the digits written normally
-    keep their mask."""
+    short to be kept, or only its darkest stroke (a 9's stem without its loop). Specks
+    shorter than a digit, and marks whose darkest ink is under `LIGHT_MARK` of the other
+    marks', are traced (hysteresis) into fainter ink, down to `low` (`FAINT_LEVEL` of that
+    level, above the paper's noise); what they reach is kept when it is digit-sized. Grain
+    that touches no such mark, and tracing that runs into grain, a shadow (larger than a
+    digit) or a digit written normally, change nothing; those digits keep their mask."""
     if np.count_nonzero(strong) < 2:
         return mask
     slices = ndimage.find_objects(labels)
     heights = np.array([0] + [s[0].stop - s[0].start for s in slices])[strong]
     median = float(np.median(heights[heights >= 0.5 * heights.max()]))
-    short = np.zeros_like(strong)
-    short[strong] = heights < FRAGMENT_HEIGHT * median
-    if not short.any():
+    peaks = ndimage.maximum(ink, labels, np.flatnonzero(strong))
+    light = np.zeros_like(strong)
+    light[strong] = ((heights < FRAGMENT_HEIGHT * median)
+                     | (peaks < LIGHT_MARK * float(np.median(peaks))))
+    if not light.any():
         return mask
     traced, reached = ndimage.label(mask | (ink >= low) & ~printed,
                                     structure=np.ones((3, 3), dtype=bool))
     seeded = np.zeros(reached + 1, dtype=bool)
-    seeded[traced[short[labels]]] = True
-    seeded[traced[mask & ~short[labels]]] = False  # a normal digit's halo: as it was
+    seeded[traced[light[labels]]] = True
+    seeded[traced[mask & ~light[labels]]] = False  # a normal digit's halo: as it was
     seeded[0] = False
     tallest = EDGE_HEIGHT * float(heights.max())  # the size drifts along a row
     out = mask.copy()

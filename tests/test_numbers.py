@@ -138,6 +138,17 @@ def test_a_digit_written_lightly_is_not_dropped(mnist_test, small_model, text, w
     assert read_number(small_model, page).text == text
 
 
+@pytest.mark.parametrize(("text", "which", "seed"), [("3874", 2, 58), ("2267", 3, 21),
+                                                   ("0452", 1, 13)])
+def test_a_light_digit_is_traced_whole_from_its_darkest_stroke(mnist_test, small_model,
+                                                                text, which, seed):
+    images, labels = mnist_test
+    # Pressed lightly, but one stroke of the digit is as dark as the page's ink: a digit
+    # sized mark on its own, which alone reads as another digit (a 7 for a 4, a 1 for a 7).
+    page = pressed_lightly(write_row(digits_of(images, labels, text)), which, seed)
+    assert read_number(small_model, page).text == text
+
+
 def test_touching_digits_are_split_by_recognition(mnist_test, small_model):
     images, labels = mnist_test
     page = write_row(digits_of(images, labels, "4096"), gap=-0.05)
