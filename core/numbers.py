@@ -538,8 +538,10 @@ def _evenly_spaced(columns: list[np.ndarray], coverage: np.ndarray, height: int,
 
 
 def _box_walls(mask: np.ndarray, lines: np.ndarray) -> np.ndarray:
-    """The walls of a row of printed boxes (a comb field) that the line finder left: thin
-    vertical runs whose two ends meet a printed line (a digit's stroke meets at most one)."""
+    """The walls of printed boxes (a box around a number, a comb field not found as one)
+    that the line finder left: thin vertical runs whose two ends touch a printed line, as a
+    printed wall joins its box's lines (a digit's stroke seldom touches two: a 1 written
+    between ruled lines a few pixels clear of both is no wall)."""
     if not lines.any():
         return np.zeros_like(mask)
     rows = np.flatnonzero(lines.any(axis=1))
@@ -549,13 +551,13 @@ def _box_walls(mask: np.ndarray, lines: np.ndarray) -> np.ndarray:
     runs = ndimage.maximum_filter1d(eroded, length, axis=0, mode="constant", cval=0).astype(bool)
     if not runs.any():
         return runs
-    near_lines = ndimage.binary_dilation(lines, iterations=3)
+    near_lines = ndimage.binary_dilation(lines, iterations=1)
     labels, count = ndimage.label(runs)
     walls = np.zeros(count + 1, dtype=bool)
     for i, (rs, cs) in enumerate(ndimage.find_objects(labels), start=1):
         height, width = rs.stop - rs.start, cs.stop - cs.start
-        top = near_lines[max(rs.start - 2, 0), cs].any() or near_lines[rs.start, cs].any()
-        bottom = near_lines[min(rs.stop + 1, mask.shape[0] - 1), cs].any() or \
+        top = near_lines[max(rs.start - 1, 0), cs].any() or near_lines[rs.start, cs].any()
+        bottom = near_lines[min(rs.stop, mask.shape[0] - 1), cs].any() or \
             near_lines[rs.stop - 1, cs].any()
         walls[i] = top and bottom and width <= WALL_WIDTH * height
     found = walls[labels]

@@ -290,6 +290,29 @@ def test_touching_digits_are_not_taken_for_a_comb_field(mnist_test, small_model,
     assert read_number(small_model, page).text == text
 
 
+def test_a_one_between_ruled_lines_just_clear_of_it_is_not_a_box_wall(mnist_test, small_model):
+    images, labels = mnist_test
+    one = np.zeros((28, 28), np.uint8)
+    one[4:24, 12:16] = 255  # straight down, as a printed wall is
+    page = write_row([one if c == "1" else digits_of(images, labels, c)[0] for c in "3162"])
+    # ruled lines 3 px above and below the digits: a box's walls meet its lines, the 1 not
+    page[25:27, :] = 150
+    page[89:91, :] = 150
+    assert read_number(small_model, page).text == "3162"
+
+
+def test_a_number_in_a_box_is_read_without_its_walls(mnist_test, small_model):
+    images, labels = mnist_test
+    page = write_row(digits_of(images, labels, "1170"))
+    h, w = page.shape
+    top, left, bottom, right = 24, 24, h - 24, w - 24  # a printed box close around it
+    page[top:top + 3, left:right] = 40
+    page[bottom - 3:bottom, left:right] = 40
+    page[top:bottom, left:left + 3] = 40
+    page[top:bottom, right - 3:right] = 40
+    assert read_number(small_model, page).text == "1170"
+
+
 def test_big_digits_are_read_as_small_ones_with_boxes_in_upload_pixels(mnist_test,
                                                                       small_model):
     images, labels = mnist_test
