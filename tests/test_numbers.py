@@ -280,6 +280,17 @@ def test_ruled_lines_through_a_row_are_not_a_comb_field(mnist_test, small_model)
     assert read_number(small_model, page).text == "3062"
 
 
+@pytest.mark.parametrize(("text", "gap"), [("500663", -0.075), ("1333367", -0.028),
+                                         ("7631332", -0.082)])
+def test_touching_digits_strokes_are_not_taken_for_printed_lines(mnist_test, small_model,
+                                                                  text, gap):
+    images, labels = mnist_test
+    # A bold pen, neighbours touching: their strokes make long runs along the rows, but
+    # what the line finder keeps of them is short bits, not a line across the page.
+    bold = [ndimage.grey_dilation(d, size=(2, 2)) for d in digits_of(images, labels, text)]
+    assert read_number(small_model, write_row(bold, gap=gap)).text == text
+
+
 @pytest.mark.parametrize(("text", "gap"), [("0038", -0.093), ("3824", -0.204),
                                          ("7530", -0.054)])
 def test_touching_digits_are_not_taken_for_a_comb_field(mnist_test, small_model, text, gap):
