@@ -388,7 +388,24 @@ def printed_lines(mask: np.ndarray, rows_mask: np.ndarray | None = None,
     rest = mask & ~lines
     crossed = (_closing(rest, _gap(lines_rows, 0), axis=0) & lines_rows & ~lines_cols) | (
         _closing(rest, _gap(lines_cols, 1), axis=1) & lines_cols & ~lines_rows)
-    return lines & ~crossed
+    return _unless_short(lines & ~crossed, length)
+
+
+def _unless_short(lines: np.ndarray, length: int) -> np.ndarray:
+    """The printed lines found, or none when no line of them is `length` long, its pieces
+    bridged across gaps of a quarter of that (a junction with a box's wall, a stroke
+    crossing it): a digit's strokes, touching digits' above all, make long runs in the
+    finder's bands, of which only scattered short bits are left, while ruled lines and
+    a box's stay long beside what crosses them."""
+    if not lines.any():
+        return lines
+    gap = max(3, length // 4)
+    for bridge in ((3, gap), (gap, 3)):  # along rows, then along columns
+        joined = ndimage.binary_dilation(lines, structure=np.ones(bridge, dtype=bool))
+        pieces = ndimage.find_objects(ndimage.label(joined)[0])
+        if any(max(r.stop - r.start, c.stop - c.start) - gap >= length for r, c in pieces):
+            return lines
+    return np.zeros_like(lines)
 
 
 def _thin(mask: np.ndarray, thickness: int) -> np.ndarray:

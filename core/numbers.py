@@ -29,7 +29,6 @@ from scipy import ndimage
 
 from core.capture import (
     EDGE,
-    LINE_FRACTION,
     LINE_THICKNESS,
     LINE_TRACE,
     TINY_SIDE,
@@ -371,8 +370,7 @@ def _ink_mask(page: np.ndarray
     margin = _margin(side)
     pad = ((0, min(max(0, w - h), margin)), (0, min(max(0, h - w), margin)))
     padded = [np.pad(m, pad) for m in (mask, *traced)]
-    lines = _unless_short(printed_lines(*padded, ink=np.pad(ink, pad), side=side)[:h, :w],
-                          side)
+    lines = printed_lines(*padded, ink=np.pad(ink, pad), side=side)[:h, :w]
     cells = _comb_cells(mask, lines)
     # A comb's boxes lie between its walls; elsewhere what is left of a box's walls is
     # found by its ends on printed lines (a tall 1 in a comb's box could look like one).
@@ -445,25 +443,6 @@ def _traced(weak: np.ndarray, sure: np.ndarray) -> np.ndarray:
     labels, _ = ndimage.label(weak | sure, structure=np.ones((3, 3), dtype=bool))
     reached = np.unique(labels[sure])
     return np.isin(labels, reached[reached > 0])
-
-
-def _unless_short(lines: np.ndarray, side: int) -> np.ndarray:
-    """The printed lines found, or none when no line of them is as long as a printed line
-    must be (`LINE_FRACTION` of the page's `side`), its pieces bridged across gaps of a
-    quarter of that (a junction with a box's wall, a digit crossing it): the strokes of
-    touching digits make long runs in the line finder's bands, of which only scattered
-    short bits are left, while ruled lines, a comb's and a box's stay long beside what
-    crosses them."""
-    if not lines.any():
-        return lines
-    length = max(24, round(LINE_FRACTION * side))
-    gap = max(3, length // 4)
-    for bridge in ((3, gap), (gap, 3)):  # along rows, then along columns
-        joined = ndimage.binary_dilation(lines, structure=np.ones(bridge, dtype=bool))
-        pieces = ndimage.find_objects(ndimage.label(joined)[0])
-        if any(max(r.stop - r.start, c.stop - c.start) - gap >= length for r, c in pieces):
-            return lines
-    return np.zeros_like(lines)
 
 
 def _margin(side: int) -> int:

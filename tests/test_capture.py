@@ -129,6 +129,18 @@ def test_a_page_without_long_runs_has_no_lines():
     assert not printed_lines(mask).any()
 
 
+@pytest.mark.parametrize("index", [0, 1])  # a 7 and a 2 (MNIST test images)
+def test_a_handwritten_digit_alone_has_no_printed_lines(data_dir, index):
+    from core.data import load_split
+
+    images, _ = load_split(data_dir, "test", limit=5)
+    big = np.pad(np.asarray(Image.fromarray(images[index]).resize(
+        (300, 300), Image.Resampling.BICUBIC)), 60)
+    # its strokes make long runs in the line finder's bands: only short bits are left
+    mask = big > 30
+    assert not printed_lines(mask).any()
+
+
 def test_a_page_turned_by_ten_degrees_still_loses_its_lines():
     page = ruled_page(600, 500)
     truth = seven(page, 280, 200)
