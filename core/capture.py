@@ -188,14 +188,20 @@ def _traced(digit: np.ndarray, faint: np.ndarray) -> np.ndarray | None:
     """The digit with the faint ink connected to it (hysteresis: a 9's loop drawn with a
     thin pen, continuing its stem), or None when that faint ink is no stroke but the paper
     (it spreads to more than `FAINT_SPREAD` times the digit's pixels)."""
-    labels, count = ndimage.label(faint | digit, structure=np.ones((3, 3), dtype=bool))
-    touched = np.zeros(count + 1, dtype=bool)
-    touched[labels[digit]] = True
-    touched[0] = False
-    traced = touched[labels]
+    traced = hysteresis(faint, digit)
     if np.count_nonzero(traced) > FAINT_SPREAD * np.count_nonzero(digit):
         return None
     return traced
+
+
+def hysteresis(weak: np.ndarray, sure: np.ndarray) -> np.ndarray:
+    """The 8-connected components of `weak | sure` that hold some of `sure` (hysteresis
+    thresholding: fainter ink kept where it continues surer ink)."""
+    labels, count = ndimage.label(weak | sure, structure=np.ones((3, 3), dtype=bool))
+    touched = np.zeros(count + 1, dtype=bool)
+    touched[labels[sure]] = True
+    touched[0] = False
+    return touched[labels]
 
 
 def _even_strokes(ink: np.ndarray, threshold: float) -> np.ndarray:

@@ -34,12 +34,14 @@ from core.capture import (
     TINY_SIDE,
     TRACE_LEVEL,
     Box,
+    _at_frame,
     _even_strokes,
     _ink_threshold,
     _longest_run,
     _noise_level,
     _reduce,
     _scaled,
+    hysteresis,
     ink_against_paper,
     printed_lines,
     read_digit,
@@ -385,7 +387,8 @@ def _ink_mask(page: np.ndarray
     low = max(noise, FAINT_LEVEL * level)
     if cells is None and low < level:
         mask = _light_digits(ink, mask, labels, strong, printed, low)
-    near = ndimage.binary_dilation(printed, iterations=2) if cells else printed
+    # a comb box's faint ink is traced, but not along the printed lines' blurred edges
+    near = ndimage.binary_dilation(printed, iterations=2) if cells else None
     for rows, cols in cells or ():
         # A box holds one digit: its ink is measured against its own darkest, so a faint
         # digit beside bold ones keeps its thin strokes.
@@ -393,10 +396,9 @@ def _ink_mask(page: np.ndarray
         peak = float(local.max(initial=0.0))
         if peak >= threshold / 2:  # not the noise or a line's edge in an empty box
             sure = (local >= max(floor, CELL_LEVEL * peak)) & ~printed[rows, cols]
-            # A light digit's faintest strokes, traced from its surer ones (hysteresis);
-            # not along the printed lines' blurred edges.
+            # a light digit's faintest strokes, traced from its surer ones
             faint = (local >= max(noise, FAINT_LEVEL * CELL_LEVEL * peak)) & ~near[rows, cols]
-            mask[rows, cols] = _traced(faint, sure)
+            mask[rows, cols] = hysteresis(faint, sure)
     return ink, mask, threshold, cells
 
 
@@ -436,13 +438,6 @@ def _light_digits(ink: np.ndarray, mask: np.ndarray, labels: np.ndarray, strong:
         if FRAGMENT_HEIGHT * median <= height <= tallest and width <= tallest:
             out[rows, cols] |= traced[rows, cols] == i
     return out
-
-
-def _traced(weak: np.ndarray, sure: np.ndarray) -> np.ndarray:
-    """The components of `weak` that hold some of `sure` (hysteresis thresholding)."""
-    labels, _ = ndimage.label(weak | sure, structure=np.ones((3, 3), dtype=bool))
-    reached = np.unique(labels[sure])
-    return np.isin(labels, reached[reached > 0])
 
 
 def _margin(side: int) -> int:
@@ -572,11 +567,9 @@ def _groups(mask: np.ndarray) -> list[_Group]:
     slices = ndimage.find_objects(labels)
     boxes = np.array([(s[0].start, s[1].start, s[0].stop, s[1].stop) for s in slices],
                      dtype=np.int64)  # top, left, bottom, right
-    h, w = mask.shape
     heights = boxes[:, 2] - boxes[:, 0]
     widths = boxes[:, 3] - boxes[:, 1]
-    edge = ((boxes[:, 0] <= EDGE) | (boxes[:, 1] <= EDGE) | (boxes[:, 2] >= h - EDGE)
-            | (boxes[:, 3] >= w - EDGE))
+    edge = _at_frame(boxes, mask.shape, EDGE)
     big = heights >= max(5, 0.3 * heights.max())
     if (big & ~edge).any():
         big &= ~edge
@@ -660,8 +653,7 @@ def _join_overlapping(members: list[list[int]], boxes: np.ndarray,
     changed = True
     while changed:
         changed = False
-        extents = [(boxes[g, 0].min(), boxes[g, 1].min(), boxes[g, 2].max(), boxes[g, 3].max())
-                   for g in members]
+        extents = _extents(members, boxes)
         order = sorted(range(len(members)), key=lambda i: extents[i][1])
         for a, b in itertools.combinations(order, 2):
             ta, la, ba, ra = extents[a]
