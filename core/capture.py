@@ -407,7 +407,7 @@ def _unless_short(lines: np.ndarray, length: int) -> np.ndarray:
         return lines
     gap = max(3, length // 4)
     for bridge in ((3, gap), (gap, 3)):  # along rows, then along columns
-        joined = ndimage.binary_dilation(lines, structure=np.ones(bridge, dtype=bool))
+        joined = ndimage.maximum_filter(lines.view(np.uint8), size=bridge)  # separable: fast
         pieces = ndimage.find_objects(ndimage.label(joined)[0])
         if any(max(r.stop - r.start, c.stop - c.start) - gap >= length for r, c in pieces):
             return lines

@@ -417,7 +417,10 @@ def _light_digits(ink: np.ndarray, mask: np.ndarray, labels: np.ndarray, strong:
     slices = ndimage.find_objects(labels)
     heights = np.array([0] + [s[0].stop - s[0].start for s in slices])[strong]
     median = float(np.median(heights[heights >= 0.5 * heights.max()]))
-    peaks = ndimage.maximum(ink, labels, np.flatnonzero(strong))
+    inside = labels > 0
+    peaks = np.zeros(len(strong), dtype=ink.dtype)
+    np.maximum.at(peaks, labels[inside], ink[inside])  # (ndimage.maximum sorts the page)
+    peaks = peaks[strong]
     light = np.zeros_like(strong)
     light[strong] = ((heights < FRAGMENT_HEIGHT * median)
                      | (peaks < LIGHT_MARK * float(np.median(peaks))))
