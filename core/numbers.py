@@ -136,6 +136,9 @@ digit's darkest stroke: its fainter strokes are traced from it."""
 FAINT_LEVEL = 0.25
 """The specks of a digit written much lighter than the rest are traced down to this fraction
 of the page's ink level (never into the paper's noise)."""
+GROWTH = 0.3
+"""A digit written normally is traced so too when the fainter ink it reaches holds at least
+this fraction of its own pixels beyond its strokes' edges (the rest of its strokes)."""
 
 
 @dataclass(frozen=True)
@@ -411,7 +414,9 @@ def _light_digits(ink: np.ndarray, mask: np.ndarray, labels: np.ndarray, strong:
     marks', are traced (hysteresis) into fainter ink, down to `low` (`FAINT_LEVEL` of that
     level, above the paper's noise); what they reach is kept when it is digit-sized. Grain
     that touches no such mark, and tracing that runs into grain, a shadow (larger than a
-    digit) or a digit written normally, change nothing; those digits keep their mask."""
+    digit) or a digit written normally, change nothing; those digits keep their mask. A
+    digit written normally is traced too when its strokes go on in fainter ink (`GROWTH`)
+    and its tracing reaches no other digit-tall mark."""
     if np.count_nonzero(strong) < 2:
         return mask
     slices = ndimage.find_objects(labels)
@@ -421,26 +426,47 @@ def _light_digits(ink: np.ndarray, mask: np.ndarray, labels: np.ndarray, strong:
     peaks = np.zeros(len(strong), dtype=ink.dtype)
     np.maximum.at(peaks, labels[inside], ink[inside])  # (ndimage.maximum sorts the page)
     peaks = peaks[strong]
+    fragment = heights < FRAGMENT_HEIGHT * median
     light = np.zeros_like(strong)
-    light[strong] = ((heights < FRAGMENT_HEIGHT * median)
-                     | (peaks < LIGHT_MARK * float(np.median(peaks))))
-    if not light.any():
-        return mask
+    light[strong] = fragment | (peaks < LIGHT_MARK * float(np.median(peaks)))
     traced, reached = ndimage.label(mask | (ink >= low) & ~printed,
                                     structure=np.ones((3, 3), dtype=bool))
     seeded = np.zeros(reached + 1, dtype=bool)
     seeded[traced[light[labels]]] = True
-    seeded[traced[mask & ~light[labels]]] = False  # a normal digit's halo: as it was
+    seeded[traced[mask & ~light[labels]]] = False  # a normal digit's halo: as it was...
     seeded[0] = False
+    # ...unless it is the one digit-tall mark its tracing reaches (with fragments of its
+    # own, perhaps) and its strokes go on in fainter ink (a pencil lifted for a 7's or a
+    # 5's bar, a 9's loop): `_continued`.
+    tall = np.zeros_like(strong)
+    tall[strong] = ~fragment
+    owners = np.unique(traced[mask] * len(strong) + labels[mask])
+    owners = owners[tall[owners % len(strong)]]
+    alone = np.bincount(owners // len(strong), minlength=reached + 1) == 1
+    owner = np.zeros(reached + 1, dtype=np.int64)
+    owner[owners // len(strong)] = owners % len(strong)
+    continued = alone & ~light[owner] & ~seeded
+    continued[0] = False
     tallest = EDGE_HEIGHT * float(heights.max())  # the size drifts along a row
     out = mask.copy()
     reach = ndimage.find_objects(traced)
-    for i in np.flatnonzero(seeded):
+    for i in np.flatnonzero(seeded | continued):
         rows, cols = reach[i - 1]
         height, width = rows.stop - rows.start, cols.stop - cols.start
-        if FRAGMENT_HEIGHT * median <= height <= tallest and width <= tallest:
-            out[rows, cols] |= traced[rows, cols] == i
+        if not FRAGMENT_HEIGHT * median <= height <= tallest or width > tallest:
+            continue
+        region = traced[rows, cols] == i
+        if continued[i] and not _continued(region, labels[rows, cols] == owner[i]):
+            continue
+        out[rows, cols] |= region
     return out
+
+
+def _continued(region: np.ndarray, mark: np.ndarray) -> bool:
+    """Whether the faint ink traced from a mark is more of its strokes, not only their
+    blurred edges: at least `GROWTH` of the mark's pixels lie beyond two pixels of it."""
+    beyond = region & ~ndimage.binary_dilation(mark, iterations=2)
+    return np.count_nonzero(beyond) >= GROWTH * np.count_nonzero(mark)
 
 
 def _margin(side: int) -> int:

@@ -116,13 +116,18 @@ def test_a_hyphen_between_digits_is_dropped(mnist_test, small_model):
     assert read_number(small_model, page).text == "1234"
 
 
+def digit_columns(page: np.ndarray, which: int) -> tuple[int, int]:
+    """The columns `[left, right)` of a written row's `which`-th digit (left to right)."""
+    columns = (page < PAPER - 5).any(axis=0)
+    edges = np.flatnonzero(np.diff(columns.astype(int)))
+    return edges[::2][which] + 1, edges[1::2][which] + 1
+
+
 def pressed_lightly(page: np.ndarray, which: int, seed: int) -> np.ndarray:
     """The page with its `which`-th digit (left to right) written with a light, uneven hand:
     its ink 5-45% as dark as written, in patches (a seeded smooth random field), so that only
     a few specks of it are as dark as the page's other digits make ink."""
-    columns = (page < PAPER - 5).any(axis=0)
-    edges = np.flatnonzero(np.diff(columns.astype(int)))
-    left, right = edges[::2][which] + 1, edges[1::2][which] + 1
+    left, right = digit_columns(page, which)
     field = ndimage.gaussian_filter(np.random.default_rng(seed).random(
         (page.shape[0], right - left)), 6)
     field = (field - field.min()) / (field.max() - field.min())
@@ -146,6 +151,33 @@ def test_a_light_digit_is_traced_whole_from_its_darkest_stroke(mnist_test, small
     # Pressed lightly, but one stroke of the digit is as dark as the page's ink: a digit
     # sized mark on its own, which alone reads as another digit (a 7 for a 4, a 1 for a 7).
     page = pressed_lightly(write_row(digits_of(images, labels, text)), which, seed)
+    assert read_number(small_model, page).text == text
+
+
+def faded_on_top(page: np.ndarray, which: int, level: float) -> np.ndarray:
+    """The page with the top 30% of its `which`-th digit (left to right) written with
+    `level` of its ink: a pencil lifted as the stroke went up (a 7's or a 5's bar, a 9's
+    loop). What is left at the page's ink level is as tall as a digit (not a fragment)."""
+    left, right = digit_columns(page, which)
+    rows = np.flatnonzero((page[:, left:right] < PAPER - 5).any(axis=1))
+    top, middle = rows[0], rows[0] + round(0.3 * (rows[-1] - rows[0]))
+    weight = np.ones(page.shape[0], np.float32)
+    weight[top:middle] = level
+    weight[middle - 6:middle] = np.linspace(level, 1.0, 6)  # the pencil pressed again
+    out = page.astype(np.float32)
+    out[:, left:right] = PAPER - (PAPER - out[:, left:right]) * weight[:, None]
+    return out.astype(np.uint8)
+
+
+@pytest.mark.parametrize("index", [0, 102])  # a 7 and a 5 of the MNIST test set
+def test_a_digit_whose_strokes_fade_is_traced_whole(mnist_test, small_model, index):
+    images, labels = mnist_test
+    text = f"3{labels[index]}2"
+    three, two = digits_of(images, labels, "32")
+    row = write_row([three, images[index], two])
+    # The top of the 7 and the 5 (their bars) written with a twelfth of the ink: at the
+    # page's ink level the rest reads as a 1 and a 6 or a 3.
+    page = faded_on_top(row, 1, level=0.08)
     assert read_number(small_model, page).text == text
 
 
