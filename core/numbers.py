@@ -440,7 +440,7 @@ def _light_digits(ink: np.ndarray, mask: np.ndarray, labels: np.ndarray, strong:
     # 5's bar, a 9's loop): `_continued`.
     tall = np.zeros_like(strong)
     tall[strong] = ~fragment
-    owners = np.unique(traced[mask] * len(strong) + labels[mask])
+    owners = np.unique(traced[mask].astype(np.int64) * len(strong) + labels[mask])
     owners = owners[tall[owners % len(strong)]]
     alone = np.bincount(owners // len(strong), minlength=reached + 1) == 1
     owner = np.zeros(reached + 1, dtype=np.int64)
