@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 from typing import Any
 
 from flask import Blueprint, Response, jsonify, request
 
-from common.jobstore import ENDED, HEARTBEAT_MAX_AGE, Chunk, QueueFull, is_job_id
+from common.interactive import QUEUE as BATCH_QUEUE
+from common.jobstore import ENDED, HEARTBEAT_MAX_AGE, NewJob, QueueFull, is_job_id
 from common.queue import (
     INTERACTIVE,
     PREDICT_CHUNK,
@@ -61,21 +63,22 @@ def create_job() -> Response:
             check_callback_url(callback_url, svc.settings)
         except BadCallback as exc:
             return error_response(400, str(exc))
+    size = _chunk_size(len(files))
+    small = chunk_priority(0, math.ceil(len(files) / size), len(files)) == INTERACTIVE
     try:
-        job_id, chunks = svc.store.create_job(files, _chunk_size(len(files)),
-                                              max_unfinished=svc.settings.max_queued_jobs,
-                                              callback_url=callback_url, read=read)
+        new = svc.store.create(files, size, max_unfinished=svc.settings.max_queued_jobs,
+                               callback_url=callback_url, read=read,
+                               batch=BATCH_QUEUE if small else None)
     except QueueFull as exc:
         return error_response(429, f"too many unfinished jobs ({exc}); retry later",
                               {"Retry-After": "10"})
-    _enqueue(job_id, chunks, files)
-    status = "queued"
-    if wait and svc.store.wait_until_ended(job_id, wait):
-        job = svc.store.get_job(job_id, expect_ended=True, results_as_json=True)
+    _enqueue(new, files, small)
+    job_id = new.id
+    if wait:
+        job = svc.store.wait_for_job(job_id, wait)
         if job is not None and job["status"] in ENDED:
             return _job_response(job)
-        status = job["status"] if job else status
-    response = jsonify(id=job_id, status=status, total=len(files), read=read,
+    response = jsonify(id=job_id, status="queued", total=len(files), read=read,
                        url=job_url(job_id))
     response.status_code = 202
     response.headers["Location"] = job_url(job_id)
@@ -114,40 +117,46 @@ def _chunk_size(total: int) -> int:
     return chunk_size_for(total, svc.store.live_workers(HEARTBEAT_MAX_AGE), largest)
 
 
-def _enqueue(job_id: str, chunks: list[Chunk], files: list[tuple[str, bytes]]) -> None:
-    """Store each chunk's images, then send its task (ids only): workers start on the first
-    chunk while the rest are stored. A small job's one chunk joins the interactive batch
-    instead (common.interactive), read with the other small jobs waiting. A job whose chunks
-    cannot be sent is marked failed."""
+def _enqueue(job: NewJob, files: list[tuple[str, bytes]], small: bool) -> None:
+    """Send the job's work. A small job's one chunk joined the interactive batch as the job
+    was recorded (common.interactive): its batch task is sent only when it rang the bell.
+    A bigger job's chunks are sent one task each (ids only), each one's images stored right
+    before (the first's were stored with the job): workers start on the first chunks while
+    the rest are stored. A job whose work cannot be sent is marked failed."""
     svc = services()
     try:
-        with svc.celery.producer_or_acquire() as producer:
-            for index, chunk in enumerate(chunks):
-                if not svc.store.store_images(job_id, chunk, files):
-                    log.info("job %s: ended while its chunks were being enqueued", job_id)
-                    return
-                lane = chunk_priority(index, len(chunks), len(files))
-                if lane == INTERACTIVE:
-                    _join_batch(job_id, chunk, producer)
-                else:
-                    svc.celery.send_task(PREDICT_CHUNK, args=[job_id, chunk.start, chunk.stop],
-                                         producer=producer, priority=lane)
+        if not small:
+            _send_chunks(job, files)
+        elif job.rang:
+            _send_batch_task()
     except Exception:
-        svc.store.fail(job_id, "could not enqueue its chunks")
+        svc.store.fail(job.id, "could not enqueue its chunks")
         raise
-    log.info("job %s: enqueued %d chunks", job_id, len(chunks), extra={"job": job_id})
+    log.info("job %s: enqueued %d chunks", job.id, len(job.chunks), extra={"job": job.id})
 
 
-def _join_batch(job_id: str, chunk: Chunk, producer: Any) -> None:
-    """Queue a small job's chunk for the next interactive batch; send the batch task when
-    none is queued (this chunk rang the bell)."""
+def _send_chunks(job: NewJob, files: list[tuple[str, bytes]]) -> None:
+    """Store each chunk's images (but the first's), then send its task in its lane."""
     svc = services()
-    if not svc.batches.append(job_id, chunk):
-        return
+    with svc.celery.producer_or_acquire() as producer:
+        for index, chunk in enumerate(job.chunks):
+            if index and not svc.store.store_images(job.id, chunk, files):
+                log.info("job %s: ended while its chunks were being enqueued", job.id)
+                return
+            svc.celery.send_task(PREDICT_CHUNK, args=[job.id, chunk.start, chunk.stop],
+                                 producer=producer,
+                                 priority=chunk_priority(index, len(job.chunks), len(files)))
+
+
+def _send_batch_task() -> None:
+    """Send the interactive batch task (a small job's chunk rang the bell: none is queued);
+    when it cannot be sent, forget the bell so that the next small job, or a worker's
+    heartbeat, rings again."""
+    svc = services()
     try:
-        send_interactive_batch(svc.celery, producer)
+        send_interactive_batch(svc.celery)
     except Exception:
-        svc.batches.silence()  # the next small job, or a worker's heartbeat, rings again
+        svc.batches.silence()
         raise
 
 

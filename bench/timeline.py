@@ -75,10 +75,10 @@ def steps_of(job_id: str, sent: float, answered: float, commands: list[Command]
     mine = [c for c in commands if sent <= c.at <= answered + 0.01]
     marks = (  # each step ends with the first command after the previous one that matches
         lambda t: t.startswith(f"HSET {job} status queued"),  # create_job
-        lambda t: t.startswith("EVALSHA") and job in t,  # store_images
+        lambda t: t.startswith(f"HSET {job}:images"),  # the first chunk stored
         lambda t: t.startswith("LPUSH mnistq"),  # Celery's publish
         lambda t: t.startswith("ZADD unacked_index"),  # the worker main process took it
-        lambda t: t.startswith("EVALSHA") and job in t,  # begin_chunk
+        lambda t: t.startswith(f"HINCRBY {job} attempts:"),  # the chunk begun
         lambda t: t.startswith("EVALSHA") and job in t,  # record_results
         lambda t: t.startswith(f"HGETALL {job}"),  # the API's read after the wake-up
     )

@@ -229,6 +229,41 @@ end
 return {added, status}
 """
 
+# Queue a chunk for the next interactive batch (common.interactive): append its entry to the
+# waiting list, and ring the bell (set it, expiring after `ms`) unless it rings already;
+# 1 when this call rang it (the caller sends the batch task), else 0.
+LUA_JOIN_BATCH = """
+local function join_batch(list, bell, entry, ms)
+  redis.call('RPUSH', list, entry)
+  if redis.call('SET', bell, 1, 'NX', 'PX', ms) then return 1 end
+  return 0
+end
+"""
+
+# Create a job in one round trip: refuse it, writing nothing, when ARGV[4] unfinished jobs or
+# more wait (-1: no limit); else record it with its tombstone, store its first chunk's packed
+# images, and with KEYS[6..7] queue that chunk for the next interactive batch.
+# KEYS: job, images, tombstone, unfinished, metrics[, batch list, bell]. ARGV: now, job id,
+# expires_at, limit, tombstone's expiry, first chunk's packed images, batch entry, bell ms,
+# then the job hash's field-value pairs. Returns {created, unfinished before it, rang}.
+_CREATE = LUA_JOIN_BATCH + """
+redis.call('ZREMRANGEBYSCORE', KEYS[4], '-inf', ARGV[1])
+local unfinished = redis.call('ZCARD', KEYS[4])
+local limit = tonumber(ARGV[4])
+if limit >= 0 and unfinished >= limit then return {0, unfinished, 0} end
+redis.call('HSET', KEYS[1], unpack(ARGV, 9))
+redis.call('EXPIREAT', KEYS[1], ARGV[3])
+redis.call('SET', KEYS[3], ARGV[3], 'EXAT', ARGV[5])
+redis.call('ZADD', KEYS[4], ARGV[3], ARGV[2])
+redis.call('HINCRBY', KEYS[5], 'jobs_created', 1)
+if ARGV[6] ~= '' then
+  redis.call('HSET', KEYS[2], 0, ARGV[6])
+  redis.call('EXPIREAT', KEYS[2], ARGV[3])
+end
+if #KEYS < 7 then return {1, unfinished, 0} end
+return {1, unfinished, join_batch(KEYS[6], KEYS[7], ARGV[7], ARGV[8])}
+"""
+
 # Store one chunk's packed images while the job is still queued or running, expiring with
 # the job. KEYS: job, images. ARGV: chunk start, packed bytes. Returns 1 when stored, else 0.
 _STORE = """
@@ -284,22 +319,27 @@ return ids
 """
 
 # A worker starts a chunk: count the delivery, note the reading process, mark the job running,
-# hand out the chunk's packed files (false when already consumed). KEYS: job, images.
-# ARGV: now, attempts field, chunk start, the reading process. Returns {status, attempts,
-# packed, read mode}; {'', 0, false} when the job is gone, {status, 0, false} when ended.
-_BEGIN = """
-local status = redis.call('HGET', KEYS[1], 'status')
-if not status then return {'', 0, false} end
-if status ~= 'queued' and status ~= 'running' then return {status, 0, false} end
-local attempts = redis.call('HINCRBY', KEYS[1], ARGV[2], 1)
-redis.call('HSET', KEYS[1], 'reader:' .. ARGV[3], ARGV[4])
-if status == 'queued' then
-  redis.call('HSET', KEYS[1], 'status', 'running', 'started_at', ARGV[1])
-  status = 'running'
+# hand out the chunk's packed files (false when already consumed). begin_chunk(job key,
+# images key, now, chunk start, the reading process) returns {status, attempts, packed, read
+# mode}; {'', 0, false} when the job is gone, {status, 0, false} when ended. Shared with
+# common.interactive's take, which begins what it takes in the same step.
+LUA_BEGIN = """
+local function begin_chunk(job, images, now, start, worker)
+  local status = redis.call('HGET', job, 'status')
+  if not status then return {'', 0, false} end
+  if status ~= 'queued' and status ~= 'running' then return {status, 0, false} end
+  local attempts = redis.call('HINCRBY', job, 'attempts:' .. start, 1)
+  redis.call('HSET', job, 'reader:' .. start, worker)
+  if status == 'queued' then
+    redis.call('HSET', job, 'status', 'running', 'started_at', now)
+    status = 'running'
+  end
+  return {status, attempts, redis.call('HGET', images, start), redis.call('HGET', job, 'read')}
 end
-return {status, attempts, redis.call('HGET', KEYS[2], ARGV[3]),
-        redis.call('HGET', KEYS[1], 'read')}
 """
+
+# KEYS: job, images. ARGV: now, chunk start, the reading process.
+_BEGIN = LUA_BEGIN + "return begin_chunk(KEYS[1], KEYS[2], ARGV[1], ARGV[2], ARGV[3])"
 
 
 # Count one webhook attempt of a job that still exists (never recreate an expired hash).
@@ -392,6 +432,16 @@ def unpack_digits(packed: bytes) -> list[list[np.ndarray]]:
     return out
 
 
+@dataclass(frozen=True)
+class BatchQueue:
+    """Where a small job's chunk waits for an interactive batch (common.interactive)."""
+
+    waiting_key: str
+    bell_key: str
+    bell_ms: int
+    """How long a bell rung without a task behind it lasts."""
+
+
 class QueueFull(Exception):
     """Too many unfinished jobs to accept another one."""
 
@@ -402,6 +452,16 @@ class Chunk:
 
     start: int
     stop: int
+
+
+@dataclass(frozen=True)
+class NewJob:
+    """A job just created (`JobStore.create`): its id, its chunks (the first one's files
+    stored), and whether it rang the interactive batch's bell (send the batch task)."""
+
+    id: str
+    chunks: list[Chunk]
+    rang: bool = False
 
 
 @dataclass(frozen=True)
@@ -428,6 +488,7 @@ class JobStore:
         self.redis = client
         self.ttl = ttl
         self._record = client.register_script(_RECORD)
+        self._create = client.register_script(_CREATE)
         self._end = client.register_script(_END)
         self._begin = client.register_script(_BEGIN)
         self._store = client.register_script(_STORE)
@@ -450,46 +511,52 @@ class JobStore:
         max_unfinished: int | None = None, callback_url: str | None = None,
         read: str = "digit",
     ) -> tuple[str, list[Chunk]]:
-        """Record a new job (status and counts) in one transaction; return its id and its
-        chunks.
+        """`create` without a batch, as (job id, chunks)."""
+        job = self.create(files, chunk_size, max_unfinished, callback_url, read)
+        return job.id, job.chunks
 
-        The files are not stored here: the caller stores each chunk's files with
-        `store_images` right before enqueueing that chunk, so workers start on the first
-        chunk while the rest are still being stored, and a refused job (429) never wrote its
-        bytes. With `max_unfinished`, the same round trip counts unfinished jobs; when this
-        one is over the limit it is deleted again and `QueueFull` raised.
+    def create(
+        self, files: Sequence[tuple[str, bytes]], chunk_size: int,
+        max_unfinished: int | None = None, callback_url: str | None = None,
+        read: str = "digit", batch: BatchQueue | None = None,
+    ) -> NewJob:
+        """Record a new job (status and counts) and store its first chunk's files, in one
+        round trip (a single image's path pays one, not two); with `batch`, queue that chunk
+        for the next interactive batch in the same step.
+
+        The other chunks' files are stored with `store_images` right before each is
+        enqueued, so workers start on the first chunks while the rest are still being
+        stored. With `max_unfinished`, the same step counts unfinished jobs; when this one
+        would be over the limit nothing is written and `QueueFull` raised.
         """
         job_id = new_job_id()
         now = time.time()
         expires_at = int(now) + self.ttl
-        job, images, _results, _done = _keys(job_id)
-        pipe = self.redis.pipeline(transaction=True)
-        pipe.zremrangebyscore(UNFINISHED_KEY, "-inf", now)
-        pipe.hset(job, mapping={
-            "status": QUEUED, "total": len(files), "processed": 0, "failed": 0,
+        total = len(files)
+        chunks = [Chunk(s, min(s + chunk_size, total)) for s in range(0, total, chunk_size)]
+        fields = {
+            "status": QUEUED, "total": total, "processed": 0, "failed": 0,
             "created_at": f"{now:.3f}", "expires_at": expires_at, "chunk_size": chunk_size,
             "read": read,
             **({"callback_url": callback_url, "callback_status": "pending",
                 "callback_attempts": 0} if callback_url else {}),
-        })
-        pipe.expireat(job, expires_at)
-        pipe.set(tombstone_key(job_id), expires_at, exat=expires_at + TOMBSTONE_S)
-        pipe.zadd(UNFINISHED_KEY, {job_id: expires_at})
-        pipe.hincrby(METRICS_KEY, "jobs_created", 1)
-        pipe.zcard(UNFINISHED_KEY)
-        unfinished = pipe.execute()[-1]
-        if max_unfinished is not None and unfinished > max_unfinished:
-            pipe = self.redis.pipeline(transaction=True)
-            pipe.delete(job, images, tombstone_key(job_id))
-            pipe.zrem(UNFINISHED_KEY, job_id)
-            pipe.hincrby(METRICS_KEY, "jobs_created", -1)
-            pipe.execute()
-            raise QueueFull(f"{unfinished - 1} unfinished, limit {max_unfinished}")
-        total = len(files)
-        chunks = [Chunk(s, min(s + chunk_size, total)) for s in range(0, total, chunk_size)]
-        log.info("job %s: created, %d files in %d chunks", job_id, len(files), len(chunks),
+        }
+        job, images, _results, _done = _keys(job_id)
+        keys = [job, images, tombstone_key(job_id), UNFINISHED_KEY, METRICS_KEY]
+        first = pack_files(files[chunks[0].start:chunks[0].stop]) if chunks else b""
+        entry, bell_ms = "", 0
+        if batch is not None and chunks:
+            keys += [batch.waiting_key, batch.bell_key]
+            entry, bell_ms = chunk_entry(job_id, chunks[0]), batch.bell_ms
+        created, unfinished, rang = self._create(keys=keys, args=[
+            f"{now:.3f}", job_id, expires_at, -1 if max_unfinished is None else max_unfinished,
+            expires_at + TOMBSTONE_S, first, entry, bell_ms,
+            *(item for pair in fields.items() for item in pair)])
+        if not created:
+            raise QueueFull(f"{unfinished} unfinished, limit {max_unfinished}")
+        log.info("job %s: created, %d files in %d chunks", job_id, total, len(chunks),
                  extra={"job": job_id})
-        return job_id, chunks
+        return NewJob(job_id, chunks, bool(rang))
 
     def store_images(
         self, job_id: str, chunk: Chunk, files: Sequence[tuple[str, bytes]]
@@ -514,24 +581,28 @@ class JobStore:
         job, _images, results, _done = _keys(job_id)
         if with_results and expect_ended:
             pipe = self.redis.pipeline(transaction=True)
-            pipe.hgetall(job)
-            pipe.hgetall(results)
-            pipe.hgetall(corrected_key(job_id))
+            _read_job(pipe, job_id)
             fields, raw, corrected = pipe.execute()
         else:
             fields, raw, corrected = self.redis.hgetall(job), None, None
-        if not fields:
-            return None
-        view = _view(job_id, fields)
-        if with_results and view["status"] in ENDED:
-            if raw is None:
-                pipe = self.redis.pipeline(transaction=True)
-                pipe.hgetall(results)
-                pipe.hgetall(corrected_key(job_id))
-                raw, corrected = pipe.execute()
-            view["results"] = (_rows_json(raw, corrected) if results_as_json
-                               else _rows(raw, corrected))
-        return view
+        if with_results and raw is None and fields.get(b"status", b"").decode() in ENDED:
+            pipe = self.redis.pipeline(transaction=True)
+            pipe.hgetall(results)
+            pipe.hgetall(corrected_key(job_id))
+            raw, corrected = pipe.execute()
+        return _job_view(job_id, fields, raw, corrected, results_as_json)
+
+    def wait_for_job(self, job_id: str, timeout: float) -> dict[str, Any] | None:
+        """`get_job(results_as_json=True)` once the job has ended (at once if it has) or
+        `timeout` seconds (> 0) have passed, in one round trip: the reads are pipelined
+        behind the blocking wait, and Redis runs them as soon as it returns. Only for a job
+        known to exist: the wait on an unknown id would last the whole `timeout`."""
+        done = _keys(job_id)[3]
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.blmove(done, done, timeout, src="RIGHT", dest="LEFT")
+        _read_job(pipe, job_id)
+        _, fields, raw, corrected = pipe.execute()
+        return _job_view(job_id, fields, raw, corrected, results_as_json=True)
 
     def job_read(self, job_id: str) -> str:
         """What the job reads on each image: `digit` (also for jobs from before the field)
@@ -642,21 +713,9 @@ class JobStore:
         """Count this delivery of the chunk, note which process (`worker`) took it, mark the
         job running and fetch the chunk's files, in one round trip; `runnable` says whether
         to go on (not cancelled, ended or gone)."""
-        return _chunk_start(chunk, self._begin(keys=_begin_keys(job_id),
-                                               args=_begin_args(chunk, worker)))
-
-    def begin_chunks(self, chunks: Sequence[tuple[str, Chunk]], worker: str = ""
-                     ) -> list[ChunkStart]:
-        """`begin_chunk` for several jobs' chunks (an interactive batch), in one round trip
-        (a pipeline costs one more, its SCRIPT EXISTS, so one chunk goes alone)."""
-        if len(chunks) == 1:
-            return [self.begin_chunk(*chunks[0], worker)]
-        pipe = self.redis.pipeline(transaction=False)
-        for job_id, chunk in chunks:
-            self._begin(keys=_begin_keys(job_id), args=_begin_args(chunk, worker), client=pipe)
-        replies = pipe.execute() if chunks else []
-        return [_chunk_start(chunk, reply)
-                for (_, chunk), reply in zip(chunks, replies, strict=True)]
+        job, images, _results, _done = _keys(job_id)
+        return chunk_start(chunk, self._begin(keys=[job, images],
+                                              args=[f"{time.time():.3f}", chunk.start, worker]))
 
     def record_results(
         self, job_id: str, chunk: Chunk, results: Sequence[Result], worker: str = "",
@@ -680,7 +739,8 @@ class JobStore:
         model: str | None = None,
     ) -> list[tuple[int, str | None]]:
         """`record_results` for several jobs' chunks (job id, chunk, results, seconds each),
-        in one round trip (one chunk alone, as in `begin_chunks`)."""
+        in one round trip (a pipeline costs one more, its SCRIPT EXISTS, so one chunk goes
+        alone)."""
         if len(chunks) == 1:
             job_id, chunk, results, seconds = chunks[0]
             return [self.record_results(job_id, chunk, results, worker, seconds, model)]
@@ -837,17 +897,9 @@ class MetricsSnapshot:
     model_version: str | None
 
 
-def _begin_keys(job_id: str) -> list[str]:
-    job, images, _results, _done = _keys(job_id)
-    return [job, images]
-
-
-def _begin_args(chunk: Chunk, worker: str) -> list[Any]:
-    return [f"{time.time():.3f}", f"attempts:{chunk.start}", chunk.start, worker]
-
-
-def _chunk_start(chunk: Chunk, reply: list[Any]) -> ChunkStart:
-    """`_BEGIN`'s reply as a ChunkStart: the chunk's files when its job is runnable."""
+def chunk_start(chunk: Chunk, reply: list[Any]) -> ChunkStart:
+    """`begin_chunk`'s reply (`LUA_BEGIN`) as a ChunkStart: the chunk's files when its job
+    is runnable."""
     status, attempts, packed, *read = reply
     status = status.decode() if isinstance(status, bytes) else status
     mode = read[0].decode() if read and read[0] else "digit"
@@ -910,6 +962,28 @@ def _rows_json(chunks: dict[bytes, bytes], corrected: dict[bytes, bytes] | None 
                                for start in touched}}
     parts = [chunks[start][1:-1] for start in starts]
     return "[" + b",".join(p for p in parts if p).decode() + "]"
+
+
+def _read_job(pipe: redis.client.Pipeline, job_id: str) -> None:
+    """Queue the reads of a job's hash, results and corrections on `pipe`."""
+    job, _images, results, _done = _keys(job_id)
+    pipe.hgetall(job)
+    pipe.hgetall(results)
+    pipe.hgetall(corrected_key(job_id))
+
+
+def _job_view(job_id: str, fields: dict[bytes, bytes], raw: dict[bytes, bytes] | None,
+              corrected: dict[bytes, bytes] | None, results_as_json: bool
+              ) -> dict[str, Any] | None:
+    """The job as the API shows it (`get_job`), from its hashes as read; `results` only
+    once it has ended and when they were read (`raw`)."""
+    if not fields:
+        return None
+    view = _view(job_id, fields)
+    if raw is not None and view["status"] in ENDED:
+        view["results"] = (_rows_json(raw, corrected) if results_as_json
+                           else _rows(raw, corrected))
+    return view
 
 
 def _view(job_id: str, fields: dict[bytes, bytes]) -> dict[str, Any]:

@@ -355,12 +355,11 @@ def _predict_chunk(job_id: str, chunk: Chunk) -> int:
 def _predict_batch(task_id: str) -> int:
     store, batches = process.connect()
     begun = time.perf_counter()
-    taken, more = batches.take(task_id)
+    begun_chunks, more = batches.take_and_begin(task_id, process.name)
     if more:  # over one batch waits: another task takes the rest, maybe on another worker
         send_interactive_batch(app)
     process.load()
-    starts = store.begin_chunks(taken, process.name)
-    runs = [run for (job_id, chunk), state in zip(taken, starts, strict=True)
+    runs = [run for job_id, chunk, state in begun_chunks
             if (run := _runnable(job_id, chunk, state))]
     served = process.served  # once per batch, as per chunk
     assert served is not None
