@@ -6,7 +6,8 @@ divided out, ink in any colour, printed lines removed); then, instead of one dig
 1. the ink's connected components, specks and marks at the frame's edge left out, are
    sorted by the x of their centre (a drifting baseline or a slightly turned line keeps
    that order); a digit written much lighter than the others, only a few specks at the
-   page's ink level, is traced whole into its fainter ink first (`_light_digits`);
+   page's ink level, or whose strokes fade (a pencil lifted for a 7's bar), is traced
+   whole into its fainter ink first (`_light_digits`);
 2. pieces are grouped by their overlap in x: a detached bar of a 5, the two strokes of a 4,
    a broken loop join the digit above or below them; what is much smaller than the median
    digit and overlaps none (a decimal point, a hyphen) is dropped;
