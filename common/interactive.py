@@ -32,12 +32,10 @@ import redis
 
 from common.jobstore import (
     LUA_BEGIN,
-    LUA_JOIN_BATCH,
     PREFIX,
     BatchQueue,
     Chunk,
     ChunkStart,
-    chunk_entry,
     chunk_start,
     job_key,
     parse_chunk_entry,
@@ -55,11 +53,12 @@ QUEUE = BatchQueue(WAITING_KEY, BELL_KEY, int(BELL_SECONDS * 1000))
 """What `JobStore.create` needs to queue a small job's chunk as it records the job (the
 API's path: one round trip for both)."""
 
-_APPEND = LUA_JOIN_BATCH + "return join_batch(KEYS[1], KEYS[2], ARGV[1], ARGV[2])"
-
-# take(): what task KEYS[3] took before (delivered again), or up to ARGV[1] images of what
-# waits, ringing again when chunks are left. Returns more (1: send another task), taken.
-_TAKE_FUNCTION = """
+# A batch task takes what it took before (delivered again), or up to ARGV[1] images of what
+# waits, ringing again when chunks are left; then begins each chunk taken (`begin_chunk`), in
+# one step before the worker reads. KEYS: waiting, bell, taken. ARGV: most images, the taken
+# list's TTL, the bell's ms, now, the job keys' prefix (`job_key("")`), the reading process.
+# Returns {more (1: send another task), taken, each one's begin_chunk reply}.
+_TAKE_AND_BEGIN = LUA_BEGIN + """
 local function take()
   local taken = redis.call('LRANGE', KEYS[3], 0, -1)
   if #taken > 0 then return 0, taken end
@@ -82,17 +81,7 @@ local function take()
   end
   return 0, taken
 end
-"""
 
-# KEYS: waiting, bell, taken. ARGV: most images, taken list's TTL, bell ms.
-_TAKE = _TAKE_FUNCTION + """
-local more, taken = take()
-return {more, taken}
-"""
-
-# `_TAKE`, then `begin_chunk` of each chunk taken (one round trip before the worker reads).
-# More ARGV: now, the job keys' prefix (`job_key("")`), the reading process.
-_TAKE_AND_BEGIN = LUA_BEGIN + _TAKE_FUNCTION + """
 local more, taken = take()
 local begun = {}
 for i, entry in ipairs(taken) do
@@ -115,11 +104,6 @@ def taken_key(task_id: str) -> str:
     return f"{WAITING_KEY}:taken:{task_id}"
 
 
-def _take_keys(task_id: str) -> list[str]:
-    """`_TAKE`'s KEYS: the waiting list, the bell, what task `task_id` took."""
-    return [WAITING_KEY, BELL_KEY, taken_key(task_id)]
-
-
 class InteractiveBatches:
     """The list of small jobs' chunks waiting and its doorbell; shared by API and workers."""
 
@@ -127,41 +111,27 @@ class InteractiveBatches:
         self.redis = client
         self.ttl = ttl
         """Seconds a task's taken list is kept (the job TTL: past it, its jobs are gone)."""
-        self._append = client.register_script(_APPEND)
-        self._take = client.register_script(_TAKE)
         self._take_and_begin = client.register_script(_TAKE_AND_BEGIN)
         self._ring_if_waiting = client.register_script(_RING_IF_WAITING)
-
-    def append(self, job_id: str, chunk: Chunk) -> bool:
-        """Queue a small job's chunk; True when the caller must send a batch task (it rang
-        the bell: no task was queued)."""
-        return bool(self._append(keys=[QUEUE.waiting_key, QUEUE.bell_key],
-                                 args=[chunk_entry(job_id, chunk), QUEUE.bell_ms]))
 
     def silence(self) -> None:
         """Forget the bell (its task could not be sent), so that the next chunk rings."""
         self.redis.delete(BELL_KEY)
 
-    def take(self, task_id: str) -> tuple[list[tuple[str, Chunk]], bool]:
-        """The chunks for batch task `task_id`: what it took before (delivered again), or up
-        to BATCH_IMAGES images of what waits. The flag: chunks are left, send another task."""
-        more, taken = self._take(keys=_take_keys(task_id), args=self._take_args())
-        return [parse_chunk_entry(entry) for entry in taken], bool(more)
-
     def take_and_begin(self, task_id: str, worker: str
                        ) -> tuple[list[tuple[str, Chunk, ChunkStart]], bool]:
-        """`take`, and `JobStore.begin_chunk` of each chunk taken as `worker`, in one round
-        trip: (job id, chunk, its start) of each, and the flag of `take`."""
+        """The chunks for batch task `task_id`, each begun as `worker` (`JobStore.begin_chunk`)
+        in the same round trip: what it took before (delivered again), or up to BATCH_IMAGES
+        images of what waits; (job id, chunk, its start) of each. The flag: chunks are left,
+        send another task. (A small job's chunk is queued with the job itself:
+        `JobStore.create(batch=QUEUE)`.)"""
         more, taken, begun = self._take_and_begin(
-            keys=_take_keys(task_id),
-            args=[*self._take_args(), f"{time.time():.3f}", job_key(""), worker])
+            keys=[WAITING_KEY, BELL_KEY, taken_key(task_id)],
+            args=[BATCH_IMAGES, self.ttl, QUEUE.bell_ms, f"{time.time():.3f}", job_key(""),
+                  worker])
         chunks = [parse_chunk_entry(entry) for entry in taken]
         return [(job_id, chunk, chunk_start(chunk, reply))
                 for (job_id, chunk), reply in zip(chunks, begun, strict=True)], bool(more)
-
-    def _take_args(self) -> list[int]:
-        """`_TAKE`'s ARGV: most images, the taken list's TTL, the bell's ms."""
-        return [BATCH_IMAGES, self.ttl, QUEUE.bell_ms]
 
     def taken(self, task_id: str) -> list[tuple[str, Chunk]]:
         """What batch task `task_id` took and has not recorded yet."""

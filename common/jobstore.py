@@ -229,24 +229,14 @@ end
 return {added, status}
 """
 
-# Queue a chunk for the next interactive batch (common.interactive): append its entry to the
-# waiting list, and ring the bell (set it, expiring after `ms`) unless it rings already;
-# 1 when this call rang it (the caller sends the batch task), else 0.
-LUA_JOIN_BATCH = """
-local function join_batch(list, bell, entry, ms)
-  redis.call('RPUSH', list, entry)
-  if redis.call('SET', bell, 1, 'NX', 'PX', ms) then return 1 end
-  return 0
-end
-"""
-
 # Create a job in one round trip: refuse it, writing nothing, when ARGV[4] unfinished jobs or
 # more wait (-1: no limit); else record it with its tombstone, store its first chunk's packed
-# images, and with KEYS[6..7] queue that chunk for the next interactive batch.
+# images, and with KEYS[6..7] queue that chunk for the next interactive batch, ringing its
+# bell unless it rings already (rang: the caller sends the batch task).
 # KEYS: job, images, tombstone, unfinished, metrics[, batch list, bell]. ARGV: now, job id,
 # expires_at, limit, tombstone's expiry, first chunk's packed images, batch entry, bell ms,
 # then the job hash's field-value pairs. Returns {created, unfinished before it, rang}.
-_CREATE = LUA_JOIN_BATCH + """
+_CREATE = """
 redis.call('ZREMRANGEBYSCORE', KEYS[4], '-inf', ARGV[1])
 local unfinished = redis.call('ZCARD', KEYS[4])
 local limit = tonumber(ARGV[4])
@@ -261,7 +251,9 @@ if ARGV[6] ~= '' then
   redis.call('EXPIREAT', KEYS[2], ARGV[3])
 end
 if #KEYS < 7 then return {1, unfinished, 0} end
-return {1, unfinished, join_batch(KEYS[6], KEYS[7], ARGV[7], ARGV[8])}
+redis.call('RPUSH', KEYS[6], ARGV[7])
+if redis.call('SET', KEYS[7], 1, 'NX', 'PX', ARGV[8]) then return {1, unfinished, 1} end
+return {1, unfinished, 0}
 """
 
 # Store one chunk's packed images while the job is still queued or running, expiring with

@@ -12,7 +12,8 @@ import redis
 
 from api.app import create_app
 from common.interactive import BATCH_IMAGES, WAITING_KEY, InteractiveBatches
-from common.jobstore import Chunk, job_key, new_job_id
+from common.interactive import QUEUE as BATCH_QUEUE
+from common.jobstore import Chunk, JobStore, NewJob, job_key
 from common.queue import INTERACTIVE, QUEUE, chunk_priority, time_bounded_chunk
 from common.settings import Settings
 from tests.conftest import IMAGES_TEST
@@ -95,18 +96,30 @@ def test_single_images_waiting_together_are_read_by_one_task(
 
 
 def test_the_batch_bell_rings_once_and_nothing_is_left_unrung(settings: Settings) -> None:
-    batches = InteractiveBatches(redis.Redis.from_url(settings.broker_url), ttl=60)
-    one, two, big = (new_job_id() for _ in range(3))
-    assert batches.append(one, Chunk(0, 1))  # rang: send a task
-    assert not batches.append(two, Chunk(0, 1))  # a task is queued already
-    assert batches.append(big, Chunk(0, BATCH_IMAGES)) is False
-    taken, more = batches.take("task-a")
-    assert taken == [(one, Chunk(0, 1)), (two, Chunk(0, 1))] and more  # the rest: one more task
-    assert batches.take("task-a") == (taken, False)  # delivered again: the same chunks
-    assert batches.take("task-b") == ([(big, Chunk(0, BATCH_IMAGES))], False)
+    client = redis.Redis.from_url(settings.broker_url)
+    store, batches = JobStore(client, ttl=60), InteractiveBatches(client, ttl=60)
+
+    def small_job(images: int = 1) -> NewJob:  # recorded and queued as the API does
+        return store.create([("a.png", b"x")] * images, images, batch=BATCH_QUEUE)
+
+    one, two, big = small_job(), small_job(), small_job(BATCH_IMAGES)
+    assert one.rang  # rang: send a task
+    assert not two.rang  # a task is queued already
+    assert big.rang is False
+
+    def take(task_id: str) -> tuple[list[tuple[str, Chunk]], bool]:
+        begun, more = batches.take_and_begin(task_id, "w0")
+        assert all(start.runnable for _, _, start in begun)
+        return [(job_id, chunk) for job_id, chunk, _ in begun], more
+
+    taken, more = take("task-a")
+    assert taken == [(one.id, Chunk(0, 1)), (two.id, Chunk(0, 1))]
+    assert more  # the rest: one more task
+    assert take("task-a") == (taken, False)  # delivered again: the same chunks
+    assert take("task-b") == ([(big.id, Chunk(0, BATCH_IMAGES))], False)
     batches.done("task-a")
     assert batches.taken("task-a") == []
     # a bell whose task could not be sent is silenced; a worker's heartbeat rings for the rest
-    assert batches.append(one, Chunk(0, 1))
+    assert small_job().rang
     batches.silence()
     assert batches.ring_if_waiting() and not batches.ring_if_waiting()
