@@ -42,14 +42,21 @@ _YEAR = 365 * 24 * 3600
 
 
 @functools.cache
+def asset_names() -> frozenset[str]:
+    """The static files' names (listed once per process): a requested name is looked up
+    here, never handed to the filesystem (a name longer than the filesystem allows made
+    `is_file` raise)."""
+    return frozenset(path.name for path in STATIC_DIR.iterdir() if path.is_file())
+
+
+@functools.cache
 def assets_version() -> str:
     """A short hash of every static file (read once per process): it changes whenever any
     of them does, so browsers may cache the assets for a year."""
     digest = hashlib.sha256()
-    for path in sorted(STATIC_DIR.iterdir()):
-        if path.is_file():
-            digest.update(path.name.encode())
-            digest.update(path.read_bytes())
+    for name in sorted(asset_names()):
+        digest.update(name.encode())
+        digest.update((STATIC_DIR / name).read_bytes())
     return digest.hexdigest()[:12]
 
 
@@ -75,7 +82,7 @@ def index() -> Response:
 @bp.get("/assets/<version>/<name>")
 def asset(version: str, name: str) -> Response:
     """A script or stylesheet; immutable under the current version, revalidated otherwise."""
-    if not (STATIC_DIR / name).is_file():
+    if name not in asset_names():
         abort(404)
     current = version == assets_version()
     response = send_from_directory(STATIC_DIR, name, max_age=_YEAR if current else 0)

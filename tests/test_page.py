@@ -138,6 +138,9 @@ def test_page_is_served_with_a_strict_csp_and_cached_assets(live: Stack) -> None
     stale = requests.get(live.url + "/assets/0000/app.js", timeout=10)
     assert stale.status_code == 200 and stale.headers["Cache-Control"] == "no-cache"
     assert requests.get(live.url + "/assets/0000/nope.js", timeout=10).status_code == 404
+    # a name longer than the filesystem allows (found by the fuzz test: it was a 500)
+    too_long = requests.get(live.url + "/assets/0000/" + "é" * 200, timeout=10)
+    assert too_long.status_code == 404 and "error" in too_long.json()
 
 
 def test_uploading_images_test_shows_every_digit(
