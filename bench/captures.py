@@ -21,9 +21,8 @@ from pathlib import Path
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-from bench import report
+from bench import on_mnist, report
 from common.settings import Settings
-from core.data import load_split
 from core.imaging import ImageLimits
 from core.model import DigitModel
 from core.pipeline import predict_files
@@ -55,15 +54,18 @@ def measure(folder: Path, model: DigitModel, limits: ImageLimits, data_dir: Path
         started = time.process_time()
         results += predict_files(model, items, limits)
         seconds += time.process_time() - started
-    mnist_right = _mnist_right(rows, model, data_dir)
+    mnist_right = on_mnist.read_right(rows, "mnist_index", model, data_dir)
+    known = mnist_right is not None
     tally: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
-    for row, result, on_mnist in zip(rows, results, mnist_right, strict=True):
+    for row, result, right_on_mnist in zip(
+            rows, results, mnist_right if known else np.zeros(len(rows), dtype=bool),
+            strict=True):
         for key in (row.get("kind") or "all", "overall"):
             t = tally[key]
             t["images"] += 1
             t["right"] += result.prediction == int(row["label"])
             t["errors"] += result.error is not None
-            t["mnist_right"] += on_mnist
+            t["mnist_right"] += right_on_mnist
             if all(row.get(k) for k in BOX):
                 truth = tuple(int(row[k]) for k in BOX)
                 t["boxes"] += 1
@@ -74,18 +76,10 @@ def measure(folder: Path, model: DigitModel, limits: ImageLimits, data_dir: Path
         by_kind[key] = {
             "images": int(n), "accuracy": t["right"] / n, "errors": int(t["errors"]),
             "box_iou_0.5": t["box_hits"] / t["boxes"] if t["boxes"] else None,
-            "mnist_accuracy": t["mnist_right"] / n if mnist_right.size else None,
+            "mnist_accuracy": t["mnist_right"] / n if known else None,
         }
     by_kind["overall"]["cpu_ms_per_image"] = 1e3 * seconds / max(len(rows), 1)
     return by_kind
-
-
-def _mnist_right(rows: list[dict], model: DigitModel, data_dir: Path) -> np.ndarray:
-    if not all(row.get("mnist_index") for row in rows):
-        return np.zeros(len(rows))
-    images, labels = load_split(data_dir, "test")
-    picked = np.array([int(row["mnist_index"]) for row in rows])
-    return model.predict(images[picked]).labels == labels[picked]
 
 
 def render(by_kind: dict) -> str:

@@ -4,7 +4,9 @@ Each image of a number set (`labels.csv`: `filename,text,kind`, from `eval.numbe
 writes one first) goes through what a worker does in number mode
 (`core.pipeline.predict_files(..., read="number")`: decode, capture front-end, cut search,
 one batched predict) in batches of 64 on one thread. "5 digits" is the CPU per image of the
-5-digit numbers alone (issue 13's target: <= 5 ms per core).
+5-digit numbers alone (issue 13's target: <= 5 ms per core). "mnist" is the share of the
+numbers whose every digit the model reads right as the MNIST test digit itself (the set's
+`mnist_indices`, from `eval.numbers`): what the page and the cutting cost is the difference.
 
 `--job N` also sends N of the set's images (the set repeated as needed) as one `read=number`
 job through a real stack (`mnistq up --workers 2`, its own Redis, the upload limit raised to
@@ -23,7 +25,7 @@ from pathlib import Path
 
 from threadpoolctl import threadpool_limits
 
-from bench import report
+from bench import on_mnist, report
 from bench.clients import run_job
 from bench.images import multipart
 from bench.procs import cpu_seconds, mnistq_up
@@ -37,10 +39,13 @@ NAME = "numbers"
 BATCH = 64
 
 
-def measure(folder: Path, model: DigitModel, limits: ImageLimits) -> dict:
-    """Per kind and overall: numbers, exact matches, CPU ms per image; and for 5 digits."""
+def measure(folder: Path, model: DigitModel, limits: ImageLimits, data_dir: Path) -> dict:
+    """Per kind and overall: numbers, exact matches, CPU ms per image, exact matches of the
+    model on the MNIST digits themselves (None without `mnist_indices`); and for 5 digits."""
     with (folder / "labels.csv").open(newline="") as f:
         rows = list(csv.DictReader(f))
+    mnist_right = on_mnist.read_right(rows, "mnist_indices", model, data_dir)
+    known = mnist_right is not None
     tally: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
     for start in range(0, len(rows), BATCH):
         batch = rows[start:start + BATCH]
@@ -58,7 +63,9 @@ def measure(folder: Path, model: DigitModel, limits: ImageLimits) -> dict:
                 t["numbers"] += 1
                 t["exact"] += result.text == row["text"]
                 t["seconds"] += seconds
+                t["mnist_exact"] += bool(known and mnist_right[item[0]])
     return {key: {"numbers": int(t["numbers"]), "accuracy": t["exact"] / t["numbers"],
+                  "mnist_accuracy": t["mnist_exact"] / t["numbers"] if known else None,
                   "cpu_ms_per_image": 1e3 * t["seconds"] / t["numbers"]}
             for key, t in tally.items()}
 
@@ -87,9 +94,10 @@ def measure_job(folder: Path, model_path: Path, count: int, workers: int = 2) ->
 
 def render(by_kind: dict) -> str:
     order = [k for k in (*KINDS, "all", "5 digits") if k in by_kind] + ["overall"]
-    rows = [(k, by_kind[k]["numbers"], f"{100 * by_kind[k]['accuracy']:.1f}%",
-             by_kind[k]["cpu_ms_per_image"]) for k in order]
-    return report.table(("kind", "numbers", "read exactly", "CPU ms / image"), rows)
+    rows = [(k, r["numbers"], f"{100 * r['accuracy']:.1f}%",
+             "" if r["mnist_accuracy"] is None else f"{100 * r['mnist_accuracy']:.1f}%",
+             r["cpu_ms_per_image"]) for k, r in ((k, by_kind[k]) for k in order)]
+    return report.table(("kind", "numbers", "read exactly", "mnist", "CPU ms / image"), rows)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -108,7 +116,7 @@ def main(argv: list[str] | None = None) -> int:
     model = DigitModel.load(args.model)
     limits = ImageLimits(settings.max_image_bytes, settings.max_image_pixels)
     with threadpool_limits(limits=1):
-        by_kind = measure(args.set, model, limits)
+        by_kind = measure(args.set, model, limits, args.data_dir)
     print(render(by_kind))
     job = measure_job(args.set, args.model, args.job) if args.job else None
     if job:

@@ -2,7 +2,8 @@
 
     python -m eval.numbers --out DIR [--kind KIND] [--count N] [--seed S] [--max-width PX]
 
-writes `DIR/<kind>_<n>.<ext>` and `DIR/labels.csv` (`filename,text,kind`). Every image draws
+writes `DIR/<kind>_<n>.<ext>` and `DIR/labels.csv` (`filename,text,kind,mnist_indices`: the
+MNIST test digits each number is written with, left to right). Every image draws
 its own random numbers from `(seed, kind, n)`: the same arguments give the same bytes, and a
 set of `count` images is a prefix of a bigger one. The kinds are those of issue 13:
 
@@ -42,7 +43,7 @@ from eval.make import (
 )
 
 KINDS = ("clean", "tight", "notebook", "comb", "drift")
-COLUMNS = ("filename", "text", "kind")
+COLUMNS = ("filename", "text", "kind", "mnist_indices")
 MIN_DIGITS, MAX_DIGITS = 3, 7
 
 
@@ -261,7 +262,7 @@ def make(out: Path, kind: str, count: int, seed: int, data_dir: Path) -> list[di
         name = f"{kind}_{n:05d}.{ext}"
         (out / name).write_bytes(data)
         rows.append({"filename": name, "text": "".join(str(int(labels[i])) for i in chosen),
-                     "kind": kind})
+                     "kind": kind, "mnist_indices": " ".join(str(int(i)) for i in chosen)})
     write_labels(out / "labels.csv", kind, rows, COLUMNS)
     return rows
 

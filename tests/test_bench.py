@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
+
 from bench.baseline import seed
 from bench.baseline.app import create_app
 from bench.images import multipart
@@ -116,6 +118,24 @@ def test_numbers_quick_reports_each_kind(tmp_path: Path, small_model_path: Path)
     by_kind = json.loads(out.read_text())["by_kind"]
     assert code == 0 and {"clean", "tight", "overall"} <= set(by_kind)
     assert by_kind["overall"]["numbers"] == 50 and by_kind["overall"]["cpu_ms_per_image"] > 0
+    assert all(0 <= k["mnist_accuracy"] <= 1 for k in by_kind.values())
+
+
+def test_a_number_is_right_on_mnist_only_when_every_digit_it_was_made_from_is(
+    data_dir: Path, small_model
+) -> None:
+    """The "mnist" column: the model's own reading of the MNIST digits a set names."""
+    from bench import on_mnist
+    from core.data import load_split
+
+    images, labels = load_split(data_dir, "test")
+    right = small_model.predict(images[:2000]).labels == labels[:2000]
+    (good, other), wrong = np.flatnonzero(right)[:2], np.flatnonzero(~right)[0]
+    rows = [{"mnist_indices": f"{good} {other}"}, {"mnist_indices": f"{good} {wrong}"},
+            {"mnist_indices": f"{wrong}"}]
+    assert list(on_mnist.read_right(rows, "mnist_indices", small_model, data_dir)) == [
+        True, False, False]
+    assert on_mnist.read_right([{"text": "12"}], "mnist_indices", small_model, data_dir) is None
 
 
 def test_peers_quick_runs_both_systems_and_reports_every_round(

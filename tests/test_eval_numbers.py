@@ -20,8 +20,9 @@ def test_labels_list_every_kind_with_its_text(data_dir: Path, tmp_path: Path):
         make(tmp_path, kind, 2, seed=1, data_dir=data_dir)
     with (tmp_path / "labels.csv").open(newline="") as f:
         rows = list(csv.DictReader(f))
-    assert list(rows[0]) == ["filename", "text", "kind"]
+    assert list(rows[0]) == ["filename", "text", "kind", "mnist_indices"]
     assert sorted({r["kind"] for r in rows}) == sorted(KINDS) and len(rows) == 2 * len(KINDS)
     for row in rows:
         assert row["text"].isdigit() and MIN_DIGITS <= len(row["text"]) <= MAX_DIGITS
+        assert len(row["mnist_indices"].split()) == len(row["text"])
         assert (tmp_path / row["filename"]).stat().st_size > 0
