@@ -1,7 +1,9 @@
 """Reading a number written on one image: segmentation into digits, by recognition.
 
 The page goes through the capture front-end's first two steps (`core.capture`: the paper
-divided out, ink in any colour, printed lines removed); then, instead of one digit:
+divided out, ink in any colour, printed lines removed, unless all of them end within the
+number: then they were the digits' own strokes, `_unless_within_number`); then, instead of
+one digit:
 
 1. the ink's connected components, specks and marks at the frame's edge left out, are
    sorted by the x of their centre (a drifting baseline or a slightly turned line keeps
@@ -37,6 +39,7 @@ from core.capture import (
     Box,
     _at_frame,
     _even_strokes,
+    _extent,
     _ink_threshold,
     _longest_run,
     _noise_level,
@@ -140,6 +143,8 @@ of the page's ink level (never into the paper's noise)."""
 GROWTH = 0.3
 """A digit written normally is traced so too when the fainter ink it reaches holds at least
 this fraction of its own pixels beyond its strokes' edges (the rest of its strokes)."""
+BEYOND = 0.25
+"""Printed lines reach at least this fraction of the number's height past its ink."""
 
 
 @dataclass(frozen=True)
@@ -380,7 +385,8 @@ def _ink_mask(page: np.ndarray
     cells = _comb_cells(mask, lines)
     # A comb's boxes lie between its walls; elsewhere what is left of a box's walls is
     # found by its ends on printed lines (a tall 1 in a comb's box could look like one).
-    printed = lines if cells is not None else lines | _box_walls(mask & ~lines, lines)
+    printed = lines if cells is not None else _unless_within_number(
+        lines | _box_walls(mask & ~lines, lines), mask)
     mask &= ~printed
     labels, count = ndimage.label(mask, structure=np.ones((3, 3), dtype=bool))
     if count == 0 and cells is None:
@@ -404,6 +410,32 @@ def _ink_mask(page: np.ndarray
             faint = (local >= max(noise, FAINT_LEVEL * CELL_LEVEL * peak)) & ~near[rows, cols]
             mask[rows, cols] = hysteresis(faint, sure)
     return ink, mask, threshold, cells
+
+
+def _unless_within_number(lines: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """The printed lines found, or none when none of them reaches past the number (the
+    tall marks left beside them) by `BEYOND` of its height: ruled lines and a grid's run on
+    past what is written on them, while a digit's own strokes taken for lines (a light 1
+    meeting its neighbour's bar, the joined bottoms of touching digits) end within the
+    number. A box drawn close around the number has lines past it on all four sides; a
+    comb's lines end at its outer walls, close to its digits (it is found first)."""
+    if not lines.any():
+        return lines
+    labels, count = ndimage.label(mask & ~lines, structure=np.ones((3, 3), dtype=bool))
+    if count == 0:
+        return lines
+    spans = np.array([(s[0].start, s[0].stop, s[1].start, s[1].stop)
+                      for s in ndimage.find_objects(labels)])
+    heights = spans[:, 1] - spans[:, 0]
+    marks = spans[heights >= MINOR_HEIGHT * heights.max()]  # not what is left of a line
+    top, bottom = marks[:, 0].min(), marks[:, 1].max()
+    left, right = marks[:, 2].min(), marks[:, 3].max()
+    margin = BEYOND * (bottom - top)
+    rows, cols = _extent(lines)
+    past = np.array([top - rows.start, rows.stop - bottom, left - cols.start, cols.stop - right])
+    if (past > margin).any() or (past > 0).all():  # ...or a box around the number
+        return lines
+    return np.zeros_like(lines)
 
 
 def _light_digits(ink: np.ndarray, mask: np.ndarray, labels: np.ndarray, strong: np.ndarray,

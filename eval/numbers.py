@@ -248,6 +248,16 @@ MAKERS: dict[str, Callable[[list[np.ndarray], np.random.Generator], tuple[bytes,
 }
 
 
+def number(kind: str, seed: int, n: int, images: np.ndarray) -> tuple[bytes, str, np.ndarray]:
+    """The `n`-th number of `kind` in the set of `seed` (`images`: the MNIST test images):
+    its file's bytes and extension, and the indices of the digits written, left to right."""
+    rng = np.random.default_rng([seed, zlib.crc32(b"number-" + kind.encode()), n])
+    length = int(rng.integers(MIN_DIGITS, MAX_DIGITS + 1))
+    chosen = rng.integers(0, len(images), length)
+    data, ext = MAKERS[kind]([images[i] for i in chosen], rng)
+    return data, ext, chosen
+
+
 def make(out: Path, kind: str, count: int, seed: int, data_dir: Path) -> list[dict[str, str]]:
     """Write `count` numbers of `kind` under `out` and (re)write `out/labels.csv`; kinds
     already listed there are kept, so one folder can hold several kinds."""
@@ -255,10 +265,7 @@ def make(out: Path, kind: str, count: int, seed: int, data_dir: Path) -> list[di
     out.mkdir(parents=True, exist_ok=True)
     rows = []
     for n in range(count):
-        rng = np.random.default_rng([seed, zlib.crc32(b"number-" + kind.encode()), n])
-        length = int(rng.integers(MIN_DIGITS, MAX_DIGITS + 1))
-        chosen = rng.integers(0, len(images), length)
-        data, ext = MAKERS[kind]([images[i] for i in chosen], rng)
+        data, ext, chosen = number(kind, seed, n, images)
         name = f"{kind}_{n:05d}.{ext}"
         (out / name).write_bytes(data)
         rows.append({"filename": name, "text": "".join(str(int(labels[i])) for i in chosen),

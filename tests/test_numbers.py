@@ -8,10 +8,13 @@ import pytest
 from PIL import Image
 from scipy import ndimage
 
+from core import numbers
+from core.capture import _reduce
 from core.data import load_split
-from core.imaging import ImageError, ImageLimits
+from core.imaging import ImageError, ImageLimits, decode_page
 from core.numbers import MAX_CANDIDATES, read_number, segment
 from core.pipeline import predict_files
+from eval import numbers as eval_numbers
 from tests.support import encode
 
 PAPER = 245.0
@@ -321,6 +324,25 @@ def test_touching_digits_strokes_are_not_taken_for_printed_lines(mnist_test, sma
     # what the line finder keeps of them is short bits, not a line across the page.
     bold = [ndimage.grey_dilation(d, size=(2, 2)) for d in digits_of(images, labels, text)]
     assert read_number(small_model, write_row(bold, gap=gap)).text == text
+
+
+@pytest.mark.parametrize(("seed", "n"), [(3, 136), (7, 151), (7, 179)])
+def test_strokes_of_tight_writing_are_not_removed_as_printed_lines(data_dir, monkeypatch,
+                                                                   seed, n):
+    # Tight writing in pens of several weights, no printed line on the page: a light 1
+    # meeting its neighbour's bar, or touching digits' joined strokes, make runs as long as
+    # a printed line's, but they end within the number; no ink is removed as a line.
+    images, _ = load_split(data_dir, "test")
+    data, _, _ = eval_numbers.number("tight", seed, n, images)
+    pixels, _ = decode_page(data, ImageLimits(max_bytes=10**7, max_pixels=10**7))
+    factor = numbers._analysis_factor(pixels)
+    page = _reduce(pixels, factor) if factor > 1 else pixels
+    ink, mask, threshold, _ = numbers._ink_mask(page)
+    assert mask[ink >= threshold].all()
+    # (the line finder alone takes some of the digits' strokes for printed lines)
+    monkeypatch.setattr(numbers, "_unless_within_number", lambda lines, mask: lines)
+    ink, mask, threshold, _ = numbers._ink_mask(page)
+    assert not mask[ink >= threshold].all()
 
 
 @pytest.mark.parametrize(("text", "gap"), [("0038", -0.093), ("3824", -0.204),
