@@ -512,6 +512,17 @@ SPEC: dict[str, Any] = {
     },
 }
 
+# Every operation: a request line longer than the HTTP server reads is refused by the server
+# itself (gunicorn's `limit_request_line`), before the API sees it, with its own page.
+_URI_TOO_LONG = {
+    "description": "the request line (method, path and query) is over the HTTP server's "
+                   "4,094 bytes: answered by the server itself with its own HTML page",
+    "content": {"text/html": {"schema": {"type": "string"}}},
+}
+for _operations in SPEC["paths"].values():
+    for _operation in _operations.values():
+        _operation["responses"].setdefault("414", _URI_TOO_LONG)
+
 
 @bp.get("/openapi.json")
 def openapi() -> Response:

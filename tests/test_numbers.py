@@ -191,6 +191,18 @@ def test_touching_digits_are_split_by_recognition(mnist_test, small_model):
     assert number.text == "4096"
 
 
+@pytest.mark.parametrize(("seed", "n"), [(3, 1), (3, 182), (11, 179)])
+def test_a_one_touching_its_neighbour_is_offered_a_cut(data_dir, seed, n):
+    # Tight writing: a 1 touching its neighbour (the "21" of "218" and of "2186", a pair of
+    # "89198"), the pair no wider than a wide digit; it is offered cuts like any wider
+    # group, and reading (with the whole-digit verifier) chooses one digit or two.
+    images, _ = load_split(data_dir, "test")
+    data, _, _ = eval_numbers.number("tight", seed, n, images)
+    pixels, scale = decode_page(data, ImageLimits(max_bytes=10**7, max_pixels=10**7))
+    first_group_cuts = segment(pixels, scale, outline_cuts=True).groups[0][0]
+    assert first_group_cuts > 1
+
+
 def test_a_blank_page_has_no_digit():
     with pytest.raises(ImageError, match="no digit found"):
         segment(np.full((200, 400), 240, np.uint8))
