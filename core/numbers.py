@@ -88,8 +88,10 @@ JOIN_OVERLAP = 0.5
 """Pieces overlapping in x by this fraction of the narrower one's width are one digit..."""
 JOIN_GAP = 0.5
 """...when the vertical gap between them is under this fraction of the median height."""
-SPLIT_WIDTH = 1.25
-"""A group wider than this many times the typical digit width may hold several digits."""
+SPLIT_WIDTH = 1.0
+"""A group wider than this many times the typical digit width may hold several digits: it
+is offered cuts, and reading chooses (a 1 touching its neighbour makes a pair hardly wider
+than a wide digit; a wide digit read whole keeps its width)."""
 MAX_CUTS = 20
 """Candidate cut points per group, at most (the deepest minima of its column projection)."""
 HEIGHT_SPREAD = 0.3
