@@ -94,9 +94,12 @@ def measure_job(folder: Path, model_path: Path, count: int, workers: int = 2) ->
 
 def render(by_kind: dict) -> str:
     order = [k for k in (*KINDS, "all", "5 digits") if k in by_kind] + ["overall"]
-    rows = [(k, r["numbers"], f"{100 * r['accuracy']:.1f}%",
-             "" if r["mnist_accuracy"] is None else f"{100 * r['mnist_accuracy']:.1f}%",
-             r["cpu_ms_per_image"]) for k, r in ((k, by_kind[k]) for k in order)]
+    rows = []
+    for key in order:
+        r = by_kind[key]
+        rows.append((key, r["numbers"], f"{100 * r['accuracy']:.1f}%",
+                     "" if r["mnist_accuracy"] is None else f"{100 * r['mnist_accuracy']:.1f}%",
+                     r["cpu_ms_per_image"]))
     return report.table(("kind", "numbers", "read exactly", "mnist", "CPU ms / image"), rows)
 
 

@@ -21,8 +21,21 @@ PAPER = 245.0
 
 
 @pytest.fixture(scope="module")
-def mnist_test(data_dir):
-    return load_split(data_dir, "test", limit=400)
+def mnist_all(data_dir):
+    """The whole MNIST test split, read once: the evaluation sets draw from all of it."""
+    return load_split(data_dir, "test")
+
+
+@pytest.fixture(scope="module")
+def mnist_test(mnist_all):
+    images, labels = mnist_all
+    return images[:400], labels[:400]
+
+
+def tight_page(images: np.ndarray, seed: int, n: int) -> tuple[np.ndarray, float]:
+    """The decoded page of `eval.numbers`' `n`-th tight number of `seed`, and its scale."""
+    data, _, _ = eval_numbers.number("tight", seed, n, images)
+    return decode_page(data, ImageLimits(max_bytes=10**7, max_pixels=10**7))
 
 
 def digits_of(images, labels, text: str) -> list[np.ndarray]:
@@ -192,13 +205,11 @@ def test_touching_digits_are_split_by_recognition(mnist_test, small_model):
 
 
 @pytest.mark.parametrize(("seed", "n"), [(3, 1), (3, 182), (11, 179)])
-def test_a_one_touching_its_neighbour_is_offered_a_cut(data_dir, seed, n):
+def test_a_one_touching_its_neighbour_is_offered_a_cut(mnist_all, seed, n):
     # Tight writing: a 1 touching its neighbour (the "21" of "218" and of "2186", a pair of
     # "89198"), the pair no wider than a wide digit; it is offered cuts like any wider
     # group, and reading (with the whole-digit verifier) chooses one digit or two.
-    images, _ = load_split(data_dir, "test")
-    data, _, _ = eval_numbers.number("tight", seed, n, images)
-    pixels, scale = decode_page(data, ImageLimits(max_bytes=10**7, max_pixels=10**7))
+    pixels, scale = tight_page(mnist_all[0], seed, n)
     first_group_cuts = segment(pixels, scale, outline_cuts=True).groups[0][0]
     assert first_group_cuts > 1
 
@@ -339,14 +350,12 @@ def test_touching_digits_strokes_are_not_taken_for_printed_lines(mnist_test, sma
 
 
 @pytest.mark.parametrize(("seed", "n"), [(3, 136), (7, 151), (7, 179)])
-def test_strokes_of_tight_writing_are_not_removed_as_printed_lines(data_dir, monkeypatch,
+def test_strokes_of_tight_writing_are_not_removed_as_printed_lines(mnist_all, monkeypatch,
                                                                    seed, n):
     # Tight writing in pens of several weights, no printed line on the page: a light 1
     # meeting its neighbour's bar, or touching digits' joined strokes, make runs as long as
     # a printed line's, but they end within the number; no ink is removed as a line.
-    images, _ = load_split(data_dir, "test")
-    data, _, _ = eval_numbers.number("tight", seed, n, images)
-    pixels, _ = decode_page(data, ImageLimits(max_bytes=10**7, max_pixels=10**7))
+    pixels, _ = tight_page(mnist_all[0], seed, n)
     factor = numbers._analysis_factor(pixels)
     page = _reduce(pixels, factor) if factor > 1 else pixels
     ink, mask, threshold, _ = numbers._ink_mask(page)
