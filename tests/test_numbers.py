@@ -214,6 +214,20 @@ def test_a_one_touching_its_neighbour_is_offered_a_cut(mnist_all, seed, n):
     assert first_group_cuts > 1
 
 
+@pytest.mark.parametrize(("narrow", "text"), [(1, "17"), (4, "7")])
+def test_a_narrow_piece_is_a_digit_when_it_reads_as_a_1(narrow, text):
+    # A group cut at one point: a narrow piece (0.4 typical widths) and a normal one (0.9),
+    # both read at 0.95, or the whole (1.3 wide) read as a 7 at 0.5. A 1 is that narrow,
+    # a 4 is not: the same cut is a 1 beside a 7, or no cut at all.
+    blank = np.zeros((28, 28), np.uint8)
+    found = numbers.Segmentation(
+        digits=[blank] * 3, boxes=[(0, 0, 4, 10), (4, 0, 9, 10), (0, 0, 13, 10)],
+        widths=[0.4, 0.9, 1.3], shapes=[0.0] * 3, groups=[(2, [(0, 1, 0), (1, 2, 1), (0, 2, 2)])])
+    read, _ = numbers.choose(found, labels=np.array([narrow, 7, 7]),
+                             confidence=np.array([0.95, 0.95, 0.5]), runner_up=np.zeros(3, int))
+    assert read.text == text
+
+
 def test_a_blank_page_has_no_digit():
     with pytest.raises(ImageError, match="no digit found"):
         segment(np.full((200, 400), 240, np.uint8))
