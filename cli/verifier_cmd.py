@@ -1,7 +1,7 @@
 """`mnistq add-verifier`: give an existing model the number reader's whole-digit verifier.
 
 `mnistq train` trains it with the model (core/wholeness.py); this adds it to a model trained
-before, in a minute instead of a full retraining, and writes the model with it to `--out`
+before, in a minute or two instead of a full retraining, and writes the model with it to `--out`
 (import that file as a version with `mnistq models import`: versions are never changed).
 """
 
@@ -20,7 +20,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     add.add_argument("--model", type=Path, required=True, help="the model file to start from")
     add.add_argument("--out", type=Path, required=True,
                      help="where to write the model with its verifier (may be --model)")
-    add.add_argument("--pieces", type=int, help="training pieces (default: the recipe's)")
+    add.add_argument("--pieces", type=int,
+                     help="training pieces per verifier (default: the recipe's)")
+    add.add_argument("--verifiers", type=int, default=None,
+                     help="verifiers trained and averaged (default: as `mnistq train`)")
     add.add_argument("--data-dir", type=Path, help="MNIST folder (default: MNISTQ_DATA_DIR)")
     add.set_defaults(func=cmd_add_verifier)
 
@@ -28,7 +31,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def cmd_add_verifier(args: argparse.Namespace, settings: Settings) -> int:
     from core.data import DataError, load_split
     from core.model import DigitModel, ModelError
-    from core.wholeness import PIECES, add_wholeness
+    from core.wholeness import PIECES, VERIFIERS, add_wholeness
 
     def progress(message: str) -> None:
         print(message, file=sys.stderr, flush=True)
@@ -40,7 +43,8 @@ def cmd_add_verifier(args: argparse.Namespace, settings: Settings) -> int:
         print(f"mnistq add-verifier: {exc}", file=sys.stderr)
         return 2
     pieces = args.pieces or int(model.metadata["recipe"].get("wholeness_pieces") or PIECES)
-    add_wholeness(model, images, pieces, progress=progress)
+    add_wholeness(model, images, pieces, progress=progress,
+                  members=max(1, args.verifiers or VERIFIERS))
     try:
         model.save(args.out)
     except OSError as exc:

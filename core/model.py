@@ -29,7 +29,7 @@ from core.calibration import UNCALIBRATED, Calibration
 from core.features import FeatureSpec, to_features
 from core.metadata import file_sha256, metadata_path
 from core.predictor import FastPredictor, Predictions
-from core.wholeness import Wholeness
+from core.wholeness import Verifiers, Wholeness
 
 MODEL_FORMAT = 3
 """Version of the model files' layout: 2 = features and calibration named in the metadata
@@ -68,7 +68,7 @@ class DigitModel:
     """
 
     def __init__(self, estimator: Pipeline, metadata: dict[str, Any],
-                 wholeness: Wholeness | None = None) -> None:
+                 wholeness: Wholeness | Verifiers | None = None) -> None:
         self.estimator = estimator
         self.metadata: dict[str, Any] = dict(metadata)
         self.feature_spec = FeatureSpec.from_dict(self.metadata["recipe"]["features"])

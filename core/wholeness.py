@@ -14,7 +14,8 @@ It reads the model's own feature rows (`DigitModel.features`, then the model's P
 number's pieces are described once for both; it is a one-hidden-layer perceptron on those
 rows (100 -> 64 -> 1, about 6,500 numbers: a few matrix products per batch, stored in the
 model's metadata, so an old model without it still loads and reads numbers as before).
-Trained on log loss, its output is a probability.
+Trained on log loss, its output is a probability. `mnistq train` trains `VERIFIERS` of them,
+each on its own pieces, and averages them: one alone depends on its seed more than it should.
 """
 
 from __future__ import annotations
@@ -57,7 +58,12 @@ HIDDEN = 64
 ALPHA = 1e-3
 """Its L2 penalty."""
 PIECES = 30_000
-"""Training pieces (about 16% of them whole): a minute of `mnistq train`."""
+"""Training pieces per verifier (about 20% of them whole): 25 s of `mnistq train` each."""
+VERIFIERS = 3
+"""Verifiers trained, each on its own pieces and from its own seed; P(whole) is their mean.
+One alone moves the tight numbers read by 2-4 points with its seed alone (seeds 0-2, the
+same model, 200 tight numbers each of two sets); their mean is as good as the best of them
+on those sets and better on two others (docs/numbers.md "Three verifiers")."""
 
 
 @dataclass(frozen=True)
@@ -95,6 +101,20 @@ class Wholeness:
                   "out": (k,)}
         arrays = {name: _unpacked(data[name], shapes[name]) for name in VERIFIER_WEIGHTS}
         return cls(**arrays, out_bias=float(data["out_bias"]))
+
+
+@dataclass(frozen=True)
+class Verifiers:
+    """Several verifiers; P(whole) is the mean of theirs."""
+
+    members: tuple[Wholeness, ...]
+
+    def probability(self, rows: np.ndarray) -> np.ndarray:
+        """float64 (n,) the members' mean P(one whole digit) of rows in PCA space (n, d)."""
+        return np.mean([member.probability(rows) for member in self.members], axis=0)
+
+    def summary(self) -> dict[str, Any]:
+        return {**self.members[0].summary(), "members": len(self.members)}
 
 
 def _unpacked(text: str, shape: tuple[int, ...]) -> np.ndarray:
@@ -211,15 +231,22 @@ def training_pieces(images: np.ndarray, count: int, seed: int = 0
 
 
 def add_wholeness(model: Any, images: np.ndarray, pieces: int = PIECES, seed: int = 0,
-                  progress: Progress | None = None) -> None:
-    """Give `model` (a `core.model.DigitModel`) a verifier trained on `pieces` pieces cut
-    from rows of `images` (MNIST training digits), in the model's own feature space; it is
-    saved with the model, its summary in the metadata."""
+                  progress: Progress | None = None, members: int = VERIFIERS) -> None:
+    """Give `model` (a `core.model.DigitModel`) `members` verifiers, each trained on its own
+    `pieces` pieces cut from rows of `images` (MNIST training digits; seeds `seed`,
+    `seed` + 1...), in the model's own feature space; they are saved with the model, their
+    summary in the metadata."""
     progress = progress or (lambda _message: None)
-    progress(f"wholeness verifier: {pieces:,} pieces cut from rows of training digits")
-    cut, whole = training_pieces(images, pieces, seed)
-    progress(f"  {whole.mean():.0%} of them whole digits; fitting on the model's features")
-    verifier = fit_wholeness(model.reduced(model.features(cut)), whole, seed)
+    fitted, shares = [], []
+    for k in range(members):
+        progress(f"wholeness verifier {k + 1} of {members}: {pieces:,} pieces cut from rows "
+                 "of training digits")
+        cut, whole = training_pieces(images, pieces, seed + k)
+        progress(f"  {whole.mean():.0%} of them whole digits; fitting on the model's features")
+        fitted.append(fit_wholeness(model.reduced(model.features(cut)), whole, seed + k))
+        shares.append(float(whole.mean()))
+    verifier = Verifiers(tuple(fitted))
     model.wholeness = verifier
-    model.metadata["wholeness"] = {**verifier.summary(), "pieces": len(whole),
-                                   "whole_share": round(float(whole.mean()), 4), "seed": seed}
+    model.metadata["wholeness"] = {**verifier.summary(), "pieces": pieces,
+                                   "whole_share": round(float(np.mean(shares)), 4),
+                                   "seed": seed}

@@ -17,7 +17,7 @@ from core.metadata import VERIFIER_WEIGHTS, described, file_sha256, metadata_pat
 from core.model import DigitModel
 from core.numbers import read_number
 from core.pipeline import predict_files
-from core.wholeness import add_wholeness
+from core.wholeness import VERIFIERS, add_wholeness
 from tests.support import encode
 from tests.test_numbers import digits_of, scaled_ink, write_row
 
@@ -31,7 +31,7 @@ def verified(small_model_path, data_dir, tmp_path_factory) -> DigitModel:
     saved and loaded back."""
     model = DigitModel.load(small_model_path)
     images, _ = load_split(data_dir, "train", limit=VERIFIER_DIGITS)
-    add_wholeness(model, images, VERIFIER_PIECES)
+    add_wholeness(model, images, VERIFIER_PIECES, members=1)  # `mnistq train`'s: three
     path = tmp_path_factory.mktemp("verified") / "model.joblib"
     model.save(path)
     return DigitModel.load(path)
@@ -85,7 +85,7 @@ def test_a_model_of_format_2_reads_with_the_verifier_in_its_metadata(verified, m
     what the API and the heartbeat show of them is the summary, not 35 KB of weights."""
     path = tmp_path / "format2.joblib"
     joblib.dump(verified.estimator, path)
-    verifier = verified.wholeness
+    (verifier,) = verified.wholeness.members  # format 2 held one
     weights = {name: base64.b64encode(np.asarray(getattr(verifier, name), "<f4").tobytes())
                .decode() for name in VERIFIER_WEIGHTS}
     metadata = {**verified.metadata, "format": 2, "sha256": file_sha256(path),
@@ -131,6 +131,13 @@ def test_training_with_the_recipe_s_verifier_keeps_it_in_the_model(data_dir, tmp
     assert loaded.metadata["recipe"]["wholeness_pieces"] == 1000
     rows = loaded.features(images[:5])
     assert np.allclose(loaded.whole(rows), model.whole(rows))
+    # several verifiers, each from its own pieces and seed: P(whole) is their mean
+    members = loaded.wholeness.members
+    assert len(members) == loaded.metadata["wholeness"]["members"] == VERIFIERS > 1
+    reduced = loaded.reduced(rows)
+    assert np.allclose(loaded.whole(rows), np.mean([m.probability(reduced) for m in members],
+                                                    axis=0))
+    assert not np.allclose(members[0].probability(reduced), members[1].probability(reduced))
 
 
 def test_a_model_trained_on_a_subset_trains_its_verifier_on_as_many_pieces_per_digit():
