@@ -63,7 +63,7 @@ VERIFIERS = 3
 """Verifiers trained, each on its own pieces and from its own seed; P(whole) is their mean.
 One alone moves the tight numbers read by 2-4 points with its seed alone (seeds 0-2, the
 same model, 200 tight numbers each of two sets); their mean is as good as the best of them
-on those sets and better on two others (docs/numbers.md "Three verifiers")."""
+on those sets and better on two others (docs/numbers.md "This evening")."""
 
 
 @dataclass(frozen=True)
@@ -114,6 +114,7 @@ class Verifiers:
         return np.mean([member.probability(rows) for member in self.members], axis=0)
 
     def summary(self) -> dict[str, Any]:
+        """What the metadata says of them: one member's shape, and how many there are."""
         return {**self.members[0].summary(), "members": len(self.members)}
 
 
