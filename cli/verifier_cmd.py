@@ -22,8 +22,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                      help="where to write the model with its verifier (may be --model)")
     add.add_argument("--pieces", type=int,
                      help="training pieces per verifier (default: the recipe's)")
-    add.add_argument("--verifiers", type=int, default=None,
-                     help="verifiers trained and averaged (default: as `mnistq train`)")
+    add.add_argument("--verifiers", type=int,
+                     help="verifiers trained and averaged, at least 1 (default: as `mnistq train`)")
     add.add_argument("--data-dir", type=Path, help="MNIST folder (default: MNISTQ_DATA_DIR)")
     add.set_defaults(func=cmd_add_verifier)
 
@@ -36,6 +36,11 @@ def cmd_add_verifier(args: argparse.Namespace, settings: Settings) -> int:
     def progress(message: str) -> None:
         print(message, file=sys.stderr, flush=True)
 
+    members = VERIFIERS if args.verifiers is None else args.verifiers
+    if members < 1:
+        print(f"mnistq add-verifier: --verifiers must be at least 1, not {members}",
+              file=sys.stderr)
+        return 2
     try:
         model = DigitModel.load(args.model)
         images, _ = load_split(args.data_dir or settings.data_dir, "train")
@@ -43,8 +48,7 @@ def cmd_add_verifier(args: argparse.Namespace, settings: Settings) -> int:
         print(f"mnistq add-verifier: {exc}", file=sys.stderr)
         return 2
     pieces = args.pieces or int(model.metadata["recipe"].get("wholeness_pieces") or PIECES)
-    add_wholeness(model, images, pieces, progress=progress,
-                  members=max(1, args.verifiers or VERIFIERS))
+    add_wholeness(model, images, pieces, progress=progress, members=members)
     try:
         model.save(args.out)
     except OSError as exc:

@@ -208,3 +208,10 @@ def test_bench_runs_the_checkouts_benchmarks_from_any_folder(tmp_path: Path) -> 
                           env={k: v for k, v in os.environ.items() if k != "PYTHONPATH"})
     assert done.returncode == 2
     assert "unknown benchmark(s): nosuch; choose from model," in done.stderr
+
+
+def test_add_verifier_refuses_no_verifiers(capsys, tmp_path):
+    code, _, err = run(capsys, "add-verifier", "--model", str(tmp_path / "m.joblib"),
+                       "--out", str(tmp_path / "out.joblib"), "--verifiers", "0")
+    assert code == 2 and "--verifiers must be at least 1, not 0" in err
+    assert not (tmp_path / "out.joblib").exists()
