@@ -14,9 +14,11 @@ one digit:
    a broken loop join the digit above or below them; what is much smaller than the median
    digit and overlaps none (a decimal point, a hyphen) is dropped;
 3. a group much wider than the others may hold touching or overlapping neighbours: it is
-   cut at minima of its column projection into 1 to `MAX_PIECES` pieces, and of the
-   candidate cuts (at most `MAX_CANDIDATES` pieces per image) the one whose pieces the
-   classifier reads most confidently wins (segmentation by recognition);
+   offered cuts at the minima of its column projection and the valleys of its outline
+   (`core.cuts`), and of the candidate cuttings (at most `MAX_CANDIDATES` pieces per
+   image) the one whose pieces the classifier reads most confidently wins (segmentation
+   by recognition, `choose`); in a form's comb field each printed box is one digit
+   (`core.comb`);
 4. every piece is normalised exactly as a single digit is (`core.imaging.normalise`) and
    all candidates of an image are read in one batched `DigitModel.predict` call.
 """
@@ -38,10 +40,8 @@ from core.capture import (
     TRACE_LEVEL,
     Box,
     _at_frame,
-    _even_strokes,
     _extent,
     _ink_threshold,
-    _longest_run,
     _noise_level,
     _reduce,
     _scaled,
@@ -49,6 +49,16 @@ from core.capture import (
     ink_against_paper,
     printed_lines,
     read_digit,
+)
+from core.comb import box_walls, comb_cells
+from core.cuts import (
+    SLIVER,
+    Group,
+    candidate_cuts,
+    cut_piece,
+    height_fit,
+    typical_widths,
+    width_fit,
 )
 from core.imaging import ImageError, ImageLimits, decode_page, normalise
 from core.model import DigitModel
@@ -92,30 +102,6 @@ SPLIT_WIDTH = 1.0
 """A group wider than this many times the typical digit width may hold several digits: it
 is offered cuts, and reading chooses (a 1 touching its neighbour makes a pair hardly wider
 than a wide digit; a wide digit read whole keeps its width)."""
-MAX_CUTS = 20
-"""Candidate cut points per group, at most (the deepest minima of its column projection)."""
-HEIGHT_SPREAD = 0.3
-"""The spread (in log of the height ratio) of a whole digit's height under its group's."""
-MIN_PIECE, MAX_PIECE = 0.15, 1.8
-"""A candidate piece is this many typical digit widths wide, at least and at most."""
-WALL_FRACTION = 0.5
-"""A box's wall is a vertical run at least this fraction of the printed lines' span..."""
-WALL_WIDTH = 0.2
-"""...and at most this fraction as wide as tall."""
-SLIVER = 0.25
-"""Parts of a cut piece with less ink than this fraction of its largest part are slivers of
-a neighbour."""
-COMB_LINE = 0.25
-"""A comb field's top and bottom lines are printed rows at least this fraction of the page
-wide..."""
-COMB_PRINTED = 0.5
-"""...which the line finder takes for printed lines over at least this fraction of their
-length (touching digits' strokes can make a long run too)..."""
-COMB_WALL = 0.85
-"""...and its walls are columns inked over this fraction of the rows between them..."""
-COMB_REGULARITY = 0.25
-"""...spaced evenly (each within this fraction of the spacing of where it would be), at
-least 3 of them."""
 EMPTY_BOX = 0.25
 """A box whose ink is less tall than this fraction of it holds no digit."""
 CELL_LEVEL = 0.2
@@ -130,15 +116,6 @@ joined to its neighbour."""
 SPLIT_PRIOR = 0.5
 """Each extra piece of a cutting weighs as a digit read with this confidence: a wide digit
 (a 0, a 4) is not cut into two narrow ones read a little more confidently."""
-WIDER_SPREAD, NARROWER_SPREAD = 0.5, 1.0
-"""The spread (in log of the width ratio) of digit widths around the typical one."""
-ONE_WIDTH = 0.42
-"""A 1's typical width, in typical digit widths: the median width of MNIST's training 1s
-over the upper quartile of its other digits' (their height the same)."""
-TYPICAL_ASPECT = 0.7
-"""A digit's width over its height when no unsplit neighbour tells better."""
-WIDE_ASPECT = 0.9
-"""A digit seldom is wider than this fraction of its height."""
 LIGHT_MARK = 0.5
 """A mark whose darkest ink is under this fraction of the marks' median darkest is a light
 digit's darkest stroke: its fainter strokes are traced from it."""
@@ -178,16 +155,6 @@ class NumberRead:
 
 
 @dataclass(frozen=True)
-class _Group:
-    """One digit-sized group of components: its mask and box on the analysed page."""
-
-    mask: np.ndarray
-    """bool, over the page crop `rows`, `cols`"""
-    rows: slice
-    cols: slice
-
-
-@dataclass(frozen=True)
 class Segmentation:
     """An image cut into candidate pieces. Each group (left to right) has cut points
     `0..n` along its width; a candidate piece spans two of them; a reading of the group is
@@ -197,9 +164,9 @@ class Segmentation:
     """uint8 (28, 28) each, every candidate piece of every group"""
     boxes: list[Box]
     widths: list[float]
-    """per piece: its width in typical digit widths (`_width_fit` weighs it once read)"""
+    """per piece: its width in typical digit widths (`width_fit` weighs it once read)"""
     shapes: list[float]
-    """per piece: the log-likelihood of its height for one digit (`_height_fit`)"""
+    """per piece: the log-likelihood of its height for one digit (`height_fit`)"""
     groups: list[tuple[int, list[tuple[int, int, int]]]]
     """per group: its last cut point and its pieces `(from, to, index into digits)`"""
 
@@ -226,16 +193,16 @@ def segment(pixels: np.ndarray, scale: float = 1.0, outline_cuts: bool = False
     widths = [g.cols.stop - g.cols.start for g in groups]
     heights = [g.rows.stop - g.rows.start for g in groups]
     budget = MAX_CANDIDATES - len(groups)
-    for group, width, typical in zip(groups, widths, _typical_widths(widths, heights),
+    for group, width, typical in zip(groups, widths, typical_widths(widths, heights),
                                      strict=True):
         cuts, spans = [0, width], [(0, 1)]
         if width > SPLIT_WIDTH * typical and budget > 0:
             local = ink[group.rows, group.cols] * group.mask
-            cuts, spans = _candidate_cuts(local, typical, budget, outline_cuts)
+            cuts, spans = candidate_cuts(local, typical, budget, outline_cuts)
             budget -= len(spans) - 1
         pieces = []
         for start, stop in spans:
-            piece = _piece(ink, group, cuts[start], cuts[stop], threshold)
+            piece = cut_piece(ink, group, cuts[start], cuts[stop], threshold)
             if piece is None:
                 continue
             try:
@@ -244,7 +211,7 @@ def segment(pixels: np.ndarray, scale: float = 1.0, outline_cuts: bool = False
                 continue
             boxes.append(_scaled(piece[1], scale * factor))
             ratios.append((cuts[stop] - cuts[start]) / typical)
-            shapes.append(_height_fit(piece[1][3] / (group.rows.stop - group.rows.start)))
+            shapes.append(height_fit(piece[1][3] / (group.rows.stop - group.rows.start)))
             pieces.append((start, stop, len(digits) - 1))
         if any(a == 0 for a, _, _ in pieces):
             found.append((len(cuts) - 1, pieces))
@@ -322,7 +289,7 @@ def choose(found: Segmentation, labels: np.ndarray, confidence: np.ndarray,
             if np.isfinite(best[start]):
                 score = (best[start] + float(np.log(max(confidence[index], 1e-6)))
                          + float(fit[index]) + found.shapes[index]
-                         + _width_fit(found.widths[index], int(labels[index]))
+                         + width_fit(found.widths[index], int(labels[index]))
                          + (penalty if start else 0.0))
                 if score > best[stop]:
                     best[stop], back[stop] = score, (start, index)
@@ -371,7 +338,7 @@ def _ink_mask(page: np.ndarray
               ) -> tuple[np.ndarray, np.ndarray, float, list[tuple[slice, slice]] | None]:
     """The capture front-end's ink (float32 in [0, 1]) and its mask without printed lines
     and without components that never reach the ink threshold; that threshold; and the
-    boxes of a comb field when the page is one (`_comb_cells`)."""
+    boxes of a comb field when the page is one (`comb_cells`)."""
     ink = ndimage.uniform_filter(ink_against_paper(page, clip=False), size=3)
     noise = _noise_level(ink)  # of the unclipped ink: clipped, the paper's spread is lost
     threshold, floor = _ink_threshold(ink, noise)
@@ -390,11 +357,11 @@ def _ink_mask(page: np.ndarray
     pad = ((0, min(max(0, w - h), margin)), (0, min(max(0, h - w), margin)))
     padded = [np.pad(m, pad) for m in (mask, *traced)]
     lines = printed_lines(*padded, ink=np.pad(ink, pad), side=side)[:h, :w]
-    cells = _comb_cells(mask, lines)
+    cells = comb_cells(mask, lines)
     # A comb's boxes lie between its walls; elsewhere what is left of a box's walls is
     # found by its ends on printed lines (a tall 1 in a comb's box could look like one).
     printed = lines if cells is not None else _unless_within_number(
-        lines | _box_walls(mask & ~lines, lines), mask)
+        lines | box_walls(mask & ~lines, lines), mask)
     mask &= ~printed
     labels, count = ndimage.label(mask, structure=np.ones((3, 3), dtype=bool))
     if count == 0 and cells is None:
@@ -519,117 +486,7 @@ def _margin(side: int) -> int:
     return 2 * thickness + 16
 
 
-def _comb_cells(mask: np.ndarray, lines: np.ndarray) -> list[tuple[slice, slice]] | None:
-    """The boxes of a comb field (a form's row of printed boxes, one digit each), left to
-    right, inside their walls: between two rows holding a straight run `COMB_LINE` of the
-    page wide, mostly among the printed `lines`, the columns inked over `COMB_WALL` of the
-    rows between them, evenly spaced, the two rows ending with the first and last of them;
-    None if the page has none."""
-    w = mask.shape[1]
-    length = max(8, int(COMB_LINE * w))
-    if _longest_run(mask.any(axis=0)) < length:
-        return None  # no row holds a straight run that long: inked columns that far apart
-    band = ndimage.maximum_filter1d(mask.view(np.uint8), 3, axis=0)  # a slight tilt
-    eroded = ndimage.minimum_filter1d(band, length, axis=1, mode="constant", cval=0)
-    rows = np.flatnonzero(eroded.any(axis=1))
-    if rows.size < 2:
-        return None
-    runs = np.split(rows, np.flatnonzero(np.diff(rows) > 1) + 1)
-    best: list[tuple[slice, slice]] | None = None
-    for upper, lower in itertools.pairwise(runs):
-        top, bottom = int(upper[-1]) + 1, int(lower[0])
-        if bottom - top < 8:
-            continue
-        band = mask[top:bottom]
-        band = band | np.roll(band, 1, axis=1) | np.roll(band, -1, axis=1)  # a slight tilt
-        coverage = band.mean(axis=0)
-        walls = np.flatnonzero(coverage >= COMB_WALL)
-        if walls.size < 3:
-            continue
-        reach = [np.flatnonzero(eroded[r].any(axis=0)) for r in (upper, lower)]
-        printed = [lines[max(r[0] - 1, 0):r[-1] + 2, x[0]:x[-1] + 1].any(axis=0).mean()
-                   for r, x in zip((upper, lower), reach, strict=True)]
-        if min(printed) < COMB_PRINTED:
-            continue  # long runs of touching digits' strokes, not printed lines
-        ends = (min(int(x[0]) for x in reach) - length // 2,
-                max(int(x[-1]) for x in reach) + length // 2)
-        groups = _evenly_spaced(np.split(walls, np.flatnonzero(np.diff(walls) > 1) + 1),
-                                coverage, bottom - top, ends)
-        if len(groups) < 3:
-            continue
-        cells = [(slice(top, bottom), slice(int(a[-1]) + 2, int(b[0]) - 1))
-                 for a, b in itertools.pairwise(groups)]
-        if best is None or len(cells) > len(best):
-            best = cells
-    return best
-
-
-def _evenly_spaced(columns: list[np.ndarray], coverage: np.ndarray, height: int,
-                   ends: tuple[int, int]) -> list[np.ndarray]:
-    """The longest run of inked columns (each an array of adjacent x) evenly spaced, each
-    gap within `COMB_REGULARITY` of the spacing and 0.4-2.5 `height`, the first and last
-    within half a spacing of the `ends` of the printed rows above and below (a comb's
-    lines end with its boxes; ruled paper's go on): a comb's walls, not the tall strokes
-    of the digits in its boxes (a 1 stands mid-box). Of runs as long, the one whose
-    columns are inked over most of the rows (`coverage`, per x): printed walls are whole,
-    while tall 1s written mid-box can make a lattice of half the spacing."""
-    if len(columns) > 4 * MAX_MARKS:  # a page of vertical strokes: bounded work, no comb
-        return []
-    centres = np.array([c.mean() for c in columns])
-    inked = np.array([coverage[c].max() for c in columns])
-    best: list[int] = []
-    for i, j in itertools.combinations(range(len(columns)), 2):
-        spacing = centres[j] - centres[i]
-        if not 0.4 * height <= spacing <= 2.5 * height:
-            continue
-        steps = (centres - centres[i]) / spacing
-        nearest = np.round(steps)
-        on = np.abs(steps - nearest) <= COMB_REGULARITY / 2
-        at = {int(k): n for n, k in enumerate(nearest) if on[n]}
-        if 1 not in at or at[1] != j:
-            continue
-        low, high = 0, 1
-        while low - 1 in at:
-            low -= 1
-        while high + 1 in at:
-            high += 1
-        run = [at[k] for k in range(low, high + 1)]
-        first, last = columns[run[0]], columns[run[-1]]
-        if ends[0] < first[0] - spacing / 2 or ends[1] > last[-1] + spacing / 2:
-            continue
-        if (len(run), inked[run].sum()) > (len(best), inked[best].sum()):
-            best = run
-    return [columns[n] for n in best]
-
-
-def _box_walls(mask: np.ndarray, lines: np.ndarray) -> np.ndarray:
-    """The walls of printed boxes (a box around a number, a comb field not found as one)
-    that the line finder left: thin vertical runs whose two ends touch a printed line, as a
-    printed wall joins its box's lines (a digit's stroke seldom touches two: a 1 written
-    between ruled lines a few pixels clear of both is no wall)."""
-    if not lines.any():
-        return np.zeros_like(mask)
-    rows = np.flatnonzero(lines.any(axis=1))
-    length = max(8, int(WALL_FRACTION * (rows.max() - rows.min())))
-    values = mask.view(np.uint8)
-    eroded = ndimage.minimum_filter1d(values, length, axis=0, mode="constant", cval=0)
-    runs = ndimage.maximum_filter1d(eroded, length, axis=0, mode="constant", cval=0).astype(bool)
-    if not runs.any():
-        return runs
-    near_lines = ndimage.binary_dilation(lines, iterations=1)
-    labels, count = ndimage.label(runs)
-    walls = np.zeros(count + 1, dtype=bool)
-    for i, (rs, cs) in enumerate(ndimage.find_objects(labels), start=1):
-        height, width = rs.stop - rs.start, cs.stop - cs.start
-        top = near_lines[max(rs.start - 1, 0), cs].any() or near_lines[rs.start, cs].any()
-        bottom = near_lines[min(rs.stop, mask.shape[0] - 1), cs].any() or \
-            near_lines[rs.stop - 1, cs].any()
-        walls[i] = top and bottom and width <= WALL_WIDTH * height
-    found = walls[labels]
-    return ndimage.binary_dilation(found, structure=np.ones((1, 3), dtype=bool)) & mask
-
-
-def _groups(mask: np.ndarray) -> list[_Group]:
+def _groups(mask: np.ndarray) -> list[Group]:
     """The digit-sized groups of components, left to right."""
     labels, count = ndimage.label(mask, structure=np.ones((3, 3), dtype=bool))
     if count == 0:
@@ -676,7 +533,7 @@ def _groups(mask: np.ndarray) -> list[_Group]:
             continue  # a point, a hyphen, a comma: dropped
         rows, cols = slice(int(top), int(bottom)), slice(int(left), int(right))
         chosen = np.isin(labels[rows, cols], np.asarray(group) + 1)
-        groups.append(_Group(chosen, rows, cols))
+        groups.append(Group(chosen, rows, cols))
     if not groups:
         raise ImageError("no digit found")
     if len(groups) > MAX_MARKS:
@@ -685,7 +542,7 @@ def _groups(mask: np.ndarray) -> list[_Group]:
     return groups
 
 
-def _cell_groups(mask: np.ndarray, cells: list[tuple[slice, slice]]) -> list[_Group]:
+def _cell_groups(mask: np.ndarray, cells: list[tuple[slice, slice]]) -> list[Group]:
     """One group per inked box of a comb field, left to right: a box holds one digit (all
     its parts but specks and slivers: a small part at the box's side crosses in from a
     neighbour's box, while a faint digit's detached bar or broken loop stays); an empty
@@ -708,7 +565,7 @@ def _cell_groups(mask: np.ndarray, cells: list[tuple[slice, slice]]) -> list[_Gr
         found = np.flatnonzero(inside.any(axis=1))
         if found[-1] - found[0] + 1 < EMPTY_BOX * (rows.stop - rows.start):
             continue  # specks, a wall's remnant
-        groups.append(_Group(inside, rows, cols))
+        groups.append(Group(inside, rows, cols))
     if not groups:
         raise ImageError("no digit found")
     if len(groups) > MAX_MARKS:
@@ -799,132 +656,6 @@ def _join_bars(members: list[list[int]], boxes: np.ndarray, median: float
         if beside.any():
             owners[int(m)] = int(digits[np.flatnonzero(beside)[np.argmin(gaps[beside])]])
     return _attached(members, owners)
-
-
-# --- cutting touching digits -----------------------------------------------------------------
-
-def _typical_widths(widths: list[int], heights: list[int]) -> list[float]:
-    """The width of one digit in each group: the upper quartile of the groups shaped like
-    one digit (not a 1, not a wide group: ones are narrow, but no reason to cut), at least
-    `TYPICAL_ASPECT` of the median height; or, when fewer than two groups tell it,
-    `TYPICAL_ASPECT` of the group's own height (a faint or broken mark beside a row of
-    touching digits is short: the median of the marks' heights would be too)."""
-    normal = [w for w, h in zip(widths, heights, strict=True) if 0.35 * h <= w <= WIDE_ASPECT * h]
-    if len(normal) < 2:
-        return [TYPICAL_ASPECT * h for h in heights]
-    typical = float(max(np.percentile(normal, 75), TYPICAL_ASPECT * np.median(heights)))
-    return [typical] * len(widths)
-
-
-def _height_fit(ratio: float) -> float:
-    """How likely a piece this fraction as tall as its group is a whole digit (log): a cut
-    that leaves only part of a stroke is shorter than the digits around it."""
-    return -float(np.log(min(max(ratio, 1e-3), 1.0))) ** 2 / (2 * HEIGHT_SPREAD**2)
-
-
-def _width_fit(ratio: float, label: int) -> float:
-    """How likely the digit `label` is this many typical widths wide (log, 0 at its own
-    typical width: `ONE_WIDTH` for a 1, 1 for the others): wider is soon unlikely, narrower
-    much less so; a 1 may be much narrower or wider than its typical width."""
-    if label == 1:  # upright or slanted, with or without its flag: any width near its own
-        centre, spread = ONE_WIDTH, NARROWER_SPREAD
-    else:
-        centre, spread = 1.0, WIDER_SPREAD if ratio > 1.0 else NARROWER_SPREAD
-    return -float(np.log(max(ratio, 1e-3) / centre)) ** 2 / (2 * spread**2)
-
-
-def _candidate_cuts(ink: np.ndarray, typical: float, budget: int, outline: bool = True
-                    ) -> tuple[list[int], list[tuple[int, int]]]:
-    """Where a wide group may be cut: its ends, the deepest minima of its column
-    projection (at most `MAX_CUTS`) and, if `outline`, the valleys of its outline
-    (`_contour_valleys`),
-    and the spans between two of them wide enough and narrow enough to be one digit (the
-    whole group always), at most `budget`."""
-    width = ink.shape[1]
-    profile = ndimage.uniform_filter1d(ink.sum(axis=0), 3)
-    inner = np.arange(2, width - 2)
-    if inner.size == 0:
-        return [0, width], [(0, 1)]
-    left, right = profile[inner - 1], profile[inner + 1]
-    minima = inner[(profile[inner] <= left) & (profile[inner] <= right)]
-    minima = minima[(minima >= 0.12 * typical) & (minima <= width - 0.12 * typical)]
-    expected = width / typical
-    keep = min(MAX_CUTS, int(np.ceil(2.5 * expected)) + 2)
-    picked: list[int] = []
-    for x in minima[np.argsort(profile[minima], kind="stable")]:
-        if all(abs(int(x) - p) >= max(2, 0.12 * typical) for p in picked):
-            picked.append(int(x))
-        if len(picked) == keep:
-            break
-    for x in _contour_valleys(ink > 0, typical, expected) if outline else ():
-        if all(abs(x - p) >= max(2, 0.12 * typical) for p in picked):
-            picked.append(x)
-    cuts = [0, *sorted(picked), width]
-    spans = [(a, b) for a in range(len(cuts)) for b in range(a + 1, len(cuts))
-             if MIN_PIECE * typical <= cuts[b] - cuts[a] <= MAX_PIECE * typical]
-    spans.sort(key=lambda span: abs(cuts[span[1]] - cuts[span[0]] - typical))
-    spans = spans[:max(0, budget - 1)]
-    if (0, len(cuts) - 1) not in spans:
-        spans.append((0, len(cuts) - 1))
-    return cuts, spans
-
-
-def _contour_valleys(mask: np.ndarray, typical: float, expected: float) -> list[int]:
-    """Columns where the group's upper outline dips deepest or its lower outline rises
-    highest, as many of each as digits it may hold, away from its ends: where two touching
-    digits meet, even where their overlapping strokes leave no minimum in the column
-    projection."""
-    h, width = mask.shape
-    inked = mask.any(axis=0)
-    top = np.where(inked, mask.argmax(axis=0), h).astype(np.float64)
-    bottom = np.where(inked, h - 1 - mask[::-1].argmax(axis=0), 0).astype(np.float64)
-    found: list[int] = []
-    for depth in (top, -bottom):  # larger: a deeper valley
-        smooth = ndimage.uniform_filter1d(depth, 3)
-        inner = np.arange(2, width - 2)
-        peaks = inner[(smooth[inner] >= smooth[inner - 1]) & (smooth[inner] >= smooth[inner + 1])
-                      & (inner >= 0.3 * typical) & (inner <= width - 0.3 * typical)]
-        order = peaks[np.argsort(-smooth[peaks], kind="stable")]
-        found += [int(x) for x in order[: int(np.ceil(expected))]]
-    return found
-
-
-def _piece(ink: np.ndarray, group: _Group, left: int, right: int, threshold: float
-           ) -> tuple[np.ndarray, Box] | None:
-    """The ink of a group's columns [left, right), trimmed to its rows, light on black,
-    0-255, strokes evened as the front-end does for one digit (`_even_strokes`), for
-    `normalise`; and its box on the analysed page."""
-    mask = group.mask[:, left:right]
-    if left > 0 or right < group.mask.shape[1]:
-        # A cut through touching digits leaves slivers of the neighbour's strokes at the
-        # piece's sides: only the piece's main parts are its digit.
-        labels, count = ndimage.label(mask, structure=np.ones((3, 3), dtype=bool))
-        if count > 1:
-            sizes = np.bincount(labels.ravel())[1:]
-            keep = np.concatenate(([False], sizes >= SLIVER * sizes.max()))
-            mask = keep[labels]
-    mask = _dilated(mask)
-    crop = ink[group.rows, group.cols][:, left:right] * mask
-    rows = np.flatnonzero(crop.max(axis=1) > 0)
-    cols = np.flatnonzero(crop.max(axis=0) > 0)
-    if rows.size < 2 or cols.size < 1:
-        return None
-    crop = crop[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1]
-    x = group.cols.start + left + int(cols[0])
-    y = group.rows.start + int(rows[0])
-    evened = _even_strokes(crop, threshold) * np.float32(255.0)
-    return evened.astype(np.float32), (x, y, crop.shape[1], crop.shape[0])
-
-
-def _dilated(mask: np.ndarray) -> np.ndarray:
-    """`ndimage.binary_dilation(mask)` (its cross, one step) by four shifted ORs: the same
-    pixels without its set-up cost, which dominates on a digit-sized mask."""
-    out = mask.copy()
-    out[1:] |= mask[:-1]
-    out[:-1] |= mask[1:]
-    out[:, 1:] |= mask[:, :-1]
-    out[:, :-1] |= mask[:, 1:]
-    return out
 
 
 def predict_number_files(model: DigitModel, items: Sequence[tuple[int, str, bytes]],

@@ -5,8 +5,8 @@ confidence of 0.9-1.0: it was never shown anything but whole digits, so it canno
 a digit", and the cut search (`core.numbers.choose`) could not tell a good cut from a bad
 one. This verifier is trained for exactly that: pieces cut from rows of MNIST **training**
 digits placed touching or overlapping, cut where the number reader would cut them
-(`core.numbers._candidate_cuts`: minima of the column projection) and normalised as it
-normalises them (`core.numbers._piece`, `core.imaging.normalise`). A piece is *whole* when
+(`core.cuts.candidate_cuts`: minima of the column projection) and normalised as it
+normalises them (`core.cuts.cut_piece`, `core.imaging.normalise`). A piece is *whole* when
 nearly all of one digit's ink is in it and little of any other's; a *fragment* when its
 best digit is far from complete or a neighbour's ink is a large share of it.
 
@@ -29,6 +29,7 @@ import numpy as np
 from scipy import ndimage
 from sklearn.neural_network import MLPClassifier
 
+from core.cuts import Group, candidate_cuts, cut_piece, typical_widths
 from core.metadata import VERIFIER_WEIGHTS
 
 WHOLE_SHARE = 0.85
@@ -190,7 +191,6 @@ def training_pieces(images: np.ndarray, count: int, seed: int = 0
     """About `count` labelled pieces (uint8 (n, 28, 28), whole bool (n,)) cut from rows of
     `ROW_DIGITS` random digits of `images` as the number reader cuts a wide group."""
     from core.imaging import ImageError, normalise
-    from core.numbers import _candidate_cuts, _Group, _piece, _typical_widths
 
     rng = np.random.default_rng(seed)
     pieces: list[np.ndarray] = []
@@ -202,20 +202,20 @@ def training_pieces(images: np.ndarray, count: int, seed: int = 0
         owner = layers.argmax(axis=0)
         totals = layers.sum(axis=(1, 2))
         mask = ink >= INK_LEVEL
-        group = _Group(mask, slice(0, mask.shape[0]), slice(0, mask.shape[1]))
+        group = Group(mask, slice(0, mask.shape[0]), slice(0, mask.shape[1]))
         widths = [int(np.ptp(np.flatnonzero(layer.max(axis=0) > 0.1))) + 1 for layer in layers]
         heights = [int(np.ptp(np.flatnonzero(layer.max(axis=1) > 0.1))) + 1 for layer in layers]
         # the reader's width for these digits, had they been apart (the median of
         # the same three widths, or of `TYPICAL_ASPECT` of their heights)
-        typical = float(np.median(_typical_widths(widths, heights)))
-        cuts, spans = _candidate_cuts(ink * mask, typical, budget=40)
+        typical = float(np.median(typical_widths(widths, heights)))
+        cuts, spans = candidate_cuts(ink * mask, typical, budget=40)
         # One digit alone as well, as an unsplit group shows it (a whole 5 with its bar).
         alone = layers[0] >= INK_LEVEL
-        found = _piece(layers[0], _Group(alone, group.rows, group.cols), 0, mask.shape[1],
+        found = cut_piece(layers[0], Group(alone, group.rows, group.cols), 0, mask.shape[1],
                        2 * INK_LEVEL)
         candidates = [] if found is None else [(found, True)]
         for start, stop in spans:
-            found = _piece(ink, group, cuts[start], cuts[stop], 2 * INK_LEVEL)
+            found = cut_piece(ink, group, cuts[start], cuts[stop], 2 * INK_LEVEL)
             if found is not None:
                 candidates.append((found, None))
         for (crop, (x, y, w, h)), label in candidates:
