@@ -30,7 +30,7 @@ import numpy as np
 from PIL import Image
 from scipy import ndimage
 
-from core.imaging import MNIST_SIDE, ImageError, ink_box, mnist_form_many, normalise
+from core.imaging import MNIST_SIDE, ImageError, extent, ink_box, mnist_form_many, normalise
 
 TINY_SIDE = 32
 """Images this small (icons, MNIST-size drawings) hold nothing but the digit: they go
@@ -138,16 +138,17 @@ def read_digit(pixels: np.ndarray, scale: float = 1.0) -> tuple[np.ndarray, Box]
     if pixels.shape == (MNIST_SIDE, MNIST_SIDE) and pixels.dtype == np.uint8:
         digit, box = mnist_form_many(pixels[None])
         if digit[0] is not None:
-            return digit[0], _scaled(box[0], scale)
+            return digit[0], scaled_box(box[0], scale)
     if max(pixels.shape[:2]) <= TINY_SIDE:
         grey = pixels if pixels.ndim == 2 else pixels.mean(axis=2, dtype=np.float32)
         digit = normalise(grey)  # checks there is ink before the box is asked for
-        return digit, _scaled(ink_box(grey), scale)
+        return digit, scaled_box(ink_box(grey), scale)
     found = find_digit(pixels, scale)
     return normalise(found.ink), found.box
 
 
-def _scaled(box: Box, scale: float) -> Box:
+def scaled_box(box: Box, scale: float) -> Box:
+    """A box on an analysed (reduced) page in pixels of the page `scale` times larger."""
     x, y, w, h = box
     return (int(x * scale), int(y * scale), max(1, round(w * scale)), max(1, round(h * scale)))
 
@@ -157,11 +158,11 @@ def find_digit(pixels: np.ndarray, scale: float = 1.0) -> Digit:
     `scale` original pixels per given pixel. Raises `ImageError` when there is none."""
     page, factor = _bounded(np.asarray(pixels))
     ink = ndimage.uniform_filter(ink_against_paper(page, clip=False), size=3)  # noise, grain
-    threshold, floor = _ink_threshold(ink)
+    threshold, floor = ink_threshold(ink)
     small = max(ink.shape) < MIN_LINE_SIDE
     if small:  # a small grey scan: faint strokes are traced on a smoother copy (below)
         faint = ndimage.uniform_filter(ink, size=3)
-        faint_level = max(_noise_level(faint), MIN_INK / 2)
+        faint_level = max(noise_level(faint), MIN_INK / 2)
     ink = np.clip(ink, 0.0, 1.0, out=ink)
     # Strokes and lines are traced down to fainter ink (hysteresis): a line that fades
     # (aliasing) stays whole, a stroke under a glare stays joined to the rest.
@@ -177,11 +178,11 @@ def find_digit(pixels: np.ndarray, scale: float = 1.0) -> Digit:
         if traced_faint is not None:
             core |= traced_faint & ~kept
             kept = traced_faint
-    rows, cols = _extent(core if core.any() else kept)
+    rows, cols = extent(core if core.any() else kept)
     near = ndimage.maximum_filter(kept.view(np.uint8), size=3).astype(bool) & ~lines
-    crop = _even_strokes((ink * near)[rows, cols], threshold) * np.float32(255.0)
+    crop = even_strokes((ink * near)[rows, cols], threshold) * np.float32(255.0)
     box = (cols.start, rows.start, cols.stop - cols.start, rows.stop - rows.start)
-    return Digit(ink=crop.astype(np.float32), box=_scaled(box, scale * factor))
+    return Digit(ink=crop.astype(np.float32), box=scaled_box(box, scale * factor))
 
 
 def _traced(digit: np.ndarray, faint: np.ndarray) -> np.ndarray | None:
@@ -204,7 +205,7 @@ def hysteresis(weak: np.ndarray, sure: np.ndarray) -> np.ndarray:
     return touched[labels]
 
 
-def _even_strokes(ink: np.ndarray, threshold: float) -> np.ndarray:
+def even_strokes(ink: np.ndarray, threshold: float) -> np.ndarray:
     """Ink relative to the strongest ink around it: a stroke made faint by a glare or a
     lighter hand counts as much as the rest of the digit."""
     window = max(3, max(ink.shape) // 4)
@@ -230,7 +231,7 @@ def _bounded(pixels: np.ndarray) -> tuple[np.ndarray, float]:
     return (out[0] if len(out) == 1 else np.stack(out, axis=2)), factor
 
 
-def _reduce(values: np.ndarray, factor: int) -> np.ndarray:
+def reduce_blocks(values: np.ndarray, factor: int) -> np.ndarray:
     """Mean over factor x factor blocks (Pillow's `reduce`: RGB in one call, the same
     numbers as channel by channel; other stacks per channel)."""
     if values.ndim == 2 or (values.dtype == np.uint8 and values.shape[2] == 3):
@@ -295,7 +296,7 @@ def _papers(planes: np.ndarray) -> list[np.ndarray]:
     _, h, w = planes.shape
     factor = max(1, max(h, w) // COARSE_SIDE)
     if factor > 1:
-        coarse = _reduce(np.moveaxis(planes, 0, 2), factor)
+        coarse = reduce_blocks(np.moveaxis(planes, 0, 2), factor)
         coarse = coarse[None] if coarse.ndim == 2 else np.moveaxis(coarse, 2, 0)
     else:
         coarse = planes
@@ -314,15 +315,15 @@ def _papers(planes: np.ndarray) -> list[np.ndarray]:
             for p in paper]
 
 
-def _ink_threshold(ink: np.ndarray, noise: float | None = None) -> tuple[float, float]:
+def ink_threshold(ink: np.ndarray, noise: float | None = None) -> tuple[float, float]:
     """The level of ink: above the paper's noise and not negligible against the page's
     darkest ink (of the 3x3-smoothed, unclipped `ink`); and the noise level alone, at least
-    `MIN_INK`. `noise`: the page's `_noise_level`, when the caller has it already."""
-    floor = max(_noise_level(ink) if noise is None else noise, MIN_INK)
+    `MIN_INK`. `noise`: the page's `noise_level`, when the caller has it already."""
+    floor = max(noise_level(ink) if noise is None else noise, MIN_INK)
     return max(floor, PEAK_FRACTION * float(ink.max())), floor
 
 
-def _noise_level(values: np.ndarray) -> float:
+def noise_level(values: np.ndarray) -> float:
     """What the paper's noise reaches: the paper's level plus `NOISE_SIGMAS` deviations.
     The paper is the densest level of the page (the histogram's mode), and its deviation
     is read from the half width at half height of that peak on the side ink never reaches:
@@ -360,8 +361,8 @@ def printed_lines(mask: np.ndarray, rows_mask: np.ndarray | None = None,
     rows_mask = mask if rows_mask is None else rows_mask
     cols_mask = mask if cols_mask is None else cols_mask
     length = max(24, round(LINE_FRACTION * (min(h, w) if side is None else side)))
-    if (_longest_run(rows_mask.any(axis=0)) < length
-            and _longest_run(cols_mask.any(axis=1)) < length):
+    if (longest_run(rows_mask.any(axis=0)) < length
+            and longest_run(cols_mask.any(axis=1)) < length):
         return np.zeros_like(mask)  # no run that long either way, at any tilt (`_long_runs`)
     thickness = max(3, round(LINE_THICKNESS * max(h, w)))
     thin = _thin(mask, thickness)
@@ -437,7 +438,7 @@ def _long_runs(mask: np.ndarray, thin: np.ndarray, length: int,
     the runs at least `MEET_FRACTION` / `LINE_FRACTION` times `length` long."""
     h, w = mask.shape
     span = w if span is None else span
-    if length > w or _longest_run(mask.any(axis=0)) < length:
+    if length > w or longest_run(mask.any(axis=0)) < length:
         # A run that long at any tilt has ink in as many adjacent columns: none here (a
         # number's digits with gaps between them, a digit on a blank page).
         return np.zeros_like(mask), np.zeros_like(mask)
@@ -472,7 +473,7 @@ def _long_runs(mask: np.ndarray, thin: np.ndarray, length: int,
     return found & mask, across & mask
 
 
-def _longest_run(present: np.ndarray) -> int:
+def longest_run(present: np.ndarray) -> int:
     """The length of the longest run of True."""
     edges = np.flatnonzero(np.diff(present.view(np.int8), prepend=0, append=0))
     return int((edges[1::2] - edges[::2]).max(initial=0))
@@ -547,9 +548,9 @@ def digit_components(mask: np.ndarray, ink: np.ndarray, strong: float = 0.0) -> 
         inside, _ = _digit_cluster(mask & ~band, ink, strong)
     except ImageError:
         return kept
-    rows, cols = _extent(inside)
+    rows, cols = extent(inside)
     box = np.array([[rows.start, cols.start, rows.stop, cols.stop]])
-    return kept if _at_frame(box, mask.shape, EDGE)[0] else inside
+    return kept if at_frame(box, mask.shape, EDGE)[0] else inside
 
 
 def _digit_cluster(mask: np.ndarray, ink: np.ndarray,
@@ -568,7 +569,7 @@ def _digit_cluster(mask: np.ndarray, ink: np.ndarray,
                       for s in ndimage.find_objects(labels)], dtype=np.int64)
     h, w = mask.shape
     near = EDGE if max(h, w) >= MIN_LINE_SIDE else 0  # a small scan's digit nearly fills it
-    edge = (_at_frame(boxes, (h, w), near)
+    edge = (at_frame(boxes, (h, w), near)
             # spanning the frame: a page's edge, a shadow's, the table (no digit is 90%)
             | (boxes[:, 2] - boxes[:, 0] >= FRAME_SPAN * h)
             | (boxes[:, 3] - boxes[:, 1] >= FRAME_SPAN * w))
@@ -629,7 +630,7 @@ def _digit_cluster(mask: np.ndarray, ink: np.ndarray,
     return keep[labels], band
 
 
-def _at_frame(boxes: np.ndarray, shape: tuple[int, int], near: int) -> np.ndarray:
+def at_frame(boxes: np.ndarray, shape: tuple[int, int], near: int) -> np.ndarray:
     """Per box (top, left, bottom, right: (n, 4)), whether it comes within `near` pixels
     of the frame."""
     h, w = shape
@@ -686,9 +687,3 @@ def _refuse_other_digits(boxes: np.ndarray, mass: np.ndarray, others: np.ndarray
     not_a_rule = widths >= 0.06 * heights  # what is left of a printed line is no digit
     if (others & tall & beside & inked & not_taller & not_a_rule).any():
         raise ImageError("several digits found: read it as a number")
-
-
-def _extent(mask: np.ndarray) -> tuple[slice, slice]:
-    rows, cols = mask.any(axis=1), mask.any(axis=0)
-    return (slice(int(rows.argmax()), rows.size - int(rows[::-1].argmax())),
-            slice(int(cols.argmax()), cols.size - int(cols[::-1].argmax())))

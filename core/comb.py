@@ -14,7 +14,7 @@ import itertools
 import numpy as np
 from scipy import ndimage
 
-from core.capture import _longest_run
+from core.capture import longest_run
 
 WALL_FRACTION = 0.5
 """A box's wall is a vertical run at least this fraction of the printed lines' span..."""
@@ -43,7 +43,7 @@ def comb_cells(mask: np.ndarray, lines: np.ndarray) -> list[tuple[slice, slice]]
     None if the page has none."""
     w = mask.shape[1]
     length = max(8, int(COMB_LINE * w))
-    if _longest_run(mask.any(axis=0)) < length:
+    if longest_run(mask.any(axis=0)) < length:
         return None  # no row holds a straight run that long: inked columns that far apart
     band = ndimage.maximum_filter1d(mask.view(np.uint8), 3, axis=0)  # a slight tilt
     eroded = ndimage.minimum_filter1d(band, length, axis=1, mode="constant", cval=0)

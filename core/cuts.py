@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import ndimage
 
-from core.capture import Box, _even_strokes
+from core.capture import Box, even_strokes
 
 MAX_CUTS = 20
 """Candidate cut points per group, at most (the deepest minima of its column projection)."""
@@ -136,7 +136,7 @@ def _contour_valleys(mask: np.ndarray, typical: float, expected: float) -> list[
 def cut_piece(ink: np.ndarray, group: Group, left: int, right: int, threshold: float
            ) -> tuple[np.ndarray, Box] | None:
     """The ink of a group's columns [left, right), trimmed to its rows, light on black,
-    0-255, strokes evened as the front-end does for one digit (`_even_strokes`), for
+    0-255, strokes evened as the front-end does for one digit (`even_strokes`), for
     `normalise`; and its box on the analysed page."""
     mask = group.mask[:, left:right]
     if left > 0 or right < group.mask.shape[1]:
@@ -156,7 +156,7 @@ def cut_piece(ink: np.ndarray, group: Group, left: int, right: int, threshold: f
     crop = crop[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1]
     x = group.cols.start + left + int(cols[0])
     y = group.rows.start + int(rows[0])
-    evened = _even_strokes(crop, threshold) * np.float32(255.0)
+    evened = even_strokes(crop, threshold) * np.float32(255.0)
     return evened.astype(np.float32), (x, y, crop.shape[1], crop.shape[0])
 
 

@@ -391,7 +391,7 @@ def _ink(g: np.ndarray) -> tuple[np.ndarray, float]:
 
 def _in_mnist_form(ink: np.ndarray, mask: np.ndarray) -> bool:
     """A 28x28 whose ink fits MNIST's 20 px box and whose centre of mass is MNIST's."""
-    rows, cols = _extent(mask)
+    rows, cols = extent(mask)
     if rows.stop - rows.start > DIGIT_BOX or cols.stop - cols.start > DIGIT_BOX:
         return False
     cy, cx = _centre_of_mass(ink)
@@ -406,12 +406,12 @@ def _digit_box(ink: np.ndarray, threshold: float) -> tuple[slice, slice]:
     """
     step = max(1, max(ink.shape) // COARSE_SIDE)
     coarse = _max_pool(ink, step) if step > 1 else ink
-    rows, cols = _extent(_drop_specks(coarse >= threshold))
+    rows, cols = extent(_drop_specks(coarse >= threshold))
     if step == 1:
         return rows, cols
     rows = slice(rows.start * step, min(rows.stop * step, ink.shape[0]))
     cols = slice(cols.start * step, min(cols.stop * step, ink.shape[1]))
-    inner_rows, inner_cols = _extent(ink[rows, cols] >= threshold)
+    inner_rows, inner_cols = extent(ink[rows, cols] >= threshold)
     return (
         slice(rows.start + inner_rows.start, rows.start + inner_rows.stop),
         slice(cols.start + inner_cols.start, cols.start + inner_cols.stop),
@@ -452,7 +452,7 @@ def _shrink(crop: np.ndarray) -> np.ndarray:
     return np.asarray(Image.fromarray(np.ascontiguousarray(crop)).reduce(factor))
 
 
-def _extent(mask: np.ndarray) -> tuple[slice, slice]:
+def extent(mask: np.ndarray) -> tuple[slice, slice]:
     """Bounding box of the True pixels (there is at least one)."""
     return _span(mask.any(axis=1)), _span(mask.any(axis=0))
 

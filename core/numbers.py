@@ -39,16 +39,15 @@ from core.capture import (
     TINY_SIDE,
     TRACE_LEVEL,
     Box,
-    _at_frame,
-    _extent,
-    _ink_threshold,
-    _noise_level,
-    _reduce,
-    _scaled,
+    at_frame,
     hysteresis,
     ink_against_paper,
+    ink_threshold,
+    noise_level,
     printed_lines,
     read_digit,
+    reduce_blocks,
+    scaled_box,
 )
 from core.comb import box_walls, comb_cells
 from core.cuts import (
@@ -60,7 +59,7 @@ from core.cuts import (
     typical_widths,
     width_fit,
 )
-from core.imaging import ImageError, ImageLimits, decode_page, normalise
+from core.imaging import ImageError, ImageLimits, decode_page, extent, normalise
 from core.model import DigitModel
 from core.results import DigitRead, Result
 
@@ -182,7 +181,7 @@ def segment(pixels: np.ndarray, scale: float = 1.0, outline_cuts: bool = False
         digit, box = read_digit(pixels, scale)
         return Segmentation([digit], [box], [1.0], [0.0], [(1, [(0, 1, 0)])])
     factor = _analysis_factor(pixels)
-    page = _reduce(pixels, factor) if factor > 1 else pixels
+    page = reduce_blocks(pixels, factor) if factor > 1 else pixels
     ink, mask, threshold, cells = _ink_mask(page)
     groups = _groups(mask) if cells is None else _cell_groups(mask, cells)
     digits: list[np.ndarray] = []
@@ -209,7 +208,7 @@ def segment(pixels: np.ndarray, scale: float = 1.0, outline_cuts: bool = False
                 digits.append(normalise(piece[0]))
             except ImageError:
                 continue
-            boxes.append(_scaled(piece[1], scale * factor))
+            boxes.append(scaled_box(piece[1], scale * factor))
             ratios.append((cuts[stop] - cuts[start]) / typical)
             shapes.append(height_fit(piece[1][3] / (group.rows.stop - group.rows.start)))
             pieces.append((start, stop, len(digits) - 1))
@@ -317,9 +316,9 @@ def _analysis_factor(pixels: np.ndarray) -> int:
     if pixels.shape[0] < 2 * DIGIT_SIDE:  # no digit can be tall enough to reduce
         return bound
     survey = max(1, -(-longest // SURVEY_SIDE))
-    small = _reduce(pixels, survey) if survey > 1 else pixels
+    small = reduce_blocks(pixels, survey) if survey > 1 else pixels
     ink = ink_against_paper(small)
-    threshold, _ = _ink_threshold(ink)
+    threshold, _ = ink_threshold(ink)
     labels, count = ndimage.label(ink >= threshold, structure=np.ones((3, 3), dtype=bool))
     if count == 0:
         return bound
@@ -340,8 +339,8 @@ def _ink_mask(page: np.ndarray
     and without components that never reach the ink threshold; that threshold; and the
     boxes of a comb field when the page is one (`comb_cells`)."""
     ink = ndimage.uniform_filter(ink_against_paper(page, clip=False), size=3)
-    noise = _noise_level(ink)  # of the unclipped ink: clipped, the paper's spread is lost
-    threshold, floor = _ink_threshold(ink, noise)
+    noise = noise_level(ink)  # of the unclipped ink: clipped, the paper's spread is lost
+    threshold, floor = ink_threshold(ink, noise)
     ink = np.clip(ink, 0.0, 1.0, out=ink)
     level = max(floor, threshold / 2)
     mask = ink >= level
@@ -406,7 +405,7 @@ def _unless_within_number(lines: np.ndarray, mask: np.ndarray) -> np.ndarray:
     top, bottom = marks[:, 0].min(), marks[:, 1].max()
     left, right = marks[:, 2].min(), marks[:, 3].max()
     margin = BEYOND * (bottom - top)
-    rows, cols = _extent(lines)
+    rows, cols = extent(lines)
     past = np.array([top - rows.start, rows.stop - bottom, left - cols.start, cols.stop - right])
     if (past > margin).any() or (past > 0).all():  # ...or a box around the number
         return lines
@@ -496,7 +495,7 @@ def _groups(mask: np.ndarray) -> list[Group]:
                      dtype=np.int64)  # top, left, bottom, right
     heights = boxes[:, 2] - boxes[:, 0]
     widths = boxes[:, 3] - boxes[:, 1]
-    edge = _at_frame(boxes, mask.shape, EDGE)
+    edge = at_frame(boxes, mask.shape, EDGE)
     big = heights >= max(5, 0.3 * heights.max())
     if (big & ~edge).any():
         big &= ~edge

@@ -9,7 +9,7 @@ from PIL import Image
 from scipy import ndimage
 
 from core import numbers
-from core.capture import _reduce
+from core.capture import reduce_blocks
 from core.data import load_split
 from core.imaging import ImageError, ImageLimits, decode_page
 from core.numbers import MAX_CANDIDATES, read_number, segment
@@ -371,7 +371,7 @@ def test_strokes_of_tight_writing_are_not_removed_as_printed_lines(mnist_all, mo
     # a printed line's, but they end within the number; no ink is removed as a line.
     pixels, _ = tight_page(mnist_all[0], seed, n)
     factor = numbers._analysis_factor(pixels)
-    page = _reduce(pixels, factor) if factor > 1 else pixels
+    page = reduce_blocks(pixels, factor) if factor > 1 else pixels
     ink, mask, threshold, _ = numbers._ink_mask(page)
     assert mask[ink >= threshold].all()
     # (the line finder alone takes some of the digits' strokes for printed lines)
