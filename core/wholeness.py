@@ -29,7 +29,6 @@ import numpy as np
 from scipy import ndimage
 from sklearn.neural_network import MLPClassifier
 
-from core.cuts import Group, candidate_cuts, cut_piece, typical_widths
 from core.metadata import VERIFIER_WEIGHTS
 
 WHOLE_SHARE = 0.85
@@ -190,6 +189,8 @@ def training_pieces(images: np.ndarray, count: int, seed: int = 0
                     ) -> tuple[np.ndarray, np.ndarray]:
     """About `count` labelled pieces (uint8 (n, 28, 28), whole bool (n,)) cut from rows of
     `ROW_DIGITS` random digits of `images` as the number reader cuts a wide group."""
+    # Only training cuts pieces: loading a model (core.model) needs neither module.
+    from core.cuts import Group, candidate_cuts, cut_piece, typical_widths
     from core.imaging import ImageError, normalise
 
     rng = np.random.default_rng(seed)
@@ -212,7 +213,7 @@ def training_pieces(images: np.ndarray, count: int, seed: int = 0
         # One digit alone as well, as an unsplit group shows it (a whole 5 with its bar).
         alone = layers[0] >= INK_LEVEL
         found = cut_piece(layers[0], Group(alone, group.rows, group.cols), 0, mask.shape[1],
-                       2 * INK_LEVEL)
+                          2 * INK_LEVEL)
         candidates = [] if found is None else [(found, True)]
         for start, stop in spans:
             found = cut_piece(ink, group, cuts[start], cuts[stop], 2 * INK_LEVEL)
