@@ -13,6 +13,7 @@ from typing import Any
 
 from flask import Blueprint, Response, jsonify, request
 
+from common.interactive import LANE_QUEUE
 from common.interactive import QUEUE as BATCH_QUEUE
 from common.jobstore import ENDED, HEARTBEAT_MAX_AGE, NewJob, QueueFull, is_job_id
 from common.queue import (
@@ -65,10 +66,11 @@ def create_job() -> Response:
             return error_response(400, str(exc))
     size = _chunk_size(len(files))
     small = chunk_priority(0, math.ceil(len(files) / size), len(files)) == INTERACTIVE
+    batch = LANE_QUEUE if svc.settings.fast_lane else BATCH_QUEUE
     try:
         new = svc.store.create(files, size, max_unfinished=svc.settings.max_queued_jobs,
                                callback_url=callback_url, read=read,
-                               batch=BATCH_QUEUE if small else None)
+                               batch=batch if small else None)
     except QueueFull as exc:
         return error_response(429, f"too many unfinished jobs ({exc}); retry later",
                               {"Retry-After": "10"})
@@ -119,7 +121,8 @@ def _chunk_size(total: int) -> int:
 
 def _enqueue(job: NewJob, files: list[tuple[str, bytes]], small: bool) -> None:
     """Send the job's work. A small job's one chunk joined the interactive batch as the job
-    was recorded (common.interactive): its batch task is sent only when it rang the bell.
+    was recorded (common.interactive), waking a fast lane when one is alive: its batch task is
+    sent only when it rang the bell instead.
     A bigger job's chunks are sent one task each (ids only), each one's images stored right
     before (the first's were stored with the job): workers start on the first chunks while
     the rest are stored. A job whose work cannot be sent is marked failed."""

@@ -11,6 +11,10 @@ and after `--gap` seconds of idleness, as a worker meets a single image. MONITOR
 Redis some CPU, so the total runs a little above `bench latency`'s. Not one of the `python
 -m bench` suite (a diagnosis, not a figure to track): `python -m bench.timeline
 [--requests 300] [--workers 2]`.
+
+The steps are those of a Celery batch task, so the stack runs with the workers' fast lane
+off (`MNISTQ_FAST_LANE=0`; with it on, a single image takes none of Celery's steps:
+docs/performance.md "The fast lane").
 """
 
 from __future__ import annotations
@@ -143,7 +147,7 @@ def main(argv: list[str] | None = None) -> int:
     bodies = [multipart([f]) for f in files]
     sent: list[tuple[str, float, float]] = []
     commands: list[Command] = []
-    with mnistq_up(args.workers, args.model) as stack:
+    with mnistq_up(args.workers, args.model, env={"MNISTQ_FAST_LANE": "0"}) as stack:
         session = requests.Session()
 
         def single(i: int) -> tuple[str, float, float]:

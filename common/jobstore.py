@@ -231,17 +231,20 @@ return {added, status}
 
 # Create a job in one round trip: refuse it, writing nothing, when ARGV[4] unfinished jobs or
 # more wait (-1: no limit); else record it with its tombstone, store its first chunk's packed
-# images, and with KEYS[6..7] queue that chunk for the next interactive batch, ringing its
-# bell unless it rings already (rang: the caller sends the batch task).
-# KEYS: job, images, tombstone, unfinished, metrics[, batch list, bell]. ARGV: now, job id,
-# expires_at, limit, tombstone's expiry, first chunk's packed images, batch entry, bell ms,
-# then the job hash's field-value pairs. Returns {created, unfinished before it, rang}.
+# images, and with KEYS[6..7] queue that chunk for the next interactive batch: with KEYS[8..9]
+# and a fast lane alive (registered since ARGV[9]), wake one (a token on the wake list, no
+# more tokens than chunks waiting nor ARGV[10]); else ring the bell unless it rings already
+# (rang: the caller sends the batch task).
+# KEYS: job, images, tombstone, unfinished, metrics[, batch list, bell[, wake list, lanes]].
+# ARGV: now, job id, expires_at, limit, tombstone's expiry, first chunk's packed images, batch
+# entry, bell ms, lanes alive since, most wake tokens, then the job hash's field-value pairs.
+# Returns {created, unfinished before it, rang}.
 _CREATE = """
 redis.call('ZREMRANGEBYSCORE', KEYS[4], '-inf', ARGV[1])
 local unfinished = redis.call('ZCARD', KEYS[4])
 local limit = tonumber(ARGV[4])
 if limit >= 0 and unfinished >= limit then return {0, unfinished, 0} end
-redis.call('HSET', KEYS[1], unpack(ARGV, 9))
+redis.call('HSET', KEYS[1], unpack(ARGV, 11))
 redis.call('EXPIREAT', KEYS[1], ARGV[3])
 redis.call('SET', KEYS[3], ARGV[3], 'EXAT', ARGV[5])
 redis.call('ZADD', KEYS[4], ARGV[3], ARGV[2])
@@ -251,7 +254,12 @@ if ARGV[6] ~= '' then
   redis.call('EXPIREAT', KEYS[2], ARGV[3])
 end
 if #KEYS < 7 then return {1, unfinished, 0} end
-redis.call('RPUSH', KEYS[6], ARGV[7])
+local waiting = redis.call('RPUSH', KEYS[6], ARGV[7])
+if #KEYS >= 9 and redis.call('ZCOUNT', KEYS[9], ARGV[9], '+inf') > 0 then
+  redis.call('RPUSH', KEYS[8], 1)
+  redis.call('LTRIM', KEYS[8], -math.min(waiting, tonumber(ARGV[10])), -1)
+  return {1, unfinished, 0}
+end
 if redis.call('SET', KEYS[7], 1, 'NX', 'PX', ARGV[8]) then return {1, unfinished, 1} end
 return {1, unfinished, 0}
 """
@@ -432,6 +440,13 @@ class BatchQueue:
     bell_key: str
     bell_ms: int
     """How long a bell rung without a task behind it lasts."""
+    wake_key: str | None = None
+    """With `lanes_key`: the list whose tokens wake the workers' fast lanes (worker/lane.py),
+    pushed instead of ringing the bell while a lane is alive."""
+    lanes_key: str | None = None
+    """The fast lanes alive: lane -> when its process last said so."""
+    wake_tokens: int = 0
+    """Most tokens kept on the wake list."""
 
 
 class QueueFull(Exception):
@@ -514,7 +529,8 @@ class JobStore:
     ) -> NewJob:
         """Record a new job (status and counts) and store its first chunk's files, in one
         round trip (a single image's path pays one, not two); with `batch`, queue that chunk
-        for the next interactive batch in the same step.
+        for the next interactive batch in the same step (and wake a fast lane, or ring the
+        batch task's bell: `NewJob.rang`).
 
         The other chunks' files are stored with `store_images` right before each is
         enqueued, so workers start on the first chunks while the rest are still being
@@ -540,9 +556,12 @@ class JobStore:
         if batch is not None and chunks:
             keys += [batch.waiting_key, batch.bell_key]
             entry, bell_ms = chunk_entry(job_id, chunks[0]), batch.bell_ms
+            if batch.wake_key is not None and batch.lanes_key is not None:
+                keys += [batch.wake_key, batch.lanes_key]
         created, unfinished, rang = self._create(keys=keys, args=[
             f"{now:.3f}", job_id, expires_at, -1 if max_unfinished is None else max_unfinished,
             expires_at + TOMBSTONE_S, first, entry, bell_ms,
+            f"{now - HEARTBEAT_MAX_AGE:.3f}", batch.wake_tokens if batch else 0,
             *(item for pair in fields.items() for item in pair)])
         if not created:
             raise QueueFull(f"{unfinished} unfinished, limit {max_unfinished}")

@@ -82,6 +82,9 @@ class Settings:
     """MNISTQ_WORKER_CONCURRENCY: prediction processes per Celery worker."""
     worker_threads: int = 1
     """MNISTQ_WORKER_THREADS: BLAS/OpenMP threads per worker process."""
+    fast_lane: bool = True
+    """MNISTQ_FAST_LANE: small jobs are read by a thread in each worker process that the API
+    wakes directly (worker/lane.py), not by a Celery task; `0` (workers or API): by a task."""
     max_streams: int = 16
     """MNISTQ_MAX_STREAMS: open event streams (`/jobs/<id>/events`) per API process, each
     holding one of its threads (`mnistq up` gives each 32); over it: `503` + `Retry-After`."""
@@ -147,6 +150,8 @@ _FLOATS = {
     "stream_max_seconds", "stream_write_timeout",
 }
 _FRACTIONS = {"review_below"}
+_BOOLS = {"fast_lane"}
+_TRUE, _FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off")
 
 
 def _parse(name: str, raw: str) -> object:
@@ -164,6 +169,10 @@ def _parse(name: str, raw: str) -> object:
             if not math.isfinite(value) or value <= 0:
                 raise ValueError("must be a positive number")
             return value
+        if name in _BOOLS:
+            if raw.lower() not in _TRUE + _FALSE:
+                raise ValueError("must be 1 or 0 (true or false)")
+            return raw.lower() in _TRUE
         if name in _FRACTIONS:
             value = float(raw)
             if not 0 <= value <= 1:

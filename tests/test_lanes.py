@@ -11,12 +11,29 @@ import pytest
 import redis
 
 from api.app import create_app
-from common.interactive import BATCH_IMAGES, WAITING_KEY, InteractiveBatches
+from common.interactive import (
+    BATCH_IMAGES,
+    BELL_KEY,
+    LANE_QUEUE,
+    LANES_KEY,
+    WAITING_KEY,
+    WAKE_KEY,
+    WAKE_TOKENS,
+    InteractiveBatches,
+    taken_key,
+)
 from common.interactive import QUEUE as BATCH_QUEUE
 from common.jobstore import Chunk, JobStore, NewJob, job_key
-from common.queue import INTERACTIVE, QUEUE, chunk_priority, time_bounded_chunk
+from common.queue import (
+    INTERACTIVE,
+    QUEUE,
+    SMALLEST_CHUNK,
+    chunk_priority,
+    time_bounded_chunk,
+)
 from common.settings import Settings
 from tests.conftest import IMAGES_TEST
+from tests.reliability import FAULTY_APP, Chunks, digit_files
 from tests.stack import start_worker
 from tests.support import wait_for
 
@@ -37,10 +54,11 @@ def test_big_jobs_are_cut_into_chunks_of_bounded_time() -> None:
     assert time_bounded_chunk(0.00001, 512) == 512  # nor above MNISTQ_CHUNK_SIZE
 
 
+@pytest.mark.parametrize("fast_lane", [False, True])
 def test_a_single_image_and_a_second_big_job_do_not_wait_for_the_first(
-    settings: Settings, tmp_path: Path
+    settings: Settings, tmp_path: Path, fast_lane: bool
 ) -> None:
-    settings = replace(settings, chunk_size=64)
+    settings = replace(settings, chunk_size=64, fast_lane=fast_lane)
     client = create_app(settings).test_client()
     sample = next(IMAGES_TEST.glob("*.png")).read_bytes()
 
@@ -66,7 +84,10 @@ def test_a_single_image_and_a_second_big_job_do_not_wait_for_the_first(
     def moment(job_id: str, field: str) -> float:
         return float(store.redis.hget(job_key(job_id), field))
 
-    assert moment(single, "finished_at") <= moment(first_big, "started_at")
+    if fast_lane:  # read beside the big jobs, by the pool process's fast lane
+        assert moment(single, "finished_at") < moment(first_big, "finished_at")
+    else:  # read first, in the first of Celery's lanes
+        assert moment(single, "finished_at") <= moment(first_big, "started_at")
     assert moment(second_big, "started_at") < moment(first_big, "finished_at")
 
 
@@ -123,3 +144,73 @@ def test_the_batch_bell_rings_once_and_nothing_is_left_unrung(settings: Settings
     assert small_job().rang
     batches.silence()
     assert batches.ring_if_waiting() and not batches.ring_if_waiting()
+
+
+def test_a_fast_lane_alive_is_woken_instead_of_the_bell(settings: Settings) -> None:
+    client = redis.Redis.from_url(settings.broker_url)
+    store, batches = JobStore(client, ttl=60), InteractiveBatches(client, ttl=60)
+
+    def small_job() -> NewJob:  # recorded and queued as the API does, lanes on
+        return store.create([("a.png", b"x")], 1, batch=LANE_QUEUE)
+
+    def waiting() -> list[bytes]:
+        return client.lrange(WAITING_KEY, 0, -1)
+
+    assert small_job().rang  # no lane alive: the bell, as without lanes
+    batches.take_and_begin("task-a", "w0")
+    batches.done("task-a")
+    lane = "lane:w1:1"
+    batches.join_lanes(lane)
+    jobs = [small_job() for _ in range(WAKE_TOKENS + 4)]
+    assert not any(job.rang for job in jobs) and client.get(BELL_KEY) is None
+    assert client.llen(WAKE_KEY) == WAKE_TOKENS  # a token per chunk waiting, a few at most
+    # tokens left unclaimed (every lane busy): a heartbeat rings for a batch task as well
+    assert batches.ring_if_waiting()
+    client.delete(BELL_KEY)
+    queued = waiting()
+    begun, more = batches.take_and_begin(lane, "w1", lane=True)
+    assert [job_id for job_id, _, _ in begun] == [job.id for job in jobs]
+    assert all(start.runnable for _, _, start in begun)
+    assert not more and client.get(BELL_KEY) is None  # a lane sends no task...
+    assert client.llen(WAKE_KEY) == 0  # ...and leaves no token when nothing is left
+    # its process dies (no heartbeat for HEARTBEAT_MAX_AGE): what it took goes back, first
+    first = small_job()  # (waits behind)
+    assert batches.put_back_dead_lanes(max_age=0) == len(jobs)
+    assert waiting() == [*queued, f"{first.id}:0:1".encode()]
+    assert client.zcard(LANES_KEY) == 0 and not client.exists(taken_key(lane))
+    assert client.llen(WAKE_KEY) >= 1  # woken for
+    # a lane alive that has claimed the tokens is taking them: no bell
+    batches.join_lanes(lane)
+    while batches.wait_for_wake(1):
+        pass
+    assert not batches.ring_if_waiting()
+    # a lane that stops puts back what it holds
+    taken, _ = batches.take_and_begin(lane, "w1", lane=True)
+    assert batches.leave(lane) == len(taken) and client.zcard(LANES_KEY) == 0
+    assert batches.ring_if_waiting()  # no lane left: the bell
+
+
+@pytest.mark.parametrize("fast_lane", [True, False])
+def test_a_single_image_is_read_beside_a_chunk_in_progress_unless_the_lane_is_off(
+    settings: Settings, tmp_path: Path, fast_lane: bool
+) -> None:
+    # one worker process, busy with a big job's slow chunk: its fast lane reads a single
+    # image meanwhile; without the lane, the image's batch task waits for that process
+    settings = replace(settings, fast_lane=fast_lane)
+    worker = start_worker(settings, "w0", concurrency=1, log_dir=tmp_path, app=FAULTY_APP)
+    client = create_app(settings).test_client()
+    try:
+        big = client.post("/api/v1/jobs", data={"files": [
+            (io.BytesIO(data), name) for name, data in digit_files(SMALLEST_CHUNK + 1, slow=0)]},
+            content_type="multipart/form-data").get_json()
+        chunks = Chunks(settings.broker_url, big["id"])
+        chunks.when_in_flight(0)
+        single = client.post("/api/v1/jobs?wait=30",
+                             data={"files": [(io.BytesIO(digit_files(1)[0][1]), "one.png")]},
+                             content_type="multipart/form-data").get_json()
+        assert single["status"] == "succeeded"
+        assert (0 in chunks.recorded()) is not fast_lane  # read while the chunk is being read
+    finally:
+        worker.stop()
+    # a worker that stops takes its lanes out: the API rings the bell again at once
+    assert redis.Redis.from_url(settings.broker_url).zcard(LANES_KEY) == 0

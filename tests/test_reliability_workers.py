@@ -206,6 +206,35 @@ def test_a_pool_process_killed_mid_batch_loses_no_small_job(
     assert slow.deliveries() == {0: 2}  # the batch was delivered again, once
 
 
+def test_a_pool_process_killed_mid_lane_batch_loses_no_small_job(
+    fast_redelivery: Settings, tmp_path: Path
+) -> None:
+    # single images sent to a running worker are read by its pool process's fast lane, not by
+    # a Celery task; that process is killed while it reads the slow one: no message comes
+    # back (there is none), the new pool process's heartbeat sees the dead lane and puts back
+    # what it had taken
+    singles = [digit_files(3, slow=1)[i:i + 1] for i in range(3)]
+    logs = tmp_path / "logs"
+    worker = start_worker(fast_redelivery, "struck", log_dir=logs, app=FAULTY_APP)
+    api = start_api(fast_redelivery, log_dir=logs)
+    broker = redis.Redis.from_url(fast_redelivery.broker_url)
+    try:
+        jobs = [submit(api.url, files) for files in singles]
+        slow = Chunks(fast_redelivery.broker_url, jobs[1]["id"])
+        slow.when_in_flight(0)
+        assert broker.llen(QUEUE) == 0 and broker.hlen("unacked") == 0  # in a lane's hands
+        worker.kill_pool_process(signal.SIGKILL)
+        ended = [finished(api.url, job, timeout=60) for job in jobs]
+    finally:
+        api.stop()
+        worker.stop()
+    for job, files in zip(ended, singles, strict=True):
+        assert_each_result_once(job, files)
+    assert slow.deliveries() == {0: 2}  # read again, once
+    assert "held by the fast lane of a process that died are put back" in worker.log()
+    assert "lost by the broker" not in worker.log()  # (not the slower last resort)
+
+
 def test_a_chunk_the_broker_lost_is_sent_again(fast_redelivery: Settings, tmp_path: Path) -> None:
     # kombu can lose a message taken at the instant Redis stops (docs/reliability.md): here
     # one chunk's message is removed from its lane before any worker runs, the same outcome

@@ -20,6 +20,7 @@ from tests.conftest import IMAGES_TEST, ROOT
     ("MNISTQ_MAX_WAIT", "nan"),
     ("MNISTQ_WORKER_CONCURRENCY", "0"),
     ("MNISTQ_LOG_LEVEL", "LOUD"),
+    ("MNISTQ_FAST_LANE", "maybe"),
 ])
 def test_a_bad_setting_exits_2_naming_the_variable(monkeypatch, capsys, variable, value) -> None:
     monkeypatch.setenv(variable, value)
@@ -44,3 +45,6 @@ def test_good_settings_are_read() -> None:
     settings = Settings.from_env({"MNISTQ_MAX_WAIT": "2.5", "MNISTQ_LOG_LEVEL": "debug",
                                   "MNISTQ_JOB_TTL": "60"})
     assert (settings.max_wait, settings.log_level, settings.job_ttl) == (2.5, "debug", 60)
+    assert settings.fast_lane  # on unless turned off
+    assert not Settings.from_env({"MNISTQ_FAST_LANE": "0"}).fast_lane
+    assert not Settings.from_env({"MNISTQ_FAST_LANE": "False"}).fast_lane  # (tests' str())

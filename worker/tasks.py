@@ -11,6 +11,9 @@ and smoke digits: `core.versions.load_version`) and swaps it in. A chunk takes t
 once, when it begins, so a switch falls between two chunks and every result names the version
 that read it. A version that cannot be loaded is not served: the worker keeps the old one and
 reports why with its heartbeat (`GET /api/v1/models`).
+
+With MNISTQ_FAST_LANE (the default), a third daemon thread, the fast lane (worker/lane.py),
+reads small jobs the API wakes it for, as `predict_interactive` would, without a Celery task.
 """
 
 from __future__ import annotations
@@ -55,6 +58,7 @@ from core.pipeline import predict_files
 from core.results import Result, model_label
 from core.versions import NoActiveVersion, VersionError, active_version, load_version
 from worker.app import app, settings
+from worker.lane import Lane
 
 log = logging.getLogger(__name__)
 
@@ -84,6 +88,7 @@ class _Process:
         self.store: JobStore | None = None
         self.batches: InteractiveBatches | None = None
         self.lost: LostChunks | None = None
+        self.lane: Lane | None = None
         self.stop = threading.Event()
         self.lock = threading.Lock()
 
@@ -121,6 +126,11 @@ class _Process:
             log.info("worker %s: model %s loaded in %.0f ms (%d BLAS threads)", self.name,
                      self.served.version or settings.model_path,
                      1000 * (time.perf_counter() - started), settings.worker_threads)
+            if settings.fast_lane:  # registered before the first heartbeat says "ready"
+                assert self.batches is not None
+                self.lane = Lane(self.batches, self.name, read=_read_in_lane,
+                                 fail=_fail_lane)
+                self.lane.start()
             threading.Thread(target=self._beat, name="heartbeat", daemon=True).start()
             if settings.model_path is None:
                 threading.Thread(target=self._watch, name="model-watch", daemon=True).start()
@@ -200,7 +210,8 @@ class _Process:
     def _beat(self) -> None:
         """Heartbeat, and the model's metadata with it (cheap, and so it comes back by itself
         when Redis restarts without its data); the webhooks nobody queued, the small jobs
-        nobody rang for, and now and then the chunks the broker lost."""
+        nobody rang for, what dead processes' fast lanes held, and now and then the chunks
+        the broker lost. The fast lane is said alive with the heartbeat, while its thread is."""
         assert self.store is not None and self.served is not None
         beats = 0
         while not self.stop.is_set():
@@ -212,8 +223,15 @@ class _Process:
                 model_registry.report_served(self.store.redis, self.name, served.version,
                                              self.switch_error)
                 resend_overdue(self.store, app, settings.webhook_resend_after)
-                if self.batches is not None and self.batches.ring_if_waiting():
-                    send_interactive_batch(app)
+                if self.batches is not None:
+                    if self.lane is not None and self.lane.alive:
+                        self.batches.join_lanes(self.lane.id)
+                    if self.batches.ring_if_waiting():
+                        send_interactive_batch(app)
+                    back = self.batches.put_back_dead_lanes()  # woken for: lanes read it
+                    if back:
+                        log.warning("worker %s: %d chunks held by the fast lane of a process "
+                                    "that died are put back", self.name, back)
                 if self.lost is not None and beats % LOST_LOOK_EVERY == 0:
                     self.lost.look(_send_again)
             except Exception as exc:  # Redis restarting: keep beating, it comes back
@@ -224,6 +242,8 @@ class _Process:
         self.stop.set()
         if self.store is not None:
             try:
+                if self.lane is not None:
+                    self.lane.leave()
                 self.store.forget_worker(self.name)
                 model_registry.forget_served(self.store.redis, self.name)
             except Exception:
@@ -300,6 +320,16 @@ def predict_interactive(self: Any) -> int:
         return _predict_batch(task_id)
 
 
+def _read_in_lane(lane: str) -> int:
+    """The fast lane's read (worker/lane.py): a batch, as `predict_interactive` reads one."""
+    return _predict_batch(lane, lane=True)
+
+
+def _fail_lane(lane: str) -> None:
+    """The fast lane's batch raised: fail its jobs and forget them, as a batch task does."""
+    _fail_jobs(_taken_jobs(lane), after_failing=lambda: process.connect()[1].done(lane))
+
+
 @contextmanager
 def _requeue_or_fail(what: str, jobs: Callable[[], list[str]],
                      after_failing: Callable[[], None] = lambda: None) -> Iterator[None]:
@@ -315,15 +345,20 @@ def _requeue_or_fail(what: str, jobs: Callable[[], list[str]],
         # Not the user's doing (a model that will not load, a Redis error reply): the task is
         # acknowledged as failed, so end the jobs now rather than leave them running to TTL.
         log.exception("%s failed; its jobs fail", what)
-        try:  # (no store yet when the model is what failed to load)
-            store = process.store or JobStore.from_settings(settings)
-            for job_id in jobs():
-                store.fail(job_id, "internal error in a worker")
-                announce_end(store, app, job_id)
-            after_failing()
+        try:
+            _fail_jobs(jobs(), after_failing)
         except Exception:
             log.exception("%s: could not mark its jobs failed", what)
         raise
+
+
+def _fail_jobs(jobs: list[str], after_failing: Callable[[], None]) -> None:
+    """Fail `jobs` (an error not the user's doing), announce their ends, then `after_failing`."""
+    store = process.store or JobStore.from_settings(settings)  # (none if the model failed)
+    for job_id in jobs:
+        store.fail(job_id, "internal error in a worker")
+        announce_end(store, app, job_id)
+    after_failing()
 
 
 @dataclass(frozen=True)
@@ -352,10 +387,12 @@ def _predict_chunk(job_id: str, chunk: Chunk) -> int:
     return _recorded(store, run, outcome, seconds)
 
 
-def _predict_batch(task_id: str) -> int:
+def _predict_batch(task_id: str, lane: bool = False) -> int:
+    """Take, read and record one interactive batch under taken list `task_id` (a batch task's
+    id, or a fast `lane`'s, which sends no more tasks: it leaves wake tokens instead)."""
     store, batches = process.connect()
     begun = time.perf_counter()
-    begun_chunks, more = batches.take_and_begin(task_id, process.name)
+    begun_chunks, more = batches.take_and_begin(task_id, process.name, lane=lane)
     if more:  # over one batch waits: another task takes the rest, maybe on another worker
         send_interactive_batch(app)
     process.load()
@@ -373,11 +410,12 @@ def _predict_batch(task_id: str) -> int:
         process.name, served.version)
     added = sum(_recorded(store, run, outcome, share)
                 for run, outcome, share in zip(runs, outcomes, shares, strict=True))
-    batches.done(task_id)
+    if begun_chunks:
+        batches.done(task_id)
     if runs:
-        log.info("interactive batch of %d jobs, %d images, read in %.1f ms", len(runs), images,
-                 1000 * seconds, extra={"worker": process.name,
-                                         "duration_ms": round(1000 * seconds, 1)})
+        log.info("interactive batch of %d jobs, %d images, read in %.1f ms%s", len(runs),
+                 images, 1000 * seconds, " (fast lane)" if lane else "",
+                 extra={"worker": process.name, "duration_ms": round(1000 * seconds, 1)})
     return added
 
 
