@@ -24,6 +24,7 @@ from hypothesis import settings as hypothesis_settings
 from hypothesis.errors import Unsatisfiable
 from PIL import Image
 from schemathesis import GenerationMode
+from schemathesis.config import SchemathesisConfig
 
 from common.settings import Settings
 from tests.reliability import digit_files, finished, submit
@@ -36,6 +37,11 @@ KEY = "reliability-key-5d1f0c"
 TTL = 4  # seconds a job is kept
 MAX_PIXELS = 200 * 200
 EXAMPLES = 50  # per operation and generation mode (fewer when an operation has few inputs)
+# Invalid input is rejected when it gets any 4xx (server errors are a failure of their own).
+# schemathesis's default list leaves out 414, which gunicorn answers by itself, as every
+# operation documents, to a generated request line over 4,094 bytes.
+FUZZ_CONFIG = SchemathesisConfig.from_dict(
+    {"checks": {"negative_data_rejection": {"expected-statuses": ["4xx", "5xx"]}}})
 
 
 @pytest.fixture(scope="module")
@@ -58,12 +64,14 @@ def edge(
 
 def test_fuzzed_requests_get_no_5xx_and_answers_that_match_the_document(edge: Stack) -> None:
     schema = schemathesis.openapi.from_url(f"{edge.url}/api/v1/openapi.json",
-                                           headers=dict(edge.headers), timeout=30)
+                                           config=FUZZ_CONFIG, headers=dict(edge.headers),
+                                           timeout=30)
     cases, failures = 0, []
 
     def fuzz(operation, mode: GenerationMode) -> None:
         """Up to EXAMPLES requests; an operation without inputs has no negative ones."""
         @hypothesis_settings(max_examples=EXAMPLES, deadline=None, database=None,
+                             derandomize=True,  # the same requests on every run
                              phases=[Phase.explicit, Phase.generate],
                              suppress_health_check=list(HealthCheck))
         @given(case=operation.as_strategy(generation_mode=mode))
