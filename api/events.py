@@ -27,7 +27,9 @@ from collections.abc import Iterator
 
 from flask import Blueprint, Response, request
 
-from common.jobstore import ENDED, JobStore, is_job_id
+from common.jobs import ENDED
+from common.jobstore import JobStore
+from common.redis_keys import is_job_id
 
 from .app import services
 from .errors import error_response

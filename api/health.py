@@ -7,7 +7,7 @@ import logging
 import redis
 from flask import Blueprint, Response, jsonify
 
-from common.jobstore import HEARTBEAT_MAX_AGE
+from common.redis_keys import HEARTBEAT_MAX_AGE
 
 from .app import services
 from .errors import error_response

@@ -15,7 +15,7 @@ from flask import Blueprint, Response, jsonify, request
 
 from common.interactive import LANE_QUEUE
 from common.interactive import QUEUE as BATCH_QUEUE
-from common.jobstore import ENDED, HEARTBEAT_MAX_AGE, NewJob, QueueFull, is_job_id
+from common.jobs import ENDED, NewJob, QueueFull
 from common.queue import (
     INTERACTIVE,
     PREDICT_CHUNK,
@@ -25,6 +25,7 @@ from common.queue import (
     send_interactive_batch,
     time_bounded_chunk,
 )
+from common.redis_keys import HEARTBEAT_MAX_AGE, is_job_id
 from common.webhooks import BadCallback, announce_end, check_callback_url
 from core.results import READ_MODES, to_csv
 

@@ -54,9 +54,11 @@ from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
 from prometheus_client.utils import floatToGoString
 
-from common.jobstore import ENDED, HEARTBEAT_MAX_AGE, JobStore
+from common.jobs import ENDED
+from common.jobstore import JobStore
 from common.metrics import HISTOGRAMS, count, histogram
 from common.queue import queue_keys
+from common.redis_keys import HEARTBEAT_MAX_AGE
 
 from .errors import error_response
 

@@ -16,7 +16,7 @@ from typing import Any
 from flask import Blueprint, Response, jsonify, request
 
 from common import model_registry
-from common.jobstore import HEARTBEAT_MAX_AGE
+from common.redis_keys import HEARTBEAT_MAX_AGE
 from core import versions
 from core.metadata import described
 

@@ -16,7 +16,8 @@ from typing import Any
 from flask import Blueprint, Response, jsonify, request
 
 from common.corrections import Correction, StoreFull, kind_of
-from common.jobstore import ENDED, StoredResult, is_job_id
+from common.jobs import ENDED, StoredResult
+from common.redis_keys import is_job_id
 
 from .app import services
 from .errors import error_response

@@ -3,9 +3,9 @@
 - the multipart splitter (`api.multipart.parse_files`) against werkzeug's form parser, on a
   10,000-part body as requests writes it;
 - reading a 10,000-result job as JSON text: the stored chunk arrays spliced
-  (`jobstore._rows_json`) against decoding and re-encoding them (`json.dumps(_rows(...))`);
+  (`job_views.rows_json`) against decoding and re-encoding them (`json.dumps(rows(...))`);
 - `Result.to_dict` against `dataclasses.asdict`;
-- keeping a 512-digit chunk's normalised MNIST test digits for review (`jobstore.pack_digits`,
+- keeping a 512-digit chunk's normalised MNIST test digits for review (`chunk_packing.pack_digits`,
   a bit mask of the ink and its values) against zlib (level 1) of their bytes, the way it was
   chosen over; the report gives the bytes per digit of each.
 
@@ -32,7 +32,8 @@ from werkzeug.formparser import parse_form_data
 from api.multipart import parse_files
 from bench.images import multipart
 from bench.report import arguments, table, write
-from common.jobstore import _rows, _rows_json, pack_digits, unpack_digits
+from common import job_views
+from common.chunk_packing import pack_digits, unpack_digits
 from common.settings import Settings
 from core.data import load_split
 from core.results import Result
@@ -80,7 +81,7 @@ def measure(parts: int, repeat: int, data_dir: Path) -> dict[str, dict[str, floa
 
     results = sample_results(parts)
     chunks = stored_chunks(results, CHUNK)
-    assert json.loads(_rows_json(chunks)) == _rows(chunks)
+    assert json.loads(job_views.rows_json(chunks)) == job_views.rows(chunks)
     one = results[0]
     fields = dataclasses.asdict(one)  # a digit result: the number fields are not in its JSON
     assert one.to_dict() == {name: fields[name] for name in one.to_dict()}
@@ -96,7 +97,8 @@ def measure(parts: int, repeat: int, data_dir: Path) -> dict[str, dict[str, floa
             lambda: parse_files(body, content_type, "files", max_parts=parts + 100),
             lambda: werkzeug_parse(body, content_type), 1e3, 1),
         f"results: {parts:,} as JSON text (ms)": (
-            lambda: _rows_json(chunks), lambda: json.dumps(_rows(chunks)), 1e3, 1),
+            lambda: job_views.rows_json(chunks), lambda: json.dumps(job_views.rows(chunks)),
+            1e3, 1),
         "Result.to_dict, one result (µs)": (
             one.to_dict, lambda: dataclasses.asdict(one), 1e6, 10_000),
         f"digits kept for review: pack {CHUNK} (ms)": (

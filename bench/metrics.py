@@ -68,7 +68,10 @@ def main(argv: list[str] | None = None) -> int:
 def _run(url: str, scrapes: int, quick: bool, out: Path | None) -> int:
     from api import metrics
     from api.app import create_app
-    from common.jobstore import _RECORD, METRICS_KEY, Chunk, JobStore
+    from common.job_scripts import RECORD
+    from common.jobs import Chunk
+    from common.jobstore import JobStore
+    from common.redis_keys import METRICS_KEY
     from common.settings import Settings
     from core.results import Result
 
@@ -92,9 +95,9 @@ def _run(url: str, scrapes: int, quick: bool, out: Path | None) -> int:
     assert b"mnistq_jobs_unfinished 500.0" in body, body[:2000]
 
     # hot path 1: the record script with and without its metrics lines
-    plain = "\n".join(line for line in _RECORD.splitlines()
+    plain = "\n".join(line for line in RECORD.splitlines()
                       if "KEYS[6]" not in line or line.lstrip().startswith("local"))
-    scripts = {"with metrics": store.redis.register_script(_RECORD),
+    scripts = {"with metrics": store.redis.register_script(RECORD),
                "without metrics": store.redis.register_script(plain)}
     payload = json.dumps([r.to_dict() for r in rows], separators=(",", ":"))
     per_call = {}

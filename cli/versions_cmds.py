@@ -17,7 +17,7 @@ from typing import Any
 import redis
 
 from common import model_registry
-from common.jobstore import HEARTBEAT_MAX_AGE
+from common.redis_keys import HEARTBEAT_MAX_AGE
 from common.settings import Settings
 from core import versions
 

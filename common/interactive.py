@@ -48,17 +48,10 @@ from dataclasses import replace
 
 import redis
 
-from common.jobstore import (
-    HEARTBEAT_MAX_AGE,
-    LUA_BEGIN,
-    PREFIX,
-    BatchQueue,
-    Chunk,
-    ChunkStart,
-    chunk_start,
-    job_key,
-    parse_chunk_entry,
-)
+from common.job_scripts import LUA_BEGIN
+from common.jobs import BatchQueue, Chunk, ChunkStart, parse_chunk_entry
+from common.jobstore import chunk_start
+from common.redis_keys import HEARTBEAT_MAX_AGE, PREFIX, job_key
 
 WAITING_KEY = f"{PREFIX}:interactive"
 BELL_KEY = f"{PREFIX}:interactive:bell"

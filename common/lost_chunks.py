@@ -22,8 +22,10 @@ from collections.abc import Callable
 
 import redis
 
-from common.jobstore import PREFIX, Chunk, JobStore, chunk_entry
+from common.jobs import Chunk, chunk_entry
+from common.jobstore import JobStore
 from common.queue import QUEUES, queue_keys
+from common.redis_keys import PREFIX
 
 log = logging.getLogger(__name__)
 

@@ -19,7 +19,7 @@ from typing import Any
 
 import redis
 
-from common.jobstore import PREFIX, WORKERS_KEY
+from common.redis_keys import PREFIX, WORKERS_KEY
 
 ACTIVE_KEY = f"{PREFIX}:model:active"
 SERVED_KEY = f"{PREFIX}:model:served"

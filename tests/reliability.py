@@ -14,7 +14,7 @@ from contextlib import suppress
 import redis
 import requests
 
-from common.jobstore import job_key
+from common.redis_keys import job_key
 from tests.conftest import IMAGES_TEST
 from tests.faulty_worker import SLOW
 from tests.stack import Process

@@ -34,7 +34,7 @@ import pytest
 import redis
 import requests
 
-from common.jobstore import WORKERS_KEY
+from common.redis_keys import WORKERS_KEY
 from common.settings import Settings
 from tests.support import free_port, wait_for
 

@@ -25,7 +25,9 @@ import pytest
 import requests
 
 from common.interactive import taken_key
-from common.jobstore import FAILED, UNFINISHED_KEY, JobStore, is_job_id
+from common.jobs import FAILED
+from common.jobstore import JobStore
+from common.redis_keys import UNFINISHED_KEY, is_job_id
 from common.settings import Settings
 from tests.reliability import digit_files, finished, submit
 from tests.stack import BIN, Process, settings_env, spawn, start_api, start_worker

@@ -23,7 +23,8 @@ from common.interactive import (
     taken_key,
 )
 from common.interactive import QUEUE as BATCH_QUEUE
-from common.jobstore import Chunk, JobStore, NewJob, job_key
+from common.jobs import Chunk, NewJob
+from common.jobstore import JobStore
 from common.queue import (
     INTERACTIVE,
     QUEUE,
@@ -31,6 +32,7 @@ from common.queue import (
     chunk_priority,
     time_bounded_chunk,
 )
+from common.redis_keys import job_key
 from common.settings import Settings
 from tests.conftest import IMAGES_TEST
 from tests.reliability import FAULTY_APP, Chunks, digit_files

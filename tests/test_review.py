@@ -18,7 +18,8 @@ import redis
 import requests
 
 from common.corrections import CorrectionStore
-from common.jobstore import JobStore, job_key
+from common.jobstore import JobStore
+from common.redis_keys import job_key
 from core.data import load_split
 from tests.stack import Stack, own_stack, start_api
 from tests.support import encode, wait_for

@@ -15,7 +15,8 @@ from pathlib import Path
 import pytest
 import requests
 
-from common.jobstore import JobStore, job_key
+from common.jobstore import JobStore
+from common.redis_keys import job_key
 from common.settings import Settings
 from tests.reliability import digit_files, finished, submit
 from tests.stack import Api, start_api, start_worker

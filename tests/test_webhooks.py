@@ -18,7 +18,8 @@ import pytest
 import requests
 
 from api.app import create_app
-from common.jobstore import UNFINISHED_KEY, JobStore
+from common.jobstore import JobStore
+from common.redis_keys import UNFINISHED_KEY
 from common.settings import Settings
 from common.webhooks import backoff
 from tests.conftest import IMAGES_TEST

@@ -9,20 +9,10 @@ from datetime import UTC, datetime
 import numpy as np
 import pytest
 
-from common.jobstore import (
-    TOMBSTONE_S,
-    UNFINISHED_KEY,
-    Chunk,
-    JobStore,
-    QueueFull,
-    digits_key,
-    job_key,
-    pack_digits,
-    pack_files,
-    tombstone_key,
-    unpack_digits,
-    unpack_files,
-)
+from common.chunk_packing import pack_digits, pack_files, unpack_digits, unpack_files
+from common.jobs import Chunk, QueueFull
+from common.jobstore import JobStore
+from common.redis_keys import TOMBSTONE_S, UNFINISHED_KEY, digits_key, job_key, tombstone_key
 from core.results import DigitRead, Result
 from tests.support import RedisServer, wait_for
 

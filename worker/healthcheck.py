@@ -15,7 +15,7 @@ import time
 
 import redis
 
-from common.jobstore import HEARTBEAT_MAX_AGE, WORKERS_KEY
+from common.redis_keys import HEARTBEAT_MAX_AGE, WORKERS_KEY
 from common.settings import Settings
 
 

@@ -35,14 +35,8 @@ from threadpoolctl import threadpool_limits
 
 from common import model_registry
 from common.interactive import InteractiveBatches
-from common.jobstore import (
-    ENDED,
-    HEARTBEAT_EVERY,
-    HEARTBEAT_MAX_AGE,
-    Chunk,
-    ChunkStart,
-    JobStore,
-)
+from common.jobs import ENDED, Chunk, ChunkStart
+from common.jobstore import JobStore
 from common.lost_chunks import LostChunks
 from common.queue import (
     FIRST_BIG,
@@ -50,6 +44,7 @@ from common.queue import (
     PREDICT_INTERACTIVE,
     send_interactive_batch,
 )
+from common.redis_keys import HEARTBEAT_EVERY, HEARTBEAT_MAX_AGE
 from common.webhooks import announce_end, resend_overdue
 from core.imaging import ImageLimits
 from core.metadata import described
