@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import logging
 
-import redis
 from flask import Blueprint, Response, jsonify
 
+from common.jobstore import REDIS_DOWN
 from common.redis_keys import HEARTBEAT_MAX_AGE
 
 from .app import services
@@ -28,7 +28,7 @@ def readyz() -> Response:
     try:
         store.ping()
         workers = store.live_workers(HEARTBEAT_MAX_AGE)
-    except (redis.ConnectionError, redis.TimeoutError) as exc:
+    except REDIS_DOWN as exc:
         log.warning("readyz: redis unreachable: %s", exc)
         return error_response(503, "not ready: Redis is unreachable", {"Retry-After": "5"})
     if workers == 0:

@@ -73,8 +73,8 @@ API's path: one round trip for both); the chunk is read by a batch task (bell ru
 LANE_QUEUE = replace(QUEUE, wake_key=WAKE_KEY, lanes_key=LANES_KEY, wake_tokens=WAKE_TOKENS)
 """The same, waking a fast lane instead of ringing the bell while one is alive."""
 
-# Keep one wake token per chunk waiting, at most ARGV[1], none when nothing waits.
-# KEYS: waiting, wake.
+# fit_tokens(waiting, wake, most): keep a wake token while chunks wait on list `waiting`, at
+# most one per chunk and `most` in all; none when nothing waits.
 _LUA_TOKENS = """
 local function fit_tokens(waiting, wake, most)
   local left = redis.call('LLEN', waiting)

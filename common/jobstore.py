@@ -64,6 +64,10 @@ from core.results import Result, model_label
 
 log = logging.getLogger(__name__)
 
+REDIS_DOWN = (redis.ConnectionError, redis.TimeoutError)
+"""What a client of `connect` raises while Redis is unreachable (restarting, or gone): the
+callers wait and try again, or answer 503, rather than fail the work."""
+
 
 def connect(settings: Settings, blocking_timeout: float | None = None) -> redis.Redis:
     """A Redis client that fails fast when Redis is down and reconnects by itself after.

@@ -27,9 +27,8 @@ import logging
 import threading
 from collections.abc import Callable
 
-import redis
-
 from common.interactive import InteractiveBatches, lane_id
+from common.jobstore import REDIS_DOWN
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +38,6 @@ often it looks at the waiting list unwoken."""
 LEAVE_WAIT = 5.0
 """Seconds a stopping process lets the lane finish the batch it reads before it is put
 back for another lane."""
-REDIS_DOWN = (redis.ConnectionError, redis.TimeoutError)
 
 
 class Lane:

@@ -28,7 +28,6 @@ from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from typing import Any
 
-import redis
 from celery.exceptions import Reject
 from celery.signals import worker_init, worker_process_init, worker_process_shutdown
 from threadpoolctl import threadpool_limits
@@ -36,7 +35,7 @@ from threadpoolctl import threadpool_limits
 from common import model_registry
 from common.interactive import InteractiveBatches
 from common.jobs import ENDED, Chunk, ChunkStart
-from common.jobstore import JobStore
+from common.jobstore import REDIS_DOWN, JobStore
 from common.lost_chunks import LostChunks
 from common.queue import (
     FIRST_BIG,
@@ -280,9 +279,6 @@ def _load_in_pool_process(**_: Any) -> None:
 @worker_process_shutdown.connect
 def _forget(**_: Any) -> None:
     process.shutdown()
-
-
-REDIS_DOWN = (redis.ConnectionError, redis.TimeoutError)
 
 
 def _send_again(job_id: str, chunk: Chunk) -> None:
