@@ -65,7 +65,7 @@ def create_job() -> Response:
             check_callback_url(callback_url, svc.settings)
         except BadCallback as exc:
             return error_response(400, str(exc))
-    size = _chunk_size(len(files))
+    size = _chunk_size(len(files), read)
     small = chunk_priority(0, math.ceil(len(files) / size), len(files)) == INTERACTIVE
     batch = LANE_QUEUE if svc.settings.fast_lane else BATCH_QUEUE
     try:
@@ -109,14 +109,14 @@ def _uploaded_files(
     return files
 
 
-def _chunk_size(total: int) -> int:
-    """Images per chunk for this job, given the workers alive now (asked only when the job
-    could make more than one chunk)."""
+def _chunk_size(total: int, read: str) -> int:
+    """Images per chunk for this job of mode `read`, given the workers alive now and what an
+    image of that mode costs them (asked only when the job could make more than one chunk)."""
     svc = services()
     largest = svc.settings.chunk_size
     if total <= min(SMALLEST_CHUNK, largest):
         return chunk_size_for(total, 1, largest)
-    largest = time_bounded_chunk(svc.store.seconds_per_image(), largest)
+    largest = time_bounded_chunk(svc.store.seconds_per_image(read), largest)
     return chunk_size_for(total, svc.store.live_workers(HEARTBEAT_MAX_AGE), largest)
 
 

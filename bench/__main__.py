@@ -29,6 +29,7 @@ BENCHMARKS = {
     "scaling": "throughput against workers and chunk size; writes docs/throughput.png",
     "hotpaths": "multipart splitter, results splicing, Result.to_dict vs what they replaced",
     "metrics": "cost of a /metrics scrape at 1,000 jobs, and of metrics on the hot path",
+    "after_load": "a 10,000-image job on a fresh stack and on one that has just served load",
     "load": "single images under big jobs (lanes, fairness, events), then a 1M-image soak",
     "peers": "BentoML 1.4 serving the same core and model beside mnistq up, 2 workers each: "
              "10,000 images, one image idle and under load, memory",

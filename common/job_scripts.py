@@ -32,7 +32,9 @@ end
 # KEYS: job, images, results, done, unfinished, metrics, webhooks due, digits.
 # ARGV: now, job id, chunk start, results JSON array, results in it, failed among them,
 # the recording worker's name, the chunk's seconds, the model version that read it ('' none),
-# the chunk's packed normalised digits ('' none; KEYS[8] the digits hash, expiring with the job).
+# the chunk's packed normalised digits ('' none; KEYS[8] the digits hash, expiring with the job),
+# the CPU seconds of its reading thread ('' none: a small job's, not counted in the job's read
+# mode's cost per image).
 # Returns {newly recorded, status after}; {-1, ''} when the job is gone.
 RECORD = _END_JOB + """
 local status = redis.call('HGET', KEYS[1], 'status')
@@ -53,6 +55,9 @@ if redis.call('HSETNX', KEYS[3], ARGV[3], ARGV[4]) == 1 then
   end
   redis.call('HINCRBY', KEYS[6], 'images:read', added - failed)
   redis.call('HINCRBY', KEYS[6], 'images:error', failed)
+  if ARGV[11] ~= '' then
+    add_cost(KEYS[6], redis.call('HGET', KEYS[1], 'read') or 'digit', ARGV[11], added)
+  end
 end
 if status == 'queued' then
   redis.call('HSET', KEYS[1], 'status', 'running', 'started_at', ARGV[1])

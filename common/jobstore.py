@@ -43,6 +43,7 @@ from common.jobs import (
     chunk_entry,
     parse_chunk_entry,
 )
+from common.metrics import cost_fields
 from common.redis_keys import (
     HEARTBEAT_MAX_AGE,
     METRICS_KEY,
@@ -328,7 +329,7 @@ class JobStore:
 
     def record_results(
         self, job_id: str, chunk: Chunk, results: Sequence[Result], worker: str = "",
-        seconds: float = 0.0, model: str | None = None,
+        seconds: float = 0.0, model: str | None = None, cpu_seconds: float | None = None,
     ) -> tuple[int, str | None]:
         """Record a chunk's results once (atomic; a chunk that runs twice changes nothing the
         second time), bump the counters, end the job when all are in.
@@ -338,10 +339,12 @@ class JobStore:
         `seconds` is how long the chunk took (the `mnistq_chunk_seconds` histogram);
         `model` the version that read it (the job's `models`). The results' normalised
         digits (`Result.normalised`) are kept beside them, for a person's correction.
+        `cpu_seconds`, given for a big job's chunk, is the CPU time its reading thread spent
+        on it: it joins the job's read mode's cost per image (`seconds_per_image`).
         Returns (newly recorded, job status after).
         """
         return _recorded(self._record(**_record_call(job_id, chunk, results, worker, seconds,
-                                                     model)))
+                                                     model, cpu_seconds)))
 
     def record_many(
         self, chunks: Sequence[tuple[str, Chunk, Sequence[Result], float]], worker: str = "",
@@ -355,7 +358,7 @@ class JobStore:
             return [self.record_results(job_id, chunk, results, worker, seconds, model)]
         pipe = self.redis.pipeline(transaction=False)
         for job_id, chunk, results, seconds in chunks:
-            self._record(**_record_call(job_id, chunk, results, worker, seconds, model),
+            self._record(**_record_call(job_id, chunk, results, worker, seconds, model, None),
                          client=pipe)
         return [_recorded(reply) for reply in (pipe.execute() if chunks else [])]
 
@@ -449,13 +452,17 @@ class JobStore:
 
     # ---- metrics ------------------------------------------------------------------------
 
-    def seconds_per_image(self, min_images: int = 1000) -> float | None:
-        """The workers' mean seconds per image over every chunk so far (from the metrics
-        hash); None until `min_images` have been read."""
-        total, read, errors = self.redis.hmget(
-            METRICS_KEY, "chunk_seconds:sum", "images:read", "images:error")
-        images = int(read or 0) + int(errors or 0)
-        return float(total) / images if total and images >= min_images else None
+    def seconds_per_image(self, read: str = "digit", min_images: int = 1000) -> float | None:
+        """The workers' mean CPU seconds per image of the big jobs' chunks read in mode
+        `read` so far (from the metrics hash); None until `min_images` have been read.
+
+        CPU time of big chunks only, per mode, so that neither a busy machine (wall time
+        stretched by other processes), nor the small jobs (a batch's fixed costs over one
+        image), nor the other mode (a number costs some 150 digits) shrinks the chunks.
+        """
+        seconds, images = self.redis.hmget(METRICS_KEY, *cost_fields(read))
+        count = int(images or 0)
+        return float(seconds) / count if seconds and count >= min_images else None
 
     def metrics_snapshot(self, queue_keys: Sequence[str], max_age: float) -> MetricsSnapshot:
         """Everything `/metrics` shows about the whole system, in one round trip of O(1) and
@@ -499,7 +506,8 @@ def chunk_start(chunk: Chunk, reply: list[Any]) -> ChunkStart:
 
 
 def _record_call(job_id: str, chunk: Chunk, results: Sequence[Result], worker: str,
-                 seconds: float, model: str | None) -> dict[str, list[Any]]:
+                 seconds: float, model: str | None, cpu_seconds: float | None
+                 ) -> dict[str, list[Any]]:
     """The keys and arguments of `job_scripts.RECORD` for one chunk's results."""
     rows = [r.to_dict() for r in results]
     failed = sum(1 for row in rows if row["error"])
@@ -508,7 +516,8 @@ def _record_call(job_id: str, chunk: Chunk, results: Sequence[Result], worker: s
     return {"keys": [*ending_keys(job_id), digits_key(job_id)],
             "args": [f"{time.time():.3f}", job_id, chunk.start,
                      json.dumps(rows, separators=(",", ":")), len(rows), failed, worker,
-                     f"{seconds:.6f}", model or "", digits]}
+                     f"{seconds:.6f}", model or "", digits,
+                     "" if cpu_seconds is None else f"{cpu_seconds:.6f}"]}
 
 
 def _recorded(reply: list[Any]) -> tuple[int, str | None]:

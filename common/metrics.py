@@ -16,6 +16,10 @@ Fields of `mnistq:metrics`:
   {histogram}:{i}                      observations in bucket i (1-based, not cumulative;
                                        i = len(bounds) + 1 is +Inf)
   {histogram}:sum                      sum of the observations (seconds)
+  cost:{read}:cpu_seconds, cost:{read}:images
+                                       CPU time and images of the big jobs' chunks read in
+                                       mode `read` (digit, number): what a chunk is cut by
+                                       (`common.queue.time_bounded_chunk`); not exported
 """
 
 from __future__ import annotations
@@ -44,13 +48,24 @@ local function observe(metrics, name, value)
   redis.call('HINCRBY', metrics, name .. ':' .. bucket, 1)
   redis.call('HINCRBYFLOAT', metrics, name .. ':sum', value)
 end
+local function add_cost(metrics, read, cpu_seconds, images)
+  redis.call('HINCRBYFLOAT', metrics, 'cost:' .. read .. ':cpu_seconds', cpu_seconds)
+  redis.call('HINCRBY', metrics, 'cost:' .. read .. ':images', images)
+end
 local function job_ended(metrics, job, now, status)
   redis.call('HINCRBY', metrics, 'jobs_ended:' .. status, 1)
   observe(metrics, 'job_seconds', tonumber(now) - tonumber(redis.call('HGET', job, 'created_at')))
 end
 """
 """Lua functions for the job store's scripts: `observe(metrics_key, histogram, seconds)`,
+`add_cost(metrics_key, read, cpu_seconds, images)` (the fields of `cost_fields`),
 `job_ended(metrics_key, job_key, now, status)`."""
+
+
+def cost_fields(read: str) -> tuple[str, str]:
+    """The fields of `mnistq:metrics` that `add_cost` bumps for mode `read`: CPU seconds,
+    images."""
+    return f"cost:{read}:cpu_seconds", f"cost:{read}:images"
 
 
 @dataclass(frozen=True)

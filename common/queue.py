@@ -56,8 +56,9 @@ first: a big job submitted behind another starts on the next free worker, catche
 same fraction, and from then on the two interleave (a multilevel feedback queue: fair shares
 without per-client state)."""
 CHUNK_SECONDS = 0.05
-"""Target time of one chunk: what a single image may wait for a busy worker. Big jobs' chunks
-are cut to about this long (`time_bounded_chunk`), at 1-2 ms of per-task cost (2-4 %)."""
+"""Target time of one chunk, in a worker's CPU time: what a single image may wait for a busy
+worker (without the fast lane). Big jobs' chunks are cut to about this long
+(`time_bounded_chunk`), at 1-2 ms of per-task cost (2-4 %)."""
 
 
 def chunk_priority(index: int, chunks: int, total: int) -> int:
@@ -71,7 +72,8 @@ def chunk_priority(index: int, chunks: int, total: int) -> int:
 
 def time_bounded_chunk(seconds_per_image: float | None, largest: int) -> int:
     """The most images per chunk such that a chunk takes about CHUNK_SECONDS, given the
-    workers' measured seconds per image (None: not known yet, `largest`), within
+    workers' measured CPU seconds per image in the job's read mode
+    (`JobStore.seconds_per_image`; None: not known yet, `largest`), within
     [SMALLEST_CHUNK, largest]."""
     if not seconds_per_image:
         return largest

@@ -200,3 +200,19 @@ def test_hands_quick_reads_plain_and_other_hand_digits(
     assert report["n_images"] == 500
     assert 0.8 <= report["plain"]["accuracy"] <= 1 and 0.7 <= report["other_hand"]["accuracy"] <= 1
     assert "other hands" in done.stdout
+
+
+def test_after_load_reads_jobs_on_a_fresh_and_a_loaded_stack(
+    tmp_path: Path, small_model_path: Path
+) -> None:
+    """`bench after_load --quick`: the load ran on one stack, then every round read a job on
+    each, all succeeding, and the report compares them."""
+    out = tmp_path / "after_load.json"
+    done = run_bench("after_load", "--quick", "--rounds", "1", "--images", "300",
+                     "--load-seconds", "1", "--model", str(small_model_path), "--out", str(out))
+    assert done.returncode == 0, done.stderr[-3000:]
+    report = json.loads(out.read_text())
+    assert report["load"]["p50_ms"] > 0 and not report["load"]["errors"]
+    assert [len(v) for v in report["images_per_s"].values()] == [1, 1]
+    assert report["after_load_vs_fresh"] > 0
+    assert "after the load / fresh" in done.stdout

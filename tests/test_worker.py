@@ -65,3 +65,6 @@ def test_two_workers_share_one_large_job(settings: Settings, tmp_path: Path) -> 
         chunks_per_worker = [sum(pid in own for pid in pids) for own in worker_pids]
         assert all(count > 0 for count in chunks_per_worker), chunks_per_worker
         assert sum(chunks_per_worker) == chunks
+    # the workers measured what a digit costs them, which the next jobs' chunks are cut by
+    assert 0 < store.seconds_per_image("digit", min_images=1200) < 0.01
+    assert store.seconds_per_image("number", min_images=1) is None

@@ -12,6 +12,7 @@ import pytest
 from common.chunk_packing import pack_digits, pack_files, unpack_digits, unpack_files
 from common.jobs import Chunk, QueueFull
 from common.jobstore import JobStore
+from common.queue import SMALLEST_CHUNK, time_bounded_chunk
 from common.redis_keys import TOMBSTONE_S, UNFINISHED_KEY, digits_key, job_key, tombstone_key
 from core.results import DigitRead, Result
 from tests.support import RedisServer, wait_for
@@ -127,6 +128,31 @@ def test_a_job_expires_whole(redis_server: RedisServer) -> None:
     assert redis_server.client().get(tombstone) == str(expires_at).encode()
     assert redis_server.client().expiretime(tombstone) == expires_at + TOMBSTONE_S
     assert store.expired_at("0" * 32) is None  # never created: unknown, not expired
+
+
+def test_chunks_are_cut_by_the_cpu_cost_of_big_chunks_in_the_job_s_own_read_mode(
+    redis_server: RedisServer,
+) -> None:
+    """A busy machine (a chunk's wall time stretched), small jobs (a batch's fixed costs over
+    a single image) and number jobs (each image some 150 times a digit's cost) must not
+    shrink a digit job's chunks."""
+    store = store_on(redis_server)
+    digits, digit_chunks = new_job(store, [(f"{i}.png", b"img") for i in range(1000)], 500)
+    for chunk in digit_chunks:  # 100 ms of CPU each, spread over 2 s by other processes
+        store.record_results(digits, chunk, results_for(chunk), seconds=2.0, cpu_seconds=0.1)
+    small, [one] = new_job(store, [("0.png", b"img")], 64)
+    store.record_many([(small, one, results_for(one), 0.5)])  # no CPU figure: not counted
+    numbers, number_chunks = store.create_job([(f"{i}.png", b"img") for i in range(1000)], 64,
+                                              read="number")
+    for chunk in number_chunks:
+        store.record_results(numbers, chunk, results_for(chunk), seconds=3.0,
+                             cpu_seconds=0.03 * (chunk.stop - chunk.start))
+
+    assert store.seconds_per_image("digit") == pytest.approx(0.0002)
+    assert time_bounded_chunk(store.seconds_per_image("digit"), 512) == 250
+    assert store.seconds_per_image("number") == pytest.approx(0.03)
+    assert time_bounded_chunk(store.seconds_per_image("number"), 512) == SMALLEST_CHUNK
+    assert store.seconds_per_image("digit", min_images=1001) is None  # not measured enough
 
 
 def test_a_job_refused_by_the_queue_limit_leaves_no_tombstone(redis_server: RedisServer) -> None:

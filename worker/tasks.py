@@ -365,16 +365,17 @@ def _predict_chunk(job_id: str, chunk: Chunk) -> int:
     process.load()
     store = process.store
     assert store is not None
-    begun = time.perf_counter()
+    begun, begun_cpu = time.perf_counter(), time.thread_time()
     run = _runnable(job_id, chunk, store.begin_chunk(job_id, chunk, process.name))
     if run is None:
         return 0
     served = process.served  # once per chunk: a switch happens between two chunks
     assert served is not None
     [results] = _read([run], served.model)
-    seconds = time.perf_counter() - begun
+    seconds, cpu_seconds = time.perf_counter() - begun, time.thread_time() - begun_cpu
     outcome = store.record_results(job_id, chunk, _named(results, served), process.name,
-                                   seconds=seconds, model=served.version)
+                                   seconds=seconds, model=served.version,
+                                   cpu_seconds=cpu_seconds)
     return _recorded(store, run, outcome, seconds)
 
 
