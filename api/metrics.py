@@ -56,9 +56,10 @@ from prometheus_client.utils import floatToGoString
 
 from common.jobs import ENDED
 from common.jobstore import JobStore
-from common.metrics import HISTOGRAMS, count, histogram
+from common.metrics import HISTOGRAMS, cost_fields, count, histogram
 from common.queue import queue_keys
 from common.redis_keys import HEARTBEAT_MAX_AGE
+from core.results import READ_MODES
 
 from .errors import error_response
 
@@ -97,6 +98,7 @@ class SystemCollector(Collector):
         images.add_metric(["read"], count(c, "images:read"))
         images.add_metric(["error"], count(c, "images:error"))
         yield images
+        yield from _reading_cost(c)
         yield GaugeMetricFamily("mnistq_queue_chunks", "Chunks waiting in the broker.",
                                 value=snap.queue_chunks)
         yield GaugeMetricFamily("mnistq_jobs_unfinished", "Jobs queued or running.",
@@ -112,6 +114,23 @@ class SystemCollector(Collector):
         if snap.model_version is not None:
             yield InfoMetricFamily("mnistq_model", "The model version the workers serve.",
                                    value={"version": snap.model_version})
+
+
+def _reading_cost(counters: dict[str, str]) -> Iterator[Metric]:
+    """What reading an image costs the workers, by read mode: the figure big jobs' chunks are
+    cut by, and an operator's capacity (a worker process reads 1 / (CPU s per image) a second).
+    """
+    cpu = CounterMetricFamily("mnistq_read_cpu_seconds", "CPU time of the worker threads "
+                              "reading big jobs' chunks, by read mode.", labels=["read"])
+    images = CounterMetricFamily("mnistq_read_images", "Images in the chunks that "
+                                 "mnistq_read_cpu_seconds counts, by read mode.",
+                                 labels=["read"])
+    for mode in READ_MODES:
+        seconds_field, images_field = cost_fields(mode)
+        cpu.add_metric([mode], float(counters.get(seconds_field, 0)))
+        images.add_metric([mode], count(counters, images_field))
+    yield cpu
+    yield images
 
 
 def init_app(app: Flask, store: JobStore) -> None:

@@ -19,7 +19,7 @@ Fields of `mnistq:metrics`:
   cost:{read}:cpu_seconds, cost:{read}:images
                                        CPU time and images of the big jobs' chunks read in
                                        mode `read` (digit, number): what a chunk is cut by
-                                       (`common.queue.time_bounded_chunk`); not exported
+                                       (`common.queue.time_bounded_chunk`)
 """
 
 from __future__ import annotations

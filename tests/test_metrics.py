@@ -122,6 +122,12 @@ def test_prometheus_scrapes_the_whole_system(prometheus_stack, settings, tmp_pat
     # the API's two gunicorn processes answered between them; the scrape sums both
     prom.wait_value('sum(mnistq_http_request_seconds_count{route="/api/v1/jobs",'
                     'method="POST",status="200"})', 3)
+    # small jobs are not in the reading cost; a big job's chunks are
+    assert prom.value('mnistq_read_images_total{read="digit"}') == 0
+    assert submit(stack.url, 100)["status"] == "succeeded"
+    prom.wait_value('mnistq_read_images_total{read="digit"}', 100)
+    assert prom.value('mnistq_read_cpu_seconds_total{read="digit"}') > 0
+    assert prom.value('mnistq_read_images_total{read="number"}') == 0
 
     # a replaced worker (another process, as on another host) continues the same counters
     stack.workers[0].stop()
@@ -129,8 +135,8 @@ def test_prometheus_scrapes_the_whole_system(prometheus_stack, settings, tmp_pat
     replacement = start_worker(settings, "w1", log_dir=tmp_path)
     try:
         assert submit(stack.url, 2)["status"] == "succeeded"
-        prom.wait_value('mnistq_images_total{outcome="read"}', 11)
-        prom.wait_value('mnistq_jobs_ended_total{status="succeeded"}', 4)
+        prom.wait_value('mnistq_images_total{outcome="read"}', 111)
+        prom.wait_value('mnistq_jobs_ended_total{status="succeeded"}', 5)
     finally:
         replacement.stop()
 
@@ -145,7 +151,9 @@ def test_metrics_page_names_every_metric_in_the_text_format(settings) -> None:
     for name in ("mnistq_jobs_created_total", "mnistq_jobs_ended_total",
                  "mnistq_images_total", "mnistq_queue_chunks", "mnistq_jobs_unfinished",
                  "mnistq_workers_live", "mnistq_chunk_seconds_bucket",
-                 "mnistq_job_seconds_bucket", "mnistq_http_request_seconds_bucket"):
+                 "mnistq_job_seconds_bucket", "mnistq_http_request_seconds_bucket",
+                 'mnistq_read_cpu_seconds_total{read="number"}',
+                 'mnistq_read_images_total{read="digit"}'):
         assert f"\n{name}" in text, name
     assert 'route="/api/v1/jobs",status="400"' in text
 
