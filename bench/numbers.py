@@ -7,6 +7,9 @@ one batched predict) in batches of 64 on one thread. "5 digits" is the CPU per i
 5-digit numbers alone (issue 13's target: <= 5 ms per core). "mnist" is the share of the
 numbers whose every digit the model reads right as the MNIST test digit itself (the set's
 `mnist_indices`, from `eval.numbers`): what the page and the cutting cost is the difference.
+"hand" is the share whose every digit it reads right as the number's writer drew it, alone
+(`eval.numbers.written`; for a set made with `--seed`, blank otherwise): the kinds other
+than clean are written in another hand, which the model misreads more often than MNIST's.
 
 `--job N` also sends N of the set's images (the set repeated as needed) as one `read=number`
 job through a real stack (`mnistq up --workers 2`, its own Redis, the upload limit raised to
@@ -39,13 +42,17 @@ NAME = "numbers"
 BATCH = 64
 
 
-def measure(folder: Path, model: DigitModel, limits: ImageLimits, data_dir: Path) -> dict:
+def measure(folder: Path, model: DigitModel, limits: ImageLimits, data_dir: Path,
+            seed: int | None = None) -> dict:
     """Per kind and overall: numbers, exact matches, CPU ms per image, exact matches of the
-    model on the MNIST digits themselves (None without `mnist_indices`); and for 5 digits."""
+    model on the MNIST digits themselves (None without `mnist_indices`) and on the digits
+    as written alone (None unless the set was made with `seed`); and for 5 digits."""
     with (folder / "labels.csv").open(newline="") as f:
         rows = list(csv.DictReader(f))
     mnist_right = on_mnist.read_right(rows, "mnist_indices", model, data_dir)
     known = mnist_right is not None
+    hand_right = None if seed is None else on_mnist.written_right(rows, seed, model, data_dir)
+    hand = hand_right is not None
     tally: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
     for start in range(0, len(rows), BATCH):
         batch = rows[start:start + BATCH]
@@ -64,8 +71,10 @@ def measure(folder: Path, model: DigitModel, limits: ImageLimits, data_dir: Path
                 t["exact"] += result.text == row["text"]
                 t["seconds"] += seconds
                 t["mnist_exact"] += bool(known and mnist_right[item[0]])
+                t["hand_exact"] += bool(hand and hand_right[item[0]])
     return {key: {"numbers": int(t["numbers"]), "accuracy": t["exact"] / t["numbers"],
                   "mnist_accuracy": t["mnist_exact"] / t["numbers"] if known else None,
+                  "hand_accuracy": t["hand_exact"] / t["numbers"] if hand else None,
                   "cpu_ms_per_image": 1e3 * t["seconds"] / t["numbers"]}
             for key, t in tally.items()}
 
@@ -99,8 +108,10 @@ def render(by_kind: dict) -> str:
         r = by_kind[key]
         rows.append((key, r["numbers"], f"{100 * r['accuracy']:.1f}%",
                      "" if r["mnist_accuracy"] is None else f"{100 * r['mnist_accuracy']:.1f}%",
+                     "" if r["hand_accuracy"] is None else f"{100 * r['hand_accuracy']:.1f}%",
                      r["cpu_ms_per_image"]))
-    return report.table(("kind", "numbers", "read exactly", "mnist", "CPU ms / image"), rows)
+    return report.table(("kind", "numbers", "read exactly", "mnist", "hand", "CPU ms / image"),
+                        rows)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -109,7 +120,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--set", type=Path, required=True, help="folder with labels.csv")
     parser.add_argument("--make", action="store_true", help="generate the set first")
     parser.add_argument("--count", type=int, default=200, help="numbers per kind with --make")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=int, default=0,
+                        help="the set's seed (with --make: the one it is made with), for the "
+                             "hand column; blank when the set was made with another")
     parser.add_argument("--job", type=int, default=0, metavar="N",
                         help="also one job of N numbers through a real 2-worker stack")
     args = parser.parse_args(argv)
@@ -119,7 +132,7 @@ def main(argv: list[str] | None = None) -> int:
     model = DigitModel.load(args.model)
     limits = ImageLimits(settings.max_image_bytes, settings.max_image_pixels)
     with threadpool_limits(limits=1):
-        by_kind = measure(args.set, model, limits, args.data_dir)
+        by_kind = measure(args.set, model, limits, args.data_dir, args.seed)
     print(render(by_kind))
     job = measure_job(args.set, args.model, args.job) if args.job else None
     if job:

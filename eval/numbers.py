@@ -107,9 +107,8 @@ def _canvas(rng: np.random.Generator, total: float, height: float,
     return (w, h), left, above + height
 
 
-def clean(digits: list[np.ndarray], rng: np.random.Generator) -> tuple[bytes, str]:
+def clean(inks: list[np.ndarray], rng: np.random.Generator) -> tuple[bytes, str]:
     """Dark ink on white paper, normally spaced, MNIST's own hand."""
-    inks = [_plain(d) for d in digits]
     height = rng.uniform(24, 90)
     heights = [height] * len(inks)
     gaps = list(rng.uniform(0.12, 0.45, len(inks)) * height)
@@ -123,9 +122,8 @@ def clean(digits: list[np.ndarray], rng: np.random.Generator) -> tuple[bytes, st
     return _save(pixels, fmt, rng), fmt.lower().replace("jpeg", "jpg")
 
 
-def tight(digits: list[np.ndarray], rng: np.random.Generator) -> tuple[bytes, str]:
+def tight(inks: list[np.ndarray], rng: np.random.Generator) -> tuple[bytes, str]:
     """Tight handwriting: neighbours touch or overlap by up to a fifth of a digit."""
-    inks = [_writer(d, rng) for d in digits]
     height = rng.uniform(30, 90)
     heights = list(height * rng.uniform(0.92, 1.08, len(inks)))
     widths = _widths(inks, heights)
@@ -142,9 +140,8 @@ def tight(digits: list[np.ndarray], rng: np.random.Generator) -> tuple[bytes, st
     return _save(pixels, "JPEG", rng), "jpg"
 
 
-def notebook(digits: list[np.ndarray], rng: np.random.Generator) -> tuple[bytes, str]:
+def notebook(inks: list[np.ndarray], rng: np.random.Generator) -> tuple[bytes, str]:
     """A phone photo of ruled notebook paper: the number written on a line in ballpoint."""
-    inks = [_writer(d, rng) for d in digits]
     spacing = rng.uniform(28, 60)
     height = spacing * rng.uniform(0.8, 1.6)
     heights = list(height * rng.uniform(0.9, 1.1, len(inks)))
@@ -182,9 +179,8 @@ def _hlines_at(page: np.ndarray, ys: np.ndarray, thickness: float, colour: np.nd
     _ink_on(page, np.broadcast_to(cover, (h, w)).astype(np.float32), colour)
 
 
-def comb(digits: list[np.ndarray], rng: np.random.Generator) -> tuple[bytes, str]:
+def comb(inks: list[np.ndarray], rng: np.random.Generator) -> tuple[bytes, str]:
     """A scanned form's comb field: one printed box per digit, the digit written inside."""
-    inks = [_writer(d, rng) for d in digits]
     cell = rng.uniform(30, 90)
     box_h = cell * rng.uniform(1.0, 1.4)
     n = len(inks) + int(rng.integers(0, 2))  # sometimes a spare empty box at the end
@@ -217,9 +213,8 @@ def comb(digits: list[np.ndarray], rng: np.random.Generator) -> tuple[bytes, str
     return _save(pixels, fmt, rng), fmt.lower().replace("jpeg", "jpg")
 
 
-def drift(digits: list[np.ndarray], rng: np.random.Generator) -> tuple[bytes, str]:
+def drift(inks: list[np.ndarray], rng: np.random.Generator) -> tuple[bytes, str]:
     """Pencil; the digits' size and baseline drift along the row, the row slightly turned."""
-    inks = [_writer(d, rng) for d in digits]
     height = rng.uniform(30, 80)
     growth = rng.uniform(-0.25, 0.25)
     steps = np.linspace(0, 1, len(inks))
@@ -248,14 +243,35 @@ MAKERS: dict[str, Callable[[list[np.ndarray], np.random.Generator], tuple[bytes,
 }
 
 
-def number(kind: str, seed: int, n: int, images: np.ndarray) -> tuple[bytes, str, np.ndarray]:
-    """The `n`-th number of `kind` in the set of `seed` (`images`: the MNIST test images):
-    its file's bytes and extension, and the indices of the digits written, left to right."""
+def _drawn(kind: str, seed: int, n: int, images: np.ndarray
+           ) -> tuple[np.random.Generator, np.ndarray, list[np.ndarray]]:
+    """The `n`-th number of `kind` in the set of `seed` before it is put on paper: its
+    generator (drawn from as far as the digits), the indices of its MNIST test digits and
+    those digits as written (ink coverage, 4x upsampled): MNIST's own hand for clean
+    numbers, another hand (`_writer`) for the other kinds."""
     rng = np.random.default_rng([seed, zlib.crc32(b"number-" + kind.encode()), n])
     length = int(rng.integers(MIN_DIGITS, MAX_DIGITS + 1))
     chosen = rng.integers(0, len(images), length)
-    data, ext = MAKERS[kind]([images[i] for i in chosen], rng)
+    if kind == "clean":
+        return rng, chosen, [_plain(images[i]) for i in chosen]
+    return rng, chosen, [_writer(images[i], rng) for i in chosen]
+
+
+def number(kind: str, seed: int, n: int, images: np.ndarray) -> tuple[bytes, str, np.ndarray]:
+    """The `n`-th number of `kind` in the set of `seed` (`images`: the MNIST test images):
+    its file's bytes and extension, and the indices of the digits written, left to right."""
+    rng, chosen, inks = _drawn(kind, seed, n, images)
+    data, ext = MAKERS[kind](inks, rng)
     return data, ext, chosen
+
+
+def written(kind: str, seed: int, n: int, images: np.ndarray
+            ) -> tuple[np.ndarray, list[np.ndarray]]:
+    """The indices of the `n`-th number's MNIST digits and the digits as its writer drew
+    them, each alone (ink coverage in [0, 1], 4x upsampled), before the paper, the lines,
+    the light and the camera: what a reader of the page could at best be given."""
+    _, chosen, inks = _drawn(kind, seed, n, images)
+    return chosen, inks
 
 
 def make(out: Path, kind: str, count: int, seed: int, data_dir: Path) -> list[dict[str, str]]:

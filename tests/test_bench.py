@@ -119,6 +119,7 @@ def test_numbers_quick_reports_each_kind(tmp_path: Path, small_model_path: Path)
     assert code == 0 and {"clean", "tight", "overall"} <= set(by_kind)
     assert by_kind["overall"]["numbers"] == 50 and by_kind["overall"]["cpu_ms_per_image"] > 0
     assert all(0 <= k["mnist_accuracy"] <= 1 for k in by_kind.values())
+    assert all(0 <= k["hand_accuracy"] <= 1 for k in by_kind.values())  # made with --seed 0
 
 
 def test_a_number_is_right_on_mnist_only_when_every_digit_it_was_made_from_is(
@@ -216,3 +217,20 @@ def test_after_load_reads_jobs_on_a_fresh_and_a_loaded_stack(
     assert [len(v) for v in report["images_per_s"].values()] == [1, 1]
     assert report["after_load_vs_fresh"] > 0
     assert "after the load / fresh" in done.stdout
+
+
+def test_a_number_is_right_as_written_only_for_the_seed_it_was_made_with(
+    data_dir: Path, small_model, tmp_path: Path
+) -> None:
+    """The "hand" column: each digit as the number's writer drew it, read alone; a clean
+    number is written in MNIST's own hand, and reads as its MNIST digits do."""
+    from bench import on_mnist
+    from eval.numbers import make
+
+    rows = make(tmp_path, "clean", 6, seed=2, data_dir=data_dir)
+    right = on_mnist.written_right(rows, 2, small_model, data_dir)
+    assert right is not None and right.dtype == bool
+    assert list(right) == list(on_mnist.read_right(rows, "mnist_indices", small_model, data_dir))
+    assert on_mnist.written_right(rows, 3, small_model, data_dir) is None
+    assert on_mnist.written_right([{"filename": "x.png", "text": "1"}], 2, small_model,
+                                  data_dir) is None

@@ -5,7 +5,8 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
-from eval.numbers import KINDS, MAX_DIGITS, MIN_DIGITS, make
+from core.data import load_split
+from eval.numbers import KINDS, MAX_DIGITS, MIN_DIGITS, make, written
 
 
 def test_same_seed_same_bytes_and_a_smaller_set_is_a_prefix(data_dir: Path, tmp_path: Path):
@@ -26,3 +27,16 @@ def test_labels_list_every_kind_with_its_text(data_dir: Path, tmp_path: Path):
         assert row["text"].isdigit() and MIN_DIGITS <= len(row["text"]) <= MAX_DIGITS
         assert len(row["mnist_indices"].split()) == len(row["text"])
         assert (tmp_path / row["filename"]).stat().st_size > 0
+
+
+def test_a_number_s_digits_as_written_are_the_ones_its_labels_name(data_dir: Path,
+                                                                     tmp_path: Path):
+    """`written`: each number's digits as its writer drew them, alone (the "hand" column of
+    `bench numbers`), the same digits the image was made from."""
+    images, _ = load_split(data_dir, "test")
+    rows = make(tmp_path, "comb", 3, seed=4, data_dir=data_dir)
+    for n, row in enumerate(rows):
+        chosen, inks = written("comb", 4, n, images)
+        assert " ".join(str(i) for i in chosen) == row["mnist_indices"]
+        assert len(inks) == len(chosen)
+        assert all(ink.shape == (112, 112) and ink.min() >= 0 and ink.max() <= 1 for ink in inks)
