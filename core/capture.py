@@ -68,6 +68,9 @@ A printed line is also at most this fraction of the page's longest side thick...
 MEET_FRACTION = 0.3
 """Runs that meet another way (a box's corners) are printed from this fraction of the
 page's shorter side: a digit's own corners (a 5, a 7) are shorter."""
+LINE_END = 3
+"""A run that meets a line within this many pixels of where the line ends meets its end
+(a box's corner), not its middle (a stroke crossing a ruled line)."""
 LINE_THICKNESS = 0.03
 """...(at least 3 px)."""
 MIN_LINE_SIDE = 96
@@ -99,8 +102,13 @@ pressed hard at one spot makes the darkest ink no measure of the rest of the dig
 RULE_ASPECT = 8.0
 """A component at least this many times as long as it is thick (pixels over length) is a
 piece of a printed line..."""
+REMNANT_SHARE = 0.5
+"""...and one as long as a printed line with this share of its pixels within 2 px of the
+printed lines found is what the line finder left of them (the dark core of a box's wall, a
+doubled border): never the digit, nor a piece of it."""
 SEPARATE_DIGIT = 0.6
-"""...but a cluster at least this fraction of its height, beside it, is another digit."""
+"""A cluster beside the digit at least this fraction of its height (and about as inked) is
+another digit."""
 SHADING_EDGE = 4.0
 """At the edge of a mark, the ink rises to the ink level within this many pixels (a pen's
 edge, blurred by the lens and the 3x3 smoothing, rises in 1-3); light varies more slowly..."""
@@ -171,7 +179,7 @@ def find_digit(pixels: np.ndarray, scale: float = 1.0) -> Digit:
     traced = [ndimage.uniform_filter1d(ink, LINE_TRACE, axis=axis) for axis in (1, 0)]
     # Averaged along a line, the paper's noise drops by half or more: fainter is still ink.
     lines = printed_lines(mask, *(t >= TRACE_LEVEL * level for t in traced), ink=ink)
-    kept = digit_components(mask & ~lines, ink, threshold)
+    kept = digit_components(mask & ~lines, ink, threshold, lines)
     core = kept & (ink >= threshold)
     if small:
         traced_faint = _traced(kept, faint >= faint_level)
@@ -371,14 +379,17 @@ def printed_lines(mask: np.ndarray, rows_mask: np.ndarray | None = None,
     along_cols, across_cols = _long_runs(cols_mask.T, thin_cols.T, length, side)
     along_cols, across_cols = along_cols.T, across_cols.T
     # A long run is printed if its line crosses most of the page (ruled lines, margins,
-    # grids), or if it meets a long run the other way (a box's corners): a long stroke of
-    # a digit, such as a tall 1 on a small page, does neither.
+    # grids), or if it meets a long run the other way (a box's corners), or the end of a
+    # line the other way that crosses the page (the side of a box as wide as half the
+    # page): a long stroke of a digit, such as a tall 1 on a small page, does none of
+    # these (it crosses ruled lines, it does not end them).
     spanning = across_rows | across_cols
     runs_rows, runs_cols = along_rows & ~spanning, along_cols & ~spanning
     labels, count = ndimage.label(runs_rows | runs_cols, structure=np.ones((3, 3), dtype=bool))
     printed = np.zeros(count + 1, dtype=bool)
-    near_cols = ndimage.maximum_filter(runs_cols.view(np.uint8), size=5).astype(bool)
+    near_cols = _near(runs_cols | _line_ends(across_cols, axis=0))
     printed[labels[runs_rows & near_cols]] = True
+    printed[labels[runs_cols & _near(_line_ends(across_rows, axis=1))]] = True
     printed[0] = False
     printed_runs = printed[labels]
     lines_rows = (across_rows | (printed_runs & along_rows)) & thin_rows & mask
@@ -396,6 +407,25 @@ def printed_lines(mask: np.ndarray, rows_mask: np.ndarray | None = None,
     crossed = (_closing(rest, _gap(lines_rows, 0), axis=0) & lines_rows & ~lines_cols) | (
         _closing(rest, _gap(lines_cols, 1), axis=1) & lines_cols & ~lines_rows)
     return _unless_short(lines & ~crossed, length)
+
+
+def _near(mask: np.ndarray) -> np.ndarray:
+    """Pixels within 2 px of `mask` (a 5x5 neighbourhood)."""
+    return ndimage.maximum_filter(mask.view(np.uint8), size=5).astype(bool)
+
+
+def _line_ends(lines: np.ndarray, axis: int) -> np.ndarray:
+    """The pixels at the two ends of each line (an 8-connected piece of `lines`, running
+    along `axis`): those within `LINE_END` px of its first or last position along it."""
+    labels, count = ndimage.label(lines, structure=np.ones((3, 3), dtype=bool))
+    if count == 0:
+        return lines
+    position = np.indices(lines.shape, sparse=True)[axis]
+    position = np.broadcast_to(position, lines.shape)
+    index = np.arange(1, count + 1)
+    first = np.concatenate(([0], ndimage.minimum(position, labels, index)))[labels]
+    last = np.concatenate(([0], ndimage.maximum(position, labels, index)))[labels]
+    return lines & ((position <= first + LINE_END) | (position >= last - LINE_END))
 
 
 def _unless_short(lines: np.ndarray, length: int) -> np.ndarray:
@@ -535,17 +565,19 @@ def _closing(mask: np.ndarray, size: int, axis: int) -> np.ndarray:
 
 # --- 3. components -------------------------------------------------------------------------
 
-def digit_components(mask: np.ndarray, ink: np.ndarray, strong: float = 0.0) -> np.ndarray:
+def digit_components(mask: np.ndarray, ink: np.ndarray, strong: float = 0.0,
+                     lines: np.ndarray | None = None) -> np.ndarray:
     """The digit's pixels in an ink mask: its main cluster of components, specks and marks
-    touching the frame left out; only components reaching `strong` ink count. Raises
-    `ImageError` for no digit or several. When nothing but a band of shading reaching the
-    frame is left, the digit is looked for again without the band's faint ink: a digit
-    written across a shadow's edge is one component with the shadow."""
-    kept, band = _digit_cluster(mask, ink, strong)
+    touching the frame left out; only components reaching `strong` ink count; thin straight
+    pieces lying along the printed `lines` taken out of the mask are what is left of them.
+    Raises `ImageError` for no digit or several. When nothing but a band of shading
+    reaching the frame is left, the digit is looked for again without the band's faint
+    ink: a digit written across a shadow's edge is one component with the shadow."""
+    kept, band = _digit_cluster(mask, ink, strong, lines)
     if band is None:
         return kept
     try:
-        inside, _ = _digit_cluster(mask & ~band, ink, strong)
+        inside, _ = _digit_cluster(mask & ~band, ink, strong, lines)
     except ImageError:
         return kept
     rows, cols = extent(inside)
@@ -553,8 +585,8 @@ def digit_components(mask: np.ndarray, ink: np.ndarray, strong: float = 0.0) -> 
     return kept if at_frame(box, mask.shape, EDGE)[0] else inside
 
 
-def _digit_cluster(mask: np.ndarray, ink: np.ndarray,
-                   strong: float) -> tuple[np.ndarray, np.ndarray | None]:
+def _digit_cluster(mask: np.ndarray, ink: np.ndarray, strong: float,
+                   lines: np.ndarray | None) -> tuple[np.ndarray, np.ndarray | None]:
     """`digit_components` in one pass, and the faint ink of a band of shading when the digit
     chosen is one that reaches the frame (`_faint_band`), else None."""
     labels, count = ndimage.label(mask, structure=np.ones((3, 3), dtype=bool))
@@ -588,6 +620,10 @@ def _digit_cluster(mask: np.ndarray, ink: np.ndarray,
     length = np.maximum(heights, widths)
     pixels = np.bincount(labels.ravel(), minlength=count + 1)[1:]
     rule = length >= RULE_ASPECT * pixels / length
+    if lines is not None and lines.any():  # a sliver of a line: no mark, no digit's piece
+        beside = np.bincount(labels[_near(lines)], minlength=count + 1)[1:]
+        candidate &= ~(rule & (beside >= REMNANT_SHARE * pixels)
+                       & (length >= LINE_FRACTION * min(h, w)))
     mark = candidate & ~weak & ~(rule & (widths >= heights))
     # The digit is the mark with most ink *above the ink level*: a band of shaded paper
     # (a shadow next to a brighter surround, wider than the paper window) is large but

@@ -162,6 +162,16 @@ def test_digit_in_a_printed_box_on_a_form():
     assert overlap(digit.box, truth) > 0.7
 
 
+def test_the_sides_of_a_box_half_the_page_wide_are_its_walls_not_a_1():
+    # Its top and bottom cross half the page (lines that span it); its sides are shorter
+    # than half the page's height and meet those lines only where they end.
+    form = Image.new("RGB", (300, 400), (250, 250, 250))
+    ImageDraw.Draw(form).rectangle([60, 40, 240, 220], outline=(20, 20, 20), width=5)
+    truth = seven(form, 110, 80, 3)
+    digit = find_digit(pixels(form))
+    assert overlap(digit.box, truth) > 0.7
+
+
 # --- components -----------------------------------------------------------------------------
 
 def test_specks_and_marks_at_the_border_are_dropped():
@@ -306,6 +316,18 @@ def test_a_leftover_piece_of_printed_line_is_not_joined_to_the_digit():
     kept = digit_components(mask, mask.astype(np.float32), 0.5)
     assert kept[45:126, 92:98].all() and kept[25:35, 60:100].all()
     assert not kept[140:143].any()
+
+
+def test_what_is_left_of_a_line_along_it_is_neither_the_digit_nor_joined_to_it():
+    mask = np.zeros((200, 190), dtype=bool)
+    mask[60:120, 92:97] = True  # a 1 ...
+    lines = np.zeros_like(mask)
+    lines[20:180, 140:143] = True  # ... beside a box's wall found by the line finder,
+    mask[30:170, 143:145] = True  # whose dark core it left, longer and darker than the 1
+    ink = mask * np.float32(0.5)
+    ink[30:170, 143:145] = 0.9
+    kept = digit_components(mask, ink, 0.3, lines)
+    assert kept[60:120, 92:97].all() and not kept[:, 143:145].any()
 
 
 def test_the_faint_pieces_of_a_pencil_digit_pressed_hard_at_one_spot_stay_with_it():
