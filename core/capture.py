@@ -47,6 +47,9 @@ DARK_GROUND = 0.4
 """Light marks need a dark ground (a blackboard, a negative scan, MNIST itself): a ground
 brighter than this fraction of full scale is paper, however shadowed, and a brighter
 region on it is lit paper, not chalk."""
+MARKS_RATIO = 1.5
+"""...and on a dark ground, marks are dark when dark marks narrower than the paper window
+stand out this many times more than light ones (a page in deep shadow with a lit patch)."""
 NOISE_SIGMAS = 5.0
 """Ink must stand this many noise deviations above the paper..."""
 FAINT_SPREAD = 2.0
@@ -273,9 +276,10 @@ def _light_on_dark(planes: np.ndarray) -> bool:
     median: the ground is most of the page), in the colour channel where the marks depart
     most (a red marker is faint in the red channel, where a glare would win). The mean is
     taken over half the page, so that a bold digit filling a small scan does not pull it
-    to the ink's level. The ground must also be dark (`DARK_GROUND`): on a photo mostly
-    in shadow, the lit part of the page departs upwards most. `planes`: (channels, h, w),
-    all channels measured at once."""
+    to the ink's level. The ground must also be dark (`DARK_GROUND`), and what departs
+    upwards must be marks (`MARKS_RATIO`): on a photo mostly in shadow, the lit part of
+    the page departs upwards most. `planes`: (channels, h, w), all channels measured at
+    once."""
     step = max(1, max(planes.shape[1:]) // 128)
     sample = planes[:, ::step, ::step].astype(np.float32)
     size = max(3, max(sample.shape[1:]) // 2)
@@ -287,7 +291,16 @@ def _light_on_dark(planes: np.ndarray) -> bool:
     up, down = high - ground, ground - low
     best = int(np.argmax(np.maximum(up, down)))  # on a tie, the first channel
     dark = float(np.median(sample[best])) < DARK_GROUND * 255.0
-    return bool(up[best] > down[best]) and dark
+    if not (up[best] > down[best] and dark):
+        return False
+    # What departs upwards must be marks, not a lit part of a page in shadow: light marks
+    # narrower than the paper window stand out of an opening as much as dark marks out of
+    # a closing (a light digit's loops are dark marks too); a lit region is wider than it.
+    plane = sample[best]
+    window = max(3, round(PAPER_WINDOW * max(plane.shape)) | 1)
+    light = np.percentile(plane - ndimage.grey_opening(plane, size=window), 99.5)
+    dark_marks = np.percentile(ndimage.grey_closing(plane, size=window) - plane, 99.5)
+    return bool(dark_marks < MARKS_RATIO * light)
 
 
 def estimate_paper(plane: np.ndarray) -> np.ndarray:

@@ -415,6 +415,19 @@ def test_a_patch_of_light_on_a_page_in_shadow_is_not_light_ink():
     assert overlap(digit.box, truth) > 0.7, digit.box
 
 
+def test_a_lit_patch_on_a_page_in_deep_shadow_is_not_light_ink():
+    # Most of the page in deep shadow (its ground under 40% of full scale, as a blackboard's)
+    # and one wide patch lit: the patch departs upwards most, but it is wider than any mark.
+    page = Image.new("RGB", (400, 300), PAPER)
+    truth = seven(page, 90, 80, stroke=4)
+    values = pixels(page).astype(np.float32)
+    yy, xx = np.ogrid[0:300, 0:400]
+    lit = 1 / (1 + np.exp((np.hypot(xx - 320, yy - 200) - 90) / 8))
+    values *= (1 - 0.7 * (1 - lit))[..., None]
+    digit = find_digit(np.clip(values, 0, 255).astype(np.uint8))
+    assert overlap(digit.box, truth) > 0.7, digit.box
+
+
 # --- issue 12, fourth pass: shading is not ink -----------------------------------------------
 
 def test_shading_against_a_page_edge_is_not_joined_to_the_digit():
