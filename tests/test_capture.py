@@ -402,16 +402,22 @@ def test_a_faint_half_loop_on_a_small_grey_scan_is_traced_from_the_digit():
     assert overlap(digit.box, (12, 8, 26, 50)) > 0.8, digit.box
 
 
+def _in_shadow_but_a_lit_disc(page: Image.Image, centre: tuple, radius: float, soft: float,
+                              depth: float) -> np.ndarray:
+    """The page's pixels darkened by `depth` (0-1) but for a lit disc with a soft edge."""
+    values = pixels(page).astype(np.float32)
+    yy, xx = np.ogrid[0:page.height, 0:page.width]
+    lit = 1 / (1 + np.exp((np.hypot(xx - centre[0], yy - centre[1]) - radius) / soft))
+    values *= (1 - depth * (1 - lit))[..., None]
+    return np.clip(values, 0, 255).astype(np.uint8)
+
+
 def test_a_patch_of_light_on_a_page_in_shadow_is_not_light_ink():
     # Most of the page in shadow (its ground at 46% of full scale), one patch lit: the patch
     # departs upwards more than the thin strokes downwards, but light marks need a dark ground.
     page = Image.new("RGB", (400, 300), PAPER)
     truth = seven(page, 150, 100, stroke=3)
-    values = pixels(page).astype(np.float32)
-    yy, xx = np.ogrid[0:300, 0:400]
-    lit = 1 / (1 + np.exp((np.hypot(xx - 330, yy - 230) - 50) / 6))
-    values *= (1 - 0.5 * (1 - lit))[..., None]
-    digit = find_digit(np.clip(values, 0, 255).astype(np.uint8))
+    digit = find_digit(_in_shadow_but_a_lit_disc(page, (330, 230), 50, 6, 0.5))
     assert overlap(digit.box, truth) > 0.7, digit.box
 
 
@@ -420,11 +426,7 @@ def test_a_lit_patch_on_a_page_in_deep_shadow_is_not_light_ink():
     # and one wide patch lit: the patch departs upwards most, but it is wider than any mark.
     page = Image.new("RGB", (400, 300), PAPER)
     truth = seven(page, 90, 80, stroke=4)
-    values = pixels(page).astype(np.float32)
-    yy, xx = np.ogrid[0:300, 0:400]
-    lit = 1 / (1 + np.exp((np.hypot(xx - 320, yy - 200) - 90) / 8))
-    values *= (1 - 0.7 * (1 - lit))[..., None]
-    digit = find_digit(np.clip(values, 0, 255).astype(np.uint8))
+    digit = find_digit(_in_shadow_but_a_lit_disc(page, (320, 200), 90, 8, 0.7))
     assert overlap(digit.box, truth) > 0.7, digit.box
 
 
