@@ -400,9 +400,9 @@ def printed_lines(mask: np.ndarray, rows_mask: np.ndarray | None = None,
     runs_rows, runs_cols = along_rows & ~spanning, along_cols & ~spanning
     labels, count = ndimage.label(runs_rows | runs_cols, structure=np.ones((3, 3), dtype=bool))
     printed = np.zeros(count + 1, dtype=bool)
-    near_cols = _near(runs_cols | _line_ends(across_cols, axis=0))
-    printed[labels[runs_rows & near_cols]] = True
-    printed[labels[runs_cols & _near(_line_ends(across_rows, axis=1))]] = True
+    near_cols = _near(runs_cols)
+    printed[labels[runs_rows & (near_cols | _meeting_ends(runs_rows, across_cols, axis=0))]] = True
+    printed[labels[_meeting_ends(runs_cols, across_rows, axis=1)]] = True
     printed[0] = False
     printed_runs = printed[labels]
     lines_rows = (across_rows | (printed_runs & along_rows)) & thin_rows & mask
@@ -427,18 +427,34 @@ def _near(mask: np.ndarray) -> np.ndarray:
     return ndimage.maximum_filter(mask.view(np.uint8), size=5).astype(bool)
 
 
-def _line_ends(lines: np.ndarray, axis: int) -> np.ndarray:
-    """The pixels at the two ends of each line (an 8-connected piece of `lines`, running
-    along `axis`): those within `LINE_END` px of its first or last position along it."""
-    labels, count = ndimage.label(lines, structure=np.ones((3, 3), dtype=bool))
+def _meeting_ends(runs: np.ndarray, lines: np.ndarray, axis: int) -> np.ndarray:
+    """The pixels of `runs` within 2 px of an end of `lines` (running along `axis`): the
+    pixels of each line (8-connected piece of `lines`) within `LINE_END` px of its first or
+    last position along it. Worked out around the runs only (a page's ruled lines are
+    long, its runs few): a line leaving that neighbourhood along its length has no end
+    there, unless it leaves the page."""
+    ys, xs = np.nonzero(runs)
+    if ys.size == 0:
+        return np.zeros_like(runs)
+    reach = 2 + LINE_END + 1
+    window = (slice(max(0, int(ys.min()) - reach), int(ys.max()) + reach + 1),
+              slice(max(0, int(xs.min()) - reach), int(xs.max()) + reach + 1))
+    labels, count = ndimage.label(lines[window], structure=np.ones((3, 3), dtype=bool))
     if count == 0:
-        return lines
-    position = np.indices(lines.shape, sparse=True)[axis]
-    position = np.broadcast_to(position, lines.shape)
-    index = np.arange(1, count + 1)
-    first = np.concatenate(([0], ndimage.minimum(position, labels, index)))[labels]
-    last = np.concatenate(([0], ndimage.maximum(position, labels, index)))[labels]
-    return lines & ((position <= first + LINE_END) | (position >= last - LINE_END))
+        return np.zeros_like(runs)
+    along = window[axis]
+    size = labels.shape[axis]
+    spans = np.array([(s[axis].start, s[axis].stop - 1) for s in ndimage.find_objects(labels)])
+    first, last = np.concatenate(([[0, 0]], spans)).T
+    first = np.where((first == 0) & (along.start > 0), -size, first)  # goes on past it
+    last = np.where((last == size - 1) & (along.start + size < runs.shape[axis]), 2 * size,
+                    last)
+    position = np.arange(size)[None, :] if axis == 1 else np.arange(size)[:, None]
+    ends = (labels > 0) & ((position <= first[labels] + LINE_END)
+                           | (position >= last[labels] - LINE_END))
+    out = np.zeros_like(runs)
+    out[window] = runs[window] & _near(ends)
+    return out
 
 
 def _unless_short(lines: np.ndarray, length: int) -> np.ndarray:
@@ -633,10 +649,12 @@ def _digit_cluster(mask: np.ndarray, ink: np.ndarray, strong: float,
     length = np.maximum(heights, widths)
     pixels = np.bincount(labels.ravel(), minlength=count + 1)[1:]
     rule = length >= RULE_ASPECT * pixels / length
-    if lines is not None and lines.any():  # a sliver of a line: no mark, no digit's piece
-        beside = np.bincount(labels[_near(lines)], minlength=count + 1)[1:]
-        candidate &= ~(rule & (beside >= REMNANT_SHARE * pixels)
-                       & (length >= LINE_FRACTION * min(h, w)))
+    if lines is not None:  # a sliver of a line: no mark, no digit's piece
+        for i in np.flatnonzero(rule & (length >= LINE_FRACTION * min(h, w))):
+            top, left, bottom, right = boxes[i]
+            window = (slice(max(0, top - 2), bottom + 2), slice(max(0, left - 2), right + 2))
+            beside = (labels[window] == i + 1) & _near(lines[window])
+            candidate[i] &= np.count_nonzero(beside) < REMNANT_SHARE * pixels[i]
     mark = candidate & ~weak & ~(rule & (widths >= heights))
     # The digit is the mark with most ink *above the ink level*: a band of shaded paper
     # (a shadow next to a brighter surround, wider than the paper window) is large but
