@@ -400,8 +400,8 @@ def printed_lines(mask: np.ndarray, rows_mask: np.ndarray | None = None,
     runs_rows, runs_cols = along_rows & ~spanning, along_cols & ~spanning
     labels, count = ndimage.label(runs_rows | runs_cols, structure=np.ones((3, 3), dtype=bool))
     printed = np.zeros(count + 1, dtype=bool)
-    near_cols = _near(runs_cols)
-    printed[labels[runs_rows & (near_cols | _meeting_ends(runs_rows, across_cols, axis=0))]] = True
+    printed[labels[runs_rows & _near(runs_cols)]] = True
+    printed[labels[_meeting_ends(runs_rows, across_cols, axis=0)]] = True
     printed[labels[_meeting_ends(runs_cols, across_rows, axis=1)]] = True
     printed[0] = False
     printed_runs = printed[labels]
