@@ -297,10 +297,16 @@ def _light_on_dark(planes: np.ndarray) -> bool:
     # narrower than the paper window stand out of an opening as much as dark marks out of
     # a closing (a light digit's loops are dark marks too); a lit region is wider than it.
     plane = sample[best]
-    window = max(3, round(PAPER_WINDOW * max(plane.shape)) | 1)
+    window = _paper_window(plane.shape)
     light = np.percentile(plane - ndimage.grey_opening(plane, size=window), 99.5)
     dark_marks = np.percentile(ndimage.grey_closing(plane, size=window) - plane, 99.5)
     return bool(dark_marks < MARKS_RATIO * light)
+
+
+def _paper_window(shape: tuple[int, ...]) -> int:
+    """The side of the paper's window on an image of `shape` (odd): `PAPER_WINDOW` of its
+    longest side, at least 3 px."""
+    return max(3, round(PAPER_WINDOW * max(shape)) | 1)
 
 
 def estimate_paper(plane: np.ndarray) -> np.ndarray:
@@ -322,7 +328,7 @@ def _papers(planes: np.ndarray) -> list[np.ndarray]:
     else:
         coarse = planes
     coarse = coarse.astype(np.float32)
-    window = max(3, round(PAPER_WINDOW * max(coarse.shape[1:])) | 1)
+    window = _paper_window(coarse.shape[1:])
     # The page is extended by its edge values *before* the closing: a closing padded by
     # its own (dilated) values brightens the paper within half a window of the frame, and
     # a vignette or a shadow reaching the edge would then be taken for ink.
