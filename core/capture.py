@@ -650,7 +650,8 @@ def _digit_cluster(mask: np.ndarray, ink: np.ndarray, strong: float,
         candidate &= ~edge
     # What the line finder left of a printed line (a doubled box border, a side that a
     # stroke touched) is a thin straight piece: never the digit when a mark is, and never
-    # joined to it when it is longer than the digit's main piece.
+    # joined to it when it is longer than the digit found so far (a thin pen's long arc is
+    # as thin: it joins once the rest of its loop has).
     heights, widths = boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1]
     length = np.maximum(heights, widths)
     pixels = np.bincount(labels.ravel(), minlength=count + 1)[1:]
@@ -674,9 +675,8 @@ def _digit_cluster(mask: np.ndarray, ink: np.ndarray, strong: float,
     members[main] = True
     box = boxes[main].copy()
     gap = JOIN_GAP * max(box[2] - box[0], box[3] - box[1])
-    joinable = candidate & ~(rule & (length > max(heights[main], widths[main])))
     shading = _shading(labels, count, mask, ink, candidate)
-    joinable &= ~shading
+    joinable = candidate & ~shading
     # A piece of the digit was written with the same pen: it is about as dark. Shading
     # next to the digit is not.
     darkest = np.zeros(count + 1, dtype=ink.dtype)
@@ -685,7 +685,8 @@ def _digit_cluster(mask: np.ndarray, ink: np.ndarray, strong: float,
     for _ in range(2):  # join pieces near the digit (a detached bar, a broken loop)
         vgap = np.maximum(0, np.maximum(boxes[:, 0] - box[2], box[0] - boxes[:, 2]))
         hgap = np.maximum(0, np.maximum(boxes[:, 1] - box[3], box[1] - boxes[:, 3]))
-        near = joinable & ~members & (vgap <= gap) & (hgap <= gap)
+        longer = rule & (length > max(box[2] - box[0], box[3] - box[1]))
+        near = joinable & ~members & ~longer & (vgap <= gap) & (hgap <= gap)
         if not near.any():
             break
         members |= near

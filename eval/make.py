@@ -1,6 +1,6 @@
 """Seeded evaluation sets: MNIST *test* digits written on paper, photographed and scanned.
 
-    python -m eval.make --out DIR --kind KIND --count N --seed S [--max-width PX]
+    python -m eval.make --out DIR --kind KIND --count N --seed S [--max-width PX] [--hand-only]
 
 writes `DIR/<kind>_<n>.<ext>` and `DIR/labels.csv` (`filename,label,kind,box_x,box_y,box_width,
 box_height,mnist_index`): the true box is the digit's ink in the upright image (after the
@@ -12,6 +12,9 @@ line spacing, colour and thickness, ink colour, stroke thickness (grey dilation/
 the writer's hand (an elastic distortion), digit size and position, rotation, perspective,
 blur, noise, light, JPEG quality, image size (100-3000 px wide, a few 12-megapixel phone
 photos). The kinds are those of issue 12; see docs/capture.md.
+
+`--hand-only` writes the same digits in the same hands and pens on a clean page instead: the
+set read against its captures tells what the writers alone cost and what the captures do.
 """
 
 from __future__ import annotations
@@ -36,6 +39,8 @@ KINDS = ("notebook", "form", "pencil", "shadow", "whiteboard", "lowres", "clean"
 PHONE_SIZE = (4000, 3000)  # 12 megapixels
 COLUMNS = ("filename", "label", "kind", "box_x", "box_y", "box_width", "box_height",
            "mnist_index")
+HAND_PAGE = (160, 160)
+"""(width, height) of the clean page `--hand-only` writes each digit on."""
 BOX_INK = 0.25
 """The true box holds the digit's pixels whose ink coverage is at least this."""
 
@@ -47,6 +52,9 @@ class Capture:
     data: bytes
     ext: str
     box: tuple[int, int, int, int]
+    hand: np.ndarray
+    """The digit as written (ink coverage, 4x MNIST's resolution), before paper, light and
+    camera: what `--hand-only` puts on a clean page."""
 
 
 # --- the digit -----------------------------------------------------------------------------
@@ -233,11 +241,12 @@ def notebook(digit: np.ndarray, rng: np.random.Generator, max_width: int,
     cx, cy = _centre_in(rng, size, height, 1.0)
     if margin_x is not None and cx - 0.6 * height < margin_x:
         cx = min(w - 0.6 * height, margin_x + 0.7 * height + rng.uniform(0, 0.2) * w)
-    alpha = _digit_on(page, _writer(digit, rng), rng, height, (cx, cy), rng.uniform(-8, 8),
+    ink = _writer(digit, rng)
+    alpha = _digit_on(page, ink, rng, height, (cx, cy), rng.uniform(-8, 8),
                       _ballpoint(rng), rng.uniform(0.75, 1.0))
     page *= _light(size, rng, rng.uniform(0.1, 0.5))
     pixels = _camera(page, rng, rng.uniform(2, 8), rng.uniform(0, 1.2) * scale)
-    return Capture(_save(pixels, "JPEG", rng), "jpg", _box(alpha))
+    return Capture(_save(pixels, "JPEG", rng), "jpg", _box(alpha), ink)
 
 
 def form(digit: np.ndarray, rng: np.random.Generator, max_width: int) -> Capture:
@@ -262,12 +271,13 @@ def form(digit: np.ndarray, rng: np.random.Generator, max_width: int) -> Capture
     margin = (bh - height) / 2
     cx = x0 + bw / 2 + rng.uniform(-0.25, 0.25) * (bw - height * 0.7)
     cy = y0 + bh / 2 + rng.uniform(-0.6, 0.6) * margin
-    alpha = _digit_on(page, _writer(digit, rng), rng, height, (cx, cy), rng.uniform(-6, 6),
+    ink = _writer(digit, rng)
+    alpha = _digit_on(page, ink, rng, height, (cx, cy), rng.uniform(-6, 6),
                       _ballpoint(rng) if rng.random() < 0.6 else np.full(3, 20.0))
     pixels = _camera(page, rng, rng.uniform(1, 6), rng.uniform(0, 0.8))
     pixels, alpha = _turn(pixels, alpha, rng.uniform(-2, 2))
     fmt = "PNG" if rng.random() < 0.3 else "JPEG"
-    return Capture(_save(pixels, fmt, rng), fmt.lower().replace("jpeg", "jpg"), _box(alpha))
+    return Capture(_save(pixels, fmt, rng), fmt.lower().replace("jpeg", "jpg"), _box(alpha), ink)
 
 
 def _rectangle(page: np.ndarray, box: tuple[float, float, float, float], thickness: float,
@@ -313,11 +323,12 @@ def pencil(digit: np.ndarray, rng: np.random.Generator, max_width: int) -> Captu
     _hlines(page, rng, spacing, thickness, grid, strength, vertical=True, tilt=-tilt)
     height = spacing * rng.uniform(1.5, 4.5)
     lead = np.full(3, rng.uniform(60, 130))
-    alpha = _digit_on(page, _writer(digit, rng), rng, height, _centre_in(rng, size, height),
+    ink = _writer(digit, rng)
+    alpha = _digit_on(page, ink, rng, height, _centre_in(rng, size, height),
                       rng.uniform(-8, 8), lead, rng.uniform(0.45, 0.85), texture=0.4)
     page *= _light(size, rng, rng.uniform(0.0, 0.3))
     pixels = _camera(page, rng, rng.uniform(1.5, 6), rng.uniform(0, 1.0) * scale)
-    return Capture(_save(pixels, "JPEG", rng), "jpg", _box(alpha))
+    return Capture(_save(pixels, "JPEG", rng), "jpg", _box(alpha), ink)
 
 
 _EXIF_TURNS = {6: Image.Transpose.ROTATE_90, 8: Image.Transpose.ROTATE_270,
@@ -336,7 +347,8 @@ def shadow(digit: np.ndarray, rng: np.random.Generator, max_width: int) -> Captu
         _hlines(page, rng, rng.uniform(0.04, 0.09) * h, rng.uniform(0.8, 2.5) * scale,
                 np.array([150.0, 180, 230]), rng.uniform(0.3, 0.7))
     height = rng.uniform(0.15, 0.6) * min(w, h)
-    alpha = _digit_on(page, _writer(digit, rng), rng, height, _centre_in(rng, size, height, 0.9),
+    ink = _writer(digit, rng)
+    alpha = _digit_on(page, ink, rng, height, _centre_in(rng, size, height, 0.9),
                       rng.uniform(-4, 4), _ballpoint(rng), rng.uniform(0.8, 1.0))
     page *= _shadow(size, rng) * _light(size, rng, rng.uniform(0.0, 0.3))
     pixels = _camera(page, rng, rng.uniform(2, 7), rng.uniform(0, 1.2) * scale)
@@ -348,7 +360,7 @@ def shadow(digit: np.ndarray, rng: np.random.Generator, max_width: int) -> Captu
     exif[0x0112] = orientation
     out = io.BytesIO()
     stored.save(out, "JPEG", quality=int(rng.integers(60, 95)), exif=exif.tobytes())
-    return Capture(out.getvalue(), "jpg", _box(alpha))
+    return Capture(out.getvalue(), "jpg", _box(alpha), ink)
 
 
 def _perspective(pixels: np.ndarray, alpha: np.ndarray,
@@ -386,7 +398,7 @@ def whiteboard(digit: np.ndarray, rng: np.random.Generator, max_width: int) -> C
     glare = np.exp(-(((xx - gx) ** 2 + (yy - gy) ** 2) / (2 * radius**2))).astype(np.float32)
     page += (255 - page) * glare[..., None] * rng.uniform(0.4, 0.9)
     pixels = _camera(page, rng, rng.uniform(2, 6), rng.uniform(0, 1.5) * max(w, h) / 1000)
-    return Capture(_save(pixels, "JPEG", rng), "jpg", _box(alpha))
+    return Capture(_save(pixels, "JPEG", rng), "jpg", _box(alpha), ink)
 
 
 def lowres(digit: np.ndarray, rng: np.random.Generator, max_width: int) -> Capture:
@@ -404,7 +416,8 @@ def lowres(digit: np.ndarray, rng: np.random.Generator, max_width: int) -> Captu
         pixels = 255 - pixels
     fmt = "PNG" if rng.random() < 0.5 else "JPEG"
     pixels = np.asarray(Image.fromarray(pixels).convert("L"))
-    return Capture(_save(pixels, fmt, rng), fmt.lower().replace("jpeg", "jpg"), _box(alpha))
+    return Capture(_save(pixels, fmt, rng), fmt.lower().replace("jpeg", "jpg"), _box(alpha),
+                   ink)
 
 
 def clean(digit: np.ndarray, rng: np.random.Generator, max_width: int) -> Capture:
@@ -422,11 +435,23 @@ def clean(digit: np.ndarray, rng: np.random.Generator, max_width: int) -> Captur
         rgba = np.zeros((h, w, 4), np.uint8)
         rgba[..., :3] = value
         rgba[..., 3] = np.clip(alpha * 255, 0, 255).astype(np.uint8)
-        return Capture(_save(rgba, "PNG", rng), "png", _box(alpha))
+        return Capture(_save(rgba, "PNG", rng), "png", _box(alpha), ink)
     grey = alpha * 255 if style == 0 else 255 - alpha * 255  # white on black / inverted
     pixels = np.clip(grey, 0, 255).astype(np.uint8)
     fmt = "JPEG" if rng.random() < 0.7 else "PNG"
-    return Capture(_save(pixels, fmt, rng), fmt.lower().replace("jpeg", "jpg"), _box(alpha))
+    return Capture(_save(pixels, fmt, rng), fmt.lower().replace("jpeg", "jpg"), _box(alpha), ink)
+
+
+def on_clean_page(capture: Capture) -> Capture:
+    """The capture's digit, in the same hand and pen, on a clean page: dark ink on white,
+    100 px tall, upright, lossless. Read right here and wrong in the capture, a digit was lost
+    by the paper, the light, the camera or the reading of them, not by the writer."""
+    alpha = _place(np.clip(capture.hand, 0, 1), HAND_PAGE, 100, (HAND_PAGE[0] / 2,
+                                                                  HAND_PAGE[1] / 2), 0.0)
+    pixels = np.clip(255 - alpha * 255, 0, 255).round().astype(np.uint8)
+    out = io.BytesIO()
+    Image.fromarray(pixels).save(out, "PNG")
+    return Capture(out.getvalue(), "png", _box(alpha), capture.hand)
 
 
 def _fit(size: tuple[int, int], max_width: int) -> tuple[int, int]:
@@ -443,9 +468,10 @@ MAKERS: dict[str, Callable[[np.ndarray, np.random.Generator, int], Capture]] = {
 
 
 def make(out: Path, kind: str, count: int, seed: int, data_dir: Path,
-         max_width: int = PHONE_SIZE[0]) -> list[dict[str, object]]:
+         max_width: int = PHONE_SIZE[0], hand_only: bool = False) -> list[dict[str, object]]:
     """Write `count` images of `kind` under `out` and (re)write `out/labels.csv`; kinds
-    already listed there are kept, so one folder can hold several kinds."""
+    already listed there are kept, so one folder can hold several kinds. `hand_only`: the
+    same digits in the same hands, each on a clean page (`on_clean_page`)."""
     images, labels = load_split(data_dir, "test")
     out.mkdir(parents=True, exist_ok=True)
     picker = np.random.default_rng([seed, zlib.crc32(kind.encode())])
@@ -454,6 +480,8 @@ def make(out: Path, kind: str, count: int, seed: int, data_dir: Path,
     for n, index in enumerate(chosen):
         rng = np.random.default_rng([seed, zlib.crc32(kind.encode()), n])
         capture = MAKERS[kind](images[index], rng, max_width)
+        if hand_only:
+            capture = on_clean_page(capture)
         name = f"{kind}_{n:05d}.{capture.ext}"
         (out / name).write_bytes(capture.data)
         x, y, bw, bh = capture.box
@@ -487,11 +515,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--max-width", type=int, default=PHONE_SIZE[0],
                         help="cap on image width (tests use small images)")
+    parser.add_argument("--hand-only", action="store_true",
+                        help="the same digits in the same hands on a clean page: what the "
+                             "writers alone cost, against which the captures' loss is measured")
     parser.add_argument("--data-dir", type=Path, default=None)
     args = parser.parse_args(argv)
     data_dir = args.data_dir or Settings.from_env().data_dir
     for kind in KINDS if args.kind == "all" else (args.kind,):
-        make(args.out, kind, args.count, args.seed, data_dir, args.max_width)
+        make(args.out, kind, args.count, args.seed, data_dir, args.max_width, args.hand_only)
         print(f"{kind}: {args.count} images in {args.out}")
     return 0
 

@@ -318,6 +318,21 @@ def test_a_leftover_piece_of_printed_line_is_not_joined_to_the_digit():
     assert not kept[140:143].any()
 
 
+def test_a_thin_pens_0_drawn_in_three_pieces_is_one_digit_not_several():
+    # Its long left arc is as thin as what the line finder leaves of a printed line and
+    # longer than the bolder bottom piece, the digit's main one; it joins once the right
+    # arc has (a clean page's 0 written with a fine pen was "several digits").
+    yy, xx = np.mgrid[:160, :160]
+    angle = np.degrees(np.arctan2((yy - 80) / 55, (xx - 80) / 30)) % 360
+    off = np.abs(np.hypot((yy - 80) / 55, (xx - 80) / 30) - 1)
+    bottom = (off < 0.1) & (angle > 25) & (angle < 155)
+    left = (off < 0.04) & (angle > 170) & (angle < 290)
+    right = (off < 0.04) & ((angle > 325) | (angle < 10))
+    mask = bottom | left | right
+    kept = digit_components(mask, mask * np.float32(0.8), 0.3)
+    assert kept[mask].all()
+
+
 def test_what_is_left_of_a_line_along_it_is_neither_the_digit_nor_joined_to_it():
     mask = np.zeros((200, 190), dtype=bool)
     mask[60:120, 92:97] = True  # a 1 ...

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import csv
+import io
 from pathlib import Path
 
 import numpy as np
 import pytest
+from PIL import Image
 
 from core.data import load_split
 from core.imaging import ImageLimits
@@ -92,3 +94,30 @@ def test_a_tiny_faint_digit_still_gets_its_true_box() -> None:
     alpha[5:12, 8:14] = 0.2
     alpha[8, 10] = 0.22
     assert _box(alpha) == (8, 5, 6, 7)
+
+
+def test_hand_only_writes_the_same_digits_in_the_same_hands_on_a_clean_page(
+    captures: Path, data_dir: Path, tmp_path: Path, small_model
+) -> None:
+    """`--hand-only`: the captures' digits, drawn the same way, with nothing else on the page;
+    read against the captures, it says what the captures cost beyond the writers' hands."""
+    for kind in ("pencil", "lowres"):
+        make(tmp_path, kind, PER_KIND, seed=11, data_dir=data_dir, max_width=MAX_WIDTH,
+             hand_only=True)
+    with (tmp_path / "labels.csv").open(newline="") as f:
+        clean_rows = list(csv.DictReader(f))
+    with (captures / "labels.csv").open(newline="") as f:
+        captured = {Path(row["filename"]).stem: row for row in csv.DictReader(f)}
+    assert len(clean_rows) == 2 * PER_KIND
+    items = []
+    for i, row in enumerate(clean_rows):
+        twin = captured[Path(row["filename"]).stem]
+        assert (row["label"], row["mnist_index"]) == (twin["label"], twin["mnist_index"])
+        data = (tmp_path / row["filename"]).read_bytes()
+        page = np.array(Image.open(io.BytesIO(data)))
+        page[10:-10, 10:-10] = 255  # the digit, 100 px tall in the middle
+        assert page.ndim == 2 and page.min() == 255, "a white page, no lines, no light"
+        items.append((i, row["filename"], data))
+    read = predict_files(small_model, items, LIMITS)
+    right = sum(r.prediction == int(row["label"]) for r, row in zip(read, clean_rows, strict=True))
+    assert right >= len(clean_rows) - 2  # a clean page costs nothing but the hand's own mistakes
