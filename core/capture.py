@@ -109,6 +109,12 @@ REMNANT_SHARE = 0.5
 """...and one as long as a printed line with this share of its pixels within 2 px of the
 printed lines found is what the line finder left of them (the dark core of a box's wall, a
 doubled border): never the digit, nor a piece of it."""
+CLUSTER_PIECES = 256
+"""Marks weighed when the digit's cluster is looked for (those with most ink; the rest of a
+noisy page's grain changes nothing)."""
+FRAGMENT = 0.5
+"""A digit whose main piece spans less than this fraction of its cluster is in pieces: they
+join it within `JOIN_GAP` of the cluster's size, not of that piece's."""
 SEPARATE_DIGIT = 0.6
 """A cluster beside the digit at least this fraction of its height (and about as inked) is
 another digit."""
@@ -667,14 +673,21 @@ def _digit_cluster(mask: np.ndarray, ink: np.ndarray, strong: float,
     # (a shadow next to a brighter surround, wider than the paper window) is large but
     # barely reaches the level; a stroke stands well above it.
     contrast = np.bincount(strong_labels, weights=ink[above] - strong, minlength=count + 1)[1:]
-    main = int(np.argmax(np.where(mark if mark.any() else candidate & ~weak, contrast, -1.0)))
+    # A faint digit is often in pieces (pencil grain, grid lines taken out of its strokes):
+    # the digit is the cluster of marks with most of that ink, and its main piece the
+    # cluster's piece with most.
+    pool = mark if mark.any() else candidate & ~weak
+    # A printed line taken out of a stroke leaves a gap no wider than the line.
+    cluster, span = _cluster(boxes, pool, contrast, max(3.0, LINE_THICKNESS * max(h, w)))
+    main = int(np.argmax(np.where(cluster, contrast, -1.0)))
     own = labels == main + 1
     typical = float(np.median(ink[own]))
     band = _faint_band(own, ink, typical, strong, max(h, w)) if near and edge[main] else None
     members = np.zeros(count, dtype=bool)
     members[main] = True
     box = boxes[main].copy()
-    gap = JOIN_GAP * max(box[2] - box[0], box[3] - box[1])
+    size = max(box[2] - box[0], box[3] - box[1])
+    gap = JOIN_GAP * (span if size < FRAGMENT * span else size)  # pieces join at the digit's scale
     shading = _shading(labels, count, mask, ink, candidate)
     joinable = candidate & ~shading
     # A piece of the digit was written with the same pen: it is about as dark. Shading
@@ -685,7 +698,7 @@ def _digit_cluster(mask: np.ndarray, ink: np.ndarray, strong: float,
     for _ in range(2):  # join pieces near the digit (a detached bar, a broken loop)
         vgap = np.maximum(0, np.maximum(boxes[:, 0] - box[2], box[0] - boxes[:, 2]))
         hgap = np.maximum(0, np.maximum(boxes[:, 1] - box[3], box[1] - boxes[:, 3]))
-        longer = rule & (length > max(box[2] - box[0], box[3] - box[1]))
+        longer = rule & (length > max(box[2] - box[0], box[3] - box[1], span))
         near = joinable & ~members & ~longer & (vgap <= gap) & (hgap <= gap)
         if not near.any():
             break
@@ -702,6 +715,35 @@ def _digit_cluster(mask: np.ndarray, ink: np.ndarray, strong: float,
     keep = np.zeros(count + 1, dtype=bool)
     keep[1:] = members
     return keep[labels], band
+
+
+def _cluster(boxes: np.ndarray, pool: np.ndarray, contrast: np.ndarray,
+             reach: float) -> tuple[np.ndarray, int]:
+    """Of the components in `pool` (bool (count,)), those of the cluster with most
+    `contrast`, components whose boxes come within `reach` px of each other being one
+    cluster (of the `CLUSTER_PIECES` with most); and the cluster's longer side (its span)."""
+    which = np.flatnonzero(pool)
+    if which.size <= 1:  # most pages: one mark, its own cluster
+        top, left, bottom, right = boxes[which[0]] if which.size else (0, 0, 0, 0)
+        return pool, int(max(bottom - top, right - left))
+    which = which[np.argsort(-contrast[which], kind="stable")[:CLUSTER_PIECES]]
+    b = boxes[which]
+    vgap = np.maximum(b[:, None, 0] - b[None, :, 2], b[None, :, 0] - b[:, None, 2])
+    hgap = np.maximum(b[:, None, 1] - b[None, :, 3], b[None, :, 1] - b[:, None, 3])
+    linked = (vgap <= reach) & (hgap <= reach)
+    owner = np.arange(which.size)  # each piece's cluster, named by its lowest piece
+    while True:  # pieces linked through others are one cluster
+        lowest = np.where(linked, owner[None, :], which.size).min(axis=1)
+        lowest = lowest[lowest]
+        if np.array_equal(lowest, owner):
+            break
+        owner = lowest
+    best = int(np.argmax(np.bincount(owner, weights=contrast[which])))
+    cluster = np.zeros_like(pool)
+    cluster[which[owner == best]] = True
+    chosen = boxes[cluster]
+    span = max(chosen[:, 2].max() - chosen[:, 0].min(), chosen[:, 3].max() - chosen[:, 1].min())
+    return cluster, int(span)
 
 
 def at_frame(boxes: np.ndarray, shape: tuple[int, int], near: int) -> np.ndarray:

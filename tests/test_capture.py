@@ -333,6 +333,18 @@ def test_a_thin_pens_0_drawn_in_three_pieces_is_one_digit_not_several():
     assert kept[mask].all()
 
 
+def test_a_pencil_stroke_cut_into_pieces_by_a_grid_is_read_whole_not_from_its_darkest():
+    # A faint 1 on squared paper: the grid lines taken out of it leave 4-px gaps, wider than
+    # the join gap of its darkest piece alone (pressed hard), not of the whole stroke.
+    mask = np.zeros((200, 200), dtype=bool)
+    mask[50:150, 99:102] = True
+    mask[np.arange(200) % 14 < 4] = False
+    ink = mask * np.float32(0.3)
+    ink[90:98] *= 2
+    kept = digit_components(mask, ink, 0.1)
+    assert kept[mask].all()
+
+
 def test_what_is_left_of_a_line_along_it_is_neither_the_digit_nor_joined_to_it():
     mask = np.zeros((200, 190), dtype=bool)
     mask[60:120, 92:97] = True  # a 1 ...
