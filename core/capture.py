@@ -696,8 +696,7 @@ def _digit_cluster(mask: np.ndarray, ink: np.ndarray, strong: float,
     np.maximum.at(darkest, labels[mask], ink[mask])
     joinable &= darkest[1:] >= JOIN_CONTRAST * typical
     for _ in range(2):  # join pieces near the digit (a detached bar, a broken loop)
-        vgap = np.maximum(0, np.maximum(boxes[:, 0] - box[2], box[0] - boxes[:, 2]))
-        hgap = np.maximum(0, np.maximum(boxes[:, 1] - box[3], box[1] - boxes[:, 3]))
+        vgap, hgap = box_gaps(box, boxes)
         longer = rule & (length > max(box[2] - box[0], box[3] - box[1], span))
         near = joinable & ~members & ~longer & (vgap <= gap) & (hgap <= gap)
         if not near.any():
@@ -728,8 +727,7 @@ def _cluster(boxes: np.ndarray, pool: np.ndarray, contrast: np.ndarray,
         return pool, int(max(bottom - top, right - left))
     which = which[np.argsort(-contrast[which], kind="stable")[:CLUSTER_PIECES]]
     b = boxes[which]
-    vgap = np.maximum(b[:, None, 0] - b[None, :, 2], b[None, :, 0] - b[:, None, 2])
-    hgap = np.maximum(b[:, None, 1] - b[None, :, 3], b[None, :, 1] - b[:, None, 3])
+    vgap, hgap = box_gaps(b[:, None], b[None, :])
     linked = (vgap <= reach) & (hgap <= reach)
     owner = np.arange(which.size)  # each piece's cluster, named by its lowest piece
     while True:  # pieces linked through others are one cluster
@@ -744,6 +742,14 @@ def _cluster(boxes: np.ndarray, pool: np.ndarray, contrast: np.ndarray,
     chosen = boxes[cluster]
     span = max(chosen[:, 2].max() - chosen[:, 0].min(), chosen[:, 3].max() - chosen[:, 1].min())
     return cluster, int(span)
+
+
+def box_gaps(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The vertical and horizontal gaps between boxes `a` and `b` (top, left, bottom, right
+    along the last axis; broadcast against each other), 0 where they overlap that way."""
+    vgap = np.maximum(0, np.maximum(b[..., 0] - a[..., 2], a[..., 0] - b[..., 2]))
+    hgap = np.maximum(0, np.maximum(b[..., 1] - a[..., 3], a[..., 1] - b[..., 3]))
+    return vgap, hgap
 
 
 def at_frame(boxes: np.ndarray, shape: tuple[int, int], near: int) -> np.ndarray:

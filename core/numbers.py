@@ -40,6 +40,7 @@ from core.capture import (
     TRACE_LEVEL,
     Box,
     at_frame,
+    box_gaps,
     hysteresis,
     ink_against_paper,
     ink_threshold,
@@ -582,11 +583,11 @@ def _join_overlapping(members: list[list[int]], boxes: np.ndarray,
         extents = _extents(members, boxes)
         order = sorted(range(len(members)), key=lambda i: extents[i][1])
         for a, b in itertools.combinations(order, 2):
-            ta, la, ba, ra = extents[a]
-            tb, lb, bb, rb = extents[b]
+            _, la, _, ra = extents[a]
+            _, lb, _, rb = extents[b]
             overlap = min(ra, rb) - max(la, lb)
             narrower = min(ra - la, rb - lb)
-            gap = max(tb - ba, ta - bb, 0)
+            gap = box_gaps(extents[a], extents[b])[0]
             if overlap >= JOIN_OVERLAP * narrower and gap <= JOIN_GAP * median:
                 members[a] = members[a] + members[b]
                 del members[b]
@@ -603,8 +604,7 @@ def _extents(members: list[list[int]], boxes: np.ndarray) -> np.ndarray:
 
 def _gaps(extents: np.ndarray, piece: int, others: np.ndarray) -> np.ndarray:
     """The horizontal gap between a group and each of `others` (0 where they overlap)."""
-    return np.maximum(0, np.maximum(extents[others, 1] - extents[piece, 3],
-                                    extents[piece, 1] - extents[others, 3]))
+    return box_gaps(extents[piece], extents[others])[1]
 
 
 def _attached(members: list[list[int]], owners: dict[int, int]) -> list[list[int]]:

@@ -471,7 +471,10 @@ def make(out: Path, kind: str, count: int, seed: int, data_dir: Path,
          max_width: int = PHONE_SIZE[0], hand_only: bool = False) -> list[dict[str, object]]:
     """Write `count` images of `kind` under `out` and (re)write `out/labels.csv`; kinds
     already listed there are kept, so one folder can hold several kinds. `hand_only`: the
-    same digits in the same hands, each on a clean page (`on_clean_page`)."""
+    same digits in the same hands, each on a clean page (`on_clean_page`). The full capture
+    is still rendered and thrown away: the writer's random draws come after the page's, and
+    only the same draws give the same hands (a stream of the writer's own would, but it
+    would change every seeded set the docs quote)."""
     images, labels = load_split(data_dir, "test")
     out.mkdir(parents=True, exist_ok=True)
     picker = np.random.default_rng([seed, zlib.crc32(kind.encode())])
