@@ -74,6 +74,14 @@ page's shorter side: a digit's own corners (a 5, a 7) are shorter."""
 LINE_END = 3
 """A run that meets a line within this many pixels of where the line ends meets its end
 (a box's corner), not its middle (a stroke crossing a ruled line)."""
+THIN_SHARE = 0.5
+"""A printed line is thin: more than this share of a line across the page, and of each of
+two runs meeting at a box's corner, is thin ink (a bar meeting a bold stem is a 7)."""
+LONE_LINE = 0.9
+"""A line across the page found alone (no other line across the page either way) is
+printed only when it crosses this fraction of it: ruled paper and grids repeat their lines,
+a box has two walls each way and a margin runs the page's length; a 7's bar across half a
+small page does none of these."""
 LINE_THICKNESS = 0.03
 """...(at least 3 px)."""
 MIN_LINE_SIDE = 96
@@ -404,17 +412,27 @@ def printed_lines(mask: np.ndarray, rows_mask: np.ndarray | None = None,
     along_cols, across_cols = _long_runs(cols_mask.T, thin_cols.T, length, side)
     along_cols, across_cols = along_cols.T, across_cols.T
     # A long run is printed if its line crosses most of the page (ruled lines, margins,
-    # grids), or if it meets a long run the other way (a box's corners), or the end of a
-    # line the other way that crosses the page (the side of a box as wide as half the
-    # page): a long stroke of a digit, such as a tall 1 on a small page, does none of
-    # these (it crosses ruled lines, it does not end them).
+    # grids; a line alone must cross nearly all of it), or if it meets a thin long run the
+    # other way, being thin itself (a box's corners), or the end of a thin line the other
+    # way that crosses the page (the side of a box as wide as half the page): a long stroke
+    # of a digit, such as a tall 1 on a small page, does none of these (it crosses ruled
+    # lines, it does not end them), nor does a 7's thin bar alone across a small page.
+    thin_across_rows, row_lines = _thin_across(across_rows, thin_rows, length, axis=1)
+    thin_across_cols, col_lines = _thin_across(across_cols, thin_cols, length, axis=0)
+    if row_lines + col_lines == 1:  # a line alone: a stroke unless it crosses the page
+        stroke = _short(thin_across_rows, 1) | _short(thin_across_cols, 0)
+        across_rows, thin_across_rows = across_rows & ~stroke, thin_across_rows & ~stroke
+        across_cols, thin_across_cols = across_cols & ~stroke, thin_across_cols & ~stroke
     spanning = across_rows | across_cols
     runs_rows, runs_cols = along_rows & ~spanning, along_cols & ~spanning
     labels, count = ndimage.label(runs_rows | runs_cols, structure=np.ones((3, 3), dtype=bool))
     printed = np.zeros(count + 1, dtype=bool)
-    printed[labels[runs_rows & _near(runs_cols)]] = True
-    printed[labels[_meeting_ends(runs_rows, across_cols, axis=0)]] = True
-    printed[labels[_meeting_ends(runs_cols, across_rows, axis=1)]] = True
+    corners = runs_rows & _near(runs_cols)
+    if corners.any():  # (on most pages no run meets another)
+        corners = _thin_runs(runs_rows, thin_rows) & _near(_thin_runs(runs_cols, thin_cols))
+    printed[labels[corners]] = True
+    printed[labels[_meeting_ends(runs_rows, thin_across_cols, axis=0)]] = True
+    printed[labels[_meeting_ends(runs_cols, thin_across_rows, axis=1)]] = True
     printed[0] = False
     printed_runs = printed[labels]
     lines_rows = (across_rows | (printed_runs & along_rows)) & thin_rows & mask
@@ -432,6 +450,43 @@ def printed_lines(mask: np.ndarray, rows_mask: np.ndarray | None = None,
     crossed = (_closing(rest, _gap(lines_rows, 0), axis=0) & lines_rows & ~lines_cols) | (
         _closing(rest, _gap(lines_cols, 1), axis=1) & lines_cols & ~lines_rows)
     return _unless_short(lines & ~crossed, length)
+
+
+def _thin_across(across: np.ndarray, thin: np.ndarray, length: int,
+                 axis: int) -> tuple[np.ndarray, int]:
+    """The pieces of `across` (lines across the page along `axis`, 1: rows) at least
+    `length` long and mostly thin (`THIN_SHARE`: a bold stroke's are no printed line), and
+    how many there are."""
+    if not across.any():
+        return across, 0
+    labels, count = ndimage.label(across, structure=np.ones((3, 3), dtype=bool))
+    spans = np.array([0] + [p[axis].stop - p[axis].start for p in ndimage.find_objects(labels)])
+    keep = _mostly(labels, count, thin & across) & (spans >= length)
+    return keep[labels], int(np.count_nonzero(keep))
+
+
+def _short(line: np.ndarray, axis: int) -> np.ndarray:
+    """`line` (along `axis`, 1: rows) when it crosses less than `LONE_LINE` of the page."""
+    if not line.any():
+        return line
+    along = extent(line)[axis]
+    return line if along.stop - along.start < LONE_LINE * line.shape[axis] else np.zeros_like(line)
+
+
+def _thin_runs(runs: np.ndarray, thin: np.ndarray) -> np.ndarray:
+    """The connected runs of which more than `THIN_SHARE` of the pixels are `thin`."""
+    labels, count = ndimage.label(runs, structure=np.ones((3, 3), dtype=bool))
+    return _mostly(labels, count, thin & runs)[labels]
+
+
+def _mostly(labels: np.ndarray, count: int, some: np.ndarray) -> np.ndarray:
+    """Per label (0 to `count`; 0, the background, False), whether more than `THIN_SHARE`
+    of its pixels are in `some`."""
+    pixels = np.bincount(labels.ravel(), minlength=count + 1)
+    inside = np.bincount(labels[some], minlength=count + 1)
+    keep = inside > THIN_SHARE * pixels
+    keep[0] = False
+    return keep
 
 
 def _near(mask: np.ndarray) -> np.ndarray:

@@ -43,6 +43,9 @@ HAND_PAGE = (160, 160)
 """(width, height) of the clean page `--hand-only` writes each digit on."""
 BOX_INK = 0.25
 """The true box holds the digit's pixels whose ink coverage is at least this."""
+PENS = tuple(range(-4, 5))
+"""The writer's pens, in quarter MNIST pixels of erosion (negative: finer than MNIST's pen)
+or dilation (positive: bolder), each as likely."""
 
 
 @dataclass(frozen=True)
@@ -61,7 +64,15 @@ class Capture:
 
 def _writer(digit: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """A 28x28 MNIST digit (uint8) as ink coverage in [0, 1] (float32, 4x upsampled), in
-    another hand: an elastic distortion and a thinner or bolder pen."""
+    another hand (`written`)."""
+    return written(digit, rng)[0]
+
+
+def written(digit: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, int]:
+    """A 28x28 MNIST digit (uint8) in another hand: its ink coverage in [0, 1] (float32, 4x
+    upsampled) after an elastic distortion and a thinner or bolder pen, and that pen (in
+    quarter MNIST pixels, `PENS`: eroded by up to one pixel, a fine pen, to dilated by up to
+    one, a marker; 0 is MNIST's own)."""
     ink = np.asarray(Image.fromarray(digit).resize((112, 112), Image.Resampling.BICUBIC),
                      dtype=np.float32) / 255.0
     alpha, sigma = rng.uniform(0, 14), rng.uniform(7, 11)
@@ -69,12 +80,12 @@ def _writer(digit: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     dx = ndimage.gaussian_filter(rng.uniform(-1, 1, ink.shape), sigma) * alpha * sigma
     yy, xx = np.mgrid[: ink.shape[0], : ink.shape[1]].astype(np.float32)
     ink = ndimage.map_coordinates(ink, (yy + dy, xx + dx), order=1, mode="constant")
-    pen = int(rng.integers(-4, 5))  # in 1/4 MNIST pixels: from a fine pen to a marker
+    pen = int(rng.integers(PENS[0], PENS[-1] + 1))
     if pen > 0:
         ink = ndimage.grey_dilation(ink, footprint=_disc(pen))
     elif pen < 0:
         ink = ndimage.grey_erosion(ink, footprint=_disc(-pen))
-    return np.clip(ink, 0, 1).astype(np.float32)
+    return np.clip(ink, 0, 1).astype(np.float32), pen
 
 
 def _disc(radius: int) -> np.ndarray:

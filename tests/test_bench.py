@@ -200,7 +200,13 @@ def test_hands_quick_reads_plain_and_other_hand_digits(
     report = json.loads(out.read_text())
     assert report["n_images"] == 500
     assert 0.8 <= report["plain"]["accuracy"] <= 1 and 0.7 <= report["other_hand"]["accuracy"] <= 1
-    assert "other hands" in done.stdout
+    by_pen = report["by_pen"]  # every pen drawn, and every digit under one of them
+    assert set(by_pen) == {"-4", "-3", "-2", "-1", "0", "1", "2", "3", "4"}
+    assert sum(score["n"] for score in by_pen.values()) == 500
+    assert sum(score["errors"] for score in by_pen.values()) == report["other_hand"]["errors"]
+    assert set(report["on_page_by_pen"]) == set(by_pen)  # and through the whole pipeline
+    assert 0.7 <= report["on_page"]["accuracy"] <= 1
+    assert "other hands" in done.stdout and "on a clean page" in done.stdout
 
 
 def test_after_load_reads_jobs_on_a_fresh_and_a_loaded_stack(

@@ -172,6 +172,17 @@ def test_the_sides_of_a_box_half_the_page_wide_are_its_walls_not_a_1():
     assert overlap(digit.box, truth) > 0.7
 
 
+def test_a_fine_pens_7_filling_a_small_page_keeps_its_bar():
+    # Its thin bar crosses half the page, alone, and meets a bold stem: neither a ruled
+    # line (those cross the page, and repeat) nor a box's corner (whose walls are thin).
+    page = Image.new("L", (160, 160), 255)
+    draw = ImageDraw.Draw(page)
+    draw.line([(35, 30), (120, 30)], fill=20, width=2)
+    draw.line([(118, 30), (70, 135)], fill=20, width=12)
+    digit = find_digit(pixels(page))
+    assert overlap(digit.box, (34, 24, 92, 117)) > 0.85
+
+
 # --- components -----------------------------------------------------------------------------
 
 def test_specks_and_marks_at_the_border_are_dropped():
