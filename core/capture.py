@@ -29,6 +29,7 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image
 from scipy import ndimage
+from scipy.sparse.csgraph import connected_components
 
 from core.imaging import MNIST_SIDE, ImageError, extent, ink_box, mnist_form_many, normalise
 
@@ -783,14 +784,8 @@ def _cluster(boxes: np.ndarray, pool: np.ndarray, contrast: np.ndarray,
     which = which[np.argsort(-contrast[which], kind="stable")[:CLUSTER_PIECES]]
     b = boxes[which]
     vgap, hgap = box_gaps(b[:, None], b[None, :])
-    linked = (vgap <= reach) & (hgap <= reach)
-    owner = np.arange(which.size)  # each piece's cluster, named by its lowest piece
-    while True:  # pieces linked through others are one cluster
-        lowest = np.where(linked, owner[None, :], which.size).min(axis=1)
-        lowest = lowest[lowest]
-        if np.array_equal(lowest, owner):
-            break
-        owner = lowest
+    # Pieces linked through others are one cluster (numbered in order of their first piece).
+    _, owner = connected_components((vgap <= reach) & (hgap <= reach), directed=False)
     best = int(np.argmax(np.bincount(owner, weights=contrast[which])))
     cluster = np.zeros_like(pool)
     cluster[which[owner == best]] = True
