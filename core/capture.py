@@ -78,6 +78,11 @@ LINE_END = 3
 THIN_SHARE = 0.5
 """A printed line is thin: more than this share of a line across the page, and of each of
 two runs meeting at a box's corner, is thin ink (a bar meeting a bold stem is a 7)."""
+FRINGE_SHARE = 0.15
+"""A line across the page at all is more than this share thin ink. A bold stroke across half
+a small page is not, though the pixels along its edges are (no square of a line's
+thickness fits them): about a tenth of it, against two thirds and more of a printed line,
+and a fifth of a box's doubled border blurred into one."""
 LONE_LINE = 0.9
 """A line across the page found alone (no other line across the page either way) is
 printed only when it crosses this fraction of it: ruled paper and grids repeat their lines,
@@ -418,8 +423,8 @@ def printed_lines(mask: np.ndarray, rows_mask: np.ndarray | None = None,
     # way that crosses the page (the side of a box as wide as half the page): a long stroke
     # of a digit, such as a tall 1 on a small page, does none of these (it crosses ruled
     # lines, it does not end them), nor does a 7's thin bar alone across a small page.
-    thin_across_rows, row_lines = _thin_across(across_rows, thin_rows, length, axis=1)
-    thin_across_cols, col_lines = _thin_across(across_cols, thin_cols, length, axis=0)
+    across_rows, thin_across_rows, row_lines = _thin_across(across_rows, thin_rows, length, 1)
+    across_cols, thin_across_cols, col_lines = _thin_across(across_cols, thin_cols, length, 0)
     if row_lines + col_lines == 1:  # a line alone: a stroke unless it crosses the page
         stroke = _short(thin_across_rows, 1) | _short(thin_across_cols, 0)
         across_rows, thin_across_rows = across_rows & ~stroke, thin_across_rows & ~stroke
@@ -454,16 +459,17 @@ def printed_lines(mask: np.ndarray, rows_mask: np.ndarray | None = None,
 
 
 def _thin_across(across: np.ndarray, thin: np.ndarray, length: int,
-                 axis: int) -> tuple[np.ndarray, int]:
-    """The pieces of `across` (lines across the page along `axis`, 1: rows) at least
-    `length` long and mostly thin (`THIN_SHARE`: a bold stroke's are no printed line), and
-    how many there are."""
+                 axis: int) -> tuple[np.ndarray, np.ndarray, int]:
+    """The pieces of `across` (lines across the page along `axis`, 1: rows) that are lines
+    at all (`FRINGE_SHARE`); those of them at least `length` long and mostly thin
+    (`THIN_SHARE`: a bold stroke's are no printed line); and how many of those there are."""
     if not across.any():
-        return across, 0
+        return across, across, 0
     labels, count = ndimage.label(across, structure=np.ones((3, 3), dtype=bool))
     spans = np.array([0] + [p[axis].stop - p[axis].start for p in ndimage.find_objects(labels)])
+    lines = _mostly(labels, count, thin & across, FRINGE_SHARE)
     keep = _mostly(labels, count, thin & across) & (spans >= length)
-    return keep[labels], int(np.count_nonzero(keep))
+    return lines[labels], keep[labels], int(np.count_nonzero(keep))
 
 
 def _short(line: np.ndarray, axis: int) -> np.ndarray:
@@ -480,12 +486,13 @@ def _thin_runs(runs: np.ndarray, thin: np.ndarray) -> np.ndarray:
     return _mostly(labels, count, thin & runs)[labels]
 
 
-def _mostly(labels: np.ndarray, count: int, some: np.ndarray) -> np.ndarray:
-    """Per label (0 to `count`; 0, the background, False), whether more than `THIN_SHARE`
-    of its pixels are in `some`."""
+def _mostly(labels: np.ndarray, count: int, some: np.ndarray,
+            share: float = THIN_SHARE) -> np.ndarray:
+    """Per label (0 to `count`; 0, the background, False), whether more than `share` of
+    its pixels are in `some`."""
     pixels = np.bincount(labels.ravel(), minlength=count + 1)
     inside = np.bincount(labels[some], minlength=count + 1)
-    keep = inside > THIN_SHARE * pixels
+    keep = inside > share * pixels
     keep[0] = False
     return keep
 
@@ -713,11 +720,14 @@ def _digit_cluster(mask: np.ndarray, ink: np.ndarray, strong: float,
     # What the line finder left of a printed line (a doubled box border, a side that a
     # stroke touched) is a thin straight piece: never the digit when a mark is, and never
     # joined to it when it is longer than the digit found so far (a thin pen's long arc is
-    # as thin: it joins once the rest of its loop has).
+    # as thin: it joins once the rest of its loop has). On a page where the finder found
+    # no line (`lines` given, empty) nothing is left of one: a fine pen's long stroke (a
+    # 6's back, a 2's base) joins its digit however long it is.
     heights, widths = boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1]
     length = np.maximum(heights, widths)
     pixels = np.bincount(labels.ravel(), minlength=count + 1)[1:]
     rule = length >= RULE_ASPECT * pixels / length
+    remnant = rule if lines is None or lines.any() else np.zeros_like(rule)
     if lines is not None:  # a sliver of a line: no mark, no digit's piece
         for i in np.flatnonzero(rule & (length >= LINE_FRACTION * min(h, w))):
             top, left, bottom, right = boxes[i]
@@ -753,7 +763,7 @@ def _digit_cluster(mask: np.ndarray, ink: np.ndarray, strong: float,
     joinable &= darkest[1:] >= JOIN_CONTRAST * typical
     for _ in range(2):  # join pieces near the digit (a detached bar, a broken loop)
         vgap, hgap = box_gaps(box, boxes)
-        longer = rule & (length > max(box[2] - box[0], box[3] - box[1], span))
+        longer = remnant & (length > max(box[2] - box[0], box[3] - box[1], span))
         near = joinable & ~members & ~longer & (vgap <= gap) & (hgap <= gap)
         if not near.any():
             break

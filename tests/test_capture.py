@@ -141,6 +141,18 @@ def test_a_handwritten_digit_alone_has_no_printed_lines(data_dir, index):
     assert not printed_lines(mask).any()
 
 
+def test_a_bold_1_across_most_of_a_small_page_is_no_line_not_even_its_edges(data_dir):
+    # Its run crosses the page, and the pixels along its edges are thin (no square of a
+    # line's thickness fits them): they were taken out as a printed line, thinning it.
+    from core.data import load_split
+
+    images, labels = load_split(data_dir, "test", limit=15)
+    assert labels[14] == 1
+    big = np.pad(np.asarray(Image.fromarray(images[14]).resize(
+        (112, 112), Image.Resampling.BICUBIC)), 24)
+    assert not printed_lines(big > 30).any()
+
+
 def test_a_page_turned_by_ten_degrees_still_loses_its_lines():
     page = ruled_page(600, 500)
     truth = seven(page, 280, 200)
@@ -341,6 +353,19 @@ def test_a_thin_pens_0_drawn_in_three_pieces_is_one_digit_not_several():
     right = (off < 0.04) & ((angle > 325) | (angle < 10))
     mask = bottom | left | right
     kept = digit_components(mask, mask * np.float32(0.8), 0.3)
+    assert kept[mask].all()
+
+
+def test_a_fine_pens_6_keeps_its_long_back_on_a_page_without_printed_lines():
+    # Its back, a thin stroke apart from the bolder loop and longer than it, is shaped like
+    # what the line finder leaves of a printed line; where the finder found no line it is
+    # the digit's own stroke (it was dropped, and the 6 read from its loop alone).
+    yy, xx = np.mgrid[:160, :160]
+    loop = np.abs(np.hypot((yy - 110) / 30, (xx - 95) / 33) - 1) < 0.1
+    back = (np.abs(xx - (50 - 0.1 * (yy - 20))) < 1.5) & (yy >= 20) & (yy < 128)
+    mask = loop | back
+    ink = mask * np.float32(0.8)
+    kept = digit_components(mask, ink, 0.3, np.zeros_like(mask))
     assert kept[mask].all()
 
 
