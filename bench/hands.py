@@ -55,7 +55,8 @@ def _read_pages(model: DigitModel, hands: list[np.ndarray], labels: np.ndarray,
     pages = [(i, f"{i}.png", on_clean_page(Capture(b"", "png", (0, 0, 1, 1), ink)).data)
              for i, ink in enumerate(hands)]
     results = predict_files(model, pages, limits)
-    return np.array([r.prediction for r in results]) == labels
+    return np.array([r.prediction is not None and r.prediction == label  # None: no digit
+                     for r, label in zip(results, labels, strict=True)])
 
 
 def _by_pen(right: np.ndarray, pens: np.ndarray) -> dict:
