@@ -467,8 +467,8 @@ def _thin_across(across: np.ndarray, thin: np.ndarray, length: int,
         return across, across, 0
     labels, count = ndimage.label(across, structure=np.ones((3, 3), dtype=bool))
     spans = np.array([0] + [p[axis].stop - p[axis].start for p in ndimage.find_objects(labels)])
-    lines = _mostly(labels, count, thin & across, FRINGE_SHARE)
-    keep = _mostly(labels, count, thin & across) & (spans >= length)
+    lines, mostly = _mostly(labels, count, thin & across, (FRINGE_SHARE, THIN_SHARE))
+    keep = mostly & (spans >= length)
     return lines[labels], keep[labels], int(np.count_nonzero(keep))
 
 
@@ -483,18 +483,21 @@ def _short(line: np.ndarray, axis: int) -> np.ndarray:
 def _thin_runs(runs: np.ndarray, thin: np.ndarray) -> np.ndarray:
     """The connected runs of which more than `THIN_SHARE` of the pixels are `thin`."""
     labels, count = ndimage.label(runs, structure=np.ones((3, 3), dtype=bool))
-    return _mostly(labels, count, thin & runs)[labels]
+    return _mostly(labels, count, thin & runs)[0][labels]
 
 
 def _mostly(labels: np.ndarray, count: int, some: np.ndarray,
-            share: float = THIN_SHARE) -> np.ndarray:
-    """Per label (0 to `count`; 0, the background, False), whether more than `share` of
-    its pixels are in `some`."""
+            shares: tuple[float, ...] = (THIN_SHARE,)) -> list[np.ndarray]:
+    """For each of `shares`, per label (0 to `count`; 0, the background, False), whether
+    more than that share of its pixels are in `some` (the pixels counted once for all)."""
     pixels = np.bincount(labels.ravel(), minlength=count + 1)
     inside = np.bincount(labels[some], minlength=count + 1)
-    keep = inside > share * pixels
-    keep[0] = False
-    return keep
+    kept = []
+    for share in shares:
+        keep = inside > share * pixels
+        keep[0] = False
+        kept.append(keep)
+    return kept
 
 
 def _near(mask: np.ndarray) -> np.ndarray:
@@ -729,7 +732,7 @@ def _digit_cluster(mask: np.ndarray, ink: np.ndarray, strong: float,
     rule = length >= RULE_ASPECT * pixels / length
     remnant = rule if lines is None or lines.any() else np.zeros_like(rule)
     if lines is not None:  # a sliver of a line: no mark, no digit's piece
-        for i in np.flatnonzero(rule & (length >= LINE_FRACTION * min(h, w))):
+        for i in np.flatnonzero(remnant & (length >= LINE_FRACTION * min(h, w))):
             top, left, bottom, right = boxes[i]
             window = (slice(max(0, top - 2), bottom + 2), slice(max(0, left - 2), right + 2))
             beside = (labels[window] == i + 1) & _near(lines[window])
