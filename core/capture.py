@@ -53,10 +53,12 @@ MARKS_RATIO = 1.5
 stand out this many times more than light ones (a page in deep shadow with a lit patch)."""
 NOISE_SIGMAS = 5.0
 """Ink must stand this many noise deviations above the paper..."""
-FAINT_SPREAD = 2.0
+FAINT_SPREAD = 3.0
 """On small scans (under `MIN_LINE_SIDE`) the digit's strokes are traced into fainter ink (a
 smoother copy, above its own noise) unless that ink spreads to more than this many times
-the digit's pixels: then it is the paper."""
+the digit's pixels: then it is the paper. (A thin pen's loop can be two thirds faint: the
+faint ink is then twice the firm; paper that is traced spreads over the page, many times
+the digit.)"""
 NOISE_BINS = 1000
 """(the paper's level and noise are read from a histogram of the ink with this many bins
 over [-0.25, 0.75])"""

@@ -465,6 +465,19 @@ def test_a_faint_half_loop_on_a_small_grey_scan_is_traced_from_the_digit():
     assert overlap(digit.box, (12, 8, 26, 50)) > 0.8, digit.box
 
 
+def test_a_thin_pens_loop_two_thirds_faint_on_a_small_scan_is_traced_whole():
+    # A 0 on a small grey scan, its loop under the ink level but for a third of it: the
+    # faint ink traced from that third is twice the firm ink, and it is the digit's.
+    scan = Image.new("L", (40, 48), 200)
+    draw = ImageDraw.Draw(scan)
+    draw.ellipse([10, 8, 30, 40], outline=188, width=2)  # the loop, faint...
+    draw.arc([10, 8, 30, 40], 90, 210, fill=110, width=2)  # ...but for a third of it
+    noise = np.random.default_rng(0).normal(0, 1.0, (48, 40))
+    page = np.clip(np.asarray(scan, dtype=np.float32) + noise, 0, 255).astype(np.uint8)
+    digit = find_digit(page)
+    assert overlap(digit.box, (10, 8, 21, 33)) > 0.7, digit.box
+
+
 def _in_shadow_but_a_lit_disc(page: Image.Image, centre: tuple, radius: float, soft: float,
                               depth: float) -> np.ndarray:
     """The page's pixels darkened by `depth` (0-1) but for a lit disc with a soft edge."""
