@@ -17,9 +17,10 @@ A document-imaging front-end in four steps, each a pure function on arrays:
    the pieces of a broken stroke near it (about as dark: the same pen) join it. A digit
    written across a shadow's edge is taken out of the shadow's band. Nothing
    left: "no digit found"; another digit-sized cluster beside it: "several digits found".
-4. `find_digit`: the three steps above on a page decoded at a bounded size; it returns the
-   digit's ink (light on black, cropped) for `core.imaging.normalise`, and its box in the
-   pixels of the upright upload.
+4. `find_digit`: the three steps above on a page decoded at a bounded size (and, for a
+   digit found small on a page reduced for them, again on a window around it at the page's
+   own resolution); it returns the digit's ink (light on black, cropped) for
+   `core.imaging.normalise`, and its box in the pixels of the upright upload.
 """
 
 from __future__ import annotations
@@ -40,6 +41,17 @@ ANALYSIS_SIDE = 400
 """Pages are analysed at most this many pixels on their longest side (512 read 0.7-1.7
 points more of notebooks, forms and pencil but cost twice as much on 800-px pages:
 docs/capture.md)."""
+REFINE_BELOW = 0.15
+"""A digit found less than this fraction of `ANALYSIS_SIDE` long on a page reduced at least
+`REFINE_GAIN` times for the analysis is found again at the page's own resolution..."""
+REFINE_GAIN = 1.3
+"""(a page is decoded less than twice `core.imaging.WORKING_SIDE` long, and reduced up to 2.5
+times more for the analysis; a 12-megapixel JPEG, decoded at 500 px, gains too little for
+the second look's cost)"""
+REFINE_WINDOW = 5.0
+"""...on a window this many times its size around it, and at least twice `MIN_LINE_SIDE`
+(the digit a fifth of it: printed lines still cross it, and it is no bigger than on a page
+it fills)."""
 COARSE_SIDE = 64
 """The paper's colour is estimated on a copy about this size..."""
 PAPER_WINDOW = 0.2
@@ -188,8 +200,44 @@ def scaled_box(box: Box, scale: float) -> Box:
 
 def find_digit(pixels: np.ndarray, scale: float = 1.0) -> Digit:
     """The digit on a page: grey (h, w) or colour (h, w, 3) pixels on the 0-255 scale,
-    `scale` original pixels per given pixel. Raises `ImageError` when there is none."""
-    page, factor = _bounded(np.asarray(pixels))
+    `scale` original pixels per given pixel. Raises `ImageError` when there is none.
+
+    Coarse to fine: a digit found small on a page reduced for the analysis is found again
+    on a window around it at the page's own resolution (`_refined`)."""
+    pixels = np.asarray(pixels)
+    page, factor = _bounded(pixels)
+    ink, box = _find_on(page)
+    if factor >= REFINE_GAIN and max(box[2:]) < REFINE_BELOW * ANALYSIS_SIDE:
+        refined = _refined(pixels, scaled_box(box, factor))
+        if refined is not None:
+            return Digit(ink=refined[0], box=scaled_box(refined[1], scale))
+    return Digit(ink=ink, box=scaled_box(box, scale * factor))
+
+
+def _refined(pixels: np.ndarray, box: Box) -> tuple[np.ndarray, Box] | None:
+    """The digit found again on a window `REFINE_WINDOW` times its size around its `box`
+    (in `pixels`), and its box in `pixels`; None when the window shows no digit."""
+    x, y, w, h = box
+    side = max(REFINE_WINDOW * max(w, h), 2 * MIN_LINE_SIDE)
+    top, left = (_window_start(centre, side, length)
+                 for centre, length in ((y + h / 2, pixels.shape[0]), (x + w / 2, pixels.shape[1])))
+    window, factor = _bounded(pixels[top:top + round(side), left:left + round(side)])
+    try:
+        ink, (wx, wy, ww, wh) = _find_on(window)
+    except ImageError:
+        return None
+    wx, wy, ww, wh = scaled_box((wx, wy, ww, wh), factor)
+    return ink, (left + wx, top + wy, ww, wh)
+
+
+def _window_start(centre: float, side: float, length: int) -> int:
+    """Where a window `side` long centred on `centre` starts, moved inside `0..length`."""
+    return int(max(0, min(length - side, centre - side / 2)))
+
+
+def _find_on(page: np.ndarray) -> tuple[np.ndarray, Box]:
+    """`find_digit` on a page at most `ANALYSIS_SIDE` long: the digit's ink, cropped, and its
+    box in the page's pixels."""
     ink = ndimage.uniform_filter(ink_against_paper(page, clip=False), size=3)  # noise, grain
     threshold, floor = ink_threshold(ink)
     small = max(ink.shape) < MIN_LINE_SIDE
@@ -215,7 +263,7 @@ def find_digit(pixels: np.ndarray, scale: float = 1.0) -> Digit:
     near = ndimage.maximum_filter(kept.view(np.uint8), size=3).astype(bool) & ~lines
     crop = even_strokes((ink * near)[rows, cols], threshold) * np.float32(255.0)
     box = (cols.start, rows.start, cols.stop - cols.start, rows.stop - rows.start)
-    return Digit(ink=crop.astype(np.float32), box=scaled_box(box, scale * factor))
+    return crop.astype(np.float32), box
 
 
 def _traced(digit: np.ndarray, faint: np.ndarray) -> np.ndarray | None:

@@ -478,6 +478,29 @@ def test_a_thin_pens_loop_two_thirds_faint_on_a_small_scan_is_traced_whole():
     assert overlap(digit.box, (10, 8, 21, 33)) > 0.7, digit.box
 
 
+def _slashed_zero(size: tuple, left: int, top: int, grid: bool) -> np.ndarray:
+    """A pencil 0 with a slash, 37 px tall, written with a 2-px pen, on squared paper or not."""
+    page = Image.new("RGB", size, PAPER)
+    draw = ImageDraw.Draw(page)
+    for v in range(0, max(size), 40) if grid else ():
+        draw.line([(0, v), (size[0], v)], fill=(175, 190, 215), width=2)
+        draw.line([(v, 0), (v, size[1])], fill=(175, 190, 215), width=2)
+    draw.ellipse([left, top, left + 22, top + 36], outline=(120, 120, 120), width=2)
+    draw.line([(left + 4, top + 30), (left + 18, top + 6)], fill=(120, 120, 120), width=2)
+    return pixels(page)
+
+
+def test_a_small_digit_on_a_large_page_is_read_at_the_pages_own_resolution():
+    # On a 1,000-px page analysed at 400 px, a fine pen's strokes are under a pixel wide: the
+    # digit found there is found again on a window around it at full resolution, and reads
+    # like the same digit written alone.
+    alone, _ = read_digit(_slashed_zero((200, 200), 80, 80, grid=False))
+    digit, box = read_digit(_slashed_zero((1000, 800), 505, 405, grid=True))
+    assert overlap(box, (505, 405, 23, 37)) > 0.8, box
+    similarity = np.corrcoef(alone.ravel().astype(float), digit.ravel().astype(float))[0, 1]
+    assert similarity > 0.6, similarity
+
+
 def _in_shadow_but_a_lit_disc(page: Image.Image, centre: tuple, radius: float, soft: float,
                               depth: float) -> np.ndarray:
     """The page's pixels darkened by `depth` (0-1) but for a lit disc with a soft edge."""
