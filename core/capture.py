@@ -219,8 +219,8 @@ def _refined(pixels: np.ndarray, box: Box) -> tuple[np.ndarray, Box] | None:
     (in `pixels`), and its box in `pixels`; None when the window shows no digit."""
     x, y, w, h = box
     side = max(REFINE_WINDOW * max(w, h), 2 * MIN_LINE_SIDE)
-    top, left = (_window_start(centre, side, length)
-                 for centre, length in ((y + h / 2, pixels.shape[0]), (x + w / 2, pixels.shape[1])))
+    top = _window_start(y + h / 2, side, pixels.shape[0])
+    left = _window_start(x + w / 2, side, pixels.shape[1])
     window, factor = _bounded(pixels[top:top + round(side), left:left + round(side)])
     try:
         ink, (wx, wy, ww, wh) = _find_on(window)
