@@ -134,9 +134,10 @@ RULE_ASPECT = 8.0
 """A component at least this many times as long as it is thick (pixels over length) is a
 piece of a printed line..."""
 REMNANT_SHARE = 0.5
-"""...and one as long as a printed line with this share of its pixels within 2 px of the
-printed lines found is what the line finder left of them (the dark core of a box's wall, a
-doubled border): never the digit, nor a piece of it."""
+"""...and one as long as a printed line, or a dash of one (its box that thin too), with this
+share of its pixels within 2 px of the printed lines found is what the line finder left of
+them (the dark core of a box's wall, a doubled border, its dashes between the pieces of it
+found): never the digit, nor a piece of it."""
 CLUSTER_PIECES = 256
 """Marks weighed when the digit's cluster is looked for (those with most ink; the rest of a
 noisy page's grain changes nothing)."""
@@ -758,12 +759,19 @@ def _digit_cluster(mask: np.ndarray, ink: np.ndarray, strong: float,
                       for s in ndimage.find_objects(labels)], dtype=np.int64)
     h, w = mask.shape
     near = EDGE if max(h, w) >= MIN_LINE_SIDE else 0  # a small scan's digit nearly fills it
-    edge = (at_frame(boxes, (h, w), near)
-            # spanning the frame: a page's edge, a shadow's, the table (no digit is 90%)
-            | (boxes[:, 2] - boxes[:, 0] >= FRAME_SPAN * h)
-            | (boxes[:, 3] - boxes[:, 1] >= FRAME_SPAN * w))
+    # spanning the frame: a page's edge, a shadow's, the table (no digit is 90%)
+    spanning = ((boxes[:, 2] - boxes[:, 0] >= FRAME_SPAN * h)
+                | (boxes[:, 3] - boxes[:, 1] >= FRAME_SPAN * w))
+    edge = at_frame(boxes, (h, w), near) | spanning
     if weak.all():
         raise ImageError("no digit found")
+    # A digit the frame cuts (a tight crop) is still the digit when all inside the frame
+    # is specks beside it, and it is no shading (a shadow's band, the page's edge).
+    cut = edge & ~spanning & ~weak
+    if cut.any():
+        cut &= SPECK_FRACTION * mass >= mass[~edge & ~weak].max(initial=0.0)
+        if cut.any():
+            edge &= ~(cut & ~_shading(labels, count, mask, ink, cut))
     # Specks are small against the largest mark *inside* the frame: a dark corner or the
     # table at the edge must not turn the digit itself into a speck.
     inside = ~edge & ~weak
@@ -781,12 +789,12 @@ def _digit_cluster(mask: np.ndarray, ink: np.ndarray, strong: float,
     pixels = np.bincount(labels.ravel(), minlength=count + 1)[1:]
     rule = length >= RULE_ASPECT * pixels / length
     remnant = rule if lines is None or lines.any() else np.zeros_like(rule)
-    if lines is not None:  # a sliver of a line: no mark, no digit's piece
-        for i in np.flatnonzero(remnant & (length >= LINE_FRACTION * min(h, w))):
-            top, left, bottom, right = boxes[i]
-            window = (slice(max(0, top - 2), bottom + 2), slice(max(0, left - 2), right + 2))
-            beside = (labels[window] == i + 1) & _near(lines[window])
-            candidate[i] &= np.count_nonzero(beside) < REMNANT_SHARE * pixels[i]
+    if lines is not None and remnant.any():  # a sliver of a line: no mark, no digit's piece
+        beside = np.bincount(labels[_near(lines)], minlength=count + 1)[1:]
+        # as long as a printed line, or a dash of one (its box as thin as a rule)
+        line_like = ((length >= LINE_FRACTION * min(h, w))
+                     | (RULE_ASPECT * np.minimum(heights, widths) <= length))
+        candidate &= ~(remnant & line_like & (beside >= REMNANT_SHARE * pixels))
     mark = candidate & ~weak & ~(rule & (widths >= heights))
     # The digit is the mark with most ink *above the ink level*: a band of shaded paper
     # (a shadow next to a brighter surround, wider than the paper window) is large but

@@ -393,6 +393,34 @@ def test_what_is_left_of_a_line_along_it_is_neither_the_digit_nor_joined_to_it()
     assert kept[60:120, 92:97].all() and not kept[:, 143:145].any()
 
 
+def test_short_pieces_of_a_doubled_line_beside_the_digit_are_not_joined_to_it():
+    # A box's top wall under a ruled line: the line finder found the line and left the
+    # wall beside it in short dashes, each shorter than a quarter of the page but lying
+    # along the line found, within the join gap of the 0 under them.
+    yy, xx = np.mgrid[:286, :400]
+    ring = np.abs(np.hypot((yy - 110) / 50, (xx - 200) / 40) - 1) < 0.08
+    lines = np.zeros_like(ring)
+    lines[30:33] = True
+    dashes = np.zeros_like(ring)
+    dashes[33:36] = (xx[0] % 50) < 40
+    mask = ring | dashes
+    kept = digit_components(mask, mask * np.float32(0.8), 0.3, lines)
+    assert kept[ring].all() and not kept[dashes].any()
+
+
+def test_a_digit_the_frame_cuts_is_read_not_the_specks_inside_the_frame():
+    # A tight crop: the 0 runs off the page's left edge, and all that is inside the frame
+    # is two specks (what the line finder left of a box's corner). It was refused as
+    # "several digits", the specks taken for the digit and the 0 for a second one.
+    yy, xx = np.mgrid[:250, :220]
+    ring = np.abs(np.hypot((yy - 120) / 50, (xx - 60) / 75) - 1) < 0.12
+    specks = np.zeros_like(ring)
+    specks[185:195, 150:160] = specks[185:195, 180:190] = True
+    mask = ring | specks
+    kept = digit_components(mask, mask * np.float32(0.8), 0.3, np.zeros_like(mask))
+    assert kept[ring].all() and not kept[specks].any()
+
+
 def test_the_faint_pieces_of_a_pencil_digit_pressed_hard_at_one_spot_stay_with_it():
     # A pencil 3 whose middle stroke fell below the ink level: its top arc, pressed hard at
     # one spot, and its fainter bottom arc, a quarter of the digit's height below it.
