@@ -789,12 +789,11 @@ def _digit_cluster(mask: np.ndarray, ink: np.ndarray, strong: float,
     pixels = np.bincount(labels.ravel(), minlength=count + 1)[1:]
     rule = length >= RULE_ASPECT * pixels / length
     remnant = rule if lines is None or lines.any() else np.zeros_like(rule)
-    if lines is not None and remnant.any():  # a sliver of a line: no mark, no digit's piece
-        beside = np.bincount(labels[_near(lines)], minlength=count + 1)[1:]
-        # as long as a printed line, or a dash of one (its box as thin as a rule)
-        line_like = ((length >= LINE_FRACTION * min(h, w))
-                     | (RULE_ASPECT * np.minimum(heights, widths) <= length))
-        candidate &= ~(remnant & line_like & (beside >= REMNANT_SHARE * pixels))
+    if lines is not None:  # a sliver of a line: no mark, no digit's piece
+        sliver = remnant & (length >= LINE_FRACTION * min(h, w))
+        candidate &= ~_along_lines(labels, sliver, boxes, pixels, lines)
+    # A dash of a line (its box as thin as a rule) along the lines joins no digit.
+    dash = remnant & (RULE_ASPECT * np.minimum(heights, widths) <= length)
     mark = candidate & ~weak & ~(rule & (widths >= heights))
     # The digit is the mark with most ink *above the ink level*: a band of shaded paper
     # (a shadow next to a brighter surround, wider than the paper window) is large but
@@ -826,6 +825,8 @@ def _digit_cluster(mask: np.ndarray, ink: np.ndarray, strong: float,
         vgap, hgap = box_gaps(box, boxes)
         longer = remnant & (length > max(box[2] - box[0], box[3] - box[1], span))
         near = joinable & ~members & ~longer & (vgap <= gap) & (hgap <= gap)
+        if lines is not None:
+            near &= ~_along_lines(labels, near & dash, boxes, pixels, lines)
         if not near.any():
             break
         members |= near
@@ -841,6 +842,19 @@ def _digit_cluster(mask: np.ndarray, ink: np.ndarray, strong: float,
     keep = np.zeros(count + 1, dtype=bool)
     keep[1:] = members
     return keep[labels], band
+
+
+def _along_lines(labels: np.ndarray, which: np.ndarray, boxes: np.ndarray,
+                 pixels: np.ndarray, lines: np.ndarray) -> np.ndarray:
+    """Of the components in `which` (bool (count,)), those with `REMNANT_SHARE` of their
+    pixels within 2 px of the printed `lines` (each looked at in its own box: few are)."""
+    along = np.zeros_like(which)
+    for i in np.flatnonzero(which):
+        top, left, bottom, right = boxes[i]
+        window = (slice(max(0, top - 2), bottom + 2), slice(max(0, left - 2), right + 2))
+        beside = (labels[window] == i + 1) & _near(lines[window])
+        along[i] = np.count_nonzero(beside) >= REMNANT_SHARE * pixels[i]
+    return along
 
 
 def _cluster(boxes: np.ndarray, pool: np.ndarray, contrast: np.ndarray,
