@@ -767,11 +767,10 @@ def _digit_cluster(mask: np.ndarray, ink: np.ndarray, strong: float,
         raise ImageError("no digit found")
     # A digit the frame cuts (a tight crop) is still the digit when all inside the frame
     # is specks beside it, and it is no shading (a shadow's band, the page's edge).
-    cut = edge & ~spanning & ~weak
+    cut = (edge & ~spanning & ~weak
+           & (SPECK_FRACTION * mass >= mass[~edge & ~weak].max(initial=0.0)))
     if cut.any():
-        cut &= SPECK_FRACTION * mass >= mass[~edge & ~weak].max(initial=0.0)
-        if cut.any():
-            edge &= ~(cut & ~_shading(labels, count, mask, ink, cut))
+        edge &= ~(cut & ~_shading(labels, count, mask, ink, cut))
     # Specks are small against the largest mark *inside* the frame: a dark corner or the
     # table at the edge must not turn the digit itself into a speck.
     inside = ~edge & ~weak
@@ -825,8 +824,9 @@ def _digit_cluster(mask: np.ndarray, ink: np.ndarray, strong: float,
         vgap, hgap = box_gaps(box, boxes)
         longer = remnant & (length > max(box[2] - box[0], box[3] - box[1], span))
         near = joinable & ~members & ~longer & (vgap <= gap) & (hgap <= gap)
-        if lines is not None:
-            near &= ~_along_lines(labels, near & dash, boxes, pixels, lines)
+        if lines is not None:  # each dash is looked at once
+            joinable &= ~_along_lines(labels, near & dash, boxes, pixels, lines)
+            near &= joinable
         if not near.any():
             break
         members |= near
