@@ -506,6 +506,22 @@ def test_a_thin_pens_loop_two_thirds_faint_on_a_small_scan_is_traced_whole():
     assert overlap(digit.box, (10, 8, 21, 33)) > 0.7, digit.box
 
 
+
+def test_a_faint_loop_is_traced_on_a_scan_with_a_printed_line_but_not_along_the_line():
+    # A scan of 112 px is still small enough for the digit's faint strokes to be traced
+    # (the 9 of the test above, larger); a printed line crossing its loop is no stroke of
+    # it: traced along the line, the digit would span the page.
+    scan = Image.new("L", (112, 124), 200)
+    draw = ImageDraw.Draw(scan)
+    draw.line([(0, 30), (112, 30)], fill=170, width=1)  # the line, across the loop
+    draw.ellipse([36, 20, 72, 56], outline=190, width=3)  # the loop's left half, faint...
+    draw.arc([36, 20, 72, 56], 270, 90, fill=110, width=3)  # ...its right half firm
+    draw.line([(71, 38), (68, 96)], fill=110, width=3)  # and the stem
+    noise = np.random.default_rng(0).normal(0, 1.0, (124, 112))
+    page = np.clip(np.asarray(scan, dtype=np.float32) + noise, 0, 255).astype(np.uint8)
+    digit = find_digit(page)
+    assert overlap(digit.box, (36, 20, 38, 78)) > 0.8, digit.box
+
 def _slashed_zero(size: tuple, left: int, top: int, grid: bool) -> np.ndarray:
     """A pencil 0 with a slash, 37 px tall, written with a 2-px pen, on squared paper or not."""
     page = Image.new("RGB", size, PAPER)
