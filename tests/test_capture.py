@@ -479,17 +479,25 @@ def test_a_digit_two_pixels_from_the_frame_of_a_small_scan_is_read_whole():
     assert overlap(digit.box, (22, 6, 26, 30)) > 0.8, digit.box
 
 
-def test_a_faint_half_loop_on_a_small_grey_scan_is_traced_from_the_digit():
-    # A thin pen on a small grey scan: half the 9's loop absorbs 5% of the light, under the
-    # ink level; it is traced from the firm strokes it continues (hysteresis).
-    scan = Image.new("L", (50, 64), 200)
+def _faint_loop_9(size: tuple, loop: list, stem: list, line_at: int | None = None) -> np.ndarray:
+    """A thin pen's 9 on a grey scan: the left half of its `loop` (an ellipse's box) absorbs
+    5% of the light, under the ink level, the right half and the `stem` are firm; a printed
+    line across the page at row `line_at`, if given."""
+    scan = Image.new("L", size, 200)
     draw = ImageDraw.Draw(scan)
-    draw.ellipse([12, 8, 36, 32], outline=190, width=3)  # the loop's left half, faint...
-    draw.arc([12, 8, 36, 32], 270, 90, fill=110, width=3)  # ...its right half firm
-    draw.line([(35, 20), (33, 56)], fill=110, width=3)  # and the stem
-    noise = np.random.default_rng(0).normal(0, 1.0, (64, 50))
-    page = np.clip(np.asarray(scan, dtype=np.float32) + noise, 0, 255).astype(np.uint8)
-    digit = find_digit(page)
+    if line_at is not None:
+        draw.line([(0, line_at), (size[0], line_at)], fill=170, width=1)
+    draw.ellipse(loop, outline=190, width=3)  # the loop's left half, faint...
+    draw.arc(loop, 270, 90, fill=110, width=3)  # ...its right half firm
+    draw.line(stem, fill=110, width=3)
+    noise = np.random.default_rng(0).normal(0, 1.0, (size[1], size[0]))
+    return np.clip(np.asarray(scan, dtype=np.float32) + noise, 0, 255).astype(np.uint8)
+
+
+def test_a_faint_half_loop_on_a_small_grey_scan_is_traced_from_the_digit():
+    # A thin pen on a small grey scan: half the 9's loop is under the ink level; it is
+    # traced from the firm strokes it continues (hysteresis).
+    digit = find_digit(_faint_loop_9((50, 64), [12, 8, 36, 32], [(35, 20), (33, 56)]))
     assert overlap(digit.box, (12, 8, 26, 50)) > 0.8, digit.box
 
 
@@ -506,21 +514,14 @@ def test_a_thin_pens_loop_two_thirds_faint_on_a_small_scan_is_traced_whole():
     assert overlap(digit.box, (10, 8, 21, 33)) > 0.7, digit.box
 
 
-
 def test_a_faint_loop_is_traced_on_a_scan_with_a_printed_line_but_not_along_the_line():
     # A scan of 112 px is still small enough for the digit's faint strokes to be traced
-    # (the 9 of the test above, larger); a printed line crossing its loop is no stroke of
+    # (the faint half-loop's 9, larger); a printed line crossing its loop is no stroke of
     # it: traced along the line, the digit would span the page.
-    scan = Image.new("L", (112, 124), 200)
-    draw = ImageDraw.Draw(scan)
-    draw.line([(0, 30), (112, 30)], fill=170, width=1)  # the line, across the loop
-    draw.ellipse([36, 20, 72, 56], outline=190, width=3)  # the loop's left half, faint...
-    draw.arc([36, 20, 72, 56], 270, 90, fill=110, width=3)  # ...its right half firm
-    draw.line([(71, 38), (68, 96)], fill=110, width=3)  # and the stem
-    noise = np.random.default_rng(0).normal(0, 1.0, (124, 112))
-    page = np.clip(np.asarray(scan, dtype=np.float32) + noise, 0, 255).astype(np.uint8)
+    page = _faint_loop_9((112, 124), [36, 20, 72, 56], [(71, 38), (68, 96)], line_at=30)
     digit = find_digit(page)
     assert overlap(digit.box, (36, 20, 38, 78)) > 0.8, digit.box
+
 
 def _slashed_zero(size: tuple, left: int, top: int, grid: bool) -> np.ndarray:
     """A pencil 0 with a slash, 37 px tall, written with a 2-px pen, on squared paper or not."""
