@@ -70,7 +70,7 @@ TRACE_BELOW = 128
 fainter ink (a smoother copy, above its own noise), never into printed lines or beside
 them: a blurred digit a few pixels wide loses its thin strokes under the ink level. (On
 larger photos faint ink beside a digit is its halo or the paper's shading: traced on every
-page, notebook and shadow photos lost 8-16 % in trials.)"""
+page, the capture seeds lost 14 points on notebook photos, 5 on shadows, 4 on pencil.)"""
 FAINT_SPREAD = 3.0
 """...unless that ink spreads to more than this many times the digit's pixels: then it is
 the paper. (A thin pen's loop can be two thirds faint: the faint ink is then twice the
