@@ -14,7 +14,12 @@ from typing import Any
 import numpy as np
 from sklearn.metrics import accuracy_score, confusion_matrix, precision_recall_fscore_support
 
-from core.calibration import expected_calibration_error, review_catch
+from core.calibration import (
+    REVIEW_GOAL,
+    expected_calibration_error,
+    review_catch,
+    review_to_catch,
+)
 from core.imaging import ImageLimits
 from core.labelled_set import LabelledImage
 from core.model import DigitModel
@@ -41,6 +46,11 @@ class EvaluationReport:
     """Expected calibration error, 10 equal-width bins."""
     review_2pct_catch: float
     """Share of the errors among the 2% least confident answers."""
+    review_75pct_share: float = 0.0
+    """Share of the answers a review must cover, least confident first, to find 75% of the
+    errors..."""
+    review_75pct_below: float = 0.0
+    """...flagging those with a confidence under this: a `MNISTQ_REVIEW_BELOW` for such images."""
     failed: int = 0
     """Images that got a per-file error (counted wrong)."""
     by_kind: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -57,6 +67,8 @@ class EvaluationReport:
             "failed": self.failed,
             "ece": self.ece,
             "review_2pct_catch": self.review_2pct_catch,
+            "review_75pct_share": self.review_75pct_share,
+            "review_75pct_below": self.review_75pct_below,
             "by_kind": self.by_kind,
             "classes": list(CLASSES),
             "precision": self.precision,
@@ -71,6 +83,12 @@ class EvaluationReport:
             f"calibration: ECE {self.ece:.2%}; reviewing the 2% least confident answers "
             f"catches {self.review_2pct_catch:.0%} of the errors",
         ]
+        if self.errors:
+            lines.append(
+                f"to catch {REVIEW_GOAL:.0%} of the errors, review the "
+                f"{self.review_75pct_share:.1%} least confident: "
+                f"MNISTQ_REVIEW_BELOW={self.review_75pct_below:g} for images like these"
+            )
         if self.by_kind:
             lines += ["", f"{'kind':<20}{'images':>8}{'accuracy':>10}{'failed':>8}"]
             lines += [
@@ -102,6 +120,7 @@ def score(
     predicted = np.asarray(predicted).astype(np.int64)
     confidence = np.asarray(confidence, dtype=np.float64)
     correct = predicted == labels
+    review_share, review_below = review_to_catch(confidence, correct)
     precision, recall, _, _ = precision_recall_fscore_support(
         labels, predicted, labels=CLASSES, zero_division=0
     )
@@ -123,6 +142,8 @@ def score(
         confusion=confusion_matrix(labels, predicted, labels=CLASSES).tolist(),
         ece=expected_calibration_error(confidence, correct),
         review_2pct_catch=review_catch(confidence, correct),
+        review_75pct_share=review_share,
+        review_75pct_below=review_below,
         failed=int((predicted == FAILED).sum()),
         by_kind=by_kind,
     )

@@ -46,7 +46,8 @@ def test_evaluate_json_reports_the_accuracy_as_a_fraction(trained: Path, data_di
 
 def test_evaluate_text_and_a_missing_model(trained: Path, tmp_path: Path, capsys) -> None:
     assert main(["evaluate", "--model", str(trained)]) == 0
-    assert "confusion" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "confusion" in out and "MNISTQ_REVIEW_BELOW=" in out  # what to flag, from this set
     assert main(["evaluate", "--model", str(tmp_path / "none.joblib")]) != 0
     assert "none.joblib: model file not found" in capsys.readouterr().err
 
@@ -120,6 +121,7 @@ def test_evaluate_a_labelled_folder_as_json(
     right = round(report["accuracy"] * 41)
     assert right == sum(round(k["accuracy"] * k["n_images"]) for k in report["by_kind"].values())
     assert 0 <= report["ece"] <= 1 and report["review_2pct_catch"] > 0  # the blank is reviewed
+    assert 0 < report["review_75pct_share"] <= 1 and 0 < report["review_75pct_below"] <= 1
     assert sum(map(sum, report["confusion"])) == 40
 
 
