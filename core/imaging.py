@@ -23,9 +23,15 @@ from dataclasses import dataclass
 
 import numpy as np
 from PIL import Image, ImageFilter, ImageOps
+from pillow_heif import register_heif_opener
 from scipy import ndimage
 
-FORMATS = ("PNG", "JPEG", "BMP", "GIF", "TIFF", "WEBP")
+register_heif_opener(thumbnails=False, depth_images=False, aux_images=False)
+"""HEIC/HEIF, the format phones save photos in (iPhones by default), through libheif: only
+the primary image is decoded, already upright (libheif applies the file's rotation and the
+EXIF orientation is reset, so `_orient` does not turn it twice)."""
+
+FORMATS = ("PNG", "JPEG", "BMP", "GIF", "TIFF", "WEBP", "HEIF")
 """Pillow plugins tried on uploads; the others (EPS runs Ghostscript) are never reached."""
 
 MNIST_SIDE = 28

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from PIL import Image
 
 from cli.main import main
 from core.data import load_split
@@ -58,8 +59,10 @@ def test_predict_json_reads_files_and_directories(
     images, labels = load_split(data_dir, "test", limit=20)
     folder = tmp_path / "uploads"
     folder.mkdir()
-    for i in range(6):
+    for i in range(5):
         (folder / f"{i:02d}_digit.png").write_bytes(encode(images[i]))
+    photo = Image.fromarray(255 - images[5]).resize((112, 112)).convert("RGB")
+    (folder / "05_phone.HEIC").write_bytes(encode(photo, "HEIF", quality=90))  # as phones save
     (folder / "07_blank.png").write_bytes(encode(np.zeros((28, 28), dtype=np.uint8)))
     (folder / "labels.csv").write_text("left out: a folder gives its images only")
     single = tmp_path / "single.png"
@@ -74,7 +77,8 @@ def test_predict_json_reads_files_and_directories(
 
     assert code == 0
     assert [Path(r["filename"]).name for r in results] == [
-        "single.png", *[f"{i:02d}_digit.png" for i in range(6)], "07_blank.png", "notes.txt",
+        "single.png", *[f"{i:02d}_digit.png" for i in range(5)], "05_phone.HEIC", "07_blank.png",
+        "notes.txt",
     ]
     digits = results[:7]
     assert all(r["error"] is None and 0 <= r["confidence"] <= 1 for r in digits)

@@ -11,8 +11,16 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw, ImageFile
 
+from core.capture import read_digit
 from core.data import load_split
-from core.imaging import ImageError, ImageLimits, decode_image, normalise, to_mnist
+from core.imaging import (
+    ImageError,
+    ImageLimits,
+    decode_image,
+    decode_page,
+    normalise,
+    to_mnist,
+)
 from tests.support import encode
 
 LIMITS = ImageLimits(max_bytes=16 * 2**20, max_pixels=40_000_000)
@@ -106,6 +114,32 @@ def test_exif_rotated_jpeg_is_turned_upright(digits):
     upright = np.corrcoef(out.ravel(), image.ravel())[0, 1]
     sideways = np.corrcoef(out.ravel(), np.rot90(image).ravel())[0, 1]
     assert upright > 0.95 > sideways
+
+
+def test_a_heic_phone_photo_stored_sideways_is_read_upright_with_its_box(digits):
+    """Phones save photos as HEIC, often sideways with an orientation to display them by."""
+    images, _ = digits
+    image = images[0]
+    page = np.full((150, 200), 235, dtype=np.uint8)  # grey paper, dark ink, 4x MNIST's size
+    big = np.asarray(Image.fromarray(image).resize((112, 112), Image.Resampling.BILINEAR))
+    page[20:132, 60:172] = (235 - big.astype(np.float32) * 0.8).astype(np.uint8)
+    rows, cols = np.nonzero(page < 200)
+    exif = Image.Exif()
+    exif[0x0112] = 6  # stored turned a quarter left: "rotate 90 clockwise to display"
+    # (as bytes, pillow-heif also writes it as HEIF's own rotation, as phones do: readers
+    # follow that one and ignore the EXIF tag)
+    data = encode(Image.fromarray(page).transpose(Image.Transpose.ROTATE_90), "HEIF",
+                  quality=90, exif=exif.tobytes())
+    assert Image.open(io.BytesIO(data)).format == "HEIF"
+    pixels, scale = decode_page(data, LIMITS)
+    assert pixels.shape == (150, 200)
+    digit, box = read_digit(pixels, scale)
+    x, y, w, h = box
+    assert abs(x - cols.min()) <= 3 and abs(y - rows.min()) <= 3
+    assert abs(x + w - 1 - cols.max()) <= 3 and abs(y + h - 1 - rows.max()) <= 3
+    upright = np.corrcoef(digit.ravel().astype(float), image.ravel())[0, 1]
+    sideways = np.corrcoef(digit.ravel().astype(float), np.rot90(image).ravel())[0, 1]
+    assert upright > 0.9 > sideways
 
 
 def test_animated_gif_uses_the_first_frame(digits):

@@ -72,7 +72,8 @@ def test_random_bytes(data):
 
 @FUZZ
 @given(st.sampled_from([b"\x89PNG\r\n\x1a\n", b"\xff\xd8\xff", b"GIF89a", b"BM", b"II*\0",
-                        b"MM\0*", b"RIFF\0\0\0\0WEBPVP8 "]), st.binary(max_size=512))
+                        b"MM\0*", b"RIFF\0\0\0\0WEBPVP8 ",
+                        b"\0\0\0\x18ftypheic\0\0\0\0mif1heic"]), st.binary(max_size=512))
 def test_random_bytes_behind_a_real_signature(signature, tail):
     check(signature + tail)
 

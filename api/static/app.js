@@ -23,6 +23,7 @@ import { doubtful, Review } from "./review.js";
 
 const $ = (id) => document.getElementById(id);
 const MAX_THUMBS = 35;
+const SERVER_ONLY_FORMATS = /\.(heic|heif)$/i;
 const READY_RETRY_MS = 5000;
 
 const state = {
@@ -178,8 +179,10 @@ function renderThumbs(entries) {
     img.title = name;
     img.decoding = "async";
     img.addEventListener("error", () => {
-      item.classList.add("thumb--unreadable");
-      img.replaceWith(document.createTextNode("?"));
+      // A phone's HEIC photo: read by the service, shown by few browsers (Safari).
+      const format = SERVER_ONLY_FORMATS.exec(name);
+      item.classList.add(format ? "thumb--nopreview" : "thumb--unreadable");
+      img.replaceWith(document.createTextNode(format ? format[1].toUpperCase() : "?"));
     });
     item.append(img);
     return item;

@@ -1,7 +1,7 @@
 // Files the person chose: from the file inputs or a drop, folders walked where the browser allows.
 // Each entry is {file, name}; `name` keeps the folder path so results can say where a file was.
 
-const IMAGE_EXTENSIONS = /\.(png|jpe?g|gif|bmp|webp|tiff?|pgm|ppm|pbm)$/i;
+const IMAGE_EXTENSIONS = /\.(png|jpe?g|gif|bmp|webp|tiff?|heic|heif|pgm|ppm|pbm)$/i;
 
 export function looksLikeImage(file) {
   return file.type.startsWith("image/") || IMAGE_EXTENSIONS.test(file.name);
