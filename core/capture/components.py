@@ -1,0 +1,317 @@
+"""Step 3 of the capture front-end: the digit among the ink's connected components: specks,
+marks at the frame, shading and what is left of printed lines dropped, the pieces of a
+broken stroke joined, another digit beside it refused."""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy import ndimage
+from scipy.sparse.csgraph import connected_components
+
+from core.capture.lines import (
+    LINE_FRACTION,
+    LINE_THICKNESS,
+    MIN_LINE_SIDE,
+    near_lines,
+)
+from core.imaging import ImageError, extent
+
+EDGE = 2
+"""Components within this many pixels of the frame touch it (a finger, the table, the
+page's own edge); on scans smaller than `MIN_LINE_SIDE`, where the digit nearly fills the
+frame and 2 px are a twentieth of it, only those reaching the frame's outermost pixels."""
+
+
+FRAME_SPAN = 0.9
+"""...and so do components spanning this fraction of its height or width."""
+
+
+SPECK_FRACTION = 0.05
+"""Components with less ink than this fraction of the largest one are specks."""
+
+
+MIN_DIGIT = 0.03
+"""A digit is at least this fraction of the page's longest side tall or wide (and 5 px)."""
+
+
+JOIN_GAP = 0.3
+"""Pieces closer than this fraction of the digit's size to it are part of it (a faint
+stroke that fell below the ink level leaves a gap about this wide between its neighbours)..."""
+
+
+JOIN_CONTRAST = 0.5
+"""...and their darkest ink at least this fraction of its typical (median) ink: a pencil
+pressed hard at one spot makes the darkest ink no measure of the rest of the digit."""
+
+
+RULE_ASPECT = 8.0
+"""A component at least this many times as long as it is thick (pixels over length) is a
+piece of a printed line..."""
+
+
+REMNANT_SHARE = 0.5
+"""...and one as long as a printed line, or a dash of one (its box that thin too), with this
+share of its pixels within 2 px of the printed lines found is what the line finder left of
+them (the dark core of a box's wall, a doubled border, its dashes between the pieces of it
+found): never the digit, nor a piece of it."""
+
+
+CLUSTER_PIECES = 256
+"""Marks weighed when the digit's cluster is looked for (those with most ink; the rest of a
+noisy page's grain changes nothing)."""
+
+
+FRAGMENT = 0.5
+"""A digit whose main piece spans less than this fraction of its cluster is in pieces: they
+join it within `JOIN_GAP` of the cluster's size, not of that piece's."""
+
+
+SEPARATE_DIGIT = 0.6
+"""A cluster beside the digit at least this fraction of its height (and about as inked) is
+another digit."""
+
+
+SHADING_EDGE = 4.0
+"""At the edge of a mark, the ink rises to the ink level within this many pixels (a pen's
+edge, blurred by the lens and the 3x3 smoothing, rises in 1-3); light varies more slowly..."""
+
+
+BAND_SHARE = 0.7
+"""A mark touching the frame with at least this share of its pixels within `BAND_RISE` ink
+levels of its median ink, and wider there than a printed line, is a band of shading (a
+shadow's edge, the table under the page's edge); a digit's ink spreads from its strokes'
+faint edges to their dark middles, and only a fraction of it is that close to its median..."""
+
+
+BAND_RISE = 0.5
+"""...(in units of the ink level): what stands that far above the band's median ink in it is
+written on it."""
+
+
+SHADING_SOFT = 1 / 3
+"""...so a component with at least this fraction of its edge softer than that is shading
+(a shadow's band between a page's edge and a brighter surround): it joins no digit and is
+no second digit."""
+
+
+def digit_components(mask: np.ndarray, ink: np.ndarray, strong: float = 0.0,
+                     lines: np.ndarray | None = None) -> np.ndarray:
+    """The digit's pixels in an ink mask: its main cluster of components, specks and marks
+    touching the frame left out; only components reaching `strong` ink count; thin straight
+    pieces lying along the printed `lines` taken out of the mask are what is left of them.
+    Raises `ImageError` for no digit or several. When nothing but a band of shading
+    reaching the frame is left, the digit is looked for again without the band's faint
+    ink: a digit written across a shadow's edge is one component with the shadow."""
+    kept, band = _digit_cluster(mask, ink, strong, lines)
+    if band is None:
+        return kept
+    try:
+        inside, _ = _digit_cluster(mask & ~band, ink, strong, lines)
+    except ImageError:
+        return kept
+    rows, cols = extent(inside)
+    box = np.array([[rows.start, cols.start, rows.stop, cols.stop]])
+    return kept if at_frame(box, mask.shape, EDGE)[0] else inside
+
+
+def _digit_cluster(mask: np.ndarray, ink: np.ndarray, strong: float,
+                   lines: np.ndarray | None) -> tuple[np.ndarray, np.ndarray | None]:
+    """`digit_components` in one pass, and the faint ink of a band of shading when the digit
+    chosen is one that reaches the frame (`_faint_band`), else None."""
+    labels, count = ndimage.label(mask, structure=np.ones((3, 3), dtype=bool))
+    if count == 0:
+        raise ImageError("no digit found")
+    index = np.arange(1, count + 1)
+    mass = ndimage.sum_labels(ink, labels, index=index)
+    above = ink >= strong
+    strong_labels = labels[above]
+    weak = np.bincount(strong_labels, minlength=count + 1)[1:] == 0
+    boxes = np.array([(s[0].start, s[1].start, s[0].stop, s[1].stop)
+                      for s in ndimage.find_objects(labels)], dtype=np.int64)
+    h, w = mask.shape
+    near = EDGE if max(h, w) >= MIN_LINE_SIDE else 0  # a small scan's digit nearly fills it
+    # spanning the frame: a page's edge, a shadow's, the table (no digit is 90%)
+    spanning = ((boxes[:, 2] - boxes[:, 0] >= FRAME_SPAN * h)
+                | (boxes[:, 3] - boxes[:, 1] >= FRAME_SPAN * w))
+    edge = at_frame(boxes, (h, w), near) | spanning
+    if weak.all():
+        raise ImageError("no digit found")
+    # A digit the frame cuts (a tight crop) is still the digit when all inside the frame
+    # is specks beside it, and it is no shading (a shadow's band, the page's edge).
+    cut = (edge & ~spanning & ~weak
+           & (SPECK_FRACTION * mass >= mass[~edge & ~weak].max(initial=0.0)))
+    if cut.any():
+        edge &= ~(cut & ~_shading(labels, count, mask, ink, cut))
+    # Specks are small against the largest mark *inside* the frame: a dark corner or the
+    # table at the edge must not turn the digit itself into a speck.
+    inside = ~edge & ~weak
+    candidate = mass >= SPECK_FRACTION * mass[inside if inside.any() else ~weak].max()
+    if (candidate & inside).any():
+        candidate &= ~edge
+    # What the line finder left of a printed line (a doubled box border, a side that a
+    # stroke touched) is a thin straight piece: never the digit when a mark is, and never
+    # joined to it when it is longer than the digit found so far (a thin pen's long arc is
+    # as thin: it joins once the rest of its loop has). On a page where the finder found
+    # no line (`lines` given, empty) nothing is left of one: a fine pen's long stroke (a
+    # 6's back, a 2's base) joins its digit however long it is.
+    heights, widths = boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1]
+    length = np.maximum(heights, widths)
+    pixels = np.bincount(labels.ravel(), minlength=count + 1)[1:]
+    rule = length >= RULE_ASPECT * pixels / length
+    remnant = rule if lines is None or lines.any() else np.zeros_like(rule)
+    if lines is not None:  # a sliver of a line: no mark, no digit's piece
+        sliver = remnant & (length >= LINE_FRACTION * min(h, w))
+        candidate &= ~_along_lines(labels, sliver, boxes, pixels, lines)
+    # A dash of a line (its box as thin as a rule) along the lines joins no digit.
+    dash = remnant & (RULE_ASPECT * np.minimum(heights, widths) <= length)
+    mark = candidate & ~weak & ~(rule & (widths >= heights))
+    # The digit is the mark with most ink *above the ink level*: a band of shaded paper
+    # (a shadow next to a brighter surround, wider than the paper window) is large but
+    # barely reaches the level; a stroke stands well above it.
+    contrast = np.bincount(strong_labels, weights=ink[above] - strong, minlength=count + 1)[1:]
+    # A faint digit is often in pieces (pencil grain, grid lines taken out of its strokes):
+    # the digit is the cluster of marks with most of that ink, and its main piece the
+    # cluster's piece with most.
+    pool = mark if mark.any() else candidate & ~weak
+    # A printed line taken out of a stroke leaves a gap no wider than the line.
+    cluster, span = _cluster(boxes, pool, contrast, max(3.0, LINE_THICKNESS * max(h, w)))
+    main = int(np.argmax(np.where(cluster, contrast, -1.0)))
+    own = labels == main + 1
+    typical = float(np.median(ink[own]))
+    band = _faint_band(own, ink, typical, strong, max(h, w)) if near and edge[main] else None
+    members = np.zeros(count, dtype=bool)
+    members[main] = True
+    box = boxes[main].copy()
+    size = max(box[2] - box[0], box[3] - box[1])
+    gap = JOIN_GAP * (span if size < FRAGMENT * span else size)  # pieces join at the digit's scale
+    shading = _shading(labels, count, mask, ink, candidate)
+    joinable = candidate & ~shading
+    # A piece of the digit was written with the same pen: it is about as dark. Shading
+    # next to the digit is not.
+    darkest = np.zeros(count + 1, dtype=ink.dtype)
+    np.maximum.at(darkest, labels[mask], ink[mask])
+    joinable &= darkest[1:] >= JOIN_CONTRAST * typical
+    for _ in range(2):  # join pieces near the digit (a detached bar, a broken loop)
+        vgap, hgap = box_gaps(box, boxes)
+        longer = remnant & (length > max(box[2] - box[0], box[3] - box[1], span))
+        near = joinable & ~members & ~longer & (vgap <= gap) & (hgap <= gap)
+        if lines is not None:  # each dash is looked at once
+            joinable &= ~_along_lines(labels, near & dash, boxes, pixels, lines)
+            near &= joinable
+        if not near.any():
+            break
+        members |= near
+        chosen = boxes[members]
+        box = np.array([chosen[:, 0].min(), chosen[:, 1].min(), chosen[:, 2].max(),
+                        chosen[:, 3].max()])
+    height, width = box[2] - box[0], box[3] - box[1]
+    if max(height, width) < max(5, MIN_DIGIT * max(h, w)):
+        raise ImageError("no digit found")
+    longer_rule = rule & (length > max(height, width))  # than the whole digit
+    _refuse_other_digits(boxes, mass, candidate & ~members & ~longer_rule & ~shading, box,
+                         float(mass[members].sum()))
+    keep = np.zeros(count + 1, dtype=bool)
+    keep[1:] = members
+    return keep[labels], band
+
+
+def _along_lines(labels: np.ndarray, which: np.ndarray, boxes: np.ndarray,
+                 pixels: np.ndarray, lines: np.ndarray) -> np.ndarray:
+    """Of the components in `which` (bool (count,)), those with `REMNANT_SHARE` of their
+    pixels within 2 px of the printed `lines` (each looked at in its own box: few are)."""
+    along = np.zeros_like(which)
+    for i in np.flatnonzero(which):
+        top, left, bottom, right = boxes[i]
+        window = (slice(max(0, top - 2), bottom + 2), slice(max(0, left - 2), right + 2))
+        beside = (labels[window] == i + 1) & near_lines(lines[window])
+        along[i] = np.count_nonzero(beside) >= REMNANT_SHARE * pixels[i]
+    return along
+
+
+def _cluster(boxes: np.ndarray, pool: np.ndarray, contrast: np.ndarray,
+             reach: float) -> tuple[np.ndarray, int]:
+    """Of the components in `pool` (bool (count,)), those of the cluster with most
+    `contrast`, components whose boxes come within `reach` px of each other being one
+    cluster (of the `CLUSTER_PIECES` with most); and the cluster's longer side (its span)."""
+    which = np.flatnonzero(pool)
+    if which.size <= 1:  # most pages: one mark, its own cluster
+        top, left, bottom, right = boxes[which[0]] if which.size else (0, 0, 0, 0)
+        return pool, int(max(bottom - top, right - left))
+    which = which[np.argsort(-contrast[which], kind="stable")[:CLUSTER_PIECES]]
+    b = boxes[which]
+    vgap, hgap = box_gaps(b[:, None], b[None, :])
+    # Pieces linked through others are one cluster (numbered in order of their first piece).
+    _, owner = connected_components((vgap <= reach) & (hgap <= reach), directed=False)
+    best = int(np.argmax(np.bincount(owner, weights=contrast[which])))
+    cluster = np.zeros_like(pool)
+    cluster[which[owner == best]] = True
+    chosen = boxes[cluster]
+    span = max(chosen[:, 2].max() - chosen[:, 0].min(), chosen[:, 3].max() - chosen[:, 1].min())
+    return cluster, int(span)
+
+
+def box_gaps(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The vertical and horizontal gaps between boxes `a` and `b` (top, left, bottom, right
+    along the last axis; broadcast against each other), 0 where they overlap that way."""
+    vgap = np.maximum(0, np.maximum(b[..., 0] - a[..., 2], a[..., 0] - b[..., 2]))
+    hgap = np.maximum(0, np.maximum(b[..., 1] - a[..., 3], a[..., 1] - b[..., 3]))
+    return vgap, hgap
+
+
+def at_frame(boxes: np.ndarray, shape: tuple[int, int], near: int) -> np.ndarray:
+    """Per box (top, left, bottom, right: (n, 4)), whether it comes within `near` pixels
+    of the frame."""
+    h, w = shape
+    return ((boxes[:, 0] <= near) | (boxes[:, 1] <= near) | (boxes[:, 2] >= h - near)
+            | (boxes[:, 3] >= w - near))
+
+
+def _faint_band(own: np.ndarray, ink: np.ndarray, median: float, strong: float,
+                side: int) -> np.ndarray | None:
+    """The faint ink of a mark (`own`: its pixels; `median`: their median ink) when it is
+    a band of shading (`BAND_SHARE`), else None."""
+    low = own & (ink < median + BAND_RISE * strong)
+    if np.count_nonzero(low) < BAND_SHARE * np.count_nonzero(own):
+        return None
+    wide = ndimage.minimum_filter(low.view(np.uint8), max(3, round(LINE_THICKNESS * side)))
+    return low if wide.any() else None
+
+
+def _shading(labels: np.ndarray, count: int, mask: np.ndarray, ink: np.ndarray,
+             which: np.ndarray) -> np.ndarray:
+    """Per component (bool (count,); measured only for those in `which`, the others
+    False): whether it is shading, not a mark: at `SHADING_SOFT`
+    of its edge pixels or more, the ink rises by less than the mask's level over
+    `SHADING_EDGE` pixels (the spread of the ink in their 3x3 neighbourhood, over 2 px).
+    Illumination varies smoothly; a pen's stroke has a sharp edge on every side, however
+    faint or wide it is."""
+    measured = np.concatenate(([False], which))[labels]
+    edges = measured & ~ndimage.binary_erosion(mask, structure=np.ones((3, 3), dtype=bool),
+                                               border_value=1)
+    ys, xs = np.nonzero(edges)
+    if ys.size == 0:
+        return np.zeros(count, dtype=bool)
+    level = float(ink[mask].min())
+    padded = np.pad(ink, 1, mode="edge")
+    around = np.stack([padded[ys + dy, xs + dx] for dy in range(3) for dx in range(3)])
+    rise = around.max(axis=0) - around.min(axis=0)
+    soft = rise < 2.0 * level / SHADING_EDGE
+    owner = labels[ys, xs]
+    total = np.bincount(owner, minlength=count + 1)[1:]
+    softer = np.bincount(owner, weights=soft, minlength=count + 1)[1:]
+    return softer >= SHADING_SOFT * np.maximum(total, 1)
+
+
+def _refuse_other_digits(boxes: np.ndarray, mass: np.ndarray, others: np.ndarray,
+                         box: np.ndarray, digit_mass: float) -> None:
+    """Another cluster of ink about as tall and as inked as the digit, beside it."""
+    height = box[2] - box[0]
+    tall = (boxes[:, 2] - boxes[:, 0]) >= SEPARATE_DIGIT * height
+    overlap = np.minimum(boxes[:, 2], box[2]) - np.maximum(boxes[:, 0], box[0])
+    beside = overlap >= 0.5 * height
+    inked = mass >= 0.3 * digit_mass
+    heights, widths = boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1]
+    not_taller = heights <= 1.0 / SEPARATE_DIGIT * height
+    not_a_rule = widths >= 0.06 * heights  # what is left of a printed line is no digit
+    if (others & tall & beside & inked & not_taller & not_a_rule).any():
+        raise ImageError("several digits found: read it as a number")

@@ -1,0 +1,344 @@
+"""Step 2 of the capture front-end: printed structure (ruled lines, margins, grids, form-box
+borders) found as long, thin, straight runs along the page's own angle, and taken out of
+the ink without the digit's own straight strokes."""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy import ndimage
+
+from core.capture.ink import MIN_INK
+from core.imaging import extent
+
+LINE_FRACTION = 0.25
+"""A printed line has runs at least this fraction of the page's shorter side long..."""
+
+
+SPAN_FRACTION = 0.5
+"""...and either its line crosses at least this fraction of the page or it meets another.
+A printed line is also at most this fraction of the page's longest side thick..."""
+
+
+MEET_FRACTION = 0.3
+"""Runs that meet another way (a box's corners) are printed from this fraction of the
+page's shorter side: a digit's own corners (a 5, a 7) are shorter."""
+
+
+LINE_END = 3
+"""A run that meets a line within this many pixels of where the line ends meets its end
+(a box's corner), not its middle (a stroke crossing a ruled line)."""
+
+
+THIN_SHARE = 0.5
+"""A printed line is thin: more than this share of a line across the page, and of each of
+two runs meeting at a box's corner, is thin ink (a bar meeting a bold stem is a 7)."""
+
+
+FRINGE_SHARE = 0.15
+"""A line across the page at all is more than this share thin ink. A bold stroke across half
+a small page is not, though the pixels along its edges are (no square of a line's
+thickness fits them): about a tenth of it, against two thirds and more of a printed line,
+and a fifth of a box's doubled border blurred into one."""
+
+
+LONE_LINE = 0.9
+"""A line across the page found alone (no other line across the page either way) is
+printed only when it crosses this fraction of it: ruled paper and grids repeat their lines,
+a box has two walls each way and a margin runs the page's length; a 7's bar across half a
+small page does none of these."""
+
+
+LINE_THICKNESS = 0.03
+"""...(at least 3 px)."""
+
+
+MIN_LINE_SIDE = 96
+"""Pages smaller than this (thumbnails, low-resolution scans) have no printed lines to remove."""
+
+
+STROKE_CONTRAST = 1.6
+"""Ink this many times darker than the printed lines' (plus `MIN_INK`) is a stroke."""
+
+
+MAX_TILT = 10.0
+"""Printed lines are looked for up to this many degrees off horizontal and vertical."""
+
+
+def printed_lines(mask: np.ndarray, rows_mask: np.ndarray | None = None,
+                  cols_mask: np.ndarray | None = None,
+                  ink: np.ndarray | None = None, side: int | None = None) -> np.ndarray:
+    """The pixels of printed lines (ruled, margin, grid, box borders) in an ink mask: thin
+    runs at least `LINE_FRACTION` of the page long, horizontal or vertical within
+    `MAX_TILT` degrees. Pixels where a stroke crosses a line are not included. Lines are
+    traced on `rows_mask` and `cols_mask` when given (the ink averaged along each
+    direction: a faint dotted line is whole there). Given the `ink`, pixels much darker
+    than the lines' own ink are a stroke lying along a line, not the line. `side`, when
+    given, is the length lines are measured against instead of the page's shorter side
+    and width (a strip of a longer page, seen as if it were square: a stroke as tall as
+    the strip is no line)."""
+    h, w = mask.shape
+    if max(h, w) < MIN_LINE_SIDE:
+        return np.zeros_like(mask)
+    rows_mask = mask if rows_mask is None else rows_mask
+    cols_mask = mask if cols_mask is None else cols_mask
+    length = max(24, round(LINE_FRACTION * (min(h, w) if side is None else side)))
+    if (longest_run(rows_mask.any(axis=0)) < length
+            and longest_run(cols_mask.any(axis=1)) < length):
+        return np.zeros_like(mask)  # no run that long either way, at any tilt (`_long_runs`)
+    thickness = max(3, round(LINE_THICKNESS * max(h, w)))
+    thin = _thin(mask, thickness)
+    thin_rows, thin_cols = thin | (rows_mask & ~mask), thin | (cols_mask & ~mask)
+    along_rows, across_rows = _long_runs(rows_mask, thin_rows, length, side)
+    along_cols, across_cols = _long_runs(cols_mask.T, thin_cols.T, length, side)
+    along_cols, across_cols = along_cols.T, across_cols.T
+    # A long run is printed if its line crosses most of the page (ruled lines, margins,
+    # grids; a line alone must cross nearly all of it), or if it meets a thin long run the
+    # other way, being thin itself (a box's corners), or the end of a thin line the other
+    # way that crosses the page (the side of a box as wide as half the page): a long stroke
+    # of a digit, such as a tall 1 on a small page, does none of these (it crosses ruled
+    # lines, it does not end them), nor does a 7's thin bar alone across a small page.
+    across_rows, thin_across_rows, row_lines = _thin_across(across_rows, thin_rows, length, 1)
+    across_cols, thin_across_cols, col_lines = _thin_across(across_cols, thin_cols, length, 0)
+    if row_lines + col_lines == 1:  # a line alone: a stroke unless it crosses the page
+        stroke = _short(thin_across_rows, 1) | _short(thin_across_cols, 0)
+        across_rows, thin_across_rows = across_rows & ~stroke, thin_across_rows & ~stroke
+        across_cols, thin_across_cols = across_cols & ~stroke, thin_across_cols & ~stroke
+    spanning = across_rows | across_cols
+    runs_rows, runs_cols = along_rows & ~spanning, along_cols & ~spanning
+    labels, count = ndimage.label(runs_rows | runs_cols, structure=np.ones((3, 3), dtype=bool))
+    printed = np.zeros(count + 1, dtype=bool)
+    corners = runs_rows & near_lines(runs_cols)
+    if corners.any():  # (on most pages no run meets another)
+        corners = _thin_runs(runs_rows, thin_rows) & near_lines(_thin_runs(runs_cols, thin_cols))
+    printed[labels[corners]] = True
+    printed[labels[_meeting_ends(runs_rows, thin_across_cols, axis=0)]] = True
+    printed[labels[_meeting_ends(runs_cols, thin_across_rows, axis=1)]] = True
+    printed[0] = False
+    printed_runs = printed[labels]
+    lines_rows = (across_rows | (printed_runs & along_rows)) & thin_rows & mask
+    lines_cols = (across_cols | (printed_runs & along_cols)) & thin_cols & mask
+    if ink is not None and (lines_rows | lines_cols).any():
+        # Ink much darker than the printed lines' own ink lies on a line: a stroke along it.
+        traced = (across_rows | across_cols | printed_runs) & (rows_mask | cols_mask)
+        level = float(np.median(np.sort(ink[traced])))  # (sorted first: as fast, see above)
+        darker = ink > STROKE_CONTRAST * level + MIN_INK
+        lines_rows &= ~darker
+        lines_cols &= ~darker
+    lines = lines_rows | lines_cols
+    # Where a stroke crosses a line, the line's pixels between its two sides are ink.
+    rest = mask & ~lines
+    crossed = (_closing(rest, _gap(lines_rows, 0), axis=0) & lines_rows & ~lines_cols) | (
+        _closing(rest, _gap(lines_cols, 1), axis=1) & lines_cols & ~lines_rows)
+    return _unless_short(lines & ~crossed, length)
+
+
+def _thin_across(across: np.ndarray, thin: np.ndarray, length: int,
+                 axis: int) -> tuple[np.ndarray, np.ndarray, int]:
+    """The pieces of `across` (lines across the page along `axis`, 1: rows) that are lines
+    at all (`FRINGE_SHARE`); those of them at least `length` long and mostly thin
+    (`THIN_SHARE`: a bold stroke's are no printed line); and how many of those there are."""
+    if not across.any():
+        return across, across, 0
+    labels, count = ndimage.label(across, structure=np.ones((3, 3), dtype=bool))
+    spans = np.array([0] + [p[axis].stop - p[axis].start for p in ndimage.find_objects(labels)])
+    lines, mostly = _mostly(labels, count, thin & across, (FRINGE_SHARE, THIN_SHARE))
+    keep = mostly & (spans >= length)
+    return lines[labels], keep[labels], int(np.count_nonzero(keep))
+
+
+def _short(line: np.ndarray, axis: int) -> np.ndarray:
+    """`line` (along `axis`, 1: rows) when it crosses less than `LONE_LINE` of the page."""
+    if not line.any():
+        return line
+    along = extent(line)[axis]
+    return line if along.stop - along.start < LONE_LINE * line.shape[axis] else np.zeros_like(line)
+
+
+def _thin_runs(runs: np.ndarray, thin: np.ndarray) -> np.ndarray:
+    """The connected runs of which more than `THIN_SHARE` of the pixels are `thin`."""
+    labels, count = ndimage.label(runs, structure=np.ones((3, 3), dtype=bool))
+    return _mostly(labels, count, thin & runs)[0][labels]
+
+
+def _mostly(labels: np.ndarray, count: int, some: np.ndarray,
+            shares: tuple[float, ...] = (THIN_SHARE,)) -> list[np.ndarray]:
+    """For each of `shares`, per label (0 to `count`; 0, the background, False), whether
+    more than that share of its pixels are in `some` (the pixels counted once for all)."""
+    pixels = np.bincount(labels.ravel(), minlength=count + 1)
+    inside = np.bincount(labels[some], minlength=count + 1)
+    kept = []
+    for share in shares:
+        keep = inside > share * pixels
+        keep[0] = False
+        kept.append(keep)
+    return kept
+
+
+def near_lines(mask: np.ndarray) -> np.ndarray:
+    """Pixels within 2 px of `mask` (a 5x5 neighbourhood): beside the printed lines found."""
+    return ndimage.maximum_filter(mask.view(np.uint8), size=5).astype(bool)
+
+
+def _meeting_ends(runs: np.ndarray, lines: np.ndarray, axis: int) -> np.ndarray:
+    """The pixels of `runs` within 2 px of an end of `lines` (running along `axis`): the
+    pixels of each line (8-connected piece of `lines`) within `LINE_END` px of its first or
+    last position along it. Worked out around the runs only (a page's ruled lines are
+    long, its runs few): a line leaving that neighbourhood along its length has no end
+    there, unless it leaves the page."""
+    ys, xs = np.nonzero(runs)
+    if ys.size == 0:
+        return np.zeros_like(runs)
+    reach = 2 + LINE_END + 1
+    window = (slice(max(0, int(ys.min()) - reach), int(ys.max()) + reach + 1),
+              slice(max(0, int(xs.min()) - reach), int(xs.max()) + reach + 1))
+    labels, count = ndimage.label(lines[window], structure=np.ones((3, 3), dtype=bool))
+    if count == 0:
+        return np.zeros_like(runs)
+    along = window[axis]
+    size = labels.shape[axis]
+    spans = np.array([(s[axis].start, s[axis].stop - 1) for s in ndimage.find_objects(labels)])
+    first, last = np.concatenate(([[0, 0]], spans)).T
+    first = np.where((first == 0) & (along.start > 0), -size, first)  # goes on past it
+    last = np.where((last == size - 1) & (along.start + size < runs.shape[axis]), 2 * size,
+                    last)
+    position = np.arange(size)[None, :] if axis == 1 else np.arange(size)[:, None]
+    ends = (labels > 0) & ((position <= first[labels] + LINE_END)
+                           | (position >= last[labels] - LINE_END))
+    out = np.zeros_like(runs)
+    out[window] = runs[window] & near_lines(ends)
+    return out
+
+
+def _unless_short(lines: np.ndarray, length: int) -> np.ndarray:
+    """The printed lines found, or none when no line of them is `length` long, its pieces
+    bridged across gaps of a quarter of that (a junction with a box's wall, a stroke
+    crossing it): a digit's strokes, touching digits' above all, make long runs in the
+    finder's bands, of which only scattered short bits are left, while ruled lines and
+    a box's stay long beside what crosses them."""
+    if not lines.any():
+        return lines
+    gap = max(3, length // 4)
+    for bridge in ((3, gap), (gap, 3)):  # along rows, then along columns
+        joined = ndimage.maximum_filter(lines.view(np.uint8), size=bridge)  # separable: fast
+        pieces = ndimage.find_objects(ndimage.label(joined)[0])
+        if any(max(r.stop - r.start, c.stop - c.start) - gap >= length for r, c in pieces):
+            return lines
+    return np.zeros_like(lines)
+
+
+def _thin(mask: np.ndarray, thickness: int) -> np.ndarray:
+    """Ink in no square as wide as a printed line is thick (the crossing of two thin lines
+    is thin too; a bold stroke is not)."""
+    size = thickness + 1
+    square = ndimage.maximum_filter(ndimage.minimum_filter(mask.view(np.uint8), size), size)
+    return mask & ~square.astype(bool)
+
+
+def _gap(lines: np.ndarray, axis: int) -> int:
+    """A little more than the lines' thickness across `axis` (their area over their runs),
+    with the +-2 px band they were traced in."""
+    starts = np.count_nonzero(np.diff(lines.view(np.int8), axis=axis, prepend=0) == 1)
+    return int(2 * round(np.count_nonzero(lines) / max(starts, 1) / 2) + 7)
+
+
+def _long_runs(mask: np.ndarray, thin: np.ndarray, length: int,
+               span: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Pixels of `mask` on runs along the rows at least `length` long, at the tilt of the
+    thin ink's rows (a band of +-2 px absorbs what is left of it); and those whose line
+    holds such runs over `SPAN_FRACTION` of the width (or of `span`). The first are only
+    the runs at least `MEET_FRACTION` / `LINE_FRACTION` times `length` long."""
+    h, w = mask.shape
+    span = w if span is None else span
+    if length > w or longest_run(mask.any(axis=0)) < length:
+        # A run that long at any tilt has ink in as many adjacent columns: none here (a
+        # number's digits with gaps between them, a digit on a blank page).
+        return np.zeros_like(mask), np.zeros_like(mask)
+    angle = _line_angle(thin, length)
+    if angle == 0.0:  # scans and level photos: no shear needed
+        band = ndimage.maximum_filter1d(mask.view(np.uint8), 5, axis=0)
+        sums = band.sum(axis=1)
+        if sums.max() < length:  # no row holds a run that long: no lines
+            return np.zeros_like(mask), np.zeros_like(mask)
+        runs, longer = _runs(band, length, span, sums)
+        return (longer & mask), (runs & mask)
+    offsets = np.round(np.arange(w) * np.tan(np.radians(angle))).astype(np.intp)
+    offsets -= offsets.min()
+    pad = int(offsets.max())
+    # Sheared: column x moved down by pad - offsets[x], so that the lines run along rows.
+    # The offsets rise or fall in steps: one slice copy per block of columns sharing one.
+    starts = np.concatenate(([0], np.flatnonzero(np.diff(offsets)) + 1))
+    blocks = [(int(a), int(b), pad - int(offsets[a]))
+              for a, b in zip(starts, [*starts[1:], w], strict=True)]
+    sheared = np.zeros((h + pad, w), dtype=np.uint8)
+    for a, b, down in blocks:
+        sheared[down:down + h, a:b] = mask[:, a:b]
+    band = ndimage.maximum_filter1d(sheared, 5, axis=0)
+    sums = band.sum(axis=1)
+    if sums.max() < length:  # no row holds a run that long: no lines
+        return np.zeros_like(mask), np.zeros_like(mask)
+    spanning, longer = _runs(band, length, span, sums)
+    found, across = np.empty_like(mask), np.empty_like(mask)
+    for a, b, down in blocks:
+        found[:, a:b] = longer[down:down + h, a:b]
+        across[:, a:b] = spanning[down:down + h, a:b]
+    return found & mask, across & mask
+
+
+def longest_run(present: np.ndarray) -> int:
+    """The length of the longest run of True."""
+    edges = np.flatnonzero(np.diff(present.view(np.int8), prepend=0, append=0))
+    return int((edges[1::2] - edges[::2]).max(initial=0))
+
+
+def _runs(band: np.ndarray, length: int, width: int,
+          sums: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """In a band image (rows along the lines; `sums`: its rows' sums): runs on rows holding
+    `SPAN_FRACTION` of the width in runs `length` long, and the runs `MEET_FRACTION` /
+    `LINE_FRACTION` as long. Only rows holding `length` pixels can hold such a run: the
+    openings look at those alone."""
+    rows = np.flatnonzero(sums >= length)
+    spanning, longer = np.zeros(band.shape, dtype=bool), np.zeros(band.shape, dtype=bool)
+    if rows.size == 0:
+        return spanning, longer
+    some = band[rows]
+    runs = _opening(some, length, axis=1)
+    spanning[rows] = runs & (runs.sum(axis=1) >= SPAN_FRACTION * width)[:, None]
+    longer[rows] = _opening(some, round(length * MEET_FRACTION / LINE_FRACTION), axis=1) & runs
+    return spanning, longer
+
+
+def _line_angle(thin: np.ndarray, length: int) -> float:
+    """The tilt (degrees) at which rows of thin ink are most concentrated: the angle of the
+    page's printed lines (projection profiles, as skew detectors do)."""
+    ys, xs = np.nonzero(thin)
+    if ys.size < length:
+        return 0.0
+    if ys.size > 8_000:
+        # A random sample (fixed seed): evenly spaced picks in raster order alias with the
+        # period of ruled lines or a grid and can favour a wrong angle.
+        pick = np.random.default_rng(0).integers(0, ys.size, 8_000)
+        ys, xs = ys[pick], xs[pick]
+    ys = ys + int(np.ceil(thin.shape[1] * np.tan(np.radians(MAX_TILT)))) + 1
+    # All angles' profiles in one bincount (each angle's rows offset past the last's).
+    angles = sorted(np.arange(-MAX_TILT, MAX_TILT + 0.01, 1.0), key=abs)
+    tans = np.array([np.tan(np.radians(angle)) for angle in angles])
+    shifted = ys[None, :] - np.round(xs[None, :] * tans[:, None]).astype(np.intp)
+    size = int(shifted.max()) + 1
+    shifted += np.arange(len(angles))[:, None] * size
+    profiles = np.bincount(shifted.ravel(), minlength=len(angles) * size).reshape(-1, size)
+    profiles = profiles.astype(np.float64)
+    scores = np.einsum("ij,ij->i", profiles, profiles)
+    return float(angles[int(np.argmax(scores))])  # on a tie, the angle nearer 0 (first)
+
+
+def _opening(mask: np.ndarray, size: int, axis: int) -> np.ndarray:
+    """Binary opening with a line element (van Herk min/max filters: O(1) per pixel)."""
+    values = mask.view(np.uint8) if mask.dtype == bool else mask
+    eroded = ndimage.minimum_filter1d(values, size, axis=axis, mode="constant", cval=0)
+    return ndimage.maximum_filter1d(eroded, size, axis=axis, mode="constant", cval=0).astype(bool)
+
+
+def _closing(mask: np.ndarray, size: int, axis: int) -> np.ndarray:
+    values = mask.view(np.uint8)
+    dilated = ndimage.maximum_filter1d(values, size, axis=axis, mode="constant", cval=0)
+    return ndimage.minimum_filter1d(dilated, size, axis=axis, mode="constant", cval=1).astype(bool)
