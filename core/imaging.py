@@ -26,10 +26,10 @@ from PIL import Image, ImageFilter, ImageOps
 from pillow_heif import register_heif_opener
 from scipy import ndimage
 
+# HEIC/HEIF, the format phones save photos in (iPhones by default), through libheif: only the
+# primary image is decoded, already upright (libheif applies the file's own rotation and the
+# EXIF orientation is reset, so `_orient` does not turn it twice).
 register_heif_opener(thumbnails=False, depth_images=False, aux_images=False)
-"""HEIC/HEIF, the format phones save photos in (iPhones by default), through libheif: only
-the primary image is decoded, already upright (libheif applies the file's rotation and the
-EXIF orientation is reset, so `_orient` does not turn it twice)."""
 
 FORMATS = ("PNG", "JPEG", "BMP", "GIF", "TIFF", "WEBP", "HEIF")
 """Pillow plugins tried on uploads; the others (EPS runs Ghostscript) are never reached."""

@@ -20,74 +20,46 @@ EDGE = 2
 """Components within this many pixels of the frame touch it (a finger, the table, the
 page's own edge); on scans smaller than `MIN_LINE_SIDE`, where the digit nearly fills the
 frame and 2 px are a twentieth of it, only those reaching the frame's outermost pixels."""
-
-
 FRAME_SPAN = 0.9
 """...and so do components spanning this fraction of its height or width."""
-
-
 SPECK_FRACTION = 0.05
 """Components with less ink than this fraction of the largest one are specks."""
-
-
 MIN_DIGIT = 0.03
 """A digit is at least this fraction of the page's longest side tall or wide (and 5 px)."""
-
-
 JOIN_GAP = 0.3
 """Pieces closer than this fraction of the digit's size to it are part of it (a faint
 stroke that fell below the ink level leaves a gap about this wide between its neighbours)..."""
-
-
 JOIN_CONTRAST = 0.5
 """...and their darkest ink at least this fraction of its typical (median) ink: a pencil
 pressed hard at one spot makes the darkest ink no measure of the rest of the digit."""
-
-
 RULE_ASPECT = 8.0
 """A component at least this many times as long as it is thick (pixels over length) is a
 piece of a printed line..."""
-
-
 REMNANT_SHARE = 0.5
 """...and one as long as a printed line, or a dash of one (its box that thin too), with this
 share of its pixels within 2 px of the printed lines found is what the line finder left of
 them (the dark core of a box's wall, a doubled border, its dashes between the pieces of it
 found): never the digit, nor a piece of it."""
-
-
 CLUSTER_PIECES = 256
 """Marks weighed when the digit's cluster is looked for (those with most ink; the rest of a
 noisy page's grain changes nothing)."""
-
-
 FRAGMENT = 0.5
 """A digit whose main piece spans less than this fraction of its cluster is in pieces: they
 join it within `JOIN_GAP` of the cluster's size, not of that piece's."""
-
-
 SEPARATE_DIGIT = 0.6
 """A cluster beside the digit at least this fraction of its height (and about as inked) is
 another digit."""
-
-
 SHADING_EDGE = 4.0
 """At the edge of a mark, the ink rises to the ink level within this many pixels (a pen's
 edge, blurred by the lens and the 3x3 smoothing, rises in 1-3); light varies more slowly..."""
-
-
 BAND_SHARE = 0.7
 """A mark touching the frame with at least this share of its pixels within `BAND_RISE` ink
 levels of its median ink, and wider there than a printed line, is a band of shading (a
 shadow's edge, the table under the page's edge); a digit's ink spreads from its strokes'
 faint edges to their dark middles, and only a fraction of it is that close to its median..."""
-
-
 BAND_RISE = 0.5
 """...(in units of the ink level): what stands that far above the band's median ink in it is
 written on it."""
-
-
 SHADING_SOFT = 1 / 3
 """...so a component with at least this fraction of its edge softer than that is shading
 (a shadow's band between a page's edge and a brighter surround): it joins no digit and is

@@ -9,36 +9,22 @@ from scipy import ndimage
 
 COARSE_SIDE = 64
 """The paper's colour is estimated on a copy about this size..."""
-
-
 PAPER_WINDOW = 0.2
 """...with a closing this fraction of its longest side: wider than any stroke."""
-
-
 DARK_GROUND = 0.4
 """Light marks need a dark ground (a blackboard, a negative scan, MNIST itself): a ground
 brighter than this fraction of full scale is paper, however shadowed, and a brighter
 region on it is lit paper, not chalk."""
-
-
 MARKS_RATIO = 1.5
 """...and on a dark ground, marks are dark when dark marks narrower than the paper window
 stand out this many times more than light ones (a page in deep shadow with a lit patch)."""
-
-
 NOISE_SIGMAS = 5.0
 """Ink must stand this many noise deviations above the paper..."""
-
-
 NOISE_BINS = 1000
 """(the paper's level and noise are read from a histogram of the ink with this many bins
 over [-0.25, 0.75])"""
-
-
 MIN_INK = 0.06
 """...and absorb at least this fraction of the light..."""
-
-
 PEAK_FRACTION = 0.25
 """...and at least this fraction of the page's darkest ink."""
 

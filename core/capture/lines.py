@@ -12,54 +12,34 @@ from core.imaging import extent
 
 LINE_FRACTION = 0.25
 """A printed line has runs at least this fraction of the page's shorter side long..."""
-
-
 SPAN_FRACTION = 0.5
 """...and either its line crosses at least this fraction of the page or it meets another.
 A printed line is also at most this fraction of the page's longest side thick..."""
-
-
 MEET_FRACTION = 0.3
 """Runs that meet another way (a box's corners) are printed from this fraction of the
 page's shorter side: a digit's own corners (a 5, a 7) are shorter."""
-
-
 LINE_END = 3
 """A run that meets a line within this many pixels of where the line ends meets its end
 (a box's corner), not its middle (a stroke crossing a ruled line)."""
-
-
 THIN_SHARE = 0.5
 """A printed line is thin: more than this share of a line across the page, and of each of
 two runs meeting at a box's corner, is thin ink (a bar meeting a bold stem is a 7)."""
-
-
 FRINGE_SHARE = 0.15
 """A line across the page at all is more than this share thin ink. A bold stroke across half
 a small page is not, though the pixels along its edges are (no square of a line's
 thickness fits them): about a tenth of it, against two thirds and more of a printed line,
 and a fifth of a box's doubled border blurred into one."""
-
-
 LONE_LINE = 0.9
 """A line across the page found alone (no other line across the page either way) is
 printed only when it crosses this fraction of it: ruled paper and grids repeat their lines,
 a box has two walls each way and a margin runs the page's length; a 7's bar across half a
 small page does none of these."""
-
-
 LINE_THICKNESS = 0.03
 """...(at least 3 px)."""
-
-
 MIN_LINE_SIDE = 96
 """Pages smaller than this (thumbnails, low-resolution scans) have no printed lines to remove."""
-
-
 STROKE_CONTRAST = 1.6
 """Ink this many times darker than the printed lines' (plus `MIN_INK`) is a stroke."""
-
-
 MAX_TILT = 10.0
 """Printed lines are looked for up to this many degrees off horizontal and vertical."""
 

@@ -27,49 +27,33 @@ from core.imaging import MNIST_SIDE, ImageError, extent, ink_box, mnist_form_man
 TINY_SIDE = 32
 """Images this small (icons, MNIST-size drawings) hold nothing but the digit: they go
 straight to the normalisation."""
-
-
 ANALYSIS_SIDE = 400
 """Pages are analysed at most this many pixels on their longest side (512 read 0.7-1.7
 points more of notebooks, forms and pencil but cost twice as much on 800-px pages:
 docs/capture.md)."""
-
-
 REFINE_BELOW = 0.15
 """A digit found less than this fraction of `ANALYSIS_SIDE` long on a page reduced at least
 `REFINE_GAIN` times for the analysis is found again at the page's own resolution..."""
-
-
 REFINE_GAIN = 1.3
 """(a page is decoded less than twice `core.imaging.WORKING_SIDE` long, and reduced up to 2.5
 times more for the analysis; a 12-megapixel JPEG, decoded at 500 px, gains too little for
 the second look's cost)"""
-
-
 REFINE_WINDOW = 5.0
 """...on a window this many times its size around it, and at least twice `MIN_LINE_SIDE`
 (the digit a fifth of it: printed lines still cross it, and it is no bigger than on a page
 it fills)."""
-
-
 TRACE_BELOW = 128
 """On small scans (analysed pages under this many px) the digit's strokes are traced into
 fainter ink (a smoother copy, above its own noise), never into printed lines or beside
 them: a blurred digit a few pixels wide loses its thin strokes under the ink level. (On
 larger photos faint ink beside a digit is its halo or the paper's shading: traced on every
 page, the capture seeds lost 14 points on notebook photos, 5 on shadows, 4 on pencil.)"""
-
-
 FAINT_SPREAD = 3.0
 """...unless that ink spreads to more than this many times the digit's pixels: then it is
 the paper. (A thin pen's loop can be two thirds faint: the faint ink is then twice the
 firm; paper that is traced spreads over the page, many times the digit.)"""
-
-
 LINE_TRACE = 9
 """Lines are traced on the ink averaged over this many pixels along them..."""
-
-
 TRACE_LEVEL = 0.6
 """...down to this fraction of the ink level."""
 
