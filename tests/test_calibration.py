@@ -7,10 +7,13 @@ import pytest
 
 from core.calibration import review_catch, review_to_catch
 
+CONFIDENCE = np.array([0.2, 0.35, 0.5, 0.6, 0.61234, 0.7, 0.8, 0.9, 0.95, 0.99])
+CORRECT = np.array([False, True, False, True, False, True, True, False, True, True])
+"""Ten answers, four of them wrong (at 0.2, 0.5, 0.61234 and 0.9)."""
+
 
 def test_the_review_that_finds_three_quarters_of_the_errors_and_its_threshold() -> None:
-    confidence = np.array([0.2, 0.35, 0.5, 0.6, 0.61234, 0.7, 0.8, 0.9, 0.95, 0.99])
-    correct = np.array([False, True, False, True, False, True, True, False, True, True])
+    confidence, correct = CONFIDENCE, CORRECT
     share, below = review_to_catch(confidence, correct)
     assert below == 0.6124  # just above the third of the four errors, on the 4-decimal grid
     assert share == 0.5  # five answers flagged under it, three of them wrong
@@ -21,9 +24,7 @@ def test_the_review_that_finds_three_quarters_of_the_errors_and_its_threshold() 
 
 @pytest.mark.parametrize("goal, below", [(0.25, 0.2001), (1.0, 0.9001)])
 def test_the_goal_moves_the_threshold(goal: float, below: float) -> None:
-    confidence = np.array([0.2, 0.35, 0.5, 0.6, 0.6123, 0.7, 0.8, 0.9, 0.95, 0.99])
-    correct = np.array([False, True, False, True, False, True, True, False, True, True])
-    assert review_to_catch(confidence, correct, goal)[1] == below
+    assert review_to_catch(CONFIDENCE, CORRECT, goal)[1] == below
 
 
 def test_nothing_to_review_without_errors_and_never_a_threshold_above_one() -> None:

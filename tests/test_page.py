@@ -104,11 +104,16 @@ def open_page(page: Page, url: str) -> None:
     expect(page.get_by_role("heading", name="Upload images")).to_be_visible()
 
 
-def upload(page: Page, files: list) -> None:
-    """Choose files as a person would (the file chooser behind the button) and submit."""
+def choose(page: Page, files: list) -> None:
+    """Choose files as a person would (the file chooser behind the button)."""
     with page.expect_file_chooser() as chooser:
         page.get_by_role("button", name="Choose files…").click()
     chooser.value.set_files(files)
+
+
+def upload(page: Page, files: list) -> None:
+    """Choose files and submit them."""
+    choose(page, files)
     page.locator("#submit").click()
 
 
@@ -219,10 +224,8 @@ def test_a_phones_heic_photo_is_read_though_the_browser_cannot_show_it(
     digit = Image.open(image_files()[7]).resize((112, 112))  # light ink on black
     photo = Image.eval(digit, lambda v: 255 - v).convert("RGB")  # dark ink on paper
     open_page(page, live.url)
-    with page.expect_file_chooser() as chooser:
-        page.get_by_role("button", name="Choose files…").click()
-    chooser.value.set_files([{"name": "IMG_0001.HEIC", "mimeType": "image/heic",
-                              "buffer": encode(photo, "HEIF", quality=90)}])
+    choose(page, [{"name": "IMG_0001.HEIC", "mimeType": "image/heic",
+                   "buffer": encode(photo, "HEIF", quality=90)}])
     thumb = page.locator("#thumbs .thumb")
     expect(thumb).to_have_class(re.compile("thumb--nopreview"))
     expect(thumb).to_have_text("HEIC")
