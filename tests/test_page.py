@@ -212,28 +212,32 @@ def test_the_box_of_the_digit_read_is_drawn_on_its_photo(live: Stack, page: Page
     assert abs(shown["width"] - width * scale) <= 4
 
 
-def test_a_phones_heic_photo_is_read_though_the_browser_cannot_show_it(
+def test_photos_the_browser_cannot_show_are_named_by_format_and_read(
     live: Stack, page: Page
 ) -> None:
-    """Chromium shows no HEIC: the selection says the format (not the unreadable "?") and
-    the service reads the digit."""
+    """Chromium shows no HEIC (phones' photos) and no TIFF (scanners'): the selection names
+    the format, not the unreadable "?", and the service reads the digits."""
     from PIL import Image
 
     from tests.support import encode
 
     digit = Image.open(image_files()[7]).resize((112, 112))  # light ink on black
     photo = Image.eval(digit, lambda v: 255 - v).convert("RGB")  # dark ink on paper
+    files = {"IMG_0001.HEIC": ("image/heic", encode(photo, "HEIF", quality=90)),
+             "scan.tif": ("image/tiff", encode(photo, "TIFF"))}
     open_page(page, live.url)
-    choose(page, [{"name": "IMG_0001.HEIC", "mimeType": "image/heic",
-                   "buffer": encode(photo, "HEIF", quality=90)}])
-    thumb = page.locator("#thumbs .thumb")
-    expect(thumb).to_have_class(re.compile("thumb--nopreview"))
-    expect(thumb).to_have_text("HEIC")
+    choose(page, [{"name": name, "mimeType": kind, "buffer": data}
+                  for name, (kind, data) in files.items()])
+    thumbs = page.locator("#thumbs .thumb")
+    expect(thumbs).to_have_text(["HEIC", "TIF"])
+    for i in range(2):
+        expect(thumbs.nth(i)).to_have_class(re.compile("thumb--nopreview"))
     page.locator("#submit").click()
 
-    card = page.locator('.card[data-filename="IMG_0001.HEIC"]')
     expected = str(labels()[image_files()[7].name])
-    expect(card).to_have_attribute("data-prediction", expected, timeout=JOB_TIMEOUT_MS)
+    for name in files:
+        card = page.locator(f'.card[data-filename="{name}"]')
+        expect(card).to_have_attribute("data-prediction", expected, timeout=JOB_TIMEOUT_MS)
 
 
 def test_a_number_per_image_shows_the_text_and_a_box_per_digit(

@@ -23,7 +23,9 @@ import { doubtful, Review } from "./review.js";
 
 const $ = (id) => document.getElementById(id);
 const MAX_THUMBS = 35;
-const SERVER_ONLY_FORMATS = /\.(heic|heif)$/i;
+// Formats the service reads that most browsers cannot show (HEIC from phones, TIFF from
+// scanners: only Safari shows both): a thumbnail that fails to load names the format.
+const NO_PREVIEW_FORMATS = /\.(heic|heif|tiff?)$/i;
 const READY_RETRY_MS = 5000;
 
 const state = {
@@ -179,8 +181,7 @@ function renderThumbs(entries) {
     img.title = name;
     img.decoding = "async";
     img.addEventListener("error", () => {
-      // A phone's HEIC photo: read by the service, shown by few browsers (Safari).
-      const format = SERVER_ONLY_FORMATS.exec(name);
+      const format = NO_PREVIEW_FORMATS.exec(name);
       item.classList.add(format ? "thumb--nopreview" : "thumb--unreadable");
       img.replaceWith(document.createTextNode(format ? format[1].toUpperCase() : "?"));
     });
