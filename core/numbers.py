@@ -48,6 +48,7 @@ from core.capture import (
     printed_lines,
     read_digit,
     reduce_blocks,
+    refuse_non_digit,
     scaled_box,
 )
 from core.comb import box_walls, comb_cells
@@ -185,6 +186,11 @@ def segment(pixels: np.ndarray, scale: float = 1.0, outline_cuts: bool = False
     page = reduce_blocks(pixels, factor) if factor > 1 else pixels
     ink, mask, threshold, cells = _ink_mask(page)
     groups = _groups(mask) if cells is None else _cell_groups(mask, cells)
+    if len(groups) == 1 and cells is None:  # a lone mark may be no digit (`refuse_non_digit`)
+        lone = groups[0]
+        height, width = lone.mask.shape
+        refuse_non_digit(lone.mask, (lone.cols.start, lone.rows.start, width, height),
+                         mask.shape, several=True)
     digits: list[np.ndarray] = []
     boxes: list[Box] = []
     ratios: list[float] = []

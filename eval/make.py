@@ -1,6 +1,7 @@
 """Seeded evaluation sets: MNIST *test* digits written on paper, photographed and scanned.
 
-    python -m eval.make --out DIR --kind KIND --count N --seed S [--max-width PX] [--hand-only]
+    python -m eval.make --out DIR --kind KIND --count N --seed S [--max-width PX]
+                        [--hand-only | --blank]
 
 writes `DIR/<kind>_<n>.<ext>` and `DIR/labels.csv` (`filename,label,kind,box_x,box_y,box_width,
 box_height,mnist_index`): the true box is the digit's ink in the upright image (after the
@@ -15,6 +16,10 @@ photos). The kinds are those of issue 12; see docs/capture.md.
 
 `--hand-only` writes the same digits in the same hands and pens on a clean page instead: the
 set read against its captures tells what the writers alone cost and what the captures do.
+
+`--blank` writes the same pages, lines, boxes, light and camera with nothing written on them,
+and no labels.csv: every one of them should be read as "no digit found" (`mnistq predict DIR
+| grep -vc "no digit found"` counts those read as a digit or a number instead).
 """
 
 from __future__ import annotations
@@ -99,6 +104,8 @@ def _place(ink: np.ndarray, size: tuple[int, int], height: float, centre: tuple[
     ink's box centred on `centre` (x, y), rotated by `angle` degrees."""
     rows = np.flatnonzero(ink.max(axis=1) > 0.1)
     cols = np.flatnonzero(ink.max(axis=0) > 0.1)
+    if rows.size == 0:  # a blank page (`--blank`)
+        return np.zeros(size[::-1], dtype=np.float32)
     crop = ink[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
     scale = height / crop.shape[0]
     w, h = max(1, round(crop.shape[1] * scale)), max(1, round(crop.shape[0] * scale))
@@ -112,7 +119,9 @@ def _place(ink: np.ndarray, size: tuple[int, int], height: float, centre: tuple[
 
 def _box(alpha: np.ndarray) -> tuple[int, int, int, int]:
     """The true box: where the digit's coverage reaches BOX_INK, or half its peak when a tiny
-    faint digit never does (a few low-resolution scans)."""
+    faint digit never does (a few low-resolution scans); all zeros on a blank page."""
+    if not alpha.any():
+        return 0, 0, 0, 0
     mask = alpha >= min(BOX_INK, 0.5 * float(alpha.max()))
     rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
     return int(cols[0]), int(rows[0]), int(cols[-1] - cols[0] + 1), int(rows[-1] - rows[0] + 1)
@@ -479,13 +488,15 @@ MAKERS: dict[str, Callable[[np.ndarray, np.random.Generator, int], Capture]] = {
 
 
 def make(out: Path, kind: str, count: int, seed: int, data_dir: Path,
-         max_width: int = PHONE_SIZE[0], hand_only: bool = False) -> list[dict[str, object]]:
+         max_width: int = PHONE_SIZE[0], hand_only: bool = False, blank: bool = False,
+         ) -> list[dict[str, object]]:
     """Write `count` images of `kind` under `out` and (re)write `out/labels.csv`; kinds
     already listed there are kept, so one folder can hold several kinds. `hand_only`: the
     same digits in the same hands, each on a clean page (`on_clean_page`). The full capture
     is still rendered and thrown away: the writer's random draws come after the page's, and
     only the same draws give the same hands (a stream of the writer's own would, but it
-    would change every seeded set the docs quote)."""
+    would change every seeded set the docs quote). `blank`: the same pages with nothing
+    written on them, and no labels (the random draws are the same)."""
     images, labels = load_split(data_dir, "test")
     out.mkdir(parents=True, exist_ok=True)
     picker = np.random.default_rng([seed, zlib.crc32(kind.encode())])
@@ -493,7 +504,8 @@ def make(out: Path, kind: str, count: int, seed: int, data_dir: Path,
     rows = []
     for n, index in enumerate(chosen):
         rng = np.random.default_rng([seed, zlib.crc32(kind.encode()), n])
-        capture = MAKERS[kind](images[index], rng, max_width)
+        digit = np.zeros_like(images[index]) if blank else images[index]
+        capture = MAKERS[kind](digit, rng, max_width)
         if hand_only:
             capture = on_clean_page(capture)
         name = f"{kind}_{n:05d}.{capture.ext}"
@@ -502,6 +514,8 @@ def make(out: Path, kind: str, count: int, seed: int, data_dir: Path,
         rows.append({"filename": name, "label": int(labels[index]), "kind": kind,
                      "box_x": x, "box_y": y, "box_width": bw, "box_height": bh,
                      "mnist_index": int(index)})
+    if blank:
+        return []
     write_labels(out / "labels.csv", kind, rows)
     return rows
 
@@ -529,14 +543,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--max-width", type=int, default=PHONE_SIZE[0],
                         help="cap on image width (tests use small images)")
-    parser.add_argument("--hand-only", action="store_true",
+    variant = parser.add_mutually_exclusive_group()
+    variant.add_argument("--hand-only", action="store_true",
                         help="the same digits in the same hands on a clean page: what the "
                              "writers alone cost, against which the captures' loss is measured")
+    variant.add_argument("--blank", action="store_true",
+                        help="the same pages with nothing written on them, and no labels.csv: "
+                             "each should be read as 'no digit found'")
     parser.add_argument("--data-dir", type=Path, default=None)
     args = parser.parse_args(argv)
     data_dir = args.data_dir or Settings.from_env().data_dir
     for kind in KINDS if args.kind == "all" else (args.kind,):
-        make(args.out, kind, args.count, args.seed, data_dir, args.max_width, args.hand_only)
+        make(args.out, kind, args.count, args.seed, data_dir, args.max_width, args.hand_only,
+             args.blank)
         print(f"{kind}: {args.count} images in {args.out}")
     return 0
 

@@ -240,6 +240,48 @@ def _empty_box() -> Image.Image:
     return form
 
 
+def _dash() -> Image.Image:
+    """A box with a dash in it (the field left out on purpose)."""
+    form = _empty_box()
+    ImageDraw.Draw(form).line([(170, 150), (230, 150)], fill=BALLPOINT, width=6)
+    return form
+
+
+def _table_at_the_edge() -> Image.Image:
+    """Blank paper photographed with a strip of the dark table along its left side."""
+    page = Image.new("RGB", (480, 360), PAPER)
+    ImageDraw.Draw(page).rectangle([0, 40, 14, 300], fill=(70, 60, 50))
+    return page
+
+
+def _small_empty_box() -> Image.Image:
+    """A thumbnail of a form's empty box: too small for its walls to be found as lines."""
+    form = Image.new("RGB", (120, 100), (245, 245, 245))
+    ImageDraw.Draw(form).rectangle([30, 25, 90, 80], outline=(60, 60, 140), width=2)
+    return form
+
+
+@pytest.mark.parametrize("page", [
+    pytest.param(_dash, id="a dash in a box"),
+    pytest.param(_table_at_the_edge, id="the table along the edge"),
+    pytest.param(_small_empty_box, id="a small empty box"),
+])
+def test_a_mark_shaped_like_no_digit_is_no_digit_found(page):
+    """Without a digit on the page, what is left of printed structure or of the light is not
+    read as one (the classifier would call each of these a 1, a 7 or a 0)."""
+    with pytest.raises(ImageError, match=f"^{NO_DIGIT}$"):
+        to_mnist(encode(page(), "PNG"), LIMITS)
+
+
+def test_a_1_cropped_tight_is_still_a_digit():
+    """A 1 touching the frame at its top, its foot and its side crosses the frame: it is
+    the digit, not a page's edge lying along it."""
+    page = Image.new("L", (70, 130), 245)
+    ImageDraw.Draw(page).line([(4, 0), (12, 130)], fill=30, width=8)
+    digit = find_digit(pixels(page))
+    assert digit.box[3] >= 120
+
+
 def test_several_digits_are_refused_in_digit_mode():
     page = ruled_page(500, 300)
     seven(page, 120, 100)

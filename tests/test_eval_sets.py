@@ -55,6 +55,21 @@ def test_the_same_seed_gives_the_same_bytes(tmp_path: Path, data_dir: Path) -> N
     assert len(labels) == 1 + 3 * 3
 
 
+def test_blank_pages_are_the_same_pages_with_nothing_written(tmp_path: Path, data_dir: Path
+                                                              ) -> None:
+    """`--blank`: the captures' own pages, without their digit and without labels (nothing
+    on them should be read)."""
+    make(tmp_path / "written", "form", 2, seed=5, data_dir=data_dir, max_width=300)
+    make(tmp_path / "blank", "form", 2, seed=5, data_dir=data_dir, max_width=300, blank=True)
+    assert not (tmp_path / "blank" / "labels.csv").exists()
+    for path in sorted((tmp_path / "written").glob("form_*")):
+        written = np.asarray(Image.open(path).convert("L"), dtype=np.int16)
+        blank = np.asarray(Image.open(tmp_path / "blank" / path.name).convert("L"), dtype=np.int16)
+        assert written.shape == blank.shape
+        assert np.median(np.abs(written - blank)) <= 2  # the same page, light and camera
+        assert (written - blank).min() < -60  # the digit's ink is only in the written page
+
+
 def test_every_kind_is_written_with_its_labels(captures: Path) -> None:
     with (captures / "labels.csv").open(newline="") as f:
         rows = list(csv.DictReader(f))

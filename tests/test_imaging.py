@@ -231,12 +231,16 @@ def test_digit_filling_a_small_canvas_is_rescaled():
 
 
 def test_extreme_aspect_ratio():
-    """A dash on a long strip (a dash across the whole strip would be a printed line)."""
+    """A dash on a long strip (a dash across the whole strip would be a printed line): the
+    normalisation keeps it flat, and a page holding only it has no digit (no digit is 25
+    times as wide as tall)."""
     canvas = np.full((40, 500), 255, dtype=np.uint8)
     canvas[18:22, 200:300] = 0
-    out = to_mnist(encode(canvas), LIMITS)
+    out = normalise(255 - canvas)
     assert out.shape == (28, 28) and np.count_nonzero(out.any(axis=1)) <= 3
     assert np.count_nonzero(out.any(axis=0)) == 20
+    with pytest.raises(ImageError, match="no digit found"):
+        to_mnist(encode(canvas), LIMITS)
 
 
 def test_normalise_accepts_float_images(digits):

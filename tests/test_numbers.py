@@ -233,6 +233,23 @@ def test_a_blank_page_has_no_digit():
         segment(np.full((200, 400), 240, np.uint8))
 
 
+@pytest.mark.parametrize("mark", [
+    pytest.param((slice(40, 170), slice(0, 12)), id="the table along the edge"),
+    pytest.param(None, id="an empty box"),
+])
+def test_a_blank_page_with_one_mark_shaped_like_no_digit_has_no_digit(mark):
+    """A page whose only mark is no digit's shape (`refuse_non_digit`) is not read as a
+    number of one digit."""
+    page = np.full((200, 400), 240, np.uint8)
+    if mark is None:
+        page[60:140, 160:240] = 40
+        page[63:137, 163:237] = 240  # the box's walls, 3 px
+    else:
+        page[mark] = 60
+    with pytest.raises(ImageError, match="no digit found"):
+        segment(page)
+
+
 def test_a_page_of_marks_is_not_a_number():
     page = np.full((400, 1000), 240, np.uint8)
     for row in range(5):

@@ -18,10 +18,15 @@ A document-imaging front-end in four steps, each a pure function on arrays, each
    join it. A digit written across a shadow's edge is taken out of the shadow's band.
    Nothing left: "no digit found"; another digit-sized cluster beside it: "several digits
    found".
-4. `find_digit` (`page.py`): the three steps above on a page decoded at a bounded size (and, for a
-   digit found small on a page reduced for them, again on a window around it at the page's
-   own resolution); it returns the digit's ink (light on black, cropped) for
-   `core.imaging.normalise`, and its box in the pixels of the upright upload.
+4. `find_digit` (`page.py`): the three steps above, and the fifth below, on a page decoded
+   at a bounded size (and, for a digit found small on a page reduced for them, again on a
+   window around it at the page's own resolution); it returns the digit's ink (light on
+   black, cropped) for `core.imaging.normalise`, and its box in the pixels of the upright
+   upload.
+5. `refuse_non_digit` (`shape.py`): what was found is refused ("no digit found") when it
+   is shaped like no digit: wider than 3 times its height, a long thin mark lying along the
+   frame (the page's edge, a shadow's band), an empty box's outline. On a page without a
+   digit these are what the first steps leave, and the classifier reads them as digits.
 
 The constants that tune each step live beside it, each with why it has its value
 (docs/capture.md has the measurements).
@@ -58,6 +63,7 @@ from core.capture.page import (
     read_digit,
     scaled_box,
 )
+from core.capture.shape import refuse_non_digit
 
 __all__ = [
     "EDGE",
@@ -80,5 +86,6 @@ __all__ = [
     "printed_lines",
     "read_digit",
     "reduce_blocks",
+    "refuse_non_digit",
     "scaled_box",
 ]

@@ -22,6 +22,7 @@ from core.capture.lines import (
     near_lines,
     printed_lines,
 )
+from core.capture.shape import INKED, refuse_non_digit
 from core.imaging import MNIST_SIDE, ImageError, extent, ink_box, mnist_form_many, normalise
 
 TINY_SIDE = 32
@@ -97,11 +98,13 @@ def find_digit(pixels: np.ndarray, scale: float = 1.0) -> Digit:
     """The digit on a page: grey (h, w) or colour (h, w, 3) pixels on the 0-255 scale,
     `scale` original pixels per given pixel. Raises `ImageError` when there is none.
 
-    Coarse to fine: a digit found small on a page reduced for the analysis is found again
-    on a window around it at the page's own resolution (`_refined`)."""
+    A mark shaped like no digit (`refuse_non_digit`) is no digit found. Coarse to fine: a
+    digit found small on a page reduced for the analysis is found again on a window around
+    it at the page's own resolution (`_refined`)."""
     pixels = np.asarray(pixels)
     page, factor = _bounded(pixels)
     ink, box = _find_on(page)
+    refuse_non_digit(ink >= INKED * 255.0, box, page.shape[:2])
     if factor >= REFINE_GAIN and max(box[2:]) < REFINE_BELOW * ANALYSIS_SIDE:
         refined = _refined(pixels, scaled_box(box, factor))
         if refined is not None:

@@ -1,0 +1,75 @@
+"""Step 5 of the capture front-end: is the mark found a digit at all? On a page with no digit
+(blank paper in a shadow, an empty form box, ruled paper), what is left after the first
+steps is a piece of printed structure or of the light, and the classifier, which has only
+ever seen digits, reads it as one (most often a 1). Three shapes no handwritten digit has
+are refused with "no digit found" (docs/capture.md "Pages without a digit")."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from core.capture.components import EDGE
+from core.capture.lines import MIN_LINE_SIDE
+from core.imaging import ImageError
+
+WIDEST = 3.0
+"""A digit is at most this many times as wide as tall (MNIST's widest: 2.5 times, and 5 of
+its 60,000 training digits over 2; a capture's blur, slant and glare add a little); a wider
+mark is a printed line's piece, a box's wall or a shadow's edge."""
+ALONG_FRAME = 3.0
+"""A mark at least this many times as long as it is wide, lying along the frame (touching
+one side of it over its length, not both ends), is the page's edge or a shadow's band: a
+digit cut by a tight crop crosses the frame, it does not run along it."""
+OUTLINE_BAND = 0.12
+"""An empty box: ink within this fraction of the mark's shorter side of each of its four
+sides..."""
+OUTLINE_COVER = 0.7
+"""...along at least this fraction of every side..."""
+OUTLINE_INSIDE = 0.05
+"""...and at most this share of its ink further inside (a box holding a digit keeps it)."""
+OUTLINE_SIDE = 12
+"""(marks this many pixels across and more: smaller ones are a digit's loop or a speck)"""
+INKED = 0.3
+"""A pixel of a digit's crop is its mark from this fraction of full scale (the crop's
+strokes are evened to full scale, `even_strokes`)."""
+
+
+def refuse_non_digit(mark: np.ndarray, box: tuple[int, int, int, int],
+                     page: tuple[int, int], several: bool = False) -> None:
+    """Raise "no digit found" when the mark found, its pixels `mark` (bool, over its box)
+    and `box` (x, y, width, height) on a page of shape `page` (h, w), is shaped like no
+    digit: wider than `WIDEST` (unless it may be `several` digits side by side, as a
+    number's group), lying along the frame, or an empty box's outline."""
+    _, _, width, height = box
+    too_wide = not several and width > WIDEST * height
+    if too_wide or _along_frame(box, page) or _empty_outline(mark):
+        raise ImageError("no digit found")
+
+
+def _along_frame(box: tuple[int, int, int, int], page: tuple[int, int]) -> bool:
+    """A long thin mark touching a side of the frame along its length (pages from
+    `MIN_LINE_SIDE` on: a small scan's digit nearly fills it)."""
+    h, w = page
+    if max(h, w) < MIN_LINE_SIDE:
+        return False
+    x, y, width, height = box
+    left, right = x <= EDGE, x + width >= w - EDGE
+    top, bottom = y <= EDGE, y + height >= h - EDGE
+    upright = (left or right) and height >= ALONG_FRAME * width and not (top and bottom)
+    lying = (top or bottom) and width >= ALONG_FRAME * height and not (left and right)
+    return upright or lying
+
+
+def _empty_outline(ink: np.ndarray) -> bool:
+    """Ink along all four sides of the mark's box and nearly none inside: a printed box with
+    nothing written in it (on a page too small for its walls to be found as lines)."""
+    h, w = ink.shape
+    if min(h, w) < OUTLINE_SIDE:
+        return False
+    band = max(2, round(OUTLINE_BAND * min(h, w)))
+    sides = (ink[:band].any(axis=0), ink[-band:].any(axis=0),
+             ink[:, :band].any(axis=1), ink[:, -band:].any(axis=1))
+    if min(float(side.mean()) for side in sides) < OUTLINE_COVER:
+        return False
+    inside = np.count_nonzero(ink[2 * band:-2 * band, 2 * band:-2 * band])
+    return inside <= OUTLINE_INSIDE * np.count_nonzero(ink)
