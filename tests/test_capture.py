@@ -12,6 +12,7 @@ from core.capture import (
     ink_against_paper,
     printed_lines,
     read_digit,
+    refuse_non_digit,
 )
 from core.imaging import ImageError, ImageLimits, decode_page, to_mnist
 from tests.support import encode
@@ -271,6 +272,14 @@ def test_a_mark_shaped_like_no_digit_is_no_digit_found(page):
     read as one (the classifier would call each of these a 1, a 7 or a 0)."""
     with pytest.raises(ImageError, match=f"^{NO_DIGIT}$"):
         to_mnist(encode(page(), "PNG"), LIMITS)
+
+
+def test_a_speck_at_the_ink_level_is_no_digit_but_a_small_scans_digit_is():
+    """The box the digit is read from is its ink at the ink level: a 4 px speck of a faint
+    band on a 400 px page is no digit; a digit 12 px tall on a 30 px scan is one."""
+    with pytest.raises(ImageError, match=f"^{NO_DIGIT}$"):
+        refuse_non_digit(np.ones((4, 4), dtype=bool), (200, 200, 4, 4), (400, 400))
+    refuse_non_digit(np.ones((12, 8), dtype=bool), (10, 9, 8, 12), (30, 30))
 
 
 def test_a_1_cropped_tight_is_still_a_digit():

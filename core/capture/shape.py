@@ -1,14 +1,14 @@
 """Step 5 of the capture front-end: is the mark found a digit at all? On a page with no digit
 (blank paper in a shadow, an empty form box, ruled paper), what is left after the first
 steps is a piece of printed structure or of the light, and the classifier, which has only
-ever seen digits, reads it as one (most often a 1). Three shapes no handwritten digit has
-are refused with "no digit found" (docs/capture.md "Pages without a digit")."""
+ever seen digits, reads it as one (most often a 1). Shapes no handwritten digit has are
+refused with "no digit found" (docs/capture.md "pages without a digit")."""
 
 from __future__ import annotations
 
 import numpy as np
 
-from core.capture.components import EDGE
+from core.capture.components import EDGE, MIN_DIGIT
 from core.capture.lines import MIN_LINE_SIDE
 from core.imaging import ImageError
 
@@ -38,11 +38,14 @@ def refuse_non_digit(mark: np.ndarray, box: tuple[int, int, int, int],
                      page: tuple[int, int], several: bool = False) -> None:
     """Raise "no digit found" when the mark found, its pixels `mark` (bool, over its box)
     and `box` (x, y, width, height) on a page of shape `page` (h, w), is shaped like no
-    digit: wider than `WIDEST` (unless it may be `several` digits side by side, as a
-    number's group), lying along the frame, or an empty box's outline."""
+    digit: smaller than a digit can be (`MIN_DIGIT`: the components' bound on the cluster,
+    here on the ink at the ink level, which can be a speck of it), wider than `WIDEST`
+    (unless it may be `several` digits side by side, as a number's group), lying along the
+    frame, or an empty box's outline."""
     _, _, width, height = box
     too_wide = not several and width > WIDEST * height
-    if too_wide or _along_frame(box, page) or _empty_outline(mark):
+    too_small = max(width, height) < max(5, MIN_DIGIT * max(page))
+    if too_small or too_wide or _along_frame(box, page) or _empty_outline(mark):
         raise ImageError("no digit found")
 
 
