@@ -19,7 +19,7 @@ set read against its captures tells what the writers alone cost and what the cap
 
 `--blank` writes the same pages, lines, boxes, light and camera with nothing written on them,
 and no labels.csv: every one of them should be read as "no digit found" (`mnistq predict DIR
-| grep -vc "no digit found"` counts those read as a digit or a number instead).
+| grep -vc "error:"` counts those read as a digit, `--read number` as a number, instead).
 """
 
 from __future__ import annotations

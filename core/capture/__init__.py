@@ -1,6 +1,6 @@
 """Finding the digit on a photographed or scanned page, before the MNIST-style normalisation.
 
-A document-imaging front-end in four steps, each a pure function on arrays, each a module:
+A document-imaging front-end in five steps, each a pure function on arrays, each a module:
 
 1. `ink_against_paper` (`ink.py`): the paper's colour is estimated around every pixel (a
    grey closing on a coarse copy: it removes strokes but keeps shadows, gradients and
@@ -24,9 +24,10 @@ A document-imaging front-end in four steps, each a pure function on arrays, each
    black, cropped) for `core.imaging.normalise`, and its box in the pixels of the upright
    upload.
 5. `refuse_non_digit` (`shape.py`): what was found is refused ("no digit found") when it
-   is shaped like no digit: a speck, wider than 3 times its height, a long thin mark lying along the
-   frame (the page's edge, a shadow's band), an empty box's outline. On a page without a
-   digit these are what the first steps leave, and the classifier reads them as digits.
+   is shaped like no digit: a speck, wider than 3 times its height, a long thin mark lying
+   along the frame (the page's edge, a shadow's band), an empty box's outline. On a page
+   without a digit these are what the first steps leave, and the classifier reads them as
+   digits.
 
 The constants that tune each step live beside it, each with why it has its value
 (docs/capture.md has the measurements).

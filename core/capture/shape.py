@@ -63,16 +63,16 @@ def _along_frame(box: tuple[int, int, int, int], page: tuple[int, int]) -> bool:
     return upright or lying
 
 
-def _empty_outline(ink: np.ndarray) -> bool:
-    """Ink along all four sides of the mark's box and nearly none inside: a printed box with
-    nothing written in it (on a page too small for its walls to be found as lines)."""
-    h, w = ink.shape
+def _empty_outline(mark: np.ndarray) -> bool:
+    """The mark along all four sides of its box and nearly none of it inside: a printed box
+    with nothing written in it (on a page too small for its walls to be found as lines)."""
+    h, w = mark.shape
     if min(h, w) < OUTLINE_SIDE:
         return False
     band = max(2, round(OUTLINE_BAND * min(h, w)))
-    sides = (ink[:band].any(axis=0), ink[-band:].any(axis=0),
-             ink[:, :band].any(axis=1), ink[:, -band:].any(axis=1))
+    sides = (mark[:band].any(axis=0), mark[-band:].any(axis=0),
+             mark[:, :band].any(axis=1), mark[:, -band:].any(axis=1))
     if min(float(side.mean()) for side in sides) < OUTLINE_COVER:
         return False
-    inside = np.count_nonzero(ink[2 * band:-2 * band, 2 * band:-2 * band])
-    return inside <= OUTLINE_INSIDE * np.count_nonzero(ink)
+    inside = np.count_nonzero(mark[2 * band:-2 * band, 2 * band:-2 * band])
+    return inside <= OUTLINE_INSIDE * np.count_nonzero(mark)
