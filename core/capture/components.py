@@ -177,7 +177,7 @@ def _digit_cluster(mask: np.ndarray, ink: np.ndarray, strong: float,
         box = np.array([chosen[:, 0].min(), chosen[:, 1].min(), chosen[:, 2].max(),
                         chosen[:, 3].max()])
     height, width = box[2] - box[0], box[3] - box[1]
-    if max(height, width) < max(5, MIN_DIGIT * max(h, w)):
+    if smaller_than_a_digit(height, width, (h, w)):
         raise ImageError("no digit found")
     longer_rule = rule & (length > max(height, width))  # than the whole digit
     _refuse_other_digits(boxes, mass, candidate & ~members & ~longer_rule & ~shading, box,
@@ -185,6 +185,12 @@ def _digit_cluster(mask: np.ndarray, ink: np.ndarray, strong: float,
     keep = np.zeros(count + 1, dtype=bool)
     keep[1:] = members
     return keep[labels], band
+
+
+def smaller_than_a_digit(height: int, width: int, page: tuple[int, int]) -> bool:
+    """Whether a mark `height` x `width` px on a page of shape `page` is smaller than any
+    digit can be (`MIN_DIGIT` of the page's longest side, and 5 px)."""
+    return max(height, width) < max(5, MIN_DIGIT * max(page))
 
 
 def _along_lines(labels: np.ndarray, which: np.ndarray, boxes: np.ndarray,

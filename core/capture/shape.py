@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from core.capture.components import EDGE, MIN_DIGIT
+from core.capture.components import EDGE, smaller_than_a_digit
 from core.capture.lines import MIN_LINE_SIDE
 from core.imaging import ImageError
 
@@ -38,13 +38,13 @@ def refuse_non_digit(mark: np.ndarray, box: tuple[int, int, int, int],
                      page: tuple[int, int], several: bool = False) -> None:
     """Raise "no digit found" when the mark found, its pixels `mark` (bool, over its box)
     and `box` (x, y, width, height) on a page of shape `page` (h, w), is shaped like no
-    digit: smaller than a digit can be (`MIN_DIGIT`: the components' bound on the cluster,
-    here on the ink at the ink level, which can be a speck of it), wider than `WIDEST`
-    (unless it may be `several` digits side by side, as a number's group), lying along the
-    frame, or an empty box's outline."""
+    digit: smaller than a digit can be (`smaller_than_a_digit`: the components' bound on
+    the cluster, here on the ink at the ink level, which can be a speck of it), wider than
+    `WIDEST` (unless it may be `several` digits side by side, as a number's group), lying
+    along the frame, or an empty box's outline."""
     _, _, width, height = box
     too_wide = not several and width > WIDEST * height
-    too_small = max(width, height) < max(5, MIN_DIGIT * max(page))
+    too_small = smaller_than_a_digit(height, width, page)
     if too_small or too_wide or _along_frame(box, page) or _empty_outline(mark):
         raise ImageError("no digit found")
 
