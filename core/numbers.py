@@ -36,6 +36,8 @@ from core.capture import (
     EDGE,
     LINE_THICKNESS,
     LINE_TRACE,
+    MIN_DIGIT_PX,
+    REMNANT_SHARE,
     TINY_SIDE,
     TRACE_LEVEL,
     Box,
@@ -44,12 +46,14 @@ from core.capture import (
     hysteresis,
     ink_against_paper,
     ink_threshold,
+    near_lines,
     noise_level,
     printed_lines,
     read_digit,
     reduce_blocks,
     refuse_non_digit,
     scaled_box,
+    smaller_than_a_digit,
 )
 from core.comb import box_walls, comb_cells
 from core.cuts import (
@@ -374,6 +378,8 @@ def _ink_mask(page: np.ndarray
         raise ImageError("no digit found")
     strong = np.bincount(labels[ink >= threshold], minlength=count + 1) > 0
     strong[0] = False
+    if cells is None and printed.any() and _only_remnants(labels, count, strong, printed):
+        raise ImageError("no digit found")
     mask = strong[labels]
     low = max(noise, FAINT_LEVEL * level)
     if cells is None and low < level:
@@ -403,20 +409,55 @@ def _unless_within_number(lines: np.ndarray, mask: np.ndarray) -> np.ndarray:
     if not lines.any():
         return lines
     labels, count = ndimage.label(mask & ~lines, structure=np.ones((3, 3), dtype=bool))
-    if count == 0:
+    marks = ndimage.find_objects(labels)
+    if not marks or _reach_past(lines, marks):
         return lines
-    spans = np.array([(s[0].start, s[0].stop, s[1].start, s[1].stop)
-                      for s in ndimage.find_objects(labels)])
+    # What the line finder left of the lines themselves (slivers along their edges) is no
+    # mark: on a page with nothing written, those would be "the number" the lines end in.
+    remnant = _remnants(labels, count, lines)[1:]
+    marks = [mark for mark, left in zip(marks, remnant, strict=True) if not left]
+    if not marks or _reach_past(lines, marks):
+        return lines
+    return np.zeros_like(lines)
+
+
+def _reach_past(lines: np.ndarray, marks: list[tuple[slice, slice]]) -> bool:
+    """Whether the `lines` reach past the tall ones of the `marks` (their boxes) by `BEYOND`
+    of their height on one side, or past them on all four (a box around the number)."""
+    spans = np.array([(s[0].start, s[0].stop, s[1].start, s[1].stop) for s in marks])
     heights = spans[:, 1] - spans[:, 0]
-    marks = spans[heights >= MINOR_HEIGHT * heights.max()]  # not what is left of a line
-    top, bottom = marks[:, 0].min(), marks[:, 1].max()
-    left, right = marks[:, 2].min(), marks[:, 3].max()
+    tall = spans[heights >= MINOR_HEIGHT * heights.max()]  # not what is left of a line
+    top, bottom = tall[:, 0].min(), tall[:, 1].max()
+    left, right = tall[:, 2].min(), tall[:, 3].max()
     margin = BEYOND * (bottom - top)
     rows, cols = extent(lines)
     past = np.array([top - rows.start, rows.stop - bottom, left - cols.start, cols.stop - right])
-    if (past > margin).any() or (past > 0).all():  # ...or a box around the number
-        return lines
-    return np.zeros_like(lines)
+    return bool((past > margin).any() or (past > 0).all())
+
+
+def _remnants(labels: np.ndarray, count: int, lines: np.ndarray) -> np.ndarray:
+    """bool (count + 1,): which components of `labels` are what the line finder left of the
+    printed `lines` (`REMNANT_SHARE` of their pixels within 2 px of them, as the capture
+    front-end's components step decides)."""
+    beside = np.bincount(labels[near_lines(lines)], minlength=count + 1)
+    remnant = beside >= REMNANT_SHARE * np.bincount(labels.ravel(), minlength=count + 1)
+    remnant[0] = False
+    return remnant
+
+
+def _only_remnants(labels: np.ndarray, count: int, strong: np.ndarray, lines: np.ndarray
+                   ) -> bool:
+    """Whether every `strong` component is a remnant of the printed `lines` smaller than a
+    digit can be (the blots where a ruled page's lines cross its margin, the ends of
+    turned lines at the frame) or grain smaller than a digit on any page: a page with
+    nothing written (beside digits, all of them are specks, dropped by their size)."""
+    sizes = np.array([(0, 0)] + [(s[0].stop - s[0].start, s[1].stop - s[1].start)
+                                 for s in ndimage.find_objects(labels)])
+    small = np.array([smaller_than_a_digit(h, w, labels.shape) for h, w in sizes])
+    if (strong & ~small).any():  # (most pages: a mark as big as a digit)
+        return False
+    grain = sizes.max(axis=1) < MIN_DIGIT_PX
+    return not (strong & ~(_remnants(labels, count, lines) | grain)).any()
 
 
 def _light_digits(ink: np.ndarray, mask: np.ndarray, labels: np.ndarray, strong: np.ndarray,

@@ -15,24 +15,17 @@ from core.capture import (
     refuse_non_digit,
 )
 from core.imaging import ImageError, ImageLimits, decode_page, to_mnist
+from tests.pages import (
+    BALLPOINT,
+    PAPER,
+    RULE_SPACING,
+    photographed,
+    ruled_page,
+)
 from tests.support import encode
 
 LIMITS = ImageLimits(max_bytes=16 * 2**20, max_pixels=40_000_000)
-PAPER = (238, 236, 226)
-BLUE_LINE, RED_LINE, BALLPOINT = (150, 180, 235), (225, 110, 120), (25, 40, 130)
-RULE_SPACING = 24
 NO_DIGIT, SEVERAL = "no digit found", "several digits found: read it as a number"
-
-
-def ruled_page(width: int = 400, height: int = 300, margin: bool = True) -> Image.Image:
-    """Notebook paper: blue ruled lines and a red margin line."""
-    page = Image.new("RGB", (width, height), PAPER)
-    draw = ImageDraw.Draw(page)
-    for y in range(12, height, RULE_SPACING):
-        draw.line([(0, y), (width, y)], fill=BLUE_LINE, width=2)
-    if margin:
-        draw.line([(50, 0), (50, height)], fill=RED_LINE, width=2)
-    return page
 
 
 def seven(page: Image.Image, left: int = 180, top: int = 100, stroke: int = 6) -> tuple:
@@ -233,6 +226,18 @@ def test_a_photo_without_a_digit_is_no_digit_found(page):
     data = encode(np.clip(noisy, 0, 255).astype(np.uint8), "JPEG", quality=85)
     with pytest.raises(ImageError, match=f"^{NO_DIGIT}$"):
         to_mnist(data, LIMITS)
+
+
+@pytest.mark.parametrize(("size", "turned"), [
+    pytest.param((640, 480), 0.0, id="square to the camera"),
+    pytest.param((900, 700), 2.0, id="turned 2 degrees"),
+    pytest.param((900, 700), 3.0, id="turned 3 degrees"),
+])
+def test_a_photo_of_a_ruled_page_with_nothing_written_is_no_digit_found(size, turned):
+    """A notebook's red margin is printed darker than its blue rules: a line still, not a
+    stroke lying along one (each way's lines are measured against their own cores)."""
+    with pytest.raises(ImageError, match=f"^{NO_DIGIT}$"):
+        to_mnist(photographed(ruled_page(*size), turned), LIMITS)
 
 
 def _empty_box() -> Image.Image:

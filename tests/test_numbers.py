@@ -3,6 +3,8 @@ strokes kept together, specks dropped, touching digits split, bad pages refused.
 
 from __future__ import annotations
 
+import zlib
+
 import numpy as np
 import pytest
 from PIL import Image
@@ -14,7 +16,9 @@ from core.data import load_split
 from core.imaging import ImageError, ImageLimits, decode_page
 from core.numbers import MAX_CANDIDATES, read_number, segment
 from core.pipeline import predict_files
+from eval import make as eval_make
 from eval import numbers as eval_numbers
+from tests.pages import photographed, ruled_page
 from tests.support import encode
 
 PAPER = 245.0
@@ -248,6 +252,32 @@ def test_a_blank_page_with_one_mark_shaped_like_no_digit_has_no_digit(mark):
         page[mark] = 60
     with pytest.raises(ImageError, match="no digit found"):
         segment(page)
+
+
+@pytest.mark.parametrize(("size", "margin", "turned"), [
+    pytest.param((640, 480), True, 0.0, id="square to the camera, with a margin"),
+    pytest.param((640, 480), False, 2.0, id="turned 2 degrees"),
+    pytest.param((640, 480), False, 3.0, id="turned 3 degrees"),
+    pytest.param((900, 700), True, 3.0, id="turned 3 degrees, with a margin"),
+])
+def test_a_photo_of_a_ruled_page_with_nothing_written_has_no_digit(size, margin, turned):
+    """What the line finder leaves of a page's lines (blots where they cross the margin,
+    their ends at the frame, beside the paper's grain) is no number."""
+    data = photographed(ruled_page(*size, margin=margin), turned)
+    with pytest.raises(ImageError, match="no digit found"):
+        segment(*decode_page(data, ImageLimits(max_bytes=2**24, max_pixels=2**24)))
+
+
+@pytest.mark.parametrize("n", [0, 1, 9])
+def test_a_notebook_photo_with_nothing_written_has_no_digit(n):
+    """The capture sets' notebook pages with nothing written (`eval.make --blank`, seed 999):
+    their lines turned and the light uneven, what the line finder leaves of the lines is
+    slivers along their edges; those are no marks for the lines to end within (the test
+    that keeps a number's own strokes taken for lines)."""
+    rng = np.random.default_rng([999, zlib.crc32(b"notebook"), n])
+    capture = eval_make.notebook(np.zeros((28, 28), np.uint8), rng, eval_make.PHONE_SIZE[0])
+    with pytest.raises(ImageError, match="no digit found"):
+        segment(*decode_page(capture.data, ImageLimits(max_bytes=2**24, max_pixels=2**24)))
 
 
 def test_a_page_of_marks_is_not_a_number():

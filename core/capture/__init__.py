@@ -37,9 +37,12 @@ from __future__ import annotations
 
 from core.capture.components import (
     EDGE,
+    MIN_DIGIT_PX,
+    REMNANT_SHARE,
     at_frame,
     box_gaps,
     digit_components,
+    smaller_than_a_digit,
 )
 from core.capture.ink import (
     ink_against_paper,
@@ -50,6 +53,7 @@ from core.capture.ink import (
 from core.capture.lines import (
     LINE_THICKNESS,
     longest_run,
+    near_lines,
     printed_lines,
 )
 from core.capture.page import (
@@ -70,6 +74,8 @@ __all__ = [
     "EDGE",
     "LINE_THICKNESS",
     "LINE_TRACE",
+    "MIN_DIGIT_PX",
+    "REMNANT_SHARE",
     "TINY_SIDE",
     "TRACE_LEVEL",
     "Box",
@@ -83,10 +89,12 @@ __all__ = [
     "ink_against_paper",
     "ink_threshold",
     "longest_run",
+    "near_lines",
     "noise_level",
     "printed_lines",
     "read_digit",
     "reduce_blocks",
     "refuse_non_digit",
     "scaled_box",
+    "smaller_than_a_digit",
 ]

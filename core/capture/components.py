@@ -25,7 +25,9 @@ FRAME_SPAN = 0.9
 SPECK_FRACTION = 0.05
 """Components with less ink than this fraction of the largest one are specks."""
 MIN_DIGIT = 0.03
-"""A digit is at least this fraction of the page's longest side tall or wide (and 5 px)."""
+"""A digit is at least this fraction of the page's longest side tall or wide..."""
+MIN_DIGIT_PX = 5
+"""...and at least this many pixels (on any page)."""
 JOIN_GAP = 0.3
 """Pieces closer than this fraction of the digit's size to it are part of it (a faint
 stroke that fell below the ink level leaves a gap about this wide between its neighbours)..."""
@@ -189,8 +191,8 @@ def _digit_cluster(mask: np.ndarray, ink: np.ndarray, strong: float,
 
 def smaller_than_a_digit(height: int, width: int, page: tuple[int, int]) -> bool:
     """Whether a mark `height` x `width` px on a page of shape `page` is smaller than any
-    digit can be (`MIN_DIGIT` of the page's longest side, and 5 px)."""
-    return max(height, width) < max(5, MIN_DIGIT * max(page))
+    digit can be (`MIN_DIGIT` of the page's longest side, and `MIN_DIGIT_PX`)."""
+    return max(height, width) < max(MIN_DIGIT_PX, MIN_DIGIT * max(page))
 
 
 def _along_lines(labels: np.ndarray, which: np.ndarray, boxes: np.ndarray,

@@ -99,17 +99,30 @@ def printed_lines(mask: np.ndarray, rows_mask: np.ndarray | None = None,
     lines_cols = (across_cols | (printed_runs & along_cols)) & thin_cols & mask
     if ink is not None and (lines_rows | lines_cols).any():
         # Ink much darker than the printed lines' own ink lies on a line: a stroke along it.
-        traced = (across_rows | across_cols | printed_runs) & (rows_mask | cols_mask)
-        level = float(np.median(np.sort(ink[traced])))  # (sorted first: as fast, see above)
-        darker = ink > STROKE_CONTRAST * level + MIN_INK
-        lines_rows &= ~darker
-        lines_cols &= ~darker
+        # Each way's lines are measured against their own ink: a notebook's red margin is
+        # darker than its blue rules, and is no stroke for it.
+        traced_rows = (across_rows | printed_runs & along_rows) & rows_mask
+        traced_cols = (across_cols | printed_runs & along_cols) & cols_mask
+        lines_rows &= ~_darker(ink, traced_rows, traced_cols)
+        lines_cols &= ~_darker(ink, traced_cols, traced_rows)
     lines = lines_rows | lines_cols
     # Where a stroke crosses a line, the line's pixels between its two sides are ink.
     rest = mask & ~lines
     crossed = (_closing(rest, _gap(lines_rows, 0), axis=0) & lines_rows & ~lines_cols) | (
         _closing(rest, _gap(lines_cols, 1), axis=1) & lines_cols & ~lines_rows)
     return _unless_short(lines & ~crossed, length)
+
+
+def _darker(ink: np.ndarray, traced: np.ndarray, crossing: np.ndarray) -> np.ndarray:
+    """The pixels `STROKE_CONTRAST` times darker (plus `MIN_INK`) than the median ink of
+    the lines `traced`, away from the lines `crossing` them the other way (where two lines
+    cross, their ink adds up: a grid's crossings would raise it); none without lines."""
+    alone = traced & ~crossing
+    own = alone if alone.any() else traced
+    if not own.any():
+        return np.zeros_like(traced)
+    level = float(np.median(np.sort(ink[own])))  # (sorted first: faster, as in `_light_on_dark`)
+    return ink > STROKE_CONTRAST * level + MIN_INK
 
 
 def _thin_across(across: np.ndarray, thin: np.ndarray, length: int,
