@@ -53,6 +53,7 @@ from core.capture import (
     reduce_blocks,
     refuse_non_digit,
     scaled_box,
+    shaded_marks,
     smaller_than_a_digit,
 )
 from core.comb import box_walls, comb_cells
@@ -189,7 +190,7 @@ def segment(pixels: np.ndarray, scale: float = 1.0, outline_cuts: bool = False
     factor = _analysis_factor(pixels)
     page = reduce_blocks(pixels, factor) if factor > 1 else pixels
     ink, mask, threshold, cells = _ink_mask(page)
-    groups = _groups(mask) if cells is None else _cell_groups(mask, cells)
+    groups = _groups(mask, ink) if cells is None else _cell_groups(mask, cells)
     if len(groups) == 1 and cells is None:  # a lone mark may be no digit (`refuse_non_digit`)
         lone = groups[0]
         height, width = lone.mask.shape
@@ -533,7 +534,7 @@ def _margin(side: int) -> int:
     return 2 * thickness + 16
 
 
-def _groups(mask: np.ndarray) -> list[Group]:
+def _groups(mask: np.ndarray, ink: np.ndarray) -> list[Group]:
     """The digit-sized groups of components, left to right."""
     labels, count = ndimage.label(mask, structure=np.ones((3, 3), dtype=bool))
     if count == 0:
@@ -544,7 +545,12 @@ def _groups(mask: np.ndarray) -> list[Group]:
     heights = boxes[:, 2] - boxes[:, 0]
     widths = boxes[:, 3] - boxes[:, 1]
     edge = at_frame(boxes, mask.shape, EDGE)
-    big = heights >= max(5, 0.3 * heights.max())
+    # Shading at the frame (a shadow's band, the page's edge in shade) is no mark: a pen's
+    # stroke has sharp edges, however soft the photo (`shaded_marks`).
+    shade = edge & shaded_marks(labels, count, mask, ink, edge) if edge.any() else edge
+    if shade.all():
+        raise ImageError("no digit found")
+    big = ~shade & (heights >= max(5, 0.3 * heights[~shade].max()))
     if (big & ~edge).any():
         big &= ~edge
     if not big.any():
@@ -558,7 +564,7 @@ def _groups(mask: np.ndarray) -> list[Group]:
     else:
         median, rule = float(np.median(heights[big])), np.zeros_like(thin)
     speck = (heights < SPECK_HEIGHT * median) & (widths < SPECK_HEIGHT * median)
-    alive = ~speck & ~rule & (~edge | big)
+    alive = ~speck & ~rule & (~edge | big) & ~shade
     if (alive & ~edge).any():
         # A number is often cropped tight: a digit-sized mark at the frame's edge is a digit;
         # a larger one is the table, a finger, the page's edge.

@@ -22,6 +22,7 @@ from tests.pages import photographed, ruled_page
 from tests.support import encode
 
 PAPER = 245.0
+LIMITS = ImageLimits(max_bytes=2**24, max_pixels=2**24)
 
 
 @pytest.fixture(scope="module")
@@ -265,19 +266,42 @@ def test_a_photo_of_a_ruled_page_with_nothing_written_has_no_digit(size, margin,
     their ends at the frame, beside the paper's grain) is no number."""
     data = photographed(ruled_page(*size, margin=margin), turned)
     with pytest.raises(ImageError, match="no digit found"):
-        segment(*decode_page(data, ImageLimits(max_bytes=2**24, max_pixels=2**24)))
+        segment(*decode_page(data, LIMITS))
+
+
+def blank_capture(kind: str, n: int) -> bytes:
+    """The `n`-th page of `kind` of the capture sets' blank pages (`eval.make --blank`,
+    seed 999): the page, lines, light and camera, nothing written."""
+    rng = np.random.default_rng([999, zlib.crc32(kind.encode()), n])
+    maker = eval_make.MAKERS[kind]
+    return maker(np.zeros((28, 28), np.uint8), rng, eval_make.PHONE_SIZE[0]).data
 
 
 @pytest.mark.parametrize("n", [0, 1, 9])
 def test_a_notebook_photo_with_nothing_written_has_no_digit(n):
-    """The capture sets' notebook pages with nothing written (`eval.make --blank`, seed 999):
-    their lines turned and the light uneven, what the line finder leaves of the lines is
-    slivers along their edges; those are no marks for the lines to end within (the test
-    that keeps a number's own strokes taken for lines)."""
-    rng = np.random.default_rng([999, zlib.crc32(b"notebook"), n])
-    capture = eval_make.notebook(np.zeros((28, 28), np.uint8), rng, eval_make.PHONE_SIZE[0])
+    """Blank notebook pages, their lines turned and the light uneven: what the line finder
+    leaves of the lines is slivers along their edges; those are no marks for the lines to
+    end within (the test that keeps a number's own strokes taken for lines)."""
     with pytest.raises(ImageError, match="no digit found"):
-        segment(*decode_page(capture.data, ImageLimits(max_bytes=2**24, max_pixels=2**24)))
+        segment(*decode_page(blank_capture("notebook", n), LIMITS))
+
+
+@pytest.mark.parametrize("n", [0, 7, 8])
+def test_a_photo_in_shadow_with_nothing_written_has_no_digit(n):
+    """Blank pages in shadow: the shadow's band and the page's shaded edge at the frame
+    are shading, not digits cropped tight."""
+    with pytest.raises(ImageError, match="no digit found"):
+        segment(*decode_page(blank_capture("shadow", n), LIMITS))
+
+
+@pytest.mark.parametrize("blur", [0.0, 2.0])
+def test_a_number_cropped_tight_keeps_its_digits_at_the_frame(mnist_test, small_model, blur):
+    """Numbers are often cropped to their ink: a digit the frame touches is a digit, not
+    shading at the frame (a blurred photo's strokes still have sharp edges)."""
+    images, labels = mnist_test
+    page = write_row(digits_of(images, labels, "4071"), pad=1)
+    page = ndimage.gaussian_filter(page.astype(np.float32), blur).astype(np.uint8)
+    assert read_number(small_model, page).text == "4071"
 
 
 def test_a_page_of_marks_is_not_a_number():

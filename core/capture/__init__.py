@@ -42,6 +42,7 @@ from core.capture.components import (
     at_frame,
     box_gaps,
     digit_components,
+    shaded_marks,
     smaller_than_a_digit,
 )
 from core.capture.ink import (
@@ -96,5 +97,6 @@ __all__ = [
     "reduce_blocks",
     "refuse_non_digit",
     "scaled_box",
+    "shaded_marks",
     "smaller_than_a_digit",
 ]

@@ -115,7 +115,7 @@ def _digit_cluster(mask: np.ndarray, ink: np.ndarray, strong: float,
     cut = (edge & ~spanning & ~weak
            & (SPECK_FRACTION * mass >= mass[~edge & ~weak].max(initial=0.0)))
     if cut.any():
-        edge &= ~(cut & ~_shading(labels, count, mask, ink, cut))
+        edge &= ~(cut & ~shaded_marks(labels, count, mask, ink, cut))
     # Specks are small against the largest mark *inside* the frame: a dark corner or the
     # table at the edge must not turn the digit itself into a speck.
     inside = ~edge & ~weak
@@ -158,7 +158,7 @@ def _digit_cluster(mask: np.ndarray, ink: np.ndarray, strong: float,
     box = boxes[main].copy()
     size = max(box[2] - box[0], box[3] - box[1])
     gap = JOIN_GAP * (span if size < FRAGMENT * span else size)  # pieces join at the digit's scale
-    shading = _shading(labels, count, mask, ink, candidate)
+    shading = shaded_marks(labels, count, mask, ink, candidate)
     joinable = candidate & ~shading
     # A piece of the digit was written with the same pen: it is about as dark. Shading
     # next to the digit is not.
@@ -257,7 +257,7 @@ def _faint_band(own: np.ndarray, ink: np.ndarray, median: float, strong: float,
     return low if wide.any() else None
 
 
-def _shading(labels: np.ndarray, count: int, mask: np.ndarray, ink: np.ndarray,
+def shaded_marks(labels: np.ndarray, count: int, mask: np.ndarray, ink: np.ndarray,
              which: np.ndarray) -> np.ndarray:
     """Per component (bool (count,); measured only for those in `which`, the others
     False): whether it is shading, not a mark: at `SHADING_SOFT`
