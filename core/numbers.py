@@ -18,7 +18,7 @@ one digit:
    (`core.cuts`), and of the candidate cuttings (at most `MAX_CANDIDATES` pieces per
    image) the one whose pieces the classifier reads most confidently wins (segmentation
    by recognition, `choose`); in a form's comb field each printed box is one digit
-   (`core.comb`);
+   (`core.comb`), never cut;
 4. every piece is normalised exactly as a single digit is (`core.imaging.normalise`) and
    all candidates of an image are read in one batched `DigitModel.predict` call.
 """
@@ -207,7 +207,7 @@ def segment(pixels: np.ndarray, scale: float = 1.0, outline_cuts: bool = False
     for group, width, typical in zip(groups, widths, typical_widths(widths, heights),
                                      strict=True):
         cuts, spans = [0, width], [(0, 1)]
-        if width > SPLIT_WIDTH * typical and budget > 0:
+        if cells is None and width > SPLIT_WIDTH * typical and budget > 0:  # a box: one digit
             local = ink[group.rows, group.cols] * group.mask
             cuts, spans = candidate_cuts(local, typical, budget, outline_cuts)
             budget -= len(spans) - 1

@@ -491,3 +491,12 @@ def test_big_digits_are_read_as_small_ones_with_boxes_in_upload_pixels(mnist_tes
     number = read_number(small_model, page)
     assert number.text == "5274"
     assert all(220 <= d.box[3] <= 260 and 90 <= d.box[1] <= 110 for d in number.digits)
+
+
+def test_a_comb_box_holds_one_digit(mnist_all):
+    """Each printed box of a comb field is one digit: a wide digit in its box is offered no
+    cut (seed 5's comb number 76, "0425", was read "01425")."""
+    data, _, _ = eval_numbers.number("comb", 5, 76, mnist_all[0])
+    found = segment(*decode_page(data, LIMITS))
+    assert len(found.groups) == 4
+    assert all(len(pieces) == 1 for _, pieces in found.groups)
