@@ -235,7 +235,7 @@ def test_a_photo_without_a_digit_is_no_digit_found(page):
 ])
 def test_a_photo_of_a_ruled_page_with_nothing_written_is_no_digit_found(size, turned):
     """A notebook's red margin is printed darker than its blue rules: a line still, not a
-    stroke lying along one (each way's lines are measured against their own cores)."""
+    stroke lying along one (each way's lines are measured against their own ink)."""
     with pytest.raises(ImageError, match=f"^{NO_DIGIT}$"):
         to_mnist(photographed(ruled_page(*size), turned), LIMITS)
 
