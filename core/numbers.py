@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 from scipy import ndimage
@@ -114,14 +114,20 @@ CELL_LEVEL = 0.2
 """In a comb field's box, ink is what reaches this fraction of the box's darkest ink."""
 MAX_CANDIDATES = 160
 """Pieces read per image to choose the cuts, at most (bounded work per image)."""
-WHOLE_WEIGHT = 0.5
-"""The verifier's P(whole digit) counts as its square root (its log times this) in the cut
-search: trained on MNIST's own hand, it doubts other writers' whole digits (under 0.5 for
-18% of the right digits of seed 7's tight numbers), and at full weight it kept such a digit
-joined to its neighbour."""
+WHOLE_WEIGHT = 0.3
+"""The verifier's P(whole digit) counts as its log times this in the cut search: trained on
+MNIST's own hand, it doubts other writers' whole digits (under 0.5 for 18% of the right
+digits of seed 7's tight numbers) and any lone stroke, a 1 cut from its neighbour included;
+at full weight, or at half, it kept such digits joined to their neighbours."""
 SPLIT_PRIOR = 0.5
 """Each extra piece of a cutting weighs as a digit read with this confidence: a wide digit
-(a 0, a 4) is not cut into two narrow ones read a little more confidently."""
+(a 0, a 4) is not cut into two narrow ones read a little more confidently..."""
+WIDE_GROUP, WIDE_PRIOR = 1.3, 1.4
+"""...but in a group at least `WIDE_GROUP` times as wide as tall, more likely two digits
+touching than one (a digit is 0.7 times as wide as tall, a 1 beside it adds 0.3), each extra
+piece weighs `WIDE_PRIOR`: the pieces need not read better than the whole to be chosen.
+Only with the whole-digit verifier: without it, a favoured cut would make two confident 1s
+of a 0."""
 LIGHT_MARK = 0.5
 """A mark whose darkest ink is under this fraction of the marks' median darkest is a light
 digit's darkest stroke: its fainter strokes are traced from it."""
@@ -175,6 +181,8 @@ class Segmentation:
     """per piece: the log-likelihood of its height for one digit (`height_fit`)"""
     groups: list[tuple[int, list[tuple[int, int, int]]]]
     """per group: its last cut point and its pieces `(from, to, index into digits)`"""
+    aspects: list[float] = field(default_factory=list)
+    """per group: its width over its height (a group without one is read as one digit wide)"""
 
 
 def segment(pixels: np.ndarray, scale: float = 1.0, outline_cuts: bool = False
@@ -186,7 +194,7 @@ def segment(pixels: np.ndarray, scale: float = 1.0, outline_cuts: bool = False
     pixels = np.asarray(pixels)
     if max(pixels.shape[:2]) <= TINY_SIDE:  # an icon or an MNIST image: one digit
         digit, box = read_digit(pixels, scale)
-        return Segmentation([digit], [box], [1.0], [0.0], [(1, [(0, 1, 0)])])
+        return Segmentation([digit], [box], [1.0], [0.0], [(1, [(0, 1, 0)])], [1.0])
     factor = _analysis_factor(pixels)
     page = reduce_blocks(pixels, factor) if factor > 1 else pixels
     ink, mask, threshold, cells = _ink_mask(page)
@@ -201,6 +209,7 @@ def segment(pixels: np.ndarray, scale: float = 1.0, outline_cuts: bool = False
     ratios: list[float] = []
     shapes: list[float] = []
     found: list[tuple[int, list[tuple[int, int, int]]]] = []
+    aspects: list[float] = []
     widths = [g.cols.stop - g.cols.start for g in groups]
     heights = [g.rows.stop - g.rows.start for g in groups]
     budget = MAX_CANDIDATES - len(groups)
@@ -226,9 +235,10 @@ def segment(pixels: np.ndarray, scale: float = 1.0, outline_cuts: bool = False
             pieces.append((start, stop, len(digits) - 1))
         if any(a == 0 for a, _, _ in pieces):
             found.append((len(cuts) - 1, pieces))
+            aspects.append(width / (group.rows.stop - group.rows.start))
     if not found:
         raise ImageError("no digit found")
-    return Segmentation(digits, boxes, ratios, shapes, found)
+    return Segmentation(digits, boxes, ratios, shapes, found, aspects)
 
 
 def read_number(model: DigitModel, pixels: np.ndarray, scale: float = 1.0) -> NumberRead:
@@ -285,14 +295,15 @@ def choose(found: Segmentation, labels: np.ndarray, confidence: np.ndarray,
     """The reading: per group, the path of pieces most probably all right and all whole
     digits (the product of their calibrated confidences and, when the model has the
     verifier, their P(whole digit) to the power `WHOLE_WEIGHT`; each extra piece weighed
-    by `SPLIT_PRIOR`: a Viterbi
+    by `SPLIT_PRIOR`, or `WIDE_PRIOR` in a group shaped like several digits: a Viterbi
     search over the cut points); and the pieces chosen. The digits keep the classifier's
     own confidences."""
     chosen: list[int] = []
-    penalty = float(np.log(SPLIT_PRIOR))
     fit = (np.zeros(len(labels)) if whole is None
            else WHOLE_WEIGHT * np.log(np.maximum(whole, 1e-6)))
-    for last, pieces in found.groups:
+    for g, (last, pieces) in enumerate(found.groups):
+        wide = whole is not None and g < len(found.aspects) and found.aspects[g] >= WIDE_GROUP
+        penalty = float(np.log(WIDE_PRIOR if wide else SPLIT_PRIOR))
         best = np.full(last + 1, -np.inf)
         best[0] = 0.0
         back: list[tuple[int, int] | None] = [None] * (last + 1)

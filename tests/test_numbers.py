@@ -233,6 +233,23 @@ def test_a_narrow_piece_is_a_digit_when_it_reads_as_a_1(narrow, text):
     assert read.text == text
 
 
+@pytest.mark.parametrize(("aspect", "text"), [(1.5, "81"), (1.0, "8")])
+def test_a_group_shaped_like_two_digits_is_cut_when_its_pieces_read_nearly_as_well(aspect, text):
+    # Tight writing: a 1 touching an 8. Read whole, the pair is an 8 (0.99, the verifier's
+    # P(whole) 0.6); cut, an 8 (0.97, 0.5) and a 1 (0.99, 0.3), the verifier doubting the 1
+    # as it doubts any lone stroke. A group half again as wide as tall is more likely two
+    # digits than one: it is read "81"; the same pieces in a group as wide as tall, "8".
+    blank = np.zeros((28, 28), np.uint8)
+    found = numbers.Segmentation(
+        digits=[blank] * 3, boxes=[(0, 0, 9, 10), (9, 0, 5, 10), (0, 0, 14, 10)],
+        widths=[0.9, 0.45, 1.35], shapes=[0.0] * 3,
+        groups=[(2, [(0, 1, 0), (1, 2, 1), (0, 2, 2)])], aspects=[aspect])
+    read, _ = numbers.choose(found, labels=np.array([8, 1, 8]),
+                             confidence=np.array([0.97, 0.99, 0.99]), runner_up=np.zeros(3, int),
+                             whole=np.array([0.5, 0.3, 0.6]))
+    assert read.text == text
+
+
 def test_a_blank_page_has_no_digit():
     with pytest.raises(ImageError, match="no digit found"):
         segment(np.full((200, 400), 240, np.uint8))
