@@ -126,8 +126,8 @@ WIDE_GROUP, WIDE_PRIOR = 1.3, 1.4
 """...but in a group at least `WIDE_GROUP` times as wide as tall, more likely two digits
 touching than one (a digit is 0.7 times as wide as tall, a 1 beside it adds 0.3), each extra
 piece weighs `WIDE_PRIOR`: the pieces need not read better than the whole to be chosen.
-Only with the whole-digit verifier: without it, a favoured cut would make two confident 1s
-of a 0."""
+Only with the whole-digit verifier: without it, nothing weighs against a favoured cut
+through a digit (the tests' small model read a 0 as three confident 1s)."""
 LIGHT_MARK = 0.5
 """A mark whose darkest ink is under this fraction of the marks' median darkest is a light
 digit's darkest stroke: its fainter strokes are traced from it."""
