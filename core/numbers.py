@@ -1,117 +1,50 @@
 """Reading a number written on one image: segmentation into digits, by recognition.
 
-The page goes through the capture front-end's first two steps (`core.capture`: the paper
-divided out, ink in any colour, printed lines removed, unless all of them end within the
-number: then they were the digits' own strokes, `_unless_within_number`); then, instead of
-one digit:
+Its digits are first found as groups of marks, left to right (`core.number_marks`: the ink
+without printed lines, a light digit traced whole, the pieces of one digit joined, points
+and hyphens dropped; in a form's comb field, one group per printed box). Then:
 
-1. the ink's connected components, specks and marks at the frame's edge left out, are
-   sorted by the x of their centre (a drifting baseline or a slightly turned line keeps
-   that order); a digit written much lighter than the others, only a few specks at the
-   page's ink level, or whose strokes fade (a pencil lifted for a 7's bar), is traced
-   whole into its fainter ink first (`_light_digits`);
-2. pieces are grouped by their overlap in x: a detached bar of a 5, the two strokes of a 4,
-   a broken loop join the digit above or below them; what is much smaller than the median
-   digit and overlaps none (a decimal point, a hyphen) is dropped;
-3. a group much wider than the others may hold touching or overlapping neighbours: it is
+1. a group much wider than the others may hold touching or overlapping neighbours: it is
    offered cuts at the minima of its column projection and the valleys of its outline
    (`core.cuts`), and of the candidate cuttings (at most `MAX_CANDIDATES` pieces per
-   image) the one whose pieces the classifier reads most confidently wins (segmentation
-   by recognition, `choose`); in a form's comb field each printed box is one digit
-   (`core.comb`), never cut;
-4. every piece is normalised exactly as a single digit is (`core.imaging.normalise`) and
+   image) the one whose pieces the classifier reads most confidently, and the whole-digit
+   verifier finds whole, wins (segmentation by recognition, `choose`); a comb field's box
+   is never cut;
+2. every piece is normalised exactly as a single digit is (`core.imaging.normalise`) and
    all candidates of an image are read in one batched `DigitModel.predict` call.
 """
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
-from scipy import ndimage
 
 from core.capture import (
-    EDGE,
-    LINE_THICKNESS,
-    LINE_TRACE,
-    MIN_DIGIT_PX,
-    REMNANT_SHARE,
     TINY_SIDE,
-    TRACE_LEVEL,
     Box,
-    at_frame,
-    box_gaps,
-    hysteresis,
-    ink_against_paper,
-    ink_threshold,
-    near_lines,
-    noise_level,
-    printed_lines,
     read_digit,
     reduce_blocks,
     refuse_non_digit,
     scaled_box,
-    shaded_marks,
-    smaller_than_a_digit,
 )
-from core.comb import box_walls, comb_cells
 from core.cuts import (
-    SLIVER,
-    Group,
     candidate_cuts,
     cut_piece,
     height_fit,
     typical_widths,
     width_fit,
 )
-from core.imaging import ImageError, ImageLimits, decode_page, extent, normalise
+from core.imaging import ImageError, ImageLimits, decode_page, normalise
 from core.model import DigitModel
+from core.number_marks import analysis_factor, cell_groups, ink_mask, mark_groups
 from core.results import DigitRead, Result
 
-ANALYSIS_SIDE = 1024
-"""Pages are analysed at most this many pixels on their longest side: twice the single
-digit's, since a row of digits is long and each digit small in it."""
-DIGIT_SIDE = 48
-"""Pages with big digits are reduced by a whole factor that leaves them at least this many
-pixels tall: over twice MNIST's 20, enough detail to cut and read; the cost of every later
-step falls with the square of the factor (a phone photo of a number)."""
-SURVEY_SIDE = 128
-"""The digits' height is first measured on a copy at most this many pixels long."""
-MAX_MARKS = 32
-"""More digit-like components than this: a page of text, not a number."""
-MINOR_HEIGHT = 0.45
-"""A group less tall than this fraction of the median digit height is not a digit (a
-point, a hyphen, a comma) unless it overlaps a digit in x."""
-SPECK_HEIGHT = 0.2
-"""Components shorter and narrower than this fraction of the median height are specks."""
-RULE_WIDTH = 0.12
-"""A component this narrow for its height, and taller than `RULE_HEIGHT` times the median
-digit (or half as narrow), is what is left of a printed line, not a 1."""
-RULE_HEIGHT = 1.15
-EDGE_HEIGHT = 1.3
-"""Marks touching the frame count when at most this many median digit heights tall and wide."""
-BAR_BAND = 0.35
-"""A short mark whose centre is in this top fraction of a digit's height beside it..."""
-BAR_GAP = 0.15
-"""...and at most this many median heights away from it, and at least `BAR_ASPECT` times as
-wide as tall, is the digit's detached bar."""
-BAR_ASPECT = 1.5
-FRAGMENT_HEIGHT = 0.7
-"""Pieces under this fraction of the median height, beside a digit, join it."""
-JOIN_OVERLAP = 0.5
-"""Pieces overlapping in x by this fraction of the narrower one's width are one digit..."""
-JOIN_GAP = 0.5
-"""...when the vertical gap between them is under this fraction of the median height."""
 SPLIT_WIDTH = 1.0
 """A group wider than this many times the typical digit width may hold several digits: it
 is offered cuts, and reading chooses (a 1 touching its neighbour makes a pair hardly wider
 than a wide digit; a wide digit read whole keeps its width)."""
-EMPTY_BOX = 0.25
-"""A box whose ink is less tall than this fraction of it holds no digit."""
-CELL_LEVEL = 0.2
-"""In a comb field's box, ink is what reaches this fraction of the box's darkest ink."""
 MAX_CANDIDATES = 160
 """Pieces read per image to choose the cuts, at most (bounded work per image)."""
 WHOLE_WEIGHT = 0.3
@@ -128,17 +61,6 @@ touching than one (a digit is 0.7 times as wide as tall, a 1 beside it adds 0.3)
 piece weighs `WIDE_PRIOR`: the pieces need not read better than the whole to be chosen.
 Only with the whole-digit verifier: without it, nothing weighs against a favoured cut
 through a digit (the tests' small model read a 0 as three confident 1s)."""
-LIGHT_MARK = 0.5
-"""A mark whose darkest ink is under this fraction of the marks' median darkest is a light
-digit's darkest stroke: its fainter strokes are traced from it."""
-FAINT_LEVEL = 0.25
-"""The specks of a digit written much lighter than the rest are traced down to this fraction
-of the page's ink level (never into the paper's noise)."""
-GROWTH = 0.3
-"""A digit written normally is traced so too when the fainter ink it reaches holds at least
-this fraction of its own pixels beyond its strokes' edges (the rest of its strokes)."""
-BEYOND = 0.25
-"""Printed lines reach at least this fraction of the number's height past its ink."""
 
 
 @dataclass(frozen=True)
@@ -195,10 +117,10 @@ def segment(pixels: np.ndarray, scale: float = 1.0, outline_cuts: bool = False
     if max(pixels.shape[:2]) <= TINY_SIDE:  # an icon or an MNIST image: one digit
         digit, box = read_digit(pixels, scale)
         return Segmentation([digit], [box], [1.0], [0.0], [(1, [(0, 1, 0)])], [1.0])
-    factor = _analysis_factor(pixels)
+    factor = analysis_factor(pixels)
     page = reduce_blocks(pixels, factor) if factor > 1 else pixels
-    ink, mask, threshold, cells = _ink_mask(page)
-    groups = _groups(mask, ink) if cells is None else _cell_groups(mask, cells)
+    ink, mask, threshold, cells = ink_mask(page)
+    groups = mark_groups(mask, ink) if cells is None else cell_groups(mask, cells)
     if len(groups) == 1 and cells is None:  # a lone mark may be no digit (`refuse_non_digit`)
         lone = groups[0]
         height, width = lone.mask.shape
@@ -326,399 +248,6 @@ def choose(found: Segmentation, labels: np.ndarray, confidence: np.ndarray,
         DigitRead(int(labels[i]), round(float(confidence[i]), 4), int(runner_up[i]),
                   found.boxes[i], found.digits[i]) for i in chosen)
     return NumberRead(digits), chosen
-
-
-# --- ink and components -------------------------------------------------------------------
-
-def _analysis_factor(pixels: np.ndarray) -> int:
-    """The whole factor the page is reduced by: its digits at least `DIGIT_SIDE` px tall (their
-    height measured on a small copy: the tall components that are not lines), and its
-    longest side at most `ANALYSIS_SIDE`."""
-    longest = max(pixels.shape[:2])
-    bound = max(1, -(-longest // ANALYSIS_SIDE))
-    if pixels.shape[0] < 2 * DIGIT_SIDE:  # no digit can be tall enough to reduce
-        return bound
-    survey = max(1, -(-longest // SURVEY_SIDE))
-    small = reduce_blocks(pixels, survey) if survey > 1 else pixels
-    ink = ink_against_paper(small)
-    threshold, _ = ink_threshold(ink)
-    labels, count = ndimage.label(ink >= threshold, structure=np.ones((3, 3), dtype=bool))
-    if count == 0:
-        return bound
-    boxes = np.array([(s[0].stop - s[0].start, s[1].stop - s[1].start)
-                      for s in ndimage.find_objects(labels)])
-    heights, widths = boxes[:, 0], boxes[:, 1]
-    # not a printed line, a box around the digits or the frame
-    marks = heights[(heights >= 4) & (widths <= 2 * heights) & (heights < 0.9 * small.shape[0])]
-    if marks.size == 0:
-        return bound
-    height = float(np.median(marks[marks >= 0.5 * marks.max()])) * survey
-    return max(bound, int(height // DIGIT_SIDE))
-
-
-def _ink_mask(page: np.ndarray
-              ) -> tuple[np.ndarray, np.ndarray, float, list[tuple[slice, slice]] | None]:
-    """The capture front-end's ink (float32 in [0, 1]) and its mask without printed lines
-    and without components that never reach the ink threshold; that threshold; and the
-    boxes of a comb field when the page is one (`comb_cells`)."""
-    ink = ndimage.uniform_filter(ink_against_paper(page, clip=False), size=3)
-    noise = noise_level(ink)  # of the unclipped ink: clipped, the paper's spread is lost
-    threshold, floor = ink_threshold(ink, noise)
-    ink = np.clip(ink, 0.0, 1.0, out=ink)
-    level = max(floor, threshold / 2)
-    mask = ink >= level
-    traced = [ndimage.uniform_filter1d(ink, LINE_TRACE, axis=axis) >= TRACE_LEVEL * level
-              for axis in (1, 0)]
-    # A number is often photographed as a strip: printed lines are long against its longer
-    # side, not its shorter one (a digit's stroke is as tall as the strip). The line finder
-    # measures them so, as if the strip were on a square page; the blank margin below or
-    # beside it is all of that page it needs (`_margin`: its filters reach no further).
-    h, w = mask.shape
-    side = max(h, w)
-    margin = _margin(side)
-    pad = ((0, min(max(0, w - h), margin)), (0, min(max(0, h - w), margin)))
-    padded = [np.pad(m, pad) for m in (mask, *traced)]
-    lines = printed_lines(*padded, ink=np.pad(ink, pad), side=side)[:h, :w]
-    cells = comb_cells(mask, lines)
-    # A comb's boxes lie between its walls; elsewhere what is left of a box's walls is
-    # found by its ends on printed lines (a tall 1 in a comb's box could look like one).
-    printed = lines if cells is not None else _unless_within_number(
-        lines | box_walls(mask & ~lines, lines), mask)
-    mask &= ~printed
-    labels, count = ndimage.label(mask, structure=np.ones((3, 3), dtype=bool))
-    if count == 0 and cells is None:
-        raise ImageError("no digit found")
-    strong = np.bincount(labels[ink >= threshold], minlength=count + 1) > 0
-    strong[0] = False
-    if cells is None and printed.any() and _only_remnants(labels, count, strong, printed):
-        raise ImageError("no digit found")
-    mask = strong[labels]
-    low = max(noise, FAINT_LEVEL * level)
-    if cells is None and low < level:
-        mask = _light_digits(ink, mask, labels, strong, printed, low)
-    # a comb box's faint ink is traced, but not along the printed lines' blurred edges
-    near = ndimage.binary_dilation(printed, iterations=2) if cells else None
-    for rows, cols in cells or ():
-        # A box holds one digit: its ink is measured against its own darkest, so a faint
-        # digit beside bold ones keeps its thin strokes.
-        local = ink[rows, cols]
-        peak = float(local.max(initial=0.0))
-        if peak >= threshold / 2:  # not the noise or a line's edge in an empty box
-            sure = (local >= max(floor, CELL_LEVEL * peak)) & ~printed[rows, cols]
-            # a light digit's faintest strokes, traced from its surer ones
-            faint = (local >= max(noise, FAINT_LEVEL * CELL_LEVEL * peak)) & ~near[rows, cols]
-            mask[rows, cols] = hysteresis(faint, sure)
-    return ink, mask, threshold, cells
-
-
-def _unless_within_number(lines: np.ndarray, mask: np.ndarray) -> np.ndarray:
-    """The printed lines found, or none when none of them reaches past the number (the
-    tall marks left beside them) by `BEYOND` of its height: ruled lines and a grid's run on
-    past what is written on them, while a digit's own strokes taken for lines (a light 1
-    meeting its neighbour's bar, the joined bottoms of touching digits) end within the
-    number. A box drawn close around the number has lines past it on all four sides; a
-    comb's lines end at its outer walls, close to its digits (it is found first)."""
-    if not lines.any():
-        return lines
-    labels, count = ndimage.label(mask & ~lines, structure=np.ones((3, 3), dtype=bool))
-    marks = ndimage.find_objects(labels)
-    if not marks or _reach_past(lines, marks):
-        return lines
-    # What the line finder left of the lines themselves (slivers along their edges) is no
-    # mark: on a page with nothing written, those would be "the number" the lines end in.
-    remnant = _remnants(labels, count, lines)[1:]
-    marks = [mark for mark, left in zip(marks, remnant, strict=True) if not left]
-    if not marks or _reach_past(lines, marks):
-        return lines
-    return np.zeros_like(lines)
-
-
-def _reach_past(lines: np.ndarray, marks: list[tuple[slice, slice]]) -> bool:
-    """Whether the `lines` reach past the tall ones of the `marks` (their boxes) by `BEYOND`
-    of their height on one side, or past them on all four (a box around the number)."""
-    spans = np.array([(s[0].start, s[0].stop, s[1].start, s[1].stop) for s in marks])
-    heights = spans[:, 1] - spans[:, 0]
-    tall = spans[heights >= MINOR_HEIGHT * heights.max()]  # not what is left of a line
-    top, bottom = tall[:, 0].min(), tall[:, 1].max()
-    left, right = tall[:, 2].min(), tall[:, 3].max()
-    margin = BEYOND * (bottom - top)
-    rows, cols = extent(lines)
-    past = np.array([top - rows.start, rows.stop - bottom, left - cols.start, cols.stop - right])
-    return bool((past > margin).any() or (past > 0).all())
-
-
-def _remnants(labels: np.ndarray, count: int, lines: np.ndarray) -> np.ndarray:
-    """bool (count + 1,): which components of `labels` are what the line finder left of the
-    printed `lines` (`REMNANT_SHARE` of their pixels within 2 px of them, as the capture
-    front-end's components step decides)."""
-    beside = np.bincount(labels[near_lines(lines)], minlength=count + 1)
-    remnant = beside >= REMNANT_SHARE * np.bincount(labels.ravel(), minlength=count + 1)
-    remnant[0] = False
-    return remnant
-
-
-def _only_remnants(labels: np.ndarray, count: int, strong: np.ndarray, lines: np.ndarray
-                   ) -> bool:
-    """Whether every `strong` component is a remnant of the printed `lines` smaller than a
-    digit can be (the blots where a ruled page's lines cross its margin, the ends of
-    turned lines at the frame) or grain smaller than a digit on any page: a page with
-    nothing written (beside digits, all of them are specks, dropped by their size)."""
-    sizes = np.array([(0, 0)] + [(s[0].stop - s[0].start, s[1].stop - s[1].start)
-                                 for s in ndimage.find_objects(labels)])
-    small = np.array([smaller_than_a_digit(h, w, labels.shape) for h, w in sizes])
-    if (strong & ~small).any():  # (most pages: a mark as big as a digit)
-        return False
-    grain = sizes.max(axis=1) < MIN_DIGIT_PX
-    return not (strong & ~(_remnants(labels, count, lines) | grain)).any()
-
-
-def _light_digits(ink: np.ndarray, mask: np.ndarray, labels: np.ndarray, strong: np.ndarray,
-                  printed: np.ndarray, low: float) -> np.ndarray:
-    """`mask` (the `strong` components of `labels`) with each digit written much lighter
-    than the others made whole: at the page's ink level such a digit is a few specks, too
-    short to be kept, or only its darkest stroke (a 9's stem without its loop). Specks
-    shorter than a digit, and marks whose darkest ink is under `LIGHT_MARK` of the other
-    marks', are traced (hysteresis) into fainter ink, down to `low` (`FAINT_LEVEL` of that
-    level, above the paper's noise); what they reach is kept when it is digit-sized. Grain
-    that touches no such mark, and tracing that runs into grain, a shadow (larger than a
-    digit) or a digit written normally, change nothing; those digits keep their mask. A
-    digit written normally is traced too when its strokes go on in fainter ink (`GROWTH`)
-    and its tracing reaches no other digit-tall mark."""
-    if np.count_nonzero(strong) < 2:
-        return mask
-    slices = ndimage.find_objects(labels)
-    heights = np.array([0] + [s[0].stop - s[0].start for s in slices])[strong]
-    median = float(np.median(heights[heights >= 0.5 * heights.max()]))
-    inside = labels > 0
-    peaks = np.zeros(len(strong), dtype=ink.dtype)
-    np.maximum.at(peaks, labels[inside], ink[inside])  # (ndimage.maximum sorts the page)
-    peaks = peaks[strong]
-    fragment = heights < FRAGMENT_HEIGHT * median
-    light = np.zeros_like(strong)
-    light[strong] = fragment | (peaks < LIGHT_MARK * float(np.median(peaks)))
-    traced, reached = ndimage.label(mask | (ink >= low) & ~printed,
-                                    structure=np.ones((3, 3), dtype=bool))
-    seeded = np.zeros(reached + 1, dtype=bool)
-    seeded[traced[light[labels]]] = True
-    seeded[traced[mask & ~light[labels]]] = False  # a normal digit's halo: as it was...
-    seeded[0] = False
-    # ...unless it is the one digit-tall mark its tracing reaches (with fragments of its
-    # own, perhaps) and its strokes go on in fainter ink (a pencil lifted for a 7's or a
-    # 5's bar, a 9's loop): `_continued`.
-    tall = np.zeros_like(strong)
-    tall[strong] = ~fragment
-    owners = np.unique(traced[mask].astype(np.int64) * len(strong) + labels[mask])
-    owners = owners[tall[owners % len(strong)]]
-    alone = np.bincount(owners // len(strong), minlength=reached + 1) == 1
-    owner = np.zeros(reached + 1, dtype=np.int64)
-    owner[owners // len(strong)] = owners % len(strong)
-    continued = alone & ~light[owner] & ~seeded
-    continued[0] = False
-    tallest = EDGE_HEIGHT * float(heights.max())  # the size drifts along a row
-    out = mask.copy()
-    reach = ndimage.find_objects(traced)
-    for i in np.flatnonzero(seeded | continued):
-        rows, cols = reach[i - 1]
-        height, width = rows.stop - rows.start, cols.stop - cols.start
-        if not FRAGMENT_HEIGHT * median <= height <= tallest or width > tallest:
-            continue
-        region = traced[rows, cols] == i
-        if continued[i] and not _continued(region, labels[rows, cols] == owner[i]):
-            continue
-        out[rows, cols] |= region
-    return out
-
-
-def _continued(region: np.ndarray, mark: np.ndarray) -> bool:
-    """Whether the faint ink traced from a mark is more of its strokes, not only their
-    blurred edges: at least `GROWTH` of the mark's pixels lie beyond two pixels of it."""
-    beyond = region & ~ndimage.binary_dilation(mark, iterations=2)
-    return np.count_nonzero(beyond) >= GROWTH * np.count_nonzero(mark)
-
-
-def _margin(side: int) -> int:
-    """The blank margin the line finder needs beside a strip of a page `side` px long to
-    find what it finds on the strip padded to a square: its thin-ink test (squares as wide
-    as a line is thick) and its crossing test (closings a little longer than that) reach
-    no further across the page's edge."""
-    thickness = max(3, round(LINE_THICKNESS * side))
-    return 2 * thickness + 16
-
-
-def _groups(mask: np.ndarray, ink: np.ndarray) -> list[Group]:
-    """The digit-sized groups of components, left to right."""
-    labels, count = ndimage.label(mask, structure=np.ones((3, 3), dtype=bool))
-    if count == 0:
-        raise ImageError("no digit found")
-    slices = ndimage.find_objects(labels)
-    boxes = np.array([(s[0].start, s[1].start, s[0].stop, s[1].stop) for s in slices],
-                     dtype=np.int64)  # top, left, bottom, right
-    heights = boxes[:, 2] - boxes[:, 0]
-    widths = boxes[:, 3] - boxes[:, 1]
-    edge = at_frame(boxes, mask.shape, EDGE)
-    # Shading at the frame (a shadow's band, the page's edge in shade) is no mark: a pen's
-    # stroke has sharp edges, however soft the photo (`shaded_marks`).
-    shade = edge & shaded_marks(labels, count, mask, ink, edge) if edge.any() else edge
-    if shade.all():
-        raise ImageError("no digit found")
-    big = ~shade & (heights >= max(5, 0.3 * heights[~shade].max()))
-    if (big & ~edge).any():
-        big &= ~edge
-    if not big.any():
-        raise ImageError("no digit found")
-    thin = widths <= RULE_WIDTH * heights
-    if (big & ~thin).any():
-        median = float(np.median(heights[big & ~thin]))
-        # What is left of a printed line (a comb field's ticks) is straight, thin and taller
-        # than the digits; a 1 is seldom all three.
-        rule = thin & ((heights > RULE_HEIGHT * median) | (widths <= 0.5 * RULE_WIDTH * heights))
-    else:
-        median, rule = float(np.median(heights[big])), np.zeros_like(thin)
-    speck = (heights < SPECK_HEIGHT * median) & (widths < SPECK_HEIGHT * median)
-    alive = ~speck & ~rule & (~edge | big) & ~shade
-    if (alive & ~edge).any():
-        # A number is often cropped tight: a digit-sized mark at the frame's edge is a digit;
-        # a larger one is the table, a finger, the page's edge.
-        digit_sized = (heights <= EDGE_HEIGHT * median) & (widths <= EDGE_HEIGHT * median)
-        alive &= ~edge | digit_sized
-    if np.count_nonzero(alive & (heights >= FRAGMENT_HEIGHT * median)) > MAX_MARKS:
-        raise ImageError("too many marks to read as a number")
-    members = [[i] for i in np.flatnonzero(alive)]
-    if len(members) > 4 * MAX_MARKS:  # digit-sized or not: bounded work
-        raise ImageError("too many marks to read as a number")
-    members = _join_overlapping(members, boxes, median)
-    members = _join_bars(members, boxes, median)
-    members = _join_fragments(members, boxes, median)
-    groups = []
-    for group in members:
-        top, left = boxes[group, 0].min(), boxes[group, 1].min()
-        bottom, right = boxes[group, 2].max(), boxes[group, 3].max()
-        if bottom - top < MINOR_HEIGHT * median:
-            continue  # a point, a hyphen, a comma: dropped
-        rows, cols = slice(int(top), int(bottom)), slice(int(left), int(right))
-        chosen = np.isin(labels[rows, cols], np.asarray(group) + 1)
-        groups.append(Group(chosen, rows, cols))
-    if not groups:
-        raise ImageError("no digit found")
-    if len(groups) > MAX_MARKS:
-        raise ImageError("too many marks to read as a number")
-    groups.sort(key=lambda g: (g.cols.start + g.cols.stop) / 2)
-    return groups
-
-
-def _cell_groups(mask: np.ndarray, cells: list[tuple[slice, slice]]) -> list[Group]:
-    """One group per inked box of a comb field, left to right: a box holds one digit (all
-    its parts but specks and slivers: a small part at the box's side crosses in from a
-    neighbour's box, while a faint digit's detached bar or broken loop stays); an empty
-    box, or one with only specks, is skipped."""
-    groups = []
-    for rows, cols in cells:
-        inside = mask[rows, cols]
-        labels, count = ndimage.label(inside, structure=np.ones((3, 3), dtype=bool))
-        if count == 0:
-            continue
-        sizes = np.bincount(labels.ravel())[1:]
-        parts = ndimage.find_objects(labels)
-        tallest = max(p[0].stop - p[0].start for p in parts)
-        small = sizes < SLIVER * sizes.max()
-        at_side = np.array([p[1].start <= 1 or p[1].stop >= inside.shape[1] - 1 for p in parts])
-        speck = np.array([max(p[0].stop - p[0].start, p[1].stop - p[1].start)
-                          < SPECK_HEIGHT * tallest for p in parts])
-        keep = np.concatenate(([False], ~small | ~(at_side | speck)))
-        inside = keep[labels]
-        found = np.flatnonzero(inside.any(axis=1))
-        if found[-1] - found[0] + 1 < EMPTY_BOX * (rows.stop - rows.start):
-            continue  # specks, a wall's remnant
-        groups.append(Group(inside, rows, cols))
-    if not groups:
-        raise ImageError("no digit found")
-    if len(groups) > MAX_MARKS:
-        raise ImageError("too many marks to read as a number")
-    return groups
-
-
-def _join_overlapping(members: list[list[int]], boxes: np.ndarray,
-                      median: float) -> list[list[int]]:
-    """Merge groups that overlap in x by `JOIN_OVERLAP` of the narrower one and are
-    vertically near: the strokes of one digit, which neighbours never overlap that much."""
-    changed = True
-    while changed:
-        changed = False
-        extents = _extents(members, boxes)
-        order = sorted(range(len(members)), key=lambda i: extents[i][1])
-        for a, b in itertools.combinations(order, 2):
-            _, la, _, ra = extents[a]
-            _, lb, _, rb = extents[b]
-            overlap = min(ra, rb) - max(la, lb)
-            narrower = min(ra - la, rb - lb)
-            gap = box_gaps(extents[a], extents[b])[0]
-            if overlap >= JOIN_OVERLAP * narrower and gap <= JOIN_GAP * median:
-                members[a] = members[a] + members[b]
-                del members[b]
-                changed = True
-                break
-    return members
-
-
-def _extents(members: list[list[int]], boxes: np.ndarray) -> np.ndarray:
-    """(top, left, bottom, right) of each group of components."""
-    return np.array([(boxes[g, 0].min(), boxes[g, 1].min(), boxes[g, 2].max(),
-                      boxes[g, 3].max()) for g in members])
-
-
-def _gaps(extents: np.ndarray, piece: int, others: np.ndarray) -> np.ndarray:
-    """The horizontal gap between a group and each of `others` (0 where they overlap)."""
-    return box_gaps(extents[piece], extents[others])[1]
-
-
-def _attached(members: list[list[int]], owners: dict[int, int]) -> list[list[int]]:
-    """`members` with each group `p` of `owners` joined to the group `owners[p]`."""
-    joined: dict[int, list[int]] = {}
-    for piece, owner in owners.items():
-        joined.setdefault(owner, []).append(piece)
-    return [[c for j in (i, *joined.get(i, ())) for c in members[j]]
-            for i in range(len(members)) if i not in owners]
-
-
-def _join_fragments(members: list[list[int]], boxes: np.ndarray,
-                    median: float) -> list[list[int]]:
-    """A piece too short to be a digit (under `FRAGMENT_HEIGHT` of the median) but too tall
-    for a point or a hyphen, right beside a digit, is a broken-off stroke of it."""
-    extents = _extents(members, boxes)
-    heights = extents[:, 2] - extents[:, 0]
-    digits = np.flatnonzero(heights >= FRAGMENT_HEIGHT * median)
-    fragments = np.flatnonzero((heights < FRAGMENT_HEIGHT * median)
-                               & (heights >= MINOR_HEIGHT * median))
-    owners = {}
-    for f in fragments if digits.size else ():
-        gaps = _gaps(extents, f, digits)
-        if gaps.min() <= JOIN_GAP * 0.3 * median:
-            owners[int(f)] = int(digits[np.argmin(gaps)])
-    return _attached(members, owners)
-
-
-def _join_bars(members: list[list[int]], boxes: np.ndarray, median: float
-               ) -> list[list[int]]:
-    """A mark too short to be a digit and wider than tall (a stroke across, not a dot),
-    beside a digit's upper part (its centre in the top `BAR_BAND` of the digit's height, at
-    most `BAR_GAP` median heights away across), is that digit's detached bar (a 5's or a
-    7's, lifted with the pen); a hyphen or a point sits lower, between or after the
-    digits."""
-    extents = _extents(members, boxes)
-    heights = extents[:, 2] - extents[:, 0]
-    widths = extents[:, 3] - extents[:, 1]
-    digits = np.flatnonzero(heights >= FRAGMENT_HEIGHT * median)
-    marks = np.flatnonzero((heights < MINOR_HEIGHT * median) & (widths >= BAR_ASPECT * heights))
-    owners = {}
-    for m in marks if digits.size else ():
-        gaps = _gaps(extents, m, digits)
-        top, bottom = extents[m, 0], extents[m, 2]
-        beside = ((gaps <= BAR_GAP * median)
-                  & ((top + bottom) / 2 <= extents[digits, 0] + BAR_BAND * heights[digits])
-                  & (bottom >= extents[digits, 0] - BAR_GAP * median))
-        if beside.any():
-            owners[int(m)] = int(digits[np.flatnonzero(beside)[np.argmin(gaps[beside])]])
-    return _attached(members, owners)
 
 
 def predict_number_files(model: DigitModel, items: Sequence[tuple[int, str, bytes]],

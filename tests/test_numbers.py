@@ -10,7 +10,7 @@ import pytest
 from PIL import Image
 from scipy import ndimage
 
-from core import numbers
+from core import number_marks, numbers
 from core.capture import reduce_blocks
 from core.data import load_split
 from core.imaging import ImageError, ImageLimits, decode_page
@@ -458,13 +458,13 @@ def test_strokes_of_tight_writing_are_not_removed_as_printed_lines(mnist_all, mo
     # meeting its neighbour's bar, or touching digits' joined strokes, make runs as long as
     # a printed line's, but they end within the number; no ink is removed as a line.
     pixels, _ = tight_page(mnist_all[0], seed, n)
-    factor = numbers._analysis_factor(pixels)
+    factor = number_marks.analysis_factor(pixels)
     page = reduce_blocks(pixels, factor) if factor > 1 else pixels
-    ink, mask, threshold, _ = numbers._ink_mask(page)
+    ink, mask, threshold, _ = number_marks.ink_mask(page)
     assert mask[ink >= threshold].all()
     # (the line finder alone takes some of the digits' strokes for printed lines)
-    monkeypatch.setattr(numbers, "_unless_within_number", lambda lines, mask: lines)
-    ink, mask, threshold, _ = numbers._ink_mask(page)
+    monkeypatch.setattr(number_marks, "_unless_within_number", lambda lines, mask: lines)
+    ink, mask, threshold, _ = number_marks.ink_mask(page)
     assert not mask[ink >= threshold].all()
 
 
