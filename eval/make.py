@@ -487,6 +487,14 @@ MAKERS: dict[str, Callable[[np.ndarray, np.random.Generator, int], Capture]] = {
 }
 
 
+def capture(kind: str, seed: int, n: int, digit: np.ndarray, max_width: int = PHONE_SIZE[0]
+            ) -> Capture:
+    """The `n`-th capture of `kind` in the set of `seed`, `digit` written on it (all zeros:
+    the same page with nothing written)."""
+    rng = np.random.default_rng([seed, zlib.crc32(kind.encode()), n])
+    return MAKERS[kind](digit, rng, max_width)
+
+
 def make(out: Path, kind: str, count: int, seed: int, data_dir: Path,
          max_width: int = PHONE_SIZE[0], hand_only: bool = False, blank: bool = False,
          ) -> list[dict[str, object]]:
@@ -503,14 +511,13 @@ def make(out: Path, kind: str, count: int, seed: int, data_dir: Path,
     chosen = np.resize(picker.permutation(len(images)), count)  # a prefix of a bigger set
     rows = []
     for n, index in enumerate(chosen):
-        rng = np.random.default_rng([seed, zlib.crc32(kind.encode()), n])
         digit = np.zeros_like(images[index]) if blank else images[index]
-        capture = MAKERS[kind](digit, rng, max_width)
+        page = capture(kind, seed, n, digit, max_width)
         if hand_only:
-            capture = on_clean_page(capture)
-        name = f"{kind}_{n:05d}.{capture.ext}"
-        (out / name).write_bytes(capture.data)
-        x, y, bw, bh = capture.box
+            page = on_clean_page(page)
+        name = f"{kind}_{n:05d}.{page.ext}"
+        (out / name).write_bytes(page.data)
+        x, y, bw, bh = page.box
         rows.append({"filename": name, "label": int(labels[index]), "kind": kind,
                      "box_x": x, "box_y": y, "box_width": bw, "box_height": bh,
                      "mnist_index": int(index)})

@@ -3,8 +3,6 @@ strokes kept together, specks dropped, touching digits split, bad pages refused.
 
 from __future__ import annotations
 
-import zlib
-
 import numpy as np
 import pytest
 from PIL import Image
@@ -289,9 +287,7 @@ def test_a_photo_of_a_ruled_page_with_nothing_written_has_no_digit(size, margin,
 def blank_capture(kind: str, n: int) -> bytes:
     """The `n`-th page of `kind` of the capture sets' blank pages (`eval.make --blank`,
     seed 999): the page, lines, light and camera, nothing written."""
-    rng = np.random.default_rng([999, zlib.crc32(kind.encode()), n])
-    maker = eval_make.MAKERS[kind]
-    return maker(np.zeros((28, 28), np.uint8), rng, eval_make.PHONE_SIZE[0]).data
+    return eval_make.capture(kind, 999, n, np.zeros((28, 28), np.uint8)).data
 
 
 @pytest.mark.parametrize("n", [0, 1, 9])
