@@ -11,6 +11,8 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from cli.files import Collected, collect_images
 from cli.preflight import data_dir_problem, model_folder_problem
 from cli.versions_cmds import save_as_version, served_model_path
@@ -21,7 +23,12 @@ from core.extra_set import HOLDOUT_SHARE, ExtraSet, read_extra_sets
 from core.imaging import ImageLimits
 from core.labelled_set import LabelsError, read_labelled_set
 from core.model import DigitModel, ModelError
-from core.number_eval import NumberLabelsError, evaluate_numbers, read_number_set
+from core.number_eval import (
+    NumberLabelsError,
+    evaluate_numbers,
+    read_number_set,
+    read_sources,
+)
 from core.pipeline import predict_files
 from core.results import READ_MODES, Result, model_label
 from core.training import (
@@ -257,7 +264,8 @@ def _evaluate_numbers(args: argparse.Namespace, settings: Settings, path: Path) 
     except ModelError as exc:
         return _fail(str(exc))
     limits = ImageLimits(settings.max_image_bytes, settings.max_image_pixels)
-    report = evaluate_numbers(model, numbers, limits)
+    report = evaluate_numbers(model, numbers, limits,
+                              sources=_mnist_sources(args, settings, args.labelled_set))
     source = str(args.labelled_set)
     if args.json:
         print(json.dumps({"model": str(path), "set": source, "read": "number",
@@ -265,6 +273,23 @@ def _evaluate_numbers(args: argparse.Namespace, settings: Settings, path: Path) 
     else:
         print(f"model: {path}\nset: {source}\n{report.to_text()}")
     return 0
+
+
+def _mnist_sources(args: argparse.Namespace, settings: Settings, folder: Path
+                   ) -> tuple[dict[str, list[int]], np.ndarray] | None:
+    """For a set made from MNIST test digits, which digits each file holds and the MNIST
+    test images (to tell the model's misreadings from the front-end's losses); None when
+    the set does not say or MNIST cannot be loaded (the report then leaves that out)."""
+    indices = read_sources(folder)
+    if indices is None:
+        return None
+    try:
+        images, _ = load_split(args.data_dir or settings.data_dir, "test")
+    except DataError:
+        return None
+    if any(i >= len(images) for digits in indices.values() for i in digits):
+        return None
+    return indices, images
 
 
 def _read(

@@ -3,19 +3,25 @@ the images beside it, read through the whole number pipeline (decode, find, spli
 
 Exact match of the whole string overall and by kind, per-digit accuracy (over the numbers
 whose digit count is right), and where the errors come from: segmentation (a wrong number of
-digits) or reading (the right count, a digit misread).
+digits) or reading (the right count, a digit misread). For a set made from MNIST test digits
+(`eval.numbers`: its `mnist_indices` column), each misread digit is also read as MNIST
+wrote it: what the model misreads there too is the model's; the rest was lost on the way
+(the capture, the front-end, the cut).
 """
 
 from __future__ import annotations
 
-from collections import defaultdict
+import csv
+from collections import Counter, defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from core.imaging import ImageLimits
-from core.labelled_set import LabelsError, read_labels
+from core.labelled_set import LABELS_FILE, LabelsError, read_labels
 from core.model import DigitModel
 from core.pipeline import predict_files
 
@@ -47,6 +53,23 @@ def read_number_set(folder: Path) -> list[LabelledNumber]:
             for row in read_labels(folder, "text", _number_text, NumberLabelsError)]
 
 
+def read_sources(folder: Path) -> dict[str, list[int]] | None:
+    """Per file of a set made from MNIST test digits, the indices of its digits left to
+    right (`labels.csv`'s `mnist_indices` column, as `eval.numbers` writes it); None for a
+    set without that column, or whose column does not give one index per digit."""
+    with (Path(folder) / LABELS_FILE).open(encoding="utf-8-sig", newline="") as file:
+        rows = list(csv.DictReader(file))
+    if not rows or "mnist_indices" not in rows[0]:
+        return None
+    sources = {}
+    for row in rows:
+        raw = (row.get("mnist_indices") or "").split()
+        if len(raw) != len((row.get("text") or "").strip()) or not all(i.isdigit() for i in raw):
+            return None
+        sources[row["filename"].strip()] = [int(i) for i in raw]
+    return sources
+
+
 @dataclass
 class _Tally:
     numbers: int = 0
@@ -55,6 +78,9 @@ class _Tally:
     reading_errors: int = 0
     digits: int = 0
     digits_right: int = 0
+    misread_alone: int | None = None
+    """of the misread digits (`digits` - `digits_right`), those the model misreads on the
+    MNIST image they were written from too (None: the set does not say which)"""
 
     def add(self, truth: str, read: str | None) -> None:
         self.numbers += 1
@@ -78,6 +104,8 @@ class _Tally:
             "segmentation_errors": self.segmentation_errors,
             "reading_errors": self.reading_errors,
             "segmentation_share": self.segmentation_errors / errors if errors else 0.0,
+            "misread_digits": self.digits - self.digits_right,
+            "misread_by_model_alone": self.misread_alone,
         }
 
 
@@ -102,20 +130,32 @@ class NumberReport:
             f"per-digit accuracy (numbers with the right digit count): {o['digit_accuracy']:.2%}",
             f"errors from segmentation (wrong digit count): {o['segmentation_errors']}, from "
             f"reading: {o['reading_errors']} ({o['segmentation_share']:.0%} segmentation)",
+        ]
+        if o["misread_by_model_alone"] is not None:
+            lines.append(f"misread digits: {o['misread_digits']}, of which the model misreads "
+                         f"{o['misread_by_model_alone']} on their MNIST images too (`alone`; "
+                         "the rest were lost in the capture and the front-end)")
+        lines += [
             "",
-            f"{'kind':<12} {'numbers':>7} {'exact':>8} {'per digit':>9} {'segm.':>6} {'read':>5}",
+            f"{'kind':<12} {'numbers':>7} {'exact':>8} {'per digit':>9} {'segm.':>6} {'read':>5}"
+            f" {'misread':>7} {'alone':>5}",
         ]
         for kind, tally in sorted(self.by_kind.items()):
             t = tally.to_dict()
+            alone = "-" if t["misread_by_model_alone"] is None else t["misread_by_model_alone"]
             lines.append(f"{kind:<12} {t['numbers']:>7} {t['accuracy']:>8.2%} "
                          f"{t['digit_accuracy']:>9.2%} {t['segmentation_errors']:>6} "
-                         f"{t['reading_errors']:>5}")
+                         f"{t['reading_errors']:>5} {t['misread_digits']:>7} {alone:>5}")
         return "\n".join(lines)
 
 
 def evaluate_numbers(model: DigitModel, numbers: list[LabelledNumber], limits: ImageLimits,
-                     progress: Callable[[int], None] | None = None) -> NumberReport:
-    """Read every number through the service's pipeline and score it."""
+                     progress: Callable[[int], None] | None = None,
+                     sources: tuple[dict[str, list[int]], np.ndarray] | None = None
+                     ) -> NumberReport:
+    """Read every number through the service's pipeline and score it; with `sources` (each
+    file's MNIST test indices, `read_sources`, and the MNIST test images), say which misread
+    digits the model misreads on their MNIST images too."""
     report = NumberReport()
     for start in range(0, len(numbers), BATCH):
         batch = numbers[start:start + BATCH]
@@ -129,4 +169,24 @@ def evaluate_numbers(model: DigitModel, numbers: list[LabelledNumber], limits: I
                 report.mistakes.append((labelled.filename, labelled.text, read))
         if progress:
             progress(start + len(batch))
+    if sources is not None:
+        _count_misread_alone(model, report, numbers, *sources)
     return report
+
+
+def _count_misread_alone(model: DigitModel, report: NumberReport, numbers: list[LabelledNumber],
+                         indices: dict[str, list[int]], images: np.ndarray) -> None:
+    """Read the MNIST image of every misread digit (the right digit count, a digit wrong)
+    in one predict call and count, overall and by kind, those the model misreads there too."""
+    kinds = {n.filename: n.kind for n in numbers}
+    misread = [(kinds[name], int(truth[i]), indices[name][i])
+               for name, truth, read in report.mistakes
+               if read is not None and len(read) == len(truth)
+               for i in range(len(truth)) if read[i] != truth[i]]
+    labels = (model.predict(images[[index for _, _, index in misread]]).labels if misread
+              else np.zeros(0, np.int64))
+    wrong = Counter(kind for (kind, truth, _), label in zip(misread, labels, strict=True)
+                    if int(label) != truth)
+    report.overall.misread_alone = sum(wrong.values())
+    for kind, tally in report.by_kind.items():
+        tally.misread_alone = wrong[kind]

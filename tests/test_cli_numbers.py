@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from cli.main import main
@@ -55,6 +56,36 @@ def test_evaluate_a_number_set_by_kind(small_model_path, data_dir, tmp_path, cap
     main(["evaluate", "--model", str(small_model_path), "--set", str(tmp_path),
           "--read", "number"])
     assert "numbers read exactly" in capsys.readouterr().out
+
+
+def test_evaluate_tells_the_models_misreadings_from_the_front_ends(small_model_path, data_dir,
+                                                                   tmp_path, capsys):
+    # A set made from MNIST test digits names them (`mnist_indices`): a misread digit that
+    # the model misreads on its MNIST image too is the model's; one it reads right there was
+    # lost on the way. Here one file is labelled 4097 though its last digit is MNIST's 6
+    # (the model reads that 6 as 6 anywhere: "its" misreading), and one shows a 7 where the
+    # label and the indices say 6 (read right as MNIST wrote it: the way lost it).
+    images, labels = load_split(data_dir, "test", limit=400)
+    index = {c: int(np.flatnonzero(labels == int(c))[0]) for c in "04679"}
+    six = " ".join(str(index[c]) for c in "4096")
+    for name, drawn in (("a.png", "4096"), ("b.png", "4097")):
+        (tmp_path / name).write_bytes(encode(write_row(digits_of(images, labels, drawn))))
+    rows = ["filename,text,kind,mnist_indices", f"a.png,4097,clean,{six}",
+            f"b.png,4096,clean,{six}"]
+    (tmp_path / "labels.csv").write_text("\n".join(rows) + "\n")
+    argv = ["evaluate", "--model", str(small_model_path), "--set", str(tmp_path), "--read",
+            "number", "--data-dir", str(data_dir)]
+    assert main([*argv, "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert (report["reading_errors"], report["misread_digits"]) == (2, 2)
+    assert report["misread_by_model_alone"] == report["by_kind"]["clean"][
+        "misread_by_model_alone"] == 1
+    main(argv)
+    assert "misread digits: 2, of which the model misreads 1" in capsys.readouterr().out
+    # a set that does not say which MNIST digits it holds: not known, not guessed
+    (tmp_path / "labels.csv").write_text("filename,text\na.png,4097\nb.png,4096\n")
+    assert main([*argv, "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["misread_by_model_alone"] is None
 
 
 def test_evaluate_refuses_bad_labels(small_model_path, tmp_path, capsys):
