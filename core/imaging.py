@@ -78,6 +78,10 @@ class ImageError(ValueError):
     """An image we cannot turn into a digit; the message is shown to the user as is."""
 
 
+NO_DIGIT = "no digit found"
+"""`ImageError`'s message for a page with nothing on it that could be a digit."""
+
+
 def to_mnist(data: bytes, limits: ImageLimits) -> np.ndarray:
     """Bytes of an uploaded image file to an MNIST-style uint8 (28, 28) array: the digit
     found on the page (`core.capture`), normalised."""

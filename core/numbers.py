@@ -11,7 +11,9 @@ and hyphens dropped; in a form's comb field, one group per printed box). Then:
    verifier finds whole, wins (segmentation by recognition, `choose`); a comb field's box
    is never cut;
 2. every piece is normalised exactly as a single digit is (`core.imaging.normalise`) and
-   all candidates of an image are read in one batched `DigitModel.predict` call.
+   all candidates of an image are read in one batched `DigitModel.predict` call;
+3. a reading of one or two digits stands only where the single-digit front-end finds a
+   digit on the page too (`FEW_DIGITS`).
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ import numpy as np
 from core.capture import (
     TINY_SIDE,
     Box,
+    find_digit,
     read_digit,
     reduce_blocks,
     refuse_non_digit,
@@ -36,7 +39,7 @@ from core.cuts import (
     typical_widths,
     width_fit,
 )
-from core.imaging import ImageError, ImageLimits, decode_page, normalise
+from core.imaging import NO_DIGIT, ImageError, ImageLimits, decode_page, normalise
 from core.model import DigitModel
 from core.number_marks import analysis_factor, cell_groups, ink_mask, mark_groups
 from core.results import DigitRead, Result
@@ -45,6 +48,14 @@ SPLIT_WIDTH = 1.0
 """A group wider than this many times the typical digit width may hold several digits: it
 is offered cuts, and reading chooses (a 1 touching its neighbour makes a pair hardly wider
 than a wide digit; a wide digit read whole keeps its width)."""
+FEW_DIGITS = 2
+"""A number read with at most this many digits is kept only where the single-digit
+front-end (`core.capture.find_digit`) finds a digit on the page too: its refusals of
+printed structure and shade (lines found at its own scale, an empty box's outline, the
+page's edge in shadow: `refuse_non_digit`) are stricter than the grouping of marks here,
+which reads a blank form's box walls as "11" or "7" and a shadow's edge as "1". On a page of
+one or two digits it finds one (or several); a longer number it may find too wide for a
+digit, so it is not asked."""
 MAX_CANDIDATES = 160
 """Pieces read per image to choose the cuts, at most (bounded work per image)."""
 WHOLE_WEIGHT = 0.3
@@ -159,14 +170,14 @@ def segment(pixels: np.ndarray, scale: float = 1.0, outline_cuts: bool = False
             found.append((len(cuts) - 1, pieces))
             aspects.append(width / (group.rows.stop - group.rows.start))
     if not found:
-        raise ImageError("no digit found")
+        raise ImageError(NO_DIGIT)
     return Segmentation(digits, boxes, ratios, shapes, found, aspects)
 
 
 def read_number(model: DigitModel, pixels: np.ndarray, scale: float = 1.0) -> NumberRead:
     """The number on a decoded page, read by one batched predict call."""
     found = segment(pixels, scale, model.wholeness is not None)
-    return choose(found, *_predict(model, [found]))[0]
+    return _unless_blank(choose(found, *_predict(model, [found]))[0], pixels, scale)
 
 
 def read_numbers(model: DigitModel, pages: Sequence[tuple[np.ndarray, float]]
@@ -183,16 +194,33 @@ def read_numbers(model: DigitModel, pages: Sequence[tuple[np.ndarray, float]]
     labels, confidence, runner_up, whole = _predict(model, good)
     out: list[NumberRead | ImageError] = []
     offset = 0
-    for item in found:
+    for item, (pixels, scale) in zip(found, pages, strict=True):
         if isinstance(item, ImageError):
             out.append(item)
             continue
         n = len(item.digits)
         window = slice(offset, offset + n)
-        out.append(choose(item, labels[window], confidence[window], runner_up[window],
-                          None if whole is None else whole[window])[0])
+        number = choose(item, labels[window], confidence[window], runner_up[window],
+                        None if whole is None else whole[window])[0]
         offset += n
+        try:
+            out.append(_unless_blank(number, pixels, scale))
+        except ImageError as exc:
+            out.append(exc)
     return out
+
+
+def _unless_blank(number: NumberRead, pixels: np.ndarray, scale: float) -> NumberRead:
+    """`number`, unless it has at most `FEW_DIGITS` digits and the single-digit front-end
+    finds no digit on its page: then "no digit found" is raised (an MNIST-sized image is
+    read as one digit anyway)."""
+    if len(number.digits) <= FEW_DIGITS and max(np.shape(pixels)[:2]) > TINY_SIDE:
+        try:
+            find_digit(pixels, scale)
+        except ImageError as exc:
+            if str(exc) == NO_DIGIT:
+                raise
+    return number
 
 
 def _predict(model: DigitModel, segmentations: Sequence[Segmentation]

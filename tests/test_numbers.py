@@ -307,6 +307,23 @@ def test_a_photo_in_shadow_with_nothing_written_has_no_digit(n):
         segment(*decode_page(blank_capture("shadow", n), LIMITS))
 
 
+@pytest.mark.parametrize(("kind", "n"), [("form", 4), ("form", 7), ("shadow", 1), ("shadow", 26)])
+def test_a_blank_page_whose_structure_reads_as_one_or_two_digits_has_no_digit(small_model, kind,
+                                                                              n):
+    """An empty form box (its walls read "7", "11") or the page's edge in shadow ("2",
+    "21") on a page with nothing written: a reading of one or two digits stands only where
+    the single-digit front-end, stricter about printed structure and shade, finds a digit."""
+    with pytest.raises(ImageError, match="no digit found"):
+        read_number(small_model, *decode_page(blank_capture(kind, n), LIMITS))
+
+
+@pytest.mark.parametrize("text", ["7", "42"])
+def test_a_number_of_one_or_two_digits_is_read(mnist_test, small_model, text):
+    images, labels = mnist_test
+    page = write_row(digits_of(images, labels, text))
+    assert read_number(small_model, page).text == text
+
+
 @pytest.mark.parametrize("blur", [0.0, 2.0])
 def test_a_number_cropped_tight_keeps_its_digits_at_the_frame(mnist_test, small_model, blur):
     """Numbers are often cropped to their ink: a digit the frame touches is a digit, not
