@@ -38,17 +38,11 @@ def read_labels(
     raises ValueError with the reason; anything wrong is raised as `error`, saying where."""
     folder = Path(folder)
     where = str(folder / LABELS_FILE)
-    try:
-        text = (folder / LABELS_FILE).read_text(encoding="utf-8-sig")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise error(f"{where}: cannot read it ({getattr(exc, 'strerror', None) or exc})") \
-            from None
-    reader = csv.DictReader(text.splitlines())
-    columns = [c.strip() for c in reader.fieldnames or []]
+    reader = labels_rows(folder, error)
+    columns = list(reader.fieldnames or [])
     if columns[:2] != ["filename", value_column]:
         raise error(f"{where}: the header must be `filename,{value_column}[,kind]`, got "
                     f"{','.join(columns) or 'nothing'}")
-    reader.fieldnames = columns
     rows = []
     for line, row in enumerate(reader, start=2):
         name = (row.get("filename") or "").strip()
@@ -67,6 +61,21 @@ def read_labels(
     if not rows:
         raise error(f"{where}: no images listed")
     return rows
+
+
+def labels_rows(folder: Path, error: type[ValueError] = LabelsError) -> csv.DictReader[str]:
+    """The rows of `folder/labels.csv` as dicts, its column names stripped (a set may carry
+    columns beyond those read here: `eval.numbers` writes each number's MNIST indices);
+    `error` says why it cannot be read."""
+    where = str(Path(folder) / LABELS_FILE)
+    try:
+        text = (Path(folder) / LABELS_FILE).read_text(encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise error(f"{where}: cannot read it ({getattr(exc, 'strerror', None) or exc})") \
+            from None
+    reader = csv.DictReader(text.splitlines())
+    reader.fieldnames = [c.strip() for c in reader.fieldnames or []]
+    return reader
 
 
 def _digit(raw: str) -> int:

@@ -11,7 +11,6 @@ wrote it: what the model misreads there too is the model's; the rest was lost on
 
 from __future__ import annotations
 
-import csv
 from collections import Counter, defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -21,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from core.imaging import ImageLimits
-from core.labelled_set import LABELS_FILE, LabelsError, read_labels
+from core.labelled_set import LabelsError, labels_rows, read_labels
 from core.model import DigitModel
 from core.pipeline import predict_files
 
@@ -57,12 +56,11 @@ def read_sources(folder: Path) -> dict[str, list[int]] | None:
     """Per file of a set made from MNIST test digits, the indices of its digits left to
     right (`labels.csv`'s `mnist_indices` column, as `eval.numbers` writes it); None for a
     set without that column, or whose column does not give one index per digit."""
-    with (Path(folder) / LABELS_FILE).open(encoding="utf-8-sig", newline="") as file:
-        rows = list(csv.DictReader(file))
-    if not rows or "mnist_indices" not in rows[0]:
+    reader = labels_rows(folder, NumberLabelsError)
+    if "mnist_indices" not in (reader.fieldnames or []):
         return None
     sources = {}
-    for row in rows:
+    for row in reader:
         raw = (row.get("mnist_indices") or "").split()
         if len(raw) != len((row.get("text") or "").strip()) or not all(i.isdigit() for i in raw):
             return None
