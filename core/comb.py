@@ -2,9 +2,10 @@
 the walls of boxes that the line finder left.
 
 A comb field is found from the printed lines and the inked columns between them; each of
-its boxes is then read as one digit (`core.numbers`). Elsewhere, what is left of a box's
-walls is thin vertical runs that meet a printed line at both ends, removed before the
-digits are grouped.
+its boxes is then read as one digit (`core.numbers`). A field of one or two boxes (a form's
+day or month, a lone box), or one too small for the line finder, is found from its outline
+alone (`box_cells`). Elsewhere, what is left of a box's walls is thin vertical runs that
+meet a printed line at both ends, removed before the digits are grouped.
 """
 
 from __future__ import annotations
@@ -33,6 +34,19 @@ COMB_REGULARITY = 0.25
 least 3 of them."""
 MAX_COLUMNS = 128
 """More inked columns than this: a page of vertical strokes, no comb (bounded work)."""
+BOX_SIDE = 0.9
+"""A field found from its outline is a mark inked along this fraction of each of its four
+sides (a digit's loop, even a boxy 0, is not: its corners are round)..."""
+BOX_BAND = 0.1
+"""...within this fraction of the mark's height or width of the side..."""
+MIN_BOX = 16
+"""...at least this many pixels each way..."""
+BOX_ASPECT = (0.4, 1.3)
+"""...whose walls divide it into boxes this many times as wide as tall (one digit each: a box
+drawn around a whole number is no field)..."""
+BESIDE = 0.5
+"""...with no mark outside it this fraction of its height or taller (a number written
+beside a printed box is not in it)."""
 
 
 def comb_cells(mask: np.ndarray, lines: np.ndarray) -> list[tuple[slice, slice]] | None:
@@ -78,6 +92,87 @@ def comb_cells(mask: np.ndarray, lines: np.ndarray) -> list[tuple[slice, slice]]
         if best is None or len(cells) > len(best):
             best = cells
     return best
+
+
+def box_cells(mask: np.ndarray) -> tuple[list[tuple[slice, slice]], np.ndarray] | None:
+    """The boxes of a form field found from its printed outline alone (a lone box, a day's
+    or month's two, a comb too small for the line finder), left to right, and the outline's
+    pixels (its lines and walls, to take out of the ink); None if the page has none. The
+    field is the largest mark of `mask` inked along `BOX_SIDE` of each of its four sides,
+    its walls (columns inked over `BOX_SIDE` of its height) dividing it into boxes of about
+    equal width, each `BOX_ASPECT` as wide as tall, and no tall mark beside it (`BESIDE`)."""
+    labels, _ = ndimage.label(mask, structure=np.ones((3, 3), dtype=bool))
+    marks = ndimage.find_objects(labels)
+    found = None
+    for index, (rows, cols) in enumerate(marks, start=1):
+        area = (rows.stop - rows.start) * (cols.stop - cols.start)
+        if min(rows.stop - rows.start, cols.stop - cols.start) < MIN_BOX or (
+                found and area <= found[2]):
+            continue
+        field = _outlined_boxes(labels[rows, cols] == index)
+        if field is not None:
+            found = (index, field, area)
+    if found is None:
+        return None
+    index, (inside, outline), _ = found
+    rows, cols = marks[index - 1]
+    for other in marks:
+        within = all(o.start >= f.start and o.stop <= f.stop
+                     for o, f in zip(other, (rows, cols), strict=True))
+        if not within and other[0].stop - other[0].start >= BESIDE * (rows.stop - rows.start):
+            return None  # a number beside the box, or a page of other marks
+    full = np.zeros_like(mask)
+    full[rows, cols] = outline
+    cells = [(slice(rows.start + r.start, rows.start + r.stop),
+              slice(cols.start + c.start, cols.start + c.stop)) for r, c in inside]
+    return cells, full
+
+
+def _outlined_boxes(mark: np.ndarray
+                    ) -> tuple[list[tuple[slice, slice]], np.ndarray] | None:
+    """The boxes inside a mark shaped as a printed box or a row of them, with its outline's
+    pixels (`box_cells`); None for any other mark."""
+    height, width = mark.shape
+    band = max(2, round(BOX_BAND * height)), max(2, round(BOX_BAND * width))
+    sides = (mark[:band[0]].any(axis=0), mark[-band[0]:].any(axis=0),
+             mark[:, :band[1]].any(axis=1), mark[:, -band[1]:].any(axis=1))
+    if min(float(side.mean()) for side in sides) < BOX_SIDE:
+        return None
+    # a line's rows (walls' columns) are inked across the mark, a pixel either way for a
+    # slight tilt
+    values = mark.view(np.uint8)
+    across = ndimage.maximum_filter1d(values, 3, axis=0, mode="constant").mean(axis=1)
+    down = ndimage.maximum_filter1d(values, 3, axis=1, mode="constant").mean(axis=0)
+    line_rows, wall_cols = across >= BOX_SIDE, down >= BOX_SIDE
+    top, bottom = _inner_edges(line_rows, band[0])
+    walls = np.flatnonzero(wall_cols)
+    if top is None or bottom is None or walls.size == 0:
+        return None
+    groups = np.split(walls, np.flatnonzero(np.diff(walls) > 1) + 1)
+    if groups[0][0] >= band[1] or groups[-1][-1] < width - band[1]:
+        return None  # the outer walls are not at the mark's sides
+    inner = bottom - top
+    cells = [(slice(top, bottom), slice(int(a[-1]) + 1, int(b[0])))
+             for a, b in itertools.pairwise(groups)]
+    widths = np.array([c.stop - c.start for _, c in cells])
+    if (widths.size == 0 or widths.min() < BOX_ASPECT[0] * inner
+            or widths.max() > BOX_ASPECT[1] * inner
+            or widths.max() > (1 + COMB_REGULARITY) * widths.min()):
+        return None
+    outline = mark & ndimage.binary_dilation(line_rows[:, None] | wall_cols[None, :])
+    return cells, outline
+
+
+def _inner_edges(line_rows: np.ndarray, band: int) -> tuple[int | None, int | None]:
+    """The first row below the box's top line and the first row of its bottom line, when
+    both lines lie within `band` rows of the mark's top and bottom."""
+    rows = np.flatnonzero(line_rows)
+    if rows.size == 0 or rows[0] >= band or rows[-1] < line_rows.size - band:
+        return None, None
+    runs = np.split(rows, np.flatnonzero(np.diff(rows) > 1) + 1)
+    if len(runs) < 2:
+        return None, None
+    return int(runs[0][-1]) + 1, int(runs[-1][0])
 
 
 def _evenly_spaced(columns: list[np.ndarray], coverage: np.ndarray, height: int,

@@ -39,7 +39,7 @@ from core.capture import (
     shaded_marks,
     smaller_than_a_digit,
 )
-from core.comb import box_walls, comb_cells
+from core.comb import box_cells, box_walls, comb_cells
 from core.cuts import SLIVER, Group
 from core.imaging import ImageError, extent
 
@@ -144,6 +144,10 @@ def ink_mask(page: np.ndarray
     padded = [np.pad(m, pad) for m in (mask, *traced)]
     lines = printed_lines(*padded, ink=np.pad(ink, pad), side=side)[:h, :w]
     cells = comb_cells(mask, lines)
+    outlined = box_cells(mask) if cells is None else None
+    if outlined is not None:  # a field of a box or two, or too small for the line finder
+        cells, outline = outlined
+        lines = lines | outline
     # A comb's boxes lie between its walls; elsewhere what is left of a box's walls is
     # found by its ends on printed lines (a tall 1 in a comb's box could look like one).
     printed = lines if cells is not None else _unless_within_number(

@@ -405,6 +405,29 @@ def test_a_comb_field_is_read_box_by_box(mnist_test, small_model):
     assert all(40 + i * 60 < x < 40 + (i + 1) * 60 for i, x in enumerate(lefts))
 
 
+@pytest.mark.parametrize("spare", [0, 1])
+@pytest.mark.parametrize("text", ["4", "9", "1", "59", "27"])
+def test_a_field_of_one_or_two_small_boxes_is_read_box_by_box(mnist_test, small_model, text,
+                                                              spare):
+    """A form's day or month: one or two boxes (and a spare), too few for a comb's lattice
+    and, 30 px wide, too short for the line finder. Their walls are no 1s ("4" was read
+    "191", "59" "133")."""
+    images, labels = mnist_test
+    page = write_comb(digits_of(images, labels, text), cell=30, spare=spare)
+    number = read_number(small_model, page)
+    assert number.text == text
+    assert all(40 + i * 30 < d.box[0] < 40 + (i + 1) * 30 for i, d in enumerate(number.digits))
+
+
+def test_a_box_drawn_around_a_whole_number_is_no_field_of_one_box(mnist_test, small_model):
+    images, labels = mnist_test
+    page = write_row(digits_of(images, labels, "385"), pad=40)
+    inside = page[13:-13, 13:-13].copy()
+    page[10:-10, 10:-10] = 40  # a box drawn close around the number: its walls 3 px thick
+    page[13:-13, 13:-13] = inside
+    assert read_number(small_model, page).text == "385"
+
+
 def test_a_faint_digit_in_a_comb_field_is_read(mnist_test, small_model):
     images, labels = mnist_test
     page = write_comb(digits_of(images, labels, "2583"), faint=1, spare=0)
