@@ -98,25 +98,29 @@ def box_cells(mask: np.ndarray) -> tuple[list[tuple[slice, slice]], np.ndarray] 
     """The boxes of a form field found from its printed outline alone (a lone box, a day's
     or month's two, a comb too small for the line finder), left to right, and the outline's
     pixels (its lines and walls, to take out of the ink); None if the page has none. The
-    field is the largest mark of `mask` inked along `BOX_SIDE` of each of its four sides,
-    its walls (columns inked over `BOX_SIDE` of its height) dividing it into boxes of about
-    equal width, each `BOX_ASPECT` as wide as tall, and no tall mark beside it (`BESIDE`)."""
+    field is the largest mark of `mask` (cropped to its box when a form's printed rule
+    joins it: `_between_walls`) inked along `BOX_SIDE` of each of its four sides, its walls
+    (columns inked over `BOX_SIDE` of its height) dividing it into boxes of about equal
+    width, each `BOX_ASPECT` as wide as tall, and no tall mark beside it (`BESIDE`)."""
     labels, _ = ndimage.label(mask, structure=np.ones((3, 3), dtype=bool))
     marks = ndimage.find_objects(labels)
     found = None
     for index, (rows, cols) in enumerate(marks, start=1):
         area = (rows.stop - rows.start) * (cols.stop - cols.start)
         if min(rows.stop - rows.start, cols.stop - cols.start) < MIN_BOX or (
-                found and area <= found[2]):
+                found and area <= found[3]):
             continue
-        field = _outlined_boxes(labels[rows, cols] == index)
+        mark = labels[rows, cols] == index
+        field = _outlined_boxes(mark)
+        if field is None:  # a form's rule drawn along the box joins its mark
+            rows, cols, mark = _between_walls(rows, cols, mark)
+            field = _outlined_boxes(mark) if min(mark.shape) >= MIN_BOX else None
         if field is not None:
-            found = (index, field, area)
+            found = (index, (rows, cols), field, area)
     if found is None:
         return None
-    index, (inside, outline), _ = found
-    rows, cols = marks[index - 1]
-    for other in marks:
+    index, (rows, cols), (inside, outline), _ = found
+    for other in marks[:index - 1] + marks[index:]:
         within = all(o.start >= f.start and o.stop <= f.stop
                      for o, f in zip(other, (rows, cols), strict=True))
         if not within and other[0].stop - other[0].start >= BESIDE * (rows.stop - rows.start):
@@ -126,6 +130,27 @@ def box_cells(mask: np.ndarray) -> tuple[list[tuple[slice, slice]], np.ndarray] 
     cells = [(slice(rows.start + r.start, rows.start + r.stop),
               slice(cols.start + c.start, cols.start + c.stop)) for r, c in inside]
     return cells, full
+
+
+def _between_walls(rows: slice, cols: slice, mark: np.ndarray
+                   ) -> tuple[slice, slice, np.ndarray]:
+    """The part of a mark (at `rows`, `cols` of the page) between its outermost tallest
+    columns and within their rows: a box whose mark a printed rule joins (a form's field
+    line along its bottom, out to the page's edge) cropped to the box."""
+    cover = mark.sum(axis=0)
+    walls = np.flatnonzero(cover >= BOX_SIDE * cover.max())
+    left, right = int(walls[0]), int(walls[-1]) + 1
+    inked = np.flatnonzero(mark[:, walls].any(axis=1))
+    top, bottom = int(inked[0]), int(inked[-1]) + 1
+    band = max(2, round(BOX_BAND * (bottom - top))), max(2, round(BOX_BAND * (right - left)))
+    rest = mark.copy()
+    rest[max(top - band[0], 0):bottom + band[0], max(left - band[1], 0):right + band[1]] = False
+    across, along = np.flatnonzero(rest.any(axis=1)), np.flatnonzero(rest.any(axis=0))
+    if (across.size == 0 or across[-1] - across[0] >= 2 * band[0]
+            or along[-1] - along[0] < (right - left) / 2):
+        return rows, cols, mark[:0]  # what is beyond the box is no rule along it
+    return (slice(rows.start + top, rows.start + bottom),
+            slice(cols.start + left, cols.start + right), mark[top:bottom, left:right])
 
 
 def _outlined_boxes(mark: np.ndarray

@@ -419,6 +419,17 @@ def test_a_field_of_one_or_two_small_boxes_is_read_box_by_box(mnist_test, small_
     assert all(40 + i * 30 < d.box[0] < 40 + (i + 1) * 30 for i, d in enumerate(number.digits))
 
 
+@pytest.mark.parametrize(("seed", "n", "index", "text"), [
+    (3, 9, 9592, "4"), (3, 71, 4344, "9"), (7, 62, 102, "5")])
+def test_a_box_standing_on_a_forms_rule_is_read_as_its_digit(mnist_all, small_model, seed, n,
+                                                              index, text):
+    """Capture form pages (`eval.make`) whose box stands on a printed rule that runs on to
+    the page's edge and joins the box's mark: the box is still found from its outline (they
+    were read "2", "131" and "51")."""
+    page = eval_make.capture("form", seed, n, mnist_all[0][index]).data
+    assert read_number(small_model, *decode_page(page, LIMITS)).text == text
+
+
 def test_a_box_drawn_around_a_whole_number_is_no_field_of_one_box(mnist_test, small_model):
     images, labels = mnist_test
     page = write_row(digits_of(images, labels, "385"), pad=40)
