@@ -124,7 +124,8 @@ def ink_mask(page: np.ndarray
               ) -> tuple[np.ndarray, np.ndarray, float, list[tuple[slice, slice]] | None]:
     """The capture front-end's ink (float32 in [0, 1]) and its mask without printed lines
     and without components that never reach the ink threshold; that threshold; and the
-    boxes of a comb field when the page is one (`comb_cells`)."""
+    boxes of a comb field when the page is one (`comb_cells`; a field of one or two boxes,
+    or one too small for the line finder, `box_cells`)."""
     ink = ndimage.uniform_filter(ink_against_paper(page, clip=False), size=3)
     noise = noise_level(ink)  # of the unclipped ink: clipped, the paper's spread is lost
     threshold, floor = ink_threshold(ink, noise)

@@ -410,8 +410,8 @@ def test_a_comb_field_is_read_box_by_box(mnist_test, small_model):
 def test_a_field_of_one_or_two_small_boxes_is_read_box_by_box(mnist_test, small_model, text,
                                                               spare):
     """A form's day or month: one or two boxes (and a spare), too few for a comb's lattice
-    and, 30 px wide, too short for the line finder. Their walls are no 1s ("4" was read
-    "191", "59" "133")."""
+    and, 30 px wide, too short for the line finder. Their walls are no 1s (the service's
+    model read "4" with a spare box as "191", "59" as "133")."""
     images, labels = mnist_test
     page = write_comb(digits_of(images, labels, text), cell=30, spare=spare)
     number = read_number(small_model, page)
