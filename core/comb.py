@@ -64,7 +64,7 @@ def comb_cells(mask: np.ndarray, lines: np.ndarray) -> list[tuple[slice, slice]]
     rows = np.flatnonzero(eroded.any(axis=1))
     if rows.size < 2:
         return None
-    runs = np.split(rows, np.flatnonzero(np.diff(rows) > 1) + 1)
+    runs = _adjacent_runs(rows)
     best: list[tuple[slice, slice]] | None = None
     for upper, lower in itertools.pairwise(runs):
         top, bottom = int(upper[-1]) + 1, int(lower[0])
@@ -83,7 +83,7 @@ def comb_cells(mask: np.ndarray, lines: np.ndarray) -> list[tuple[slice, slice]]
             continue  # long runs of touching digits' strokes, not printed lines
         ends = (min(int(x[0]) for x in reach) - length // 2,
                 max(int(x[-1]) for x in reach) + length // 2)
-        groups = _evenly_spaced(np.split(walls, np.flatnonzero(np.diff(walls) > 1) + 1),
+        groups = _evenly_spaced(_adjacent_runs(walls),
                                 coverage, bottom - top, ends)
         if len(groups) < 3:
             continue
@@ -173,7 +173,7 @@ def _outlined_boxes(mark: np.ndarray
     walls = np.flatnonzero(wall_cols)
     if top is None or bottom is None or walls.size == 0:
         return None
-    groups = np.split(walls, np.flatnonzero(np.diff(walls) > 1) + 1)
+    groups = _adjacent_runs(walls)
     if groups[0][0] >= band[1] or groups[-1][-1] < width - band[1]:
         return None  # the outer walls are not at the mark's sides
     inner = bottom - top
@@ -194,10 +194,16 @@ def _inner_edges(line_rows: np.ndarray, band: int) -> tuple[int | None, int | No
     rows = np.flatnonzero(line_rows)
     if rows.size == 0 or rows[0] >= band or rows[-1] < line_rows.size - band:
         return None, None
-    runs = np.split(rows, np.flatnonzero(np.diff(rows) > 1) + 1)
+    runs = _adjacent_runs(rows)
     if len(runs) < 2:
         return None, None
     return int(runs[0][-1]) + 1, int(runs[-1][0])
+
+
+def _adjacent_runs(indices: np.ndarray) -> list[np.ndarray]:
+    """Sorted row or column indices split where they skip: each printed line's rows, each
+    wall's columns."""
+    return np.split(indices, np.flatnonzero(np.diff(indices) > 1) + 1)
 
 
 def _evenly_spaced(columns: list[np.ndarray], coverage: np.ndarray, height: int,
