@@ -113,8 +113,10 @@ def box_cells(mask: np.ndarray) -> tuple[list[tuple[slice, slice]], np.ndarray] 
         mark = labels[rows, cols] == index
         field = _outlined_boxes(mark)
         if field is None:  # a form's rule drawn along the box joins its mark
-            rows, cols, mark = _between_walls(rows, cols, mark)
-            field = _outlined_boxes(mark) if min(mark.shape) >= MIN_BOX else None
+            cropped = _between_walls(rows, cols, mark)
+            if cropped is not None and min(cropped[2].shape) >= MIN_BOX:
+                rows, cols, mark = cropped
+                field = _outlined_boxes(mark)
         if field is not None:
             found = (index, (rows, cols), field, area)
     if found is None:
@@ -133,22 +135,23 @@ def box_cells(mask: np.ndarray) -> tuple[list[tuple[slice, slice]], np.ndarray] 
 
 
 def _between_walls(rows: slice, cols: slice, mark: np.ndarray
-                   ) -> tuple[slice, slice, np.ndarray]:
+                   ) -> tuple[slice, slice, np.ndarray] | None:
     """The part of a mark (at `rows`, `cols` of the page) between its outermost tallest
     columns and within their rows: a box whose mark a printed rule joins (a form's field
-    line along its bottom, out to the page's edge) cropped to the box."""
+    line along its bottom, out to the page's edge) cropped to the box; None when what lies
+    beyond the box is no such rule."""
     cover = mark.sum(axis=0)
     walls = np.flatnonzero(cover >= BOX_SIDE * cover.max())
     left, right = int(walls[0]), int(walls[-1]) + 1
     inked = np.flatnonzero(mark[:, walls].any(axis=1))
     top, bottom = int(inked[0]), int(inked[-1]) + 1
-    band = max(2, round(BOX_BAND * (bottom - top))), max(2, round(BOX_BAND * (right - left)))
+    band = _side_bands(bottom - top, right - left)
     rest = mark.copy()
     rest[max(top - band[0], 0):bottom + band[0], max(left - band[1], 0):right + band[1]] = False
     across, along = np.flatnonzero(rest.any(axis=1)), np.flatnonzero(rest.any(axis=0))
     if (across.size == 0 or across[-1] - across[0] >= 2 * band[0]
             or along[-1] - along[0] < (right - left) / 2):
-        return rows, cols, mark[:0]  # what is beyond the box is no rule along it
+        return None
     return (slice(rows.start + top, rows.start + bottom),
             slice(cols.start + left, cols.start + right), mark[top:bottom, left:right])
 
@@ -158,7 +161,7 @@ def _outlined_boxes(mark: np.ndarray
     """The boxes inside a mark shaped as a printed box or a row of them, with its outline's
     pixels (`box_cells`); None for any other mark."""
     height, width = mark.shape
-    band = max(2, round(BOX_BAND * height)), max(2, round(BOX_BAND * width))
+    band = _side_bands(height, width)
     sides = (mark[:band[0]].any(axis=0), mark[-band[0]:].any(axis=0),
              mark[:, :band[1]].any(axis=1), mark[:, -band[1]:].any(axis=1))
     if min(float(side.mean()) for side in sides) < BOX_SIDE:
@@ -186,6 +189,12 @@ def _outlined_boxes(mark: np.ndarray
         return None
     outline = mark & ndimage.binary_dilation(line_rows[:, None] | wall_cols[None, :])
     return cells, outline
+
+
+def _side_bands(height: int, width: int) -> tuple[int, int]:
+    """How near a box's top or bottom (rows) and its sides (columns) its outline may lie:
+    `BOX_BAND` of its height and width, at least 2 pixels."""
+    return max(2, round(BOX_BAND * height)), max(2, round(BOX_BAND * width))
 
 
 def _inner_edges(line_rows: np.ndarray, band: int) -> tuple[int | None, int | None]:
