@@ -81,6 +81,14 @@ EMPTY_BOX = 0.25
 """A box whose ink is less tall than this fraction of it holds no digit."""
 CELL_LEVEL = 0.2
 """In a comb field's box, ink is what reaches this fraction of the box's darkest ink."""
+CELL_BORDER = 0.1
+"""A comb field's printed lines reach into its boxes by their blur and tilt: within this
+fraction of a box's shorter side of its sides (at least 3 px)..."""
+CELL_LINE = 0.5
+"""...and a line runs across a box over at least this fraction of it (a row, in another box
+too: squared paper's). What else the line finder takes for line inside a box is the digit
+(a small field's rows of bold digits average out as dark as a line, and the line finder
+keeps their thin, lighter strokes)."""
 LIGHT_MARK = 0.5
 """A mark whose darkest ink is under this fraction of the marks' median darkest is a light
 digit's darkest stroke: its fainter strokes are traced from it."""
@@ -167,17 +175,44 @@ def ink_mask(page: np.ndarray
         mask = _light_digits(ink, mask, labels, strong, printed, low)
     # a comb box's faint ink is traced, but not along the printed lines' blurred edges
     near = ndimage.binary_dilation(printed, iterations=2) if cells else None
-    for rows, cols in cells or ():
+    for (rows, cols), box_lines in zip(cells or (), _box_lines(printed, cells or []),
+                                       strict=True):
         # A box holds one digit: its ink is measured against its own darkest, so a faint
         # digit beside bold ones keeps its thin strokes.
         local = ink[rows, cols]
         peak = float(local.max(initial=0.0))
         if peak >= threshold / 2:  # not the noise or a line's edge in an empty box
-            sure = (local >= max(floor, CELL_LEVEL * peak)) & ~printed[rows, cols]
+            sure = (local >= max(floor, CELL_LEVEL * peak)) & ~box_lines
             # a light digit's faintest strokes, traced from its surer ones
             faint = (local >= max(noise, FAINT_LEVEL * CELL_LEVEL * peak)) & ~near[rows, cols]
             mask[rows, cols] = hysteresis(faint, sure)
     return ink, mask, threshold, cells
+
+
+def _box_lines(printed: np.ndarray, cells: list[tuple[slice, slice]]) -> list[np.ndarray]:
+    """Of what the line finder took for printed line in each box of a field, what is: the
+    box's sides (`CELL_BORDER`), where the field's lines reach in by their blur and tilt,
+    and lines across it, over `CELL_LINE` of its width or height (a pixel either way for
+    a tilt), a row of them across another box too (squared paper's, taken for a field: a
+    field's boxes share their rows)."""
+    inside = [printed[rows, cols] for rows, cols in cells]
+    across = [ndimage.maximum_filter1d(p.view(np.uint8), 3, axis=0).mean(axis=1) >= CELL_LINE
+              for p in inside]
+    shared = np.zeros(0, dtype=np.int64)
+    if len({a.size for a in across}) == 1:  # (a field's boxes are equally tall)
+        shared = np.sum(across, axis=0)
+    out = []
+    for box, rows in zip(inside, across, strict=True):
+        height, width = box.shape
+        band = max(3, round(CELL_BORDER * min(height, width)))
+        lines = np.ones_like(box)
+        lines[band:-band, band:-band] = False
+        if shared.size:
+            lines |= (rows & (shared >= 2))[:, None]
+        down = ndimage.maximum_filter1d(box.view(np.uint8), 3, axis=1).mean(axis=0)
+        lines |= (down >= CELL_LINE)[None, :]
+        out.append(box & lines)
+    return out
 
 
 def _unless_within_number(lines: np.ndarray, mask: np.ndarray) -> np.ndarray:

@@ -445,6 +445,33 @@ def test_a_faint_digit_in_a_comb_field_is_read(mnist_test, small_model):
     assert read_number(small_model, page).text == "2583"
 
 
+@pytest.mark.parametrize(("seed", "n", "text"), [
+    (5, 66, "295"), (17, 190, "2626"), (17, 191, "408"), (31, 87, "8261198")])
+def test_a_bold_digit_s_thin_strokes_in_a_comb_s_box_are_no_printed_line(mnist_all, seed, n,
+                                                                          text):
+    """Comb fields of `eval.numbers` (small, bold digits: their rows average out as dark as
+    a printed line, and the line finder keeps their thinner, lighter strokes as one). Inside
+    a box, away from its sides, every stroke is the digit's: a 9's loop stays closed (the
+    service's model read these "275", "2622", "405" and "8261178")."""
+    data, _, _ = eval_numbers.number("comb", seed, n, mnist_all[0])
+    ink, mask, _, cells = number_marks.ink_mask(decode_page(data, LIMITS)[0])
+    for rows, cols in cells[:len(text)]:
+        inside = (slice(rows.start + 4, rows.stop - 4), slice(cols.start + 4, cols.stop - 4))
+        strokes = ink[inside] >= 0.3 * ink[inside].max()
+        assert mask[inside][strokes].all()
+
+
+def test_squared_paper_taken_for_a_comb_keeps_its_grid_out_of_the_digit(mnist_all,
+                                                                         small_model):
+    """A capture pencil page (`eval.make`): squared paper's rows are taken for a comb field,
+    whose boxes then have the grid's lines running across them; those stay printed lines
+    (kept as ink, the service's model read the page "6335")."""
+    data = eval_make.capture("pencil", 3, 30, mnist_all[0][9266]).data
+    pixels, scale = decode_page(data, LIMITS)
+    assert number_marks.ink_mask(pixels)[3] is not None
+    assert read_number(small_model, pixels, scale).text == "2"
+
+
 def test_tall_ones_in_a_comb_field_are_neither_its_walls_nor_boxes(mnist_test, small_model):
     images, labels = mnist_test
     one = np.zeros((28, 28), np.uint8)
