@@ -53,7 +53,8 @@ def comb_cells(mask: np.ndarray, lines: np.ndarray) -> list[tuple[slice, slice]]
     """The boxes of a comb field (a form's row of printed boxes, one digit each), left to
     right, inside their walls: between two rows holding a straight run `COMB_LINE` of the
     page wide, mostly among the printed `lines`, the columns inked over `COMB_WALL` of the
-    rows between them, evenly spaced, the two rows ending with the first and last of them;
+    rows between them, evenly spaced, the two rows ending with the first and last of them
+    and the columns ending at the two rows (`_walls_go_on`: squared paper is no comb);
     None if the page has none."""
     w = mask.shape[1]
     length = max(8, int(COMB_LINE * w))
@@ -70,9 +71,7 @@ def comb_cells(mask: np.ndarray, lines: np.ndarray) -> list[tuple[slice, slice]]
         top, bottom = int(upper[-1]) + 1, int(lower[0])
         if bottom - top < 8:
             continue
-        band = mask[top:bottom]
-        band = band | np.roll(band, 1, axis=1) | np.roll(band, -1, axis=1)  # a slight tilt
-        coverage = band.mean(axis=0)
+        coverage = _column_cover(mask[top:bottom])
         walls = np.flatnonzero(coverage >= COMB_WALL)
         if walls.size < 3:
             continue
@@ -85,13 +84,36 @@ def comb_cells(mask: np.ndarray, lines: np.ndarray) -> list[tuple[slice, slice]]
                 max(int(x[-1]) for x in reach) + length // 2)
         groups = _evenly_spaced(_adjacent_runs(walls),
                                 coverage, bottom - top, ends)
-        if len(groups) < 3:
+        if len(groups) < 3 or _walls_go_on(mask, groups, upper, lower):
             continue
         cells = [(slice(top, bottom), slice(int(a[-1]) + 2, int(b[0]) - 1))
                  for a, b in itertools.pairwise(groups)]
         if best is None or len(cells) > len(best):
             best = cells
     return best
+
+
+def _walls_go_on(mask: np.ndarray, groups: list[np.ndarray], upper: np.ndarray,
+                 lower: np.ndarray) -> bool:
+    """Whether the walls found between the rows `upper` and `lower` go on beyond them, above
+    or below, inked over `COMB_WALL` of as many rows: squared paper's lines, not a comb's
+    walls, which end at its lines (a digit on the grid spans several of its rows)."""
+    height = int(lower[0]) - int(upper[-1]) - 1
+    beyond = (mask[max(0, int(upper[0]) - height):int(upper[0])],
+              mask[int(lower[-1]) + 1:int(lower[-1]) + 1 + height])
+    for band in beyond:
+        if band.shape[0] < height // 2:
+            continue  # the page ends there
+        coverage = _column_cover(band)
+        if np.median([coverage[g].max() for g in groups]) >= COMB_WALL:
+            return True
+    return False
+
+
+def _column_cover(band: np.ndarray) -> np.ndarray:
+    """The share of a band's rows inked in each column, a pixel either way counting (a
+    slight tilt)."""
+    return (band | np.roll(band, 1, axis=1) | np.roll(band, -1, axis=1)).mean(axis=0)
 
 
 def box_cells(mask: np.ndarray) -> tuple[list[tuple[slice, slice]], np.ndarray] | None:

@@ -461,15 +461,33 @@ def test_a_bold_digit_s_thin_strokes_in_a_comb_s_box_are_no_printed_line(mnist_a
         assert mask[inside][strokes].all()
 
 
-def test_squared_paper_taken_for_a_comb_keeps_its_grid_out_of_the_digit(mnist_all,
-                                                                         small_model):
-    """A capture pencil page (`eval.make`): squared paper's rows are taken for a comb field,
-    whose boxes then have the grid's lines running across them; those stay printed lines
-    (kept as ink, the service's model read the page "6335")."""
-    data = eval_make.capture("pencil", 3, 30, mnist_all[0][9266]).data
+@pytest.mark.parametrize(("n", "index", "text"), [
+    (30, 9266, "2"), (85, 4850, "8"), (87, 7853, "8"), (90, 8031, "2")])
+def test_a_digit_on_squared_paper_is_read_with_its_grid_taken_out(mnist_all, small_model, n,
+                                                                   index, text):
+    """Capture pencil pages of seed 3 (`eval.make`): squared paper is no comb field (its
+    lines go on above and below any row of it), so its grid is taken out as printed lines
+    and the digit read as a one-digit number (the last three read "41", "no digit found"
+    and "no digit found", each row of the grid taken for a field's boxes)."""
+    data = eval_make.capture("pencil", 3, n, mnist_all[0][index]).data
     pixels, scale = decode_page(data, LIMITS)
-    assert number_marks.ink_mask(pixels)[3] is not None
-    assert read_number(small_model, pixels, scale).text == "2"
+    assert number_marks.ink_mask(pixels)[3] is None
+    assert read_number(small_model, pixels, scale).text == text
+
+
+def test_a_line_across_a_field_s_boxes_stays_a_printed_line():
+    """Inside a field's boxes, what the line finder took for line is line at the boxes'
+    sides and where it runs across them (a row, across another box too: a grid's); a
+    stroke's piece in the middle of a box is the digit's."""
+    printed = np.zeros((60, 100), dtype=bool)
+    printed[30, :] = True  # a grid's row through both boxes
+    printed[15:25, 25] = True  # a digit's thin stroke in the first box
+    boxes = [(slice(10, 50), slice(10, 45)), (slice(10, 50), slice(55, 90))]
+    first, second = number_marks._box_lines(printed, boxes)
+    assert first[20].all() and second[20].all()  # (row 30 of the page)
+    assert not first[5:15, 15].any()  # the stroke
+    alone = number_marks._box_lines(printed, boxes[:1])[0]  # one box: no grid's row
+    assert alone[20, :4].all() and not alone[20, 4:-4].any()  # only at its sides
 
 
 def test_tall_ones_in_a_comb_field_are_neither_its_walls_nor_boxes(mnist_test, small_model):
