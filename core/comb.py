@@ -188,11 +188,7 @@ def _outlined_boxes(mark: np.ndarray
              mark[:, :band[1]].any(axis=1), mark[:, -band[1]:].any(axis=1))
     if min(float(side.mean()) for side in sides) < BOX_SIDE:
         return None
-    # a line's rows (walls' columns) are inked across the mark, a pixel either way for a
-    # slight tilt
-    values = mark.view(np.uint8)
-    across = ndimage.maximum_filter1d(values, 3, axis=0, mode="constant").mean(axis=1)
-    down = ndimage.maximum_filter1d(values, 3, axis=1, mode="constant").mean(axis=0)
+    across, down = inked_across(mark)  # a line's rows and walls' columns: across the mark
     line_rows, wall_cols = across >= BOX_SIDE, down >= BOX_SIDE
     top, bottom = _inner_edges(line_rows, band[0])
     walls = np.flatnonzero(wall_cols)
@@ -211,6 +207,16 @@ def _outlined_boxes(mark: np.ndarray
         return None
     outline = mark & ndimage.binary_dilation(line_rows[:, None] | wall_cols[None, :])
     return cells, outline
+
+
+def inked_across(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The share of each row's and of each column's pixels inked, a pixel either way
+    counting (a printed line or wall slightly tilted): a box's lines are rows, and its walls
+    columns, inked across the whole of it."""
+    values = mask.view(np.uint8)
+    rows = ndimage.maximum_filter1d(values, 3, axis=0, mode="constant").mean(axis=1)
+    cols = ndimage.maximum_filter1d(values, 3, axis=1, mode="constant").mean(axis=0)
+    return rows, cols
 
 
 def _side_bands(height: int, width: int) -> tuple[int, int]:

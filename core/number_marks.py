@@ -39,7 +39,7 @@ from core.capture import (
     shaded_marks,
     smaller_than_a_digit,
 )
-from core.comb import box_cells, box_walls, comb_cells
+from core.comb import box_cells, box_walls, comb_cells, inked_across
 from core.cuts import SLIVER, Group
 from core.imaging import ImageError, extent
 
@@ -196,20 +196,19 @@ def _box_lines(printed: np.ndarray, cells: list[tuple[slice, slice]]) -> list[np
     a tilt), a row of them across another box too (squared paper's, taken for a field: a
     field's boxes share their rows)."""
     inside = [printed[rows, cols] for rows, cols in cells]
-    across = [ndimage.maximum_filter1d(p.view(np.uint8), 3, axis=0).mean(axis=1) >= CELL_LINE
-              for p in inside]
-    shared = np.zeros(0, dtype=np.int64)
+    shares = [inked_across(box) for box in inside]
+    across = [rows >= CELL_LINE for rows, _ in shares]
+    shared = None
     if len({a.size for a in across}) == 1:  # (a field's boxes are equally tall)
-        shared = np.sum(across, axis=0)
+        shared = np.sum(across, axis=0) >= 2
     out = []
-    for box, rows in zip(inside, across, strict=True):
+    for box, rows, (_, down) in zip(inside, across, shares, strict=True):
         height, width = box.shape
         band = max(3, round(CELL_BORDER * min(height, width)))
         lines = np.ones_like(box)
         lines[band:-band, band:-band] = False
-        if shared.size:
-            lines |= (rows & (shared >= 2))[:, None]
-        down = ndimage.maximum_filter1d(box.view(np.uint8), 3, axis=1).mean(axis=0)
+        if shared is not None:
+            lines |= (rows & shared)[:, None]
         lines |= (down >= CELL_LINE)[None, :]
         out.append(box & lines)
     return out
