@@ -16,6 +16,7 @@ Cutting the groups and reading them is `core.numbers`'.
 from __future__ import annotations
 
 import itertools
+from typing import NamedTuple
 
 import numpy as np
 from scipy import ndimage
@@ -128,12 +129,27 @@ def analysis_factor(pixels: np.ndarray) -> int:
     return max(bound, int(height // DIGIT_SIDE))
 
 
-def ink_mask(page: np.ndarray
-              ) -> tuple[np.ndarray, np.ndarray, float, list[tuple[slice, slice]] | None]:
-    """The capture front-end's ink (float32 in [0, 1]) and its mask without printed lines
-    and without components that never reach the ink threshold; that threshold; and the
-    boxes of a comb field when the page is one (`comb_cells`; a field of one or two boxes,
-    or one too small for the line finder, `box_cells`)."""
+class MarkedPage(NamedTuple):
+    """A page's ink and what `ink_mask` found in it."""
+
+    ink: np.ndarray
+    """float32 in [0, 1]"""
+    mask: np.ndarray
+    """the digits' ink: without printed lines and components that never reach `threshold`"""
+    threshold: float
+    cells: list[tuple[slice, slice]] | None
+    """the boxes of a comb field when the page is one"""
+    printed: np.ndarray
+    """the printed lines taken out of the mask"""
+    noise: float
+    """the paper's noise, in ink"""
+
+
+def ink_mask(page: np.ndarray) -> MarkedPage:
+    """The capture front-end's ink and its mask without printed lines and without
+    components that never reach the ink threshold; that threshold; the boxes of a comb
+    field when the page is one (`comb_cells`; a field of one or two boxes, or one too small
+    for the line finder, `box_cells`); the printed lines; the paper's noise."""
     ink = ndimage.uniform_filter(ink_against_paper(page, clip=False), size=3)
     noise = noise_level(ink)  # of the unclipped ink: clipped, the paper's spread is lost
     threshold, floor = ink_threshold(ink, noise)
@@ -186,7 +202,7 @@ def ink_mask(page: np.ndarray
             # a light digit's faintest strokes, traced from its surer ones
             faint = (local >= max(noise, FAINT_LEVEL * CELL_LEVEL * peak)) & ~near[rows, cols]
             mask[rows, cols] = hysteresis(faint, sure)
-    return ink, mask, threshold, cells
+    return MarkedPage(ink, mask, threshold, cells, printed, noise)
 
 
 def _box_lines(printed: np.ndarray, cells: list[tuple[slice, slice]]) -> list[np.ndarray]:

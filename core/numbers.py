@@ -9,7 +9,9 @@ and hyphens dropped; in a form's comb field, one group per printed box). Then:
    (`core.cuts`), and of the candidate cuttings (at most `MAX_CANDIDATES` pieces per
    image) the one whose pieces the classifier reads most confidently, and the whole-digit
    verifier finds whole, wins (segmentation by recognition, `choose`); a comb field's box
-   is never cut;
+   is never cut; a group whose ink goes on in fainter ink is also offered whole in that
+   ink (`core.retrace`: a digit written lighter than its neighbours), and the same search
+   keeps whichever reads better;
 2. every piece is normalised exactly as a single digit is (`core.imaging.normalise`) and
    all candidates of an image are read in one batched `DigitModel.predict` call;
 3. a reading of one or two digits stands only where the single-digit front-end finds a
@@ -43,6 +45,7 @@ from core.imaging import NO_DIGIT, ImageError, ImageLimits, decode_page, normali
 from core.model import DigitModel
 from core.number_marks import analysis_factor, cell_groups, ink_mask, mark_groups
 from core.results import DigitRead, Result
+from core.retrace import FainterInk
 
 SPLIT_WIDTH = 1.0
 """A group wider than this many times the typical digit width may hold several digits: it
@@ -102,8 +105,9 @@ class NumberRead:
 @dataclass(frozen=True)
 class Segmentation:
     """An image cut into candidate pieces. Each group (left to right) has cut points
-    `0..n` along its width; a candidate piece spans two of them; a reading of the group is
-    a path of pieces from its first cut point to its last."""
+    `0..n` along its width; a candidate piece spans two of them (the whole span may have
+    two: the group's ink, and that ink traced into fainter ink, `core.retrace`); a reading
+    of the group is a path of pieces from its first cut point to its last."""
 
     digits: list[np.ndarray]
     """uint8 (28, 28) each, every candidate piece of every group"""
@@ -130,13 +134,17 @@ def segment(pixels: np.ndarray, scale: float = 1.0, outline_cuts: bool = False
         return Segmentation([digit], [box], [1.0], [0.0], [(1, [(0, 1, 0)])], [1.0])
     factor = analysis_factor(pixels)
     page = reduce_blocks(pixels, factor) if factor > 1 else pixels
-    ink, mask, threshold, cells = ink_mask(page)
+    marked = ink_mask(page)
+    ink, mask, threshold, cells = marked.ink, marked.mask, marked.threshold, marked.cells
     groups = mark_groups(mask, ink) if cells is None else cell_groups(mask, cells)
     if len(groups) == 1 and cells is None:  # a lone mark may be no digit (`refuse_non_digit`)
         lone = groups[0]
         height, width = lone.mask.shape
         refuse_non_digit(lone.mask, (lone.cols.start, lone.rows.start, width, height),
                          mask.shape, several=True)
+    # a comb's box is traced into its faint ink already (`ink_mask`)
+    fainter = None if cells is not None else FainterInk(ink, marked.printed, marked.noise,
+                                                         groups)
     digits: list[np.ndarray] = []
     boxes: list[Box] = []
     ratios: list[float] = []
@@ -146,16 +154,22 @@ def segment(pixels: np.ndarray, scale: float = 1.0, outline_cuts: bool = False
     widths = [g.cols.stop - g.cols.start for g in groups]
     heights = [g.rows.stop - g.rows.start for g in groups]
     budget = MAX_CANDIDATES - len(groups)
-    for group, width, typical in zip(groups, widths, typical_widths(widths, heights),
-                                     strict=True):
+    for index, (group, width, typical) in enumerate(
+            zip(groups, widths, typical_widths(widths, heights), strict=True)):
         cuts, spans = [0, width], [(0, 1)]
         if cells is None and width > SPLIT_WIDTH * typical and budget > 0:  # a box: one digit
             local = ink[group.rows, group.cols] * group.mask
             cuts, spans = candidate_cuts(local, typical, budget, outline_cuts)
             budget -= len(spans) - 1
+        height = group.rows.stop - group.rows.start
+        candidates = [(group, cuts[start], cuts[stop], start, stop) for start, stop in spans]
+        traced = fainter.traced(index) if fainter is not None and budget > 0 else None
+        if traced is not None:  # the whole group again, in its own fainter ink
+            candidates.append((traced, 0, traced.mask.shape[1], 0, len(cuts) - 1))
+            budget -= 1
         pieces = []
-        for start, stop in spans:
-            piece = cut_piece(ink, group, cuts[start], cuts[stop], threshold)
+        for source, left, right, start, stop in candidates:
+            piece = cut_piece(ink, source, left, right, threshold)
             if piece is None:
                 continue
             try:
@@ -164,11 +178,11 @@ def segment(pixels: np.ndarray, scale: float = 1.0, outline_cuts: bool = False
                 continue
             boxes.append(scaled_box(piece[1], scale * factor))
             ratios.append((cuts[stop] - cuts[start]) / typical)
-            shapes.append(height_fit(piece[1][3] / (group.rows.stop - group.rows.start)))
+            shapes.append(height_fit(piece[1][3] / max(height, source.mask.shape[0])))
             pieces.append((start, stop, len(digits) - 1))
         if any(a == 0 for a, _, _ in pieces):
             found.append((len(cuts) - 1, pieces))
-            aspects.append(width / (group.rows.stop - group.rows.start))
+            aspects.append(width / height)
     if not found:
         raise ImageError(NO_DIGIT)
     return Segmentation(digits, boxes, ratios, shapes, found, aspects)
