@@ -3,12 +3,13 @@
 The page's ink level is set by all its digits. A digit written with a thinner, lighter
 stroke than its neighbours loses its faintest parts at that level (a 9's loop left open, a
 7's bar, an 8's waist), and reads as another digit, usually with a low confidence. Tracing
-every group into fainter ink instead (`docs/numbers.md`, "Each digit's ink against its own
-darkest") mended some of those and broke as many digits that were right. So the traced
-ink is not a replacement but a second candidate piece for the group's whole span, beside
-its ink as found: the cut search (`core.numbers.choose`) keeps whichever of the two reads
-more confidently as a whole digit. The tracing stays in the group's neighbourhood, off the
-other groups' ink and clear of printed lines (a ruled line's blurred edge is faint ink too).
+every group into fainter ink instead (docs/numbers.md, "Whose misreadings": each digit's
+ink against its own darkest) mended some of those and broke as many digits that were
+right. So the traced ink is not a replacement but a second candidate piece for the group's
+whole span, beside its ink as found: the cut search (`core.numbers.choose`) keeps whichever
+of the two reads more confidently as a whole digit. The tracing stays in the group's
+neighbourhood, off the other groups' ink and clear of printed lines (a ruled line's
+blurred edge is faint ink too).
 """
 
 from __future__ import annotations
@@ -39,8 +40,8 @@ class FainterInk:
                  groups: list[Group]) -> None:
         self.ink = ink
         self.noise = noise
-        self.clear = ~ndimage.binary_dilation(printed, iterations=LINE_CLEARANCE) \
-            if printed.any() else np.ones(ink.shape, dtype=bool)
+        self.clear = (~ndimage.binary_dilation(printed, iterations=LINE_CLEARANCE)
+                      if printed.any() else np.ones(ink.shape, dtype=bool))
         self.owners = np.zeros(ink.shape, dtype=np.int32)
         for number, group in enumerate(groups, start=1):
             self.owners[group.rows, group.cols][group.mask] = number
