@@ -112,8 +112,8 @@ def _walls_go_on(mask: np.ndarray, groups: list[np.ndarray], upper: np.ndarray,
 
 def _column_cover(band: np.ndarray) -> np.ndarray:
     """The share of a band's rows inked in each column, a pixel either way counting (a
-    slight tilt)."""
-    return (band | np.roll(band, 1, axis=1) | np.roll(band, -1, axis=1)).mean(axis=0)
+    slight tilt); nothing beyond the band's sides."""
+    return ndimage.maximum_filter1d(band.view(np.uint8), 3, axis=1, mode="constant").mean(axis=0)
 
 
 def box_cells(mask: np.ndarray) -> tuple[list[tuple[slice, slice]], np.ndarray] | None:
@@ -213,10 +213,7 @@ def inked_across(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """The share of each row's and of each column's pixels inked, a pixel either way
     counting (a printed line or wall slightly tilted): a box's lines are rows, and its walls
     columns, inked across the whole of it."""
-    values = mask.view(np.uint8)
-    rows = ndimage.maximum_filter1d(values, 3, axis=0, mode="constant").mean(axis=1)
-    cols = ndimage.maximum_filter1d(values, 3, axis=1, mode="constant").mean(axis=0)
-    return rows, cols
+    return _column_cover(mask.T), _column_cover(mask)
 
 
 def _side_bands(height: int, width: int) -> tuple[int, int]:
