@@ -27,6 +27,7 @@ from core.capture import (
     LINE_TRACE,
     MIN_DIGIT_PX,
     REMNANT_SHARE,
+    RULE_ASPECT,
     TRACE_LEVEL,
     at_frame,
     box_gaps,
@@ -280,15 +281,18 @@ def _only_remnants(labels: np.ndarray, count: int, strong: np.ndarray, lines: np
                    ) -> bool:
     """Whether every `strong` component is a remnant of the printed `lines` smaller than a
     digit can be (the blots where a ruled page's lines cross its margin, the ends of
-    turned lines at the frame) or grain smaller than a digit on any page: a page with
+    turned lines at the frame) or a dash of one (its box as thin as a rule: a stretch of
+    a line the finder left), or grain smaller than a digit on any page: a page with
     nothing written (beside digits, all of them are specks, dropped by their size)."""
     sizes = np.array([(0, 0)] + [(s[0].stop - s[0].start, s[1].stop - s[1].start)
                                  for s in ndimage.find_objects(labels)])
-    small = np.array([smaller_than_a_digit(h, w, labels.shape) for h, w in sizes])
+    remnant = _remnants(labels, count, lines)
+    dash = remnant & (RULE_ASPECT * sizes.min(axis=1) <= sizes.max(axis=1))
+    small = np.array([smaller_than_a_digit(h, w, labels.shape) for h, w in sizes]) | dash
     if (strong & ~small).any():  # (most pages: a mark as big as a digit)
         return False
     grain = sizes.max(axis=1) < MIN_DIGIT_PX
-    return not (strong & ~(_remnants(labels, count, lines) | grain)).any()
+    return not (strong & ~(remnant | grain)).any()
 
 
 def _light_digits(ink: np.ndarray, mask: np.ndarray, labels: np.ndarray, strong: np.ndarray,

@@ -311,6 +311,16 @@ def test_a_notebook_photo_with_nothing_written_has_no_digit(n):
         segment(*decode_page(blank_capture("notebook", n), LIMITS))
 
 
+@pytest.mark.parametrize("n", [12, 16])
+def test_a_stretch_of_a_ruled_line_the_finder_left_is_no_digit(n):
+    """Blank notebook pages on which the line finder left a stretch of a rule (a mark as
+    thin as a rule, as long as several digits) beside the blots where the rules cross the
+    margin: the stretch is no digit, so neither are the blots (they were read
+    "21424422142442242" and "177")."""
+    with pytest.raises(ImageError, match="no digit found"):
+        segment(*decode_page(blank_capture("notebook", n), LIMITS))
+
+
 @pytest.mark.parametrize("n", [0, 7, 8])
 def test_a_photo_in_shadow_with_nothing_written_has_no_digit(n):
     """Blank pages in shadow: the shadow's band and the page's shaded edge at the frame
