@@ -112,20 +112,28 @@ def test_cancel_ends_the_job_once_and_wakes_waiters(redis_server: RedisServer) -
 
 
 def test_a_job_expires_whole(redis_server: RedisServer) -> None:
-    store = store_on(redis_server, ttl=1)
+    # The expiry is a whole second (`int(now) + ttl`): a ttl of 1 s could end the job before
+    # the checks below that it is alive; 5 s leaves 4 s at least.
+    store = store_on(redis_server, ttl=5)
     job_id, chunks = new_job(store, [("a.png", b"x"), ("b.png", b"y")], chunk_size=1)
     store.record_results(job_id, chunks[0], results_for(chunks[0]))
     assert store.get_job(job_id) is not None
-    expires_at = int(redis_server.client().hget(job_key(job_id), "expires_at"))
     assert store.expired_at(job_id) is None  # alive: no answer of "expired" yet
-    wait_for(lambda: store.get_job(job_id) is None, timeout=10, what="the job to expire")
+    # the tombstone, set at creation, holds the job's expiry time (read in one transaction)
+    pipe = redis_server.client().pipeline(transaction=True)
+    pipe.hget(job_key(job_id), "expires_at")
+    pipe.get(tombstone_key(job_id))
+    job_expiry, tombstone_value = pipe.execute()
+    assert job_expiry is not None and job_expiry == tombstone_value
+    expires_at = int(job_expiry)
+    wait_for(lambda: store.get_job(job_id) is None, timeout=20, what="the job to expire")
     assert redis_server.client().keys(f"{job_key(job_id)}*") == []
     assert store.results(job_id) is None
     # the tombstone outlives the job, holds only its expiry time, and goes a week later
     assert store.expired_at(job_id) == datetime.fromtimestamp(expires_at, UTC).isoformat(
         timespec="milliseconds").replace("+00:00", "Z")
     tombstone = tombstone_key(job_id)
-    assert redis_server.client().get(tombstone) == str(expires_at).encode()
+    assert redis_server.client().get(tombstone) == job_expiry
     assert redis_server.client().expiretime(tombstone) == expires_at + TOMBSTONE_S
     assert store.expired_at("0" * 32) is None  # never created: unknown, not expired
 
@@ -188,7 +196,7 @@ def test_packed_digits_come_back_exactly_per_result() -> None:
 def test_a_chunks_normalised_digits_are_kept_with_its_results_and_expire_with_the_job(
     redis_server: RedisServer,
 ) -> None:
-    store = store_on(redis_server, ttl=2)
+    store = store_on(redis_server, ttl=5)  # alive for 4 s at least (a whole second's expiry)
     job_id, chunks = new_job(store, [(f"{i}.png", b"x") for i in range(4)], chunk_size=2)
     first, second = some_digits(2, seed=1)
     results = results_for(chunks[0], failed={1})
@@ -208,9 +216,12 @@ def test_a_chunks_normalised_digits_are_kept_with_its_results_and_expire_with_th
     store.record_results(job_id, chunks[0], results_for(chunks[0]))
     assert np.array_equal(store.stored_result(job_id, 0).digits[0], first)
 
-    expires_at = int(redis_server.client().hget(job_key(job_id), "expires_at"))
-    assert redis_server.client().expiretime(digits_key(job_id)) == expires_at
-    wait_for(lambda: store.get_job(job_id) is None, timeout=10, what="the job to expire")
+    pipe = redis_server.client().pipeline(transaction=True)
+    pipe.hget(job_key(job_id), "expires_at")
+    pipe.expiretime(digits_key(job_id))
+    expires_at, digits_expire = pipe.execute()
+    assert expires_at is not None and digits_expire == int(expires_at)
+    wait_for(lambda: store.get_job(job_id) is None, timeout=20, what="the job to expire")
     assert redis_server.client().keys(f"{job_key(job_id)}*") == []
 
 
