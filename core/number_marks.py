@@ -286,10 +286,12 @@ def _only_remnants(labels: np.ndarray, count: int, strong: np.ndarray, lines: np
     nothing written (beside digits, all of them are specks, dropped by their size)."""
     sizes = np.array([(0, 0)] + [(s[0].stop - s[0].start, s[1].stop - s[1].start)
                                  for s in ndimage.find_objects(labels)])
-    remnant = _remnants(labels, count, lines)
-    dash = remnant & (RULE_ASPECT * sizes.min(axis=1) <= sizes.max(axis=1))
-    small = np.array([smaller_than_a_digit(h, w, labels.shape) for h, w in sizes]) | dash
-    if (strong & ~small).any():  # (most pages: a mark as big as a digit)
+    small = np.array([smaller_than_a_digit(h, w, labels.shape) for h, w in sizes])
+    thin = RULE_ASPECT * sizes.min(axis=1) <= sizes.max(axis=1)
+    if (strong & ~small & ~thin).any():  # (most pages: a mark as big as a digit)
+        return False
+    remnant = _remnants(labels, count, lines)  # (only here: it looks at the whole page)
+    if (strong & ~small & ~remnant).any():  # a mark as thin as a rule, not along a line
         return False
     grain = sizes.max(axis=1) < MIN_DIGIT_PX
     return not (strong & ~(remnant | grain)).any()
