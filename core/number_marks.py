@@ -27,9 +27,9 @@ from core.capture import (
     LINE_TRACE,
     MIN_DIGIT_PX,
     REMNANT_SHARE,
-    RULE_ASPECT,
     TRACE_LEVEL,
     at_frame,
+    box_as_thin_as_a_rule,
     box_gaps,
     hysteresis,
     ink_against_paper,
@@ -287,14 +287,13 @@ def _only_remnants(labels: np.ndarray, count: int, strong: np.ndarray, lines: np
     sizes = np.array([(0, 0)] + [(s[0].stop - s[0].start, s[1].stop - s[1].start)
                                  for s in ndimage.find_objects(labels)])
     small = np.array([smaller_than_a_digit(h, w, labels.shape) for h, w in sizes])
-    thin = RULE_ASPECT * sizes.min(axis=1) <= sizes.max(axis=1)
+    thin = box_as_thin_as_a_rule(sizes[:, 0], sizes[:, 1])
     if (strong & ~small & ~thin).any():  # (most pages: a mark as big as a digit)
         return False
-    remnant = _remnants(labels, count, lines)  # (only here: it looks at the whole page)
-    if (strong & ~small & ~remnant).any():  # a mark as thin as a rule, not along a line
-        return False
+    # Grain is smaller than a digit, so a mark that is not (here: as thin as a rule) stands
+    # only as a remnant. `_remnants` only now: it looks at the whole page.
     grain = sizes.max(axis=1) < MIN_DIGIT_PX
-    return not (strong & ~(remnant | grain)).any()
+    return not (strong & ~(_remnants(labels, count, lines) | grain)).any()
 
 
 def _light_digits(ink: np.ndarray, mask: np.ndarray, labels: np.ndarray, strong: np.ndarray,

@@ -137,7 +137,7 @@ def _digit_cluster(mask: np.ndarray, ink: np.ndarray, strong: float,
         sliver = remnant & (length >= LINE_FRACTION * min(h, w))
         candidate &= ~_along_lines(labels, sliver, boxes, pixels, lines)
     # A dash of a line (its box as thin as a rule) along the lines joins no digit.
-    dash = remnant & (RULE_ASPECT * np.minimum(heights, widths) <= length)
+    dash = remnant & box_as_thin_as_a_rule(heights, widths)
     mark = candidate & ~weak & ~(rule & (widths >= heights))
     # The digit is the mark with most ink *above the ink level*: a band of shaded paper
     # (a shadow next to a brighter surround, wider than the paper window) is large but
@@ -187,6 +187,12 @@ def _digit_cluster(mask: np.ndarray, ink: np.ndarray, strong: float,
     keep = np.zeros(count + 1, dtype=bool)
     keep[1:] = members
     return keep[labels], band
+
+
+def box_as_thin_as_a_rule(heights: np.ndarray, widths: np.ndarray) -> np.ndarray:
+    """Which boxes are at least `RULE_ASPECT` times as long as they are thick: the shape of
+    a dash of a printed line (a stretch of it the line finder left), whatever its pixels."""
+    return RULE_ASPECT * np.minimum(heights, widths) <= np.maximum(heights, widths)
 
 
 def smaller_than_a_digit(height: int, width: int, page: tuple[int, int]) -> bool:
