@@ -189,9 +189,12 @@ def segment(pixels: np.ndarray, scale: float = 1.0, outline_cuts: bool = False
 
 
 def read_number(model: DigitModel, pixels: np.ndarray, scale: float = 1.0) -> NumberRead:
-    """The number on a decoded page, read by one batched predict call."""
-    found = segment(pixels, scale, model.wholeness is not None)
-    return _unless_blank(choose(found, *_predict(model, [found]))[0], pixels, scale)
+    """The number on a decoded page, read by one batched predict call; raises the
+    `ImageError` saying why there is none."""
+    number = read_numbers(model, [(pixels, scale)])[0]
+    if isinstance(number, ImageError):
+        raise number
+    return number
 
 
 def read_numbers(model: DigitModel, pages: Sequence[tuple[np.ndarray, float]]
