@@ -240,24 +240,48 @@ def test_photos_the_browser_cannot_show_are_named_by_format_and_read(
         expect(card).to_have_attribute("data-prediction", expected, timeout=JOB_TIMEOUT_MS)
 
 
-def test_a_number_per_image_shows_the_text_and_a_box_per_digit(
-    live: Stack, page: Page, data_dir: Path
-) -> None:
+def upload_number(page: Page, url: str, data_dir: Path, text: str, name: str) -> Locator:
+    """Open the page, choose "A number per image" and upload `text` written in a row of
+    MNIST test digits as the PNG `name`; its card."""
     from core.data import load_split
     from tests.support import encode
     from tests.test_numbers import digits_of, write_row
 
     images, labels = load_split(data_dir, "test", limit=400)
-    number = encode(write_row(digits_of(images, labels, "02139")), "PNG")
-    open_page(page, live.url)
+    number = encode(write_row(digits_of(images, labels, text)), "PNG")
+    open_page(page, url)
     page.get_by_label("A number per image").check()
-    upload(page, [{"name": "zip.png", "mimeType": "image/png", "buffer": number}])
+    upload(page, [{"name": name, "mimeType": "image/png", "buffer": number}])
+    return page.locator(f'.card[data-filename="{name}"]')
 
-    card = page.locator('.card[data-filename="zip.png"]')
+
+def test_a_number_per_image_shows_the_text_and_a_box_per_digit(
+    live: Stack, page: Page, data_dir: Path
+) -> None:
+    card = upload_number(page, live.url, data_dir, "02139", "zip.png")
     expect(card).to_have_attribute("data-prediction", "02139", timeout=JOB_TIMEOUT_MS)
     expect(card.locator(".card__number")).to_have_text("02139")
     expect(card.locator(".card__box")).to_have_count(5)  # one per digit
     expect(card.locator(".card__label")).to_have_count(5)
+
+
+def test_a_long_number_stays_on_one_line_of_its_card(
+    live: Stack, page: Page, data_dir: Path
+) -> None:
+    text = upload_number(page, live.url, data_dir, "8675309", "phone.png").locator(".card__number")
+    expect(text).to_have_text(re.compile(r"^\d{7}$"), timeout=JOB_TIMEOUT_MS)
+    # a range over text has one client rectangle per line the text is laid out on
+    lines = "element => { const r = document.createRange(); r.selectNodeContents(element);" \
+        " return r.getClientRects().length; }"
+    assert text.evaluate(lines) == 1
+
+
+def test_the_legend_says_the_one_threshold_the_cards_use(live: Stack, page: Page) -> None:
+    open_page(page, live.url)
+    percent = round(live.settings.review_below * 100)
+    legend = page.locator(".legend__item dd")
+    expect(legend.nth(0)).to_have_text(f"confidence {percent}% or more")
+    expect(legend.nth(1)).to_have_text(f"below {percent}%, worth a second look")
 
 
 def test_a_mixed_upload_shows_per_file_errors(live: Stack, page: Page) -> None:

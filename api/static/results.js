@@ -116,6 +116,7 @@ function predictionBody(result, kind) {
 function numberBody(result, kind) {
   const body = readingBody("Number read ", "card__digit card__number", result.text,
     result.confidence);
+  body.querySelector(".card__number").style.setProperty("--digits", String(result.text.length));
   const low = result.digits
     .map((d, i) => (d.confidence < LOW_CONFIDENCE ? `digit ${i + 1} (${d.prediction}, runner-up ${d.runner_up})` : null))
     .filter(Boolean);
