@@ -3,7 +3,7 @@
 Each image of a number set (`labels.csv`: `filename,text,kind`, from `eval.numbers`; `--make`
 writes one first) goes through what a worker does in number mode
 (`core.pipeline.predict_files(..., read="number")`: decode, capture front-end, cut search,
-one batched predict) in batches of 64 on one thread. "5 digits" is the CPU per image of the
+two batched predicts) in batches of 64 on one thread. "5 digits" is the CPU per image of the
 5-digit numbers alone (issue 13's target: <= 5 ms per core). "mnist" is the share of the
 numbers whose every digit the model reads right as the MNIST test digit itself (the set's
 `mnist_indices`, from `eval.numbers`): what the page and the cutting cost is the difference.

@@ -13,7 +13,9 @@ and hyphens dropped; in a form's comb field, one group per printed box). Then:
    ink (`core.retrace`: a digit written lighter than its neighbours), and the same search
    keeps whichever reads better;
 2. every piece is normalised exactly as a single digit is (`core.imaging.normalise`) and
-   all candidates of an image are read in one batched `DigitModel.predict` call;
+   read in two batched calls for all the pages of a batch: every group whole first, then
+   the cuts of the groups whose whole reading some cutting could still beat (`PageCuts`,
+   `_beyond_cutting`: the same reading, from fewer pieces);
 3. a reading of one or two digits stands only where the single-digit front-end finds a
    digit on the page too (`FEW_DIGITS`).
 """
@@ -22,6 +24,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from itertools import pairwise
 
 import numpy as np
 
@@ -35,6 +38,7 @@ from core.capture import (
     scaled_box,
 )
 from core.cuts import (
+    Group,
     candidate_cuts,
     cut_piece,
     height_fit,
@@ -122,75 +126,128 @@ class Segmentation:
     """per group: its width over its height (a group without one is read as one digit wide)"""
 
 
-def segment(pixels: np.ndarray, scale: float = 1.0, outline_cuts: bool = False
-            ) -> Segmentation:
-    """A decoded page (`core.imaging.decode_page`) to its candidate digit pieces, with cut
-    points at the valleys of a wide group's outline too when `outline_cuts` (for a model
-    with the whole-digit verifier: more candidates help only when something tells a whole
-    digit from a fragment). Raises `ImageError` for no digit or too many marks."""
-    pixels = np.asarray(pixels)
-    if max(pixels.shape[:2]) <= TINY_SIDE:  # an icon or an MNIST image: one digit
-        digit, box = read_digit(pixels, scale)
-        return Segmentation([digit], [box], [1.0], [0.0], [(1, [(0, 1, 0)])], [1.0])
-    factor = analysis_factor(pixels)
-    page = reduce_blocks(pixels, factor) if factor > 1 else pixels
-    marked = ink_mask(page)
-    ink, mask, threshold, cells = marked.ink, marked.mask, marked.threshold, marked.cells
-    groups = mark_groups(mask, ink) if cells is None else cell_groups(mask, cells)
-    if len(groups) == 1 and cells is None:  # a lone mark may be no digit (`refuse_non_digit`)
-        lone = groups[0]
-        height, width = lone.mask.shape
-        refuse_non_digit(lone.mask, (lone.cols.start, lone.rows.start, width, height),
-                         mask.shape, several=True)
-    # a comb's box is traced into its faint ink already (`ink_mask`)
-    fainter = None if cells is not None else FainterInk(ink, marked.printed, marked.noise,
-                                                         groups)
-    digits: list[np.ndarray] = []
-    boxes: list[Box] = []
-    ratios: list[float] = []
-    shapes: list[float] = []
-    found: list[tuple[int, list[tuple[int, int, int]]]] = []
-    aspects: list[float] = []
-    widths = [g.cols.stop - g.cols.start for g in groups]
-    heights = [g.rows.stop - g.rows.start for g in groups]
-    budget = MAX_CANDIDATES - len(groups)
-    for index, (group, width, typical) in enumerate(
-            zip(groups, widths, typical_widths(widths, heights), strict=True)):
-        cuts, spans = [0, width], [(0, 1)]
-        if cells is None and width > SPLIT_WIDTH * typical and budget > 0:  # a box: one digit
-            local = ink[group.rows, group.cols] * group.mask
-            cuts, spans = candidate_cuts(local, typical, budget, outline_cuts)
-            budget -= len(spans) - 1
-        height = group.rows.stop - group.rows.start
-        candidates = [(group, cuts[start], cuts[stop], start, stop) for start, stop in spans]
-        traced = fainter.traced(index) if fainter is not None and budget > 0 else None
-        if traced is not None:  # the whole group again, in its own fainter ink
-            candidates.append((traced, 0, traced.mask.shape[1], 0, len(cuts) - 1))
-            budget -= 1
-        pieces = []
+class PageCuts:
+    """One page's groups of marks cut into candidate pieces in two rounds: on creation every
+    group whole (and traced into fainter ink, `core.retrace`), then, by `cut`, a group that
+    may hold several digits at its cut points (`core.cuts`). Reading between the rounds
+    spares the cuts of a group whose whole reading no cutting could beat
+    (`read_numbers`)."""
+
+    def __init__(self, pixels: np.ndarray, scale: float = 1.0, outline_cuts: bool = False
+                 ) -> None:
+        """Raises `ImageError` for no digit or too many marks."""
+        self.digits: list[np.ndarray] = []
+        """uint8 (28, 28) each, every candidate piece so far, in the order made"""
+        self.boxes: list[Box] = []
+        self.ratios: list[float] = []
+        self.shapes: list[float] = []
+        self.outline_cuts = outline_cuts
+        pixels = np.asarray(pixels)
+        if max(pixels.shape[:2]) <= TINY_SIDE:  # an icon or an MNIST image: one digit
+            digit, box = read_digit(pixels, scale)
+            self.digits, self.boxes, self.ratios, self.shapes = [digit], [box], [1.0], [0.0]
+            self.groups: list[Group] = []
+            self.budget = 0
+            self.cuts, self.pieces, self.aspects = [[0, 1]], [[(0, 1, 0)]], [1.0]
+            self.splittable: list[int] = []
+            return
+        factor = analysis_factor(pixels)
+        page = reduce_blocks(pixels, factor) if factor > 1 else pixels
+        marked = ink_mask(page)
+        self.ink, self.threshold, self.cells = marked.ink, marked.threshold, marked.cells
+        self.scale = scale * factor
+        mask = marked.mask
+        groups = mark_groups(mask, self.ink) if self.cells is None else cell_groups(mask,
+                                                                                   self.cells)
+        if len(groups) == 1 and self.cells is None:  # a lone mark may be no digit
+            lone = groups[0]
+            height, width = lone.mask.shape
+            refuse_non_digit(lone.mask, (lone.cols.start, lone.rows.start, width, height),
+                             mask.shape, several=True)
+        self.groups = groups
+        # a comb's box is traced into its faint ink already (`ink_mask`)
+        self.fainter = None if self.cells is not None else FainterInk(
+            self.ink, marked.printed, marked.noise, groups)
+        widths = [g.cols.stop - g.cols.start for g in groups]
+        heights = [g.rows.stop - g.rows.start for g in groups]
+        self.typical = typical_widths(widths, heights)
+        self.aspects = [w / h for w, h in zip(widths, heights, strict=True)]
+        self.cuts = [[0, w] for w in widths]
+        """per group: its cut points along its width (its ends until it is cut)"""
+        self.pieces: list[list[tuple[int, int, int]]] = [[] for _ in groups]
+        """per group: its pieces `(from cut point, to cut point, index into digits)`"""
+        self.splittable = [] if self.cells is not None else [
+            g for g, (width, typical) in enumerate(zip(widths, self.typical, strict=True))
+            if width > SPLIT_WIDTH * typical]
+        """the groups wider than `SPLIT_WIDTH` typical digits (a comb field's box holds one
+        digit): they may hold several"""
+        self.budget = MAX_CANDIDATES - len(groups)
+        for index, group in enumerate(groups):
+            whole = [(group, 0, widths[index], 0, 1)]
+            traced = self.fainter.traced(index) if self.fainter and self.budget > 0 else None
+            if traced is not None:  # the whole group again, in its own fainter ink
+                whole.append((traced, 0, traced.mask.shape[1], 0, 1))
+                self.budget -= 1
+            self._add(index, whole)
+
+    def cut(self, index: int) -> None:
+        """Offer group `index` cut at its candidate cut points (within the page's budget)."""
+        if self.budget <= 0:
+            return
+        group, typical = self.groups[index], self.typical[index]
+        local = self.ink[group.rows, group.cols] * group.mask
+        cuts, spans = candidate_cuts(local, typical, self.budget, self.outline_cuts)
+        self.budget -= len(spans) - 1
+        last = len(cuts) - 1
+        self.cuts[index] = cuts
+        self.pieces[index] = [(0, last, i) for _, _, i in self.pieces[index]]
+        self._add(index, [(group, cuts[a], cuts[b], a, b) for a, b in spans
+                          if (a, b) != (0, last)])
+
+    def _add(self, index: int, candidates: list[tuple[Group, int, int, int, int]]) -> None:
+        """Normalise each candidate `(source, left, right, from, to)` of group `index` as a
+        single digit is (`core.imaging.normalise`), leaving out what holds no digit."""
+        cuts, typical = self.cuts[index], self.typical[index]
+        height = self.groups[index].rows.stop - self.groups[index].rows.start
         for source, left, right, start, stop in candidates:
-            piece = cut_piece(ink, source, left, right, threshold)
+            piece = cut_piece(self.ink, source, left, right, self.threshold)
             if piece is None:
                 continue
             try:
-                digits.append(normalise(piece[0]))
+                self.digits.append(normalise(piece[0]))
             except ImageError:
                 continue
-            boxes.append(scaled_box(piece[1], scale * factor))
-            ratios.append((cuts[stop] - cuts[start]) / typical)
-            shapes.append(height_fit(piece[1][3] / max(height, source.mask.shape[0])))
-            pieces.append((start, stop, len(digits) - 1))
-        if any(a == 0 for a, _, _ in pieces):
-            found.append((len(cuts) - 1, pieces))
-            aspects.append(width / height)
-    if not found:
-        raise ImageError(NO_DIGIT)
-    return Segmentation(digits, boxes, ratios, shapes, found, aspects)
+            self.boxes.append(scaled_box(piece[1], self.scale))
+            self.ratios.append((cuts[stop] - cuts[start]) / typical)
+            self.shapes.append(height_fit(piece[1][3] / max(height, source.mask.shape[0])))
+            self.pieces[index].append((start, stop, len(self.digits) - 1))
+
+    def segmentation(self) -> Segmentation:
+        """The candidates so far; raises `ImageError` when no group left a piece."""
+        kept = [g for g, pieces in enumerate(self.pieces) if any(a == 0 for a, _, _ in pieces)]
+        if not kept:
+            raise ImageError(NO_DIGIT)
+        return Segmentation(self.digits, self.boxes, self.ratios, self.shapes,
+                            [(len(self.cuts[g]) - 1, self.pieces[g]) for g in kept],
+                            [self.aspects[g] for g in kept])
+
+
+def segment(pixels: np.ndarray, scale: float = 1.0, outline_cuts: bool = False
+            ) -> Segmentation:
+    """A decoded page (`core.imaging.decode_page`) to all its candidate digit pieces, every
+    group wider than `SPLIT_WIDTH` typical digits cut, with cut points at the valleys of
+    its outline too when `outline_cuts` (for a model with the whole-digit verifier: more
+    candidates help only when something tells a whole digit from a fragment). Raises
+    `ImageError` for no digit or too many marks."""
+    page = PageCuts(pixels, scale, outline_cuts)
+    for index in page.splittable:
+        page.cut(index)
+    return page.segmentation()
 
 
 def read_number(model: DigitModel, pixels: np.ndarray, scale: float = 1.0) -> NumberRead:
-    """The number on a decoded page, read by one batched predict call; raises the
-    `ImageError` saying why there is none."""
+    """The number on a decoded page (`read_numbers` of one page); raises the `ImageError`
+    saying why there is none."""
     number = read_numbers(model, [(pixels, scale)])[0]
     if isinstance(number, ImageError):
         raise number
@@ -200,31 +257,55 @@ def read_number(model: DigitModel, pixels: np.ndarray, scale: float = 1.0) -> Nu
 def read_numbers(model: DigitModel, pages: Sequence[tuple[np.ndarray, float]]
                  ) -> list[NumberRead | ImageError]:
     """Each decoded page `(pixels, scale)` to its number, or the `ImageError` saying why
-    not; the candidate pieces of all pages are read in one predict call."""
-    found: list[Segmentation | ImageError] = []
+    not. Every group is read whole first, the pieces of all pages in one predict call; then
+    the groups that may hold several digits are cut, unless their whole reading already
+    beats any cutting (`_beyond_cutting`: the same reading, often half the pieces), and
+    those pieces are read in a second call."""
+    cut: list[PageCuts | ImageError] = []
     for pixels, scale in pages:
         try:
-            found.append(segment(pixels, scale, model.wholeness is not None))
+            cut.append(PageCuts(pixels, scale, model.wholeness is not None))
         except ImageError as exc:
-            found.append(exc)
-    good = [s for s in found if isinstance(s, Segmentation)]
-    labels, confidence, runner_up, whole = _predict(model, good)
+            cut.append(exc)
+    live = [c for c in cut if isinstance(c, PageCuts)]
+    made = [len(c.digits) for c in live]  # the pieces of round one, per page
+    choices = any(c.splittable or any(len(p) > 1 for p in c.pieces) for c in live)
+    first = _predict(model, [d for c in live for d in c.digits], choices).split(made)
+    for page, readings in zip(live, first, strict=True):
+        for index in page.splittable:
+            if not _beyond_cutting(page, index, readings, model.wholeness is not None):
+                page.cut(index)
+    second = _predict(model, [d for c, n in zip(live, made, strict=True) for d in c.digits[n:]],
+                      True).split([len(c.digits) - n for c, n in zip(live, made, strict=True)])
+    readings = iter([Readings.join(a, b) for a, b in zip(first, second, strict=True)])
     out: list[NumberRead | ImageError] = []
-    offset = 0
-    for item, (pixels, scale) in zip(found, pages, strict=True):
+    for item, (pixels, scale) in zip(cut, pages, strict=True):
         if isinstance(item, ImageError):
             out.append(item)
             continue
-        n = len(item.digits)
-        window = slice(offset, offset + n)
-        number = choose(item, labels[window], confidence[window], runner_up[window],
-                        None if whole is None else whole[window])[0]
-        offset += n
+        read = next(readings)
         try:
+            number = choose(item.segmentation(), read.labels, read.confidence, read.runner_up,
+                            read.whole)[0]
             out.append(_unless_blank(number, pixels, scale))
         except ImageError as exc:
             out.append(exc)
     return out
+
+
+def _beyond_cutting(page: PageCuts, index: int, readings: Readings, verified: bool) -> bool:
+    """Whether group `index`'s best whole reading scores more than any cutting of it could
+    in `choose`: every piece scores at most 0 there, and each piece after the first adds
+    log `SPLIT_PRIOR` < 0, so above that no path of two or more pieces wins; in a group
+    shaped like several digits (`WIDE_GROUP`, with the verifier) pieces are favoured:
+    always cut."""
+    if verified and page.aspects[index] >= WIDE_GROUP:
+        return False
+    fit = _fit(readings.whole, len(readings.labels))
+    scores = [_piece_score(page.ratios[i], page.shapes[i], int(readings.labels[i]),
+                           float(readings.confidence[i]), float(fit[i]))
+              for _, _, i in page.pieces[index]]
+    return bool(scores) and max(scores) > float(np.log(SPLIT_PRIOR))
 
 
 def _unless_blank(number: NumberRead, pixels: np.ndarray, scale: float) -> NumberRead:
@@ -240,20 +321,63 @@ def _unless_blank(number: NumberRead, pixels: np.ndarray, scale: float) -> Numbe
     return number
 
 
-def _predict(model: DigitModel, segmentations: Sequence[Segmentation]
-             ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]:
-    """Labels, confidences, runner-ups and P(whole digit) (None: the model has no
-    verifier) of every candidate piece: their features computed once for both."""
-    digits = [d for s in segmentations for d in s.digits]
+@dataclass(frozen=True)
+class Readings:
+    """The classifier's readings of candidate pieces, one row each."""
+
+    labels: np.ndarray
+    confidence: np.ndarray
+    runner_up: np.ndarray
+    whole: np.ndarray | None
+    """P(whole digit) per piece; None: the model has no verifier, or it was not needed"""
+
+    def split(self, sizes: Sequence[int]) -> list[Readings]:
+        """Consecutive windows of these sizes."""
+        ends = np.cumsum([0, *sizes])
+        return [Readings(self.labels[a:b], self.confidence[a:b], self.runner_up[a:b],
+                         None if self.whole is None else self.whole[a:b])
+                for a, b in pairwise(ends)]
+
+    @staticmethod
+    def join(first: Readings, second: Readings) -> Readings:
+        """`first`'s rows, then `second`'s."""
+        if not len(second.labels):
+            return first
+        if first.whole is None or second.whole is None:
+            whole = None
+        else:
+            whole = np.concatenate([first.whole, second.whole])
+        return Readings(np.concatenate([first.labels, second.labels]),
+                        np.concatenate([first.confidence, second.confidence]),
+                        np.concatenate([first.runner_up, second.runner_up]), whole)
+
+
+def _predict(model: DigitModel, digits: Sequence[np.ndarray], verify: bool) -> Readings:
+    """The readings of `digits`, with P(whole digit) when `verify` (and the model has the
+    verifier): their features computed once for both."""
     if not digits:
         empty = np.zeros(0)
-        return empty.astype(np.int64), empty, empty.astype(np.int64), None
+        return Readings(empty.astype(np.int64), empty, empty.astype(np.int64),
+                        None if model.wholeness is None else empty)
     features = model.features(np.stack(digits))
     predictions = model.predictor.predict(features)
-    whole = model.whole(features) if any(len(s.digits) > len(s.groups) for s in
-                                         segmentations) else None
-    return (np.asarray(predictions.labels), np.asarray(predictions.confidence, np.float64),
-            np.asarray(predictions.runner_up), whole)
+    return Readings(np.asarray(predictions.labels),
+                    np.asarray(predictions.confidence, np.float64),
+                    np.asarray(predictions.runner_up),
+                    model.whole(features) if verify else None)
+
+
+def _fit(whole: np.ndarray | None, count: int) -> np.ndarray:
+    """The verifier's term of each of `count` pieces' scores (`WHOLE_WEIGHT` times the log
+    of its P(whole digit); 0 without it)."""
+    return np.zeros(count) if whole is None else WHOLE_WEIGHT * np.log(np.maximum(whole, 1e-6))
+
+
+def _piece_score(ratio: float, shape: float, label: int, confidence: float, fit: float
+                 ) -> float:
+    """A piece's score in `choose` (log): its confidence, its wholeness, its height's and
+    width's fit to one digit."""
+    return float(np.log(max(confidence, 1e-6))) + fit + shape + width_fit(ratio, label)
 
 
 def choose(found: Segmentation, labels: np.ndarray, confidence: np.ndarray,
@@ -266,8 +390,7 @@ def choose(found: Segmentation, labels: np.ndarray, confidence: np.ndarray,
     search over the cut points); and the pieces chosen. The digits keep the classifier's
     own confidences."""
     chosen: list[int] = []
-    fit = (np.zeros(len(labels)) if whole is None
-           else WHOLE_WEIGHT * np.log(np.maximum(whole, 1e-6)))
+    fit = _fit(whole, len(labels))
     for g, (last, pieces) in enumerate(found.groups):
         wide = whole is not None and g < len(found.aspects) and found.aspects[g] >= WIDE_GROUP
         penalty = float(np.log(WIDE_PRIOR if wide else SPLIT_PRIOR))
@@ -276,10 +399,9 @@ def choose(found: Segmentation, labels: np.ndarray, confidence: np.ndarray,
         back: list[tuple[int, int] | None] = [None] * (last + 1)
         for start, stop, index in sorted(pieces):
             if np.isfinite(best[start]):
-                score = (best[start] + float(np.log(max(confidence[index], 1e-6)))
-                         + float(fit[index]) + found.shapes[index]
-                         + width_fit(found.widths[index], int(labels[index]))
-                         + (penalty if start else 0.0))
+                score = (best[start] + (penalty if start else 0.0) + _piece_score(
+                    found.widths[index], found.shapes[index], int(labels[index]),
+                    float(confidence[index]), float(fit[index])))
                 if score > best[stop]:
                     best[stop], back[stop] = score, (start, index)
         end = last if np.isfinite(best[last]) else int(np.flatnonzero(np.isfinite(best))[-1])

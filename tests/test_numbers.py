@@ -378,6 +378,28 @@ def test_the_work_per_image_is_bounded(mnist_test, small_model):
     assert len(found.digits) <= MAX_CANDIDATES
 
 
+def test_a_group_read_whole_beyond_any_cutting_is_not_cut(mnist_all, small_model,
+                                                         monkeypatch):
+    """Only the cuts that could win are read: the same readings as from every candidate
+    piece, from fewer pieces (a wide 0 read confidently whole costs one piece, not a dozen)."""
+    images, _ = mnist_all
+    pages = [decode_page(eval_numbers.number(kind, 3, n, images)[0], LIMITS)
+             for kind in ("clean", "drift") for n in range(5)]
+    every = [segment(*page, outline_cuts=small_model.wholeness is not None) for page in pages]
+    rows: list[int] = []
+    features = small_model.features
+    monkeypatch.setattr(small_model, "features",
+                        lambda digits: rows.append(len(digits)) or features(digits))
+    read = numbers.read_numbers(small_model, pages)
+    assert sum(rows) < sum(len(found.digits) for found in every)
+    for found, number in zip(every, read, strict=True):
+        all_read = numbers._predict(small_model, found.digits, True)
+        expected, _ = numbers.choose(found, all_read.labels, all_read.confidence,
+                                     all_read.runner_up, all_read.whole)
+        assert [(d.prediction, d.confidence, d.box) for d in number.digits] == [
+            (d.prediction, d.confidence, d.box) for d in expected.digits]
+
+
 def test_encoded_files_go_through_the_pipeline(mnist_test, small_model):
     images, labels = mnist_test
     good = encode(write_row(digits_of(images, labels, "907")), "PNG")
