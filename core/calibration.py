@@ -105,6 +105,19 @@ def review_to_catch(
     return float((confidence < below).mean()), round(float(below), 4)
 
 
+def review_lines(ece: float, catch: float, share: float, below: float, errors: int,
+                 answers: str = "answers", like: str = "images") -> list[str]:
+    """The calibration and review figures as `mnistq evaluate` prints them: the ECE, what a
+    review of the `REVIEW_FRACTION` least confident `answers` catches and, when there are
+    errors, the share to review and the `MNISTQ_REVIEW_BELOW` that catch `REVIEW_GOAL`."""
+    lines = [f"calibration: ECE {ece:.2%}; reviewing the {REVIEW_FRACTION:.0%} least confident "
+             f"{answers} catches {catch:.0%} of the errors"]
+    if errors:
+        lines.append(f"to catch {REVIEW_GOAL:.0%} of the errors, review the {share:.1%} least "
+                     f"confident: MNISTQ_REVIEW_BELOW={below:g} for {like} like these")
+    return lines
+
+
 def review_threshold(confidence: np.ndarray, fraction: float = REVIEW_FRACTION) -> float:
     """The confidence below which `fraction` of these answers fall."""
     return float(np.quantile(np.asarray(confidence, dtype=np.float64), fraction))

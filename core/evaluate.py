@@ -15,9 +15,9 @@ import numpy as np
 from sklearn.metrics import accuracy_score, confusion_matrix, precision_recall_fscore_support
 
 from core.calibration import (
-    REVIEW_GOAL,
     expected_calibration_error,
     review_catch,
+    review_lines,
     review_to_catch,
 )
 from core.imaging import ImageLimits
@@ -80,15 +80,9 @@ class EvaluationReport:
         lines = [
             f"accuracy: {self.accuracy:.2%} ({self.errors} errors in {self.n_images:,} images"
             + (f", {self.failed} of them per-file errors)" if self.failed else ")"),
-            f"calibration: ECE {self.ece:.2%}; reviewing the 2% least confident answers "
-            f"catches {self.review_2pct_catch:.0%} of the errors",
+            *review_lines(self.ece, self.review_2pct_catch, self.review_75pct_share,
+                          self.review_75pct_below, self.errors),
         ]
-        if self.errors:
-            lines.append(
-                f"to catch {REVIEW_GOAL:.0%} of the errors, review the "
-                f"{self.review_75pct_share:.1%} least confident: "
-                f"MNISTQ_REVIEW_BELOW={self.review_75pct_below:g} for images like these"
-            )
         if self.by_kind:
             lines += ["", f"{'kind':<20}{'images':>8}{'accuracy':>10}{'failed':>8}"]
             lines += [

@@ -3,7 +3,9 @@ the images beside it, read through the whole number pipeline (decode, find, spli
 
 Exact match of the whole string overall and by kind, per-digit accuracy (over the numbers
 whose digit count is right), and where the errors come from: segmentation (a wrong number of
-digits) or reading (the right count, a digit misread). For a set made from MNIST test digits
+digits) or reading (the right count, a digit misread); the numbers' calibration and which
+of them a review would flag (ranked by their least confident digit, as the page flags them).
+For a set made from MNIST test digits
 (`eval.numbers`: its `mnist_indices` column), each misread digit is also read as MNIST
 wrote it: what the model misreads there too is the model's; the rest was lost on the way
 (the capture, the front-end, the cut).
@@ -19,10 +21,17 @@ from typing import Any
 
 import numpy as np
 
+from core.calibration import (
+    expected_calibration_error,
+    review_catch,
+    review_lines,
+    review_to_catch,
+)
 from core.imaging import ImageLimits
 from core.labelled_set import LabelsError, labels_rows, read_labels
 from core.model import DigitModel
 from core.pipeline import predict_files
+from core.results import Result
 
 BATCH = 256
 
@@ -115,19 +124,48 @@ class NumberReport:
     by_kind: dict[str, _Tally] = field(default_factory=lambda: defaultdict(_Tally))
     mistakes: list[tuple[str, str, str | None]] = field(default_factory=list)
     """(filename, true text, text read or None)"""
+    confidence: list[float] = field(default_factory=list)
+    """per number: its confidence (0 for a per-file error: the user sees it flagged)"""
+    least: list[float] = field(default_factory=list)
+    """per number: its least confident digit's confidence, by which the page flags it"""
+    correct: list[bool] = field(default_factory=list)
+
+    def add(self, kind: str, filename: str, truth: str, result: Result) -> None:
+        """Score one number read."""
+        read = None if result.error else result.text
+        self.overall.add(truth, read)
+        self.by_kind[kind].add(truth, read)
+        if read != truth:
+            self.mistakes.append((filename, truth, read))
+        self.confidence.append(result.confidence or 0.0)
+        self.least.append(min((d.confidence for d in result.digits or ()), default=0.0))
+        self.correct.append(read == truth)
+
+    def review(self) -> dict[str, float]:
+        """The numbers' calibration (their confidence against exact match), and what a
+        review of those whose least confident digit is lowest catches of the wrong ones
+        (`MNISTQ_REVIEW_BELOW` flags a number on the page by that digit)."""
+        share, below = review_to_catch(self.least, self.correct)
+        return {"ece": expected_calibration_error(self.confidence, self.correct),
+                "review_2pct_catch": review_catch(self.least, self.correct),
+                "review_75pct_share": share, "review_75pct_below": below}
 
     def to_dict(self) -> dict[str, Any]:
-        return {**self.overall.to_dict(),
+        return {**self.overall.to_dict(), **self.review(),
                 "by_kind": {k: t.to_dict() for k, t in sorted(self.by_kind.items())}}
 
     def to_text(self) -> str:
-        o = self.overall.to_dict()
+        o, review = self.overall.to_dict(), self.review()
         lines = [
             f"numbers read exactly: {o['accuracy']:.2%} ({o['errors']} errors in "
             f"{o['numbers']:,} numbers)",
             f"per-digit accuracy (numbers with the right digit count): {o['digit_accuracy']:.2%}",
             f"errors from segmentation (wrong digit count): {o['segmentation_errors']}, from "
             f"reading: {o['reading_errors']} ({o['segmentation_share']:.0%} segmentation)",
+            *review_lines(review["ece"], review["review_2pct_catch"],
+                          review["review_75pct_share"], review["review_75pct_below"],
+                          o["errors"], answers="numbers (by their least confident digit, as "
+                          "the page flags them)", like="numbers"),
         ]
         if o["misread_by_model_alone"] is not None:
             lines.append(f"misread digits: {o['misread_digits']}, of which the model misreads "
@@ -160,11 +198,7 @@ def evaluate_numbers(model: DigitModel, numbers: list[LabelledNumber], limits: I
         items = [(i, n.filename, n.path.read_bytes()) for i, n in enumerate(batch)]
         for labelled, result in zip(batch, predict_files(model, items, limits, read="number"),
                                     strict=True):
-            read = None if result.error else result.text
-            report.overall.add(labelled.text, read)
-            report.by_kind[labelled.kind].add(labelled.text, read)
-            if read != labelled.text:
-                report.mistakes.append((labelled.filename, labelled.text, read))
+            report.add(labelled.kind, labelled.filename, labelled.text, result)
         if progress:
             progress(start + len(batch))
     if sources is not None:

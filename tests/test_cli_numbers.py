@@ -88,6 +88,35 @@ def test_evaluate_tells_the_models_misreadings_from_the_front_ends(small_model_p
     assert json.loads(capsys.readouterr().out)["misread_by_model_alone"] is None
 
 
+def test_evaluate_says_below_which_digit_confidence_to_review_numbers(small_model_path,
+                                                                     number_files, tmp_path,
+                                                                     capsys):
+    # The page flags a number whose least confident digit is under MNISTQ_REVIEW_BELOW: the
+    # evaluation says which value would have flagged the wrong numbers of a labelled set
+    # (here 4096 labelled 4097, and a blank page: "no digit found", flagged as an error).
+    main(["predict", "--read", "number", "--json", "--model", str(small_model_path),
+          str(number_files)])
+    least = {Path(r["filename"]).name: min(d["confidence"] for d in r["digits"])
+             for r in json.loads(capsys.readouterr().out)}
+    for name in least:
+        (tmp_path / name).write_bytes((number_files / name).read_bytes())
+    (tmp_path / "blank.png").write_bytes(encode(np.full((60, 200), 240, np.uint8)))
+    least["blank.png"] = 0.0
+    (tmp_path / "labels.csv").write_text(
+        "filename,text\n02139.png,02139\n4096.png,4097\nblank.png,12\n")
+    argv = ["evaluate", "--model", str(small_model_path), "--set", str(tmp_path), "--read",
+            "number"]
+    assert main([*argv, "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert least["4096.png"] < report["review_75pct_below"]
+    flagged = sum(value < report["review_75pct_below"] for value in least.values())
+    assert report["errors"] == 2 and report["review_75pct_share"] == flagged / 3
+    assert 0 <= report["ece"] <= 1 and 0 <= report["review_2pct_catch"] <= 1
+    main(argv)
+    assert (f"MNISTQ_REVIEW_BELOW={report['review_75pct_below']:g} for numbers like these"
+            in capsys.readouterr().out)
+
+
 def test_evaluate_refuses_bad_labels(small_model_path, tmp_path, capsys):
     (tmp_path / "labels.csv").write_text("filename,text\n../x.png,12\n")
     code = main(["evaluate", "--model", str(small_model_path), "--set", str(tmp_path),
