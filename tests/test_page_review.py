@@ -6,6 +6,7 @@ the arrows and leaves with Escape; the service keeps every answer."""
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -133,16 +134,36 @@ def test_a_person_reviews_the_doubtful_readings_with_the_keyboard(
     expect(corrected.locator(".badge--corrected")).to_have_text(f"Corrected: {wrong}")
 
 
-def test_a_number_is_typed_and_sent_with_enter(doubting_api: Api, page: Page,
-                                               data_dir: Path) -> None:
+def number_file(data_dir: Path, text: str) -> dict:
+    """`text` written in a row of MNIST test digits, as the file input takes it (zip.png)."""
     from core.data import load_split
     from tests.test_numbers import digits_of, write_row
 
     images, labels = load_split(data_dir, "test", limit=400)
-    number = {"name": "zip.png", "mimeType": "image/png",
-              "buffer": encode(write_row(digits_of(images, labels, "4096")))}
+    return {"name": "zip.png", "mimeType": "image/png",
+            "buffer": encode(write_row(digits_of(images, labels, text)))}
+
+
+def test_a_doubtful_numbers_card_names_each_doubtful_digit_under_a_short_badge(
+        doubting_api: Api, page: Page, data_dir: Path) -> None:
+    # Every digit is doubtful here (MNISTQ_REVIEW_BELOW=1): the card's badge says so as for
+    # one digit, and each digit gets a line of its own with its runner-up (it was one badge
+    # of four digits in capitals, wrapped over several lines of a narrow card).
     open_page(page, doubting_api.url)
-    upload_with_keyboard(page, [number], number=True)
+    upload_with_keyboard(page, [number_file(data_dir, "4096")], number=True)
+    card = page.locator('.card[data-filename="zip.png"]')
+    expect(card.locator(".badge--low")).to_have_text("Low confidence", timeout=JOB_TIMEOUT_MS)
+    lines = card.locator(".card__runner")
+    expect(lines).to_have_count(4)
+    for n in range(4):
+        line = re.compile(rf"^digit {n + 1}: \d (>99|\d+)%, runner-up \d$")
+        expect(lines.nth(n)).to_have_text(line)
+
+
+def test_a_number_is_typed_and_sent_with_enter(doubting_api: Api, page: Page,
+                                               data_dir: Path) -> None:
+    open_page(page, doubting_api.url)
+    upload_with_keyboard(page, [number_file(data_dir, "4096")], number=True)
     expect(page.locator("#progress-label")).to_have_text("Done: 1 of 1", timeout=JOB_TIMEOUT_MS)
     read = job_of(page, doubting_api)["results"][0]["text"]
 

@@ -21,6 +21,11 @@ export function percent(confidence) {
   return value > 99.5 && value < 100 ? ">99%" : `${Math.round(value)}%`;
 }
 
+// One digit of a number as the card and the review name it: "digit 4: 9 60%, runner-up 8".
+export function digitLine(digit, index) {
+  return `digit ${index + 1}: ${digit.prediction} ${percent(digit.confidence)}, runner-up ${digit.runner_up}`;
+}
+
 function element(tag, className, text) {
   const node = document.createElement(tag);
   if (className) node.className = className;
@@ -117,10 +122,12 @@ function numberBody(result, kind) {
   const body = readingBody("Number read ", "card__digit card__number", result.text,
     result.confidence);
   body.querySelector(".card__number").style.setProperty("--digits", String(result.text.length));
-  const low = result.digits
-    .map((d, i) => (d.confidence < LOW_CONFIDENCE ? `digit ${i + 1} (${d.prediction}, runner-up ${d.runner_up})` : null))
-    .filter(Boolean);
-  if (kind === "low") body.append(element("p", "badge badge--low", `Low confidence: ${low.join(", ")}`));
+  if (kind !== "low") return body;
+  // The badge as for one digit; under it, each doubtful digit on a line of its own.
+  body.append(element("p", "badge badge--low", "Low confidence"));
+  result.digits.forEach((d, i) => {
+    if (d.confidence < LOW_CONFIDENCE) body.append(element("p", "card__runner", digitLine(d, i)));
+  });
   return body;
 }
 

@@ -3,7 +3,7 @@
 // machine's reading, the arrows move, Escape leaves. Each answer is sent at once
 // (PUT /api/v1/jobs/<id>/results/<index>) and kept by the service.
 
-import { kindOf, percent, thumbnail } from "./results.js";
+import { digitLine, kindOf, percent, thumbnail } from "./results.js";
 
 const $ = (id) => document.getElementById(id);
 
@@ -168,7 +168,5 @@ export class Review {
 }
 
 function runnersUp(result) {
-  return result.digits
-    .map((d, i) => `digit ${i + 1}: ${d.prediction} ${percent(d.confidence)}, runner-up ${d.runner_up}`)
-    .join("; ");
+  return result.digits.map(digitLine).join("; ");
 }
