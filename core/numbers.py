@@ -296,16 +296,24 @@ def read_numbers(model: DigitModel, pages: Sequence[tuple[np.ndarray, float]]
 def _beyond_cutting(page: PageCuts, index: int, readings: Readings, verified: bool) -> bool:
     """Whether group `index`'s best whole reading scores more than any cutting of it could
     in `choose`: every piece scores at most 0 there, and each piece after the first adds
-    log `SPLIT_PRIOR` < 0, so above that no path of two or more pieces wins; in a group
-    shaped like several digits (`WIDE_GROUP`, with the verifier) pieces are favoured:
-    always cut."""
-    if verified and page.aspects[index] >= WIDE_GROUP:
+    `_extra_piece`, so when that is below 0 no path of two or more pieces scores above it;
+    where it is not (a group shaped like several digits, with the verifier), always cut."""
+    extra = _extra_piece(page.aspects[index], verified)
+    if extra >= 0:
         return False
-    fit = _fit(readings.whole, len(readings.labels))
+    mine = [i for _, _, i in page.pieces[index]]
+    fit = _fit(None if readings.whole is None else readings.whole[mine], len(mine))
     scores = [_piece_score(page.ratios[i], page.shapes[i], int(readings.labels[i]),
-                           float(readings.confidence[i]), float(fit[i]))
-              for _, _, i in page.pieces[index]]
-    return bool(scores) and max(scores) > float(np.log(SPLIT_PRIOR))
+                           float(readings.confidence[i]), float(f))
+              for i, f in zip(mine, fit, strict=True)]
+    return bool(scores) and max(scores) > extra
+
+
+def _extra_piece(aspect: float, verified: bool) -> float:
+    """The log weight of each piece after the first in a group of this width over height:
+    `SPLIT_PRIOR`, or `WIDE_PRIOR` in a group shaped like several digits when the model has
+    the verifier (`choose`)."""
+    return float(np.log(WIDE_PRIOR if verified and aspect >= WIDE_GROUP else SPLIT_PRIOR))
 
 
 def _unless_blank(number: NumberRead, pixels: np.ndarray, scale: float) -> NumberRead:
@@ -392,8 +400,8 @@ def choose(found: Segmentation, labels: np.ndarray, confidence: np.ndarray,
     chosen: list[int] = []
     fit = _fit(whole, len(labels))
     for g, (last, pieces) in enumerate(found.groups):
-        wide = whole is not None and g < len(found.aspects) and found.aspects[g] >= WIDE_GROUP
-        penalty = float(np.log(WIDE_PRIOR if wide else SPLIT_PRIOR))
+        penalty = _extra_piece(found.aspects[g] if g < len(found.aspects) else 1.0,
+                               whole is not None)
         best = np.full(last + 1, -np.inf)
         best[0] = 0.0
         back: list[tuple[int, int] | None] = [None] * (last + 1)

@@ -240,18 +240,23 @@ def test_photos_the_browser_cannot_show_are_named_by_format_and_read(
         expect(card).to_have_attribute("data-prediction", expected, timeout=JOB_TIMEOUT_MS)
 
 
-def upload_number(page: Page, url: str, data_dir: Path, text: str, name: str) -> Locator:
-    """Open the page, choose "A number per image" and upload `text` written in a row of
-    MNIST test digits as the PNG `name`; its card."""
+def number_file(data_dir: Path, text: str, name: str = "zip.png") -> dict:
+    """`text` written in a row of MNIST test digits, as the PNG `name` the file input takes."""
     from core.data import load_split
     from tests.support import encode
     from tests.test_numbers import digits_of, write_row
 
     images, labels = load_split(data_dir, "test", limit=400)
-    number = encode(write_row(digits_of(images, labels, text)), "PNG")
+    return {"name": name, "mimeType": "image/png",
+            "buffer": encode(write_row(digits_of(images, labels, text)), "PNG")}
+
+
+def upload_number(page: Page, url: str, data_dir: Path, text: str, name: str) -> Locator:
+    """Open the page, choose "A number per image" and upload `text` written in a row of
+    MNIST test digits as the PNG `name`; its card."""
     open_page(page, url)
     page.get_by_label("A number per image").check()
-    upload(page, [{"name": name, "mimeType": "image/png", "buffer": number}])
+    upload(page, [number_file(data_dir, text, name)])
     return page.locator(f'.card[data-filename="{name}"]')
 
 

@@ -23,6 +23,7 @@ from tests.test_page import (  # noqa: F401  (browser and page are fixtures)
     JOB_TIMEOUT_MS,
     browser,
     image_files,
+    number_file,
     open_page,
     page,
 )
@@ -132,16 +133,6 @@ def test_a_person_reviews_the_doubtful_readings_with_the_keyboard(
     corrected = page.locator(f'#grid .card[data-filename="{first["filename"]}"]')
     expect(corrected).to_have_attribute("data-corrected", str(wrong))
     expect(corrected.locator(".badge--corrected")).to_have_text(f"Corrected: {wrong}")
-
-
-def number_file(data_dir: Path, text: str) -> dict:
-    """`text` written in a row of MNIST test digits, as the file input takes it (zip.png)."""
-    from core.data import load_split
-    from tests.test_numbers import digits_of, write_row
-
-    images, labels = load_split(data_dir, "test", limit=400)
-    return {"name": "zip.png", "mimeType": "image/png",
-            "buffer": encode(write_row(digits_of(images, labels, text)))}
 
 
 def test_a_doubtful_numbers_card_names_each_doubtful_digit_under_a_short_badge(
