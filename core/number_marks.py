@@ -70,8 +70,11 @@ EDGE_HEIGHT = 1.3
 BAR_BAND = 0.35
 """A short mark whose centre is in this top fraction of a digit's height beside it..."""
 BAR_GAP = 0.15
-"""...and at most this many median heights away from it, and at least `BAR_ASPECT` times as
-wide as tall, is the digit's detached bar."""
+"""...and at most this many median heights away from it (`BAR_ABOVE` when right above it,
+over it in x), and at least `BAR_ASPECT` times as wide as tall, is the digit's detached
+bar. So is such a mark over a digit in x with its centre within the rows of the digit's
+tallest part (a 2's base parted from it where a ruled line was taken out)."""
+BAR_ABOVE = 0.3
 BAR_ASPECT = 1.5
 FRAGMENT_HEIGHT = 0.7
 """Pieces under this fraction of the median height, beside a digit, join it."""
@@ -523,23 +526,33 @@ def _join_fragments(members: list[list[int]], boxes: np.ndarray,
 
 def _join_bars(members: list[list[int]], boxes: np.ndarray, median: float
                ) -> list[list[int]]:
-    """A mark too short to be a digit and wider than tall (a stroke across, not a dot),
-    beside a digit's upper part (its centre in the top `BAR_BAND` of the digit's height, at
-    most `BAR_GAP` median heights away across), is that digit's detached bar (a 5's or a
-    7's, lifted with the pen); a hyphen or a point sits lower, between or after the
-    digits."""
+    """A mark too short to be a digit and wider than tall (a stroke across, not a dot) is the
+    detached bar of the digit (any mark tall enough to be kept, a small one too) whose upper
+    part it is beside (its centre in the top `BAR_BAND` of the digit's height, at most
+    `BAR_GAP` median heights away across, or `BAR_ABOVE` right above it: a 5's or a 7's,
+    lifted with the pen), or that it lies over in x within the rows of the digit's tallest
+    part (a 2's base parted from it by a ruled line taken out; not what lies below that
+    part, as a box's line left under the digit); a hyphen or a point sits lower, between
+    or after the digits."""
     extents = _extents(members, boxes)
     heights = extents[:, 2] - extents[:, 0]
     widths = extents[:, 3] - extents[:, 1]
-    digits = np.flatnonzero(heights >= FRAGMENT_HEIGHT * median)
+    digits = np.flatnonzero(heights >= MINOR_HEIGHT * median)
     marks = np.flatnonzero((heights < MINOR_HEIGHT * median) & (widths >= BAR_ASPECT * heights))
+    # the rows of each digit's tallest part: not of what else joined it (a line's remnant)
+    spines = np.array([boxes[max(members[d], key=lambda c: boxes[c, 2] - boxes[c, 0])][[0, 2]]
+                       for d in digits]).reshape(-1, 2)
     owners = {}
     for m in marks if digits.size else ():
         gaps = _gaps(extents, m, digits)
+        over = gaps == 0
         top, bottom = extents[m, 0], extents[m, 2]
-        beside = ((gaps <= BAR_GAP * median)
-                  & ((top + bottom) / 2 <= extents[digits, 0] + BAR_BAND * heights[digits])
-                  & (bottom >= extents[digits, 0] - BAR_GAP * median))
+        centre = (top + bottom) / 2
+        tops = extents[digits, 0]
+        reach = np.where(over, BAR_ABOVE, BAR_GAP) * median
+        beside = ((gaps <= BAR_GAP * median) & (centre <= tops + BAR_BAND * heights[digits])
+                  & (bottom >= tops - reach)) | (over & (centre >= spines[:, 0])
+                                                 & (centre <= spines[:, 1]))
         if beside.any():
             owners[int(m)] = int(digits[np.flatnonzero(beside)[np.argmin(gaps[beside])]])
     return _attached(members, owners)

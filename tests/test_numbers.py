@@ -113,6 +113,43 @@ def test_a_bar_lifted_off_to_the_side_stays_with_its_digit(mnist_test, small_mod
     assert read_number(small_model, page).text == "358"
 
 
+def blocks(*boxes: tuple[int, int, int, int]) -> np.ndarray:
+    """A page's ink mask holding the solid boxes `(top, left, bottom, right)`."""
+    mask = np.zeros((100, 140), dtype=bool)
+    for top, left, bottom, right in boxes:
+        mask[top:bottom, left:right] = True
+    return mask
+
+
+def test_a_digits_base_broken_off_along_a_line_stays_with_its_digit():
+    # Three digits 40 px tall; the middle one's base, parted from it where a ruled line was
+    # taken out, sticks out to its right (under half of it over the digit): a 2's, not a
+    # hyphen's, which lies between the digits.
+    # The middle digit: its top and the stroke down its left side to the foot of the row.
+    mask = blocks((20, 10, 60, 30), (20, 50, 50, 70), (20, 50, 60, 56), (20, 100, 60, 120),
+                  (55, 62, 59, 86))
+    groups = number_marks.mark_groups(mask, mask.astype(np.float32))
+    assert [(g.cols.start, g.cols.stop) for g in groups] == [(10, 30), (50, 86), (100, 120)]
+
+
+def test_a_boxs_line_left_under_a_digit_does_not_join_it():
+    # What the line finder left of a box's bottom line under the middle digit: a piece
+    # mostly under it (one digit with it, as ever) and one sticking out to its left, below
+    # the digit's own strokes, which a base would reach.
+    mask = blocks((20, 10, 60, 30), (20, 50, 52, 70), (20, 100, 60, 120), (54, 58, 57, 72),
+                  (54, 40, 57, 56))
+    groups = number_marks.mark_groups(mask, mask.astype(np.float32))
+    assert [(g.cols.start, g.cols.stop) for g in groups] == [(10, 30), (50, 72), (100, 120)]
+
+
+def test_a_small_digits_bar_lifted_above_it_stays_with_it():
+    # The middle digit is written smaller (two thirds of the others' height), its bar lifted
+    # above it by a sixth of their height: a small 5 whose pen left the paper.
+    mask = blocks((20, 10, 60, 30), (34, 50, 60, 70), (20, 100, 60, 120), (22, 62, 27, 88))
+    groups = number_marks.mark_groups(mask, mask.astype(np.float32))
+    assert [(g.rows.start, g.cols.stop) for g in groups] == [(20, 30), (22, 88), (20, 120)]
+
+
 def test_specks_and_a_decimal_point_are_dropped(mnist_test, small_model):
     images, labels = mnist_test
     page = write_row(digits_of(images, labels, "1234"), gap=0.5)
