@@ -542,17 +542,17 @@ def _join_bars(members: list[list[int]], boxes: np.ndarray, median: float
     # the rows of each digit's tallest part: not of what else joined it (a line's remnant)
     spines = np.array([boxes[max(members[d], key=lambda c: boxes[c, 2] - boxes[c, 0])][[0, 2]]
                        for d in digits]).reshape(-1, 2)
+    tops = extents[digits, 0]
+    bands = tops + BAR_BAND * heights[digits]  # where a bar beside a digit has its centre
     owners = {}
     for m in marks if digits.size else ():
         gaps = _gaps(extents, m, digits)
         over = gaps == 0
         top, bottom = extents[m, 0], extents[m, 2]
         centre = (top + bottom) / 2
-        tops = extents[digits, 0]
         reach = np.where(over, BAR_ABOVE, BAR_GAP) * median
-        beside = ((gaps <= BAR_GAP * median) & (centre <= tops + BAR_BAND * heights[digits])
-                  & (bottom >= tops - reach)) | (over & (centre >= spines[:, 0])
-                                                 & (centre <= spines[:, 1]))
+        beside = ((gaps <= BAR_GAP * median) & (centre <= bands) & (bottom >= tops - reach)
+                  | over & (centre >= spines[:, 0]) & (centre <= spines[:, 1]))
         if beside.any():
             owners[int(m)] = int(digits[np.flatnonzero(beside)[np.argmin(gaps[beside])]])
     return _attached(members, owners)

@@ -122,10 +122,10 @@ def blocks(*boxes: tuple[int, int, int, int]) -> np.ndarray:
 
 
 def test_a_digits_base_broken_off_along_a_line_stays_with_its_digit():
-    # Three digits 40 px tall; the middle one's base, parted from it where a ruled line was
-    # taken out, sticks out to its right (under half of it over the digit): a 2's, not a
-    # hyphen's, which lies between the digits.
-    # The middle digit: its top and the stroke down its left side to the foot of the row.
+    # Three digits 40 px tall, the middle one drawn as its top and the stroke down its left
+    # side to the foot of the row. Its base, parted from it where a ruled line was taken
+    # out, sticks out to its right (under half of it over the digit): a 2's, not a hyphen's,
+    # which lies between the digits.
     mask = blocks((20, 10, 60, 30), (20, 50, 50, 70), (20, 50, 60, 56), (20, 100, 60, 120),
                   (55, 62, 59, 86))
     groups = number_marks.mark_groups(mask, mask.astype(np.float32))
