@@ -51,10 +51,11 @@ from core.number_marks import analysis_factor, cell_groups, ink_mask, mark_group
 from core.results import DigitRead, Result
 from core.retrace import FainterInk
 
-SPLIT_WIDTH = 1.0
+SPLIT_WIDTH = 0.55
 """A group wider than this many times the typical digit width may hold several digits: it
 is offered cuts, and reading chooses (a 1 touching its neighbour makes a pair hardly wider
-than a wide digit; a wide digit read whole keeps its width)."""
+than a wide digit, or narrower than the row's widest digits; a digit read whole keeps its
+width, and a group read confidently whole is not cut at all: `_beyond_cutting`)."""
 FEW_DIGITS = 2
 """A number read with at most this many digits is kept only where the single-digit
 front-end (`core.capture.find_digit`) finds a digit on the page too: its refusals of

@@ -256,11 +256,13 @@ def test_touching_digits_are_split_by_recognition(mnist_test, small_model):
     assert number.text == "4096"
 
 
-@pytest.mark.parametrize(("seed", "n"), [(3, 1), (3, 182), (11, 179)])
+@pytest.mark.parametrize(("seed", "n"), [(3, 1), (3, 182), (11, 179), (11, 89), (11, 93)])
 def test_a_one_touching_its_neighbour_is_offered_a_cut(mnist_all, seed, n):
     # Tight writing: a 1 touching its neighbour (the "21" of "218" and of "2186", a pair of
-    # "89198"), the pair no wider than a wide digit; it is offered cuts like any wider
-    # group, and reading (with the whole-digit verifier) chooses one digit or two.
+    # "89198"), the pair no wider than a wide digit, or even narrower than the row's
+    # typical digit (the "18" of "1856721", the "61" of "612931", read whole as a 0 and a
+    # 4); it is offered cuts like any wider group, and reading (with the whole-digit
+    # verifier) chooses one digit or two.
     pixels, scale = tight_page(mnist_all[0], seed, n)
     first_group_cuts = segment(pixels, scale, outline_cuts=True).groups[0][0]
     assert first_group_cuts > 1
