@@ -1,11 +1,11 @@
 """Cutting a group of touching digits into candidate pieces, and weighing each piece's shape.
 
-A group of ink much wider than one digit may hold several: it is offered cut points (the
-minima of its column projection and the valleys of its outline) and the spans between two
-of them that could be one digit. The pieces are read by the classifier and the cutting
-whose pieces read best wins (`core.numbers.choose`); `height_fit` and `width_fit` say how
-likely a piece's shape is for one digit. The whole-digit verifier (`core.wholeness`) is
-trained on pieces cut the same way.
+A group of ink wider than one digit may hold several: it is offered cut points (the minima
+of its column projection, the valleys of its outline, the ends of a lighter digit's columns)
+and the spans between two of them that could be one digit. The pieces are read by the
+classifier and the cutting whose pieces read best wins (`core.numbers.choose`);
+`height_fit` and `width_fit` say how likely a piece's shape is for one digit. The
+whole-digit verifier (`core.wholeness`) is trained on pieces cut the same way.
 """
 
 from __future__ import annotations
@@ -35,6 +35,11 @@ TYPICAL_ASPECT = 0.7
 """A digit's width over its height when no unsplit neighbour tells better."""
 WIDE_ASPECT = 0.9
 """A digit seldom is wider than this fraction of its height."""
+LIGHT_COLUMNS = 0.5
+"""Columns whose darkest ink is under this fraction of the group's darkest are written
+lighter: a light digit touching a bold one."""
+LIGHT_RUN = 0.25
+"""...when they run this many typical digit widths or more."""
 
 
 @dataclass(frozen=True)
@@ -80,10 +85,10 @@ def width_fit(ratio: float, label: int) -> float:
 def candidate_cuts(ink: np.ndarray, typical: float, budget: int, outline: bool = True
                     ) -> tuple[list[int], list[tuple[int, int]]]:
     """Where a wide group may be cut: its ends, the deepest minima of its column
-    projection (at most `MAX_CUTS`) and, if `outline`, the valleys of its outline
-    (`_contour_valleys`),
-    and the spans between two of them wide enough and narrow enough to be one digit (the
-    whole group always), at most `budget`."""
+    projection (at most `MAX_CUTS`), if `outline` the valleys of its outline
+    (`_contour_valleys`), and where its strokes turn much lighter or darker
+    (`_darkness_steps`); and the spans between two of them wide enough and narrow enough to
+    be one digit (the whole group always), at most `budget`."""
     width = ink.shape[1]
     profile = ndimage.uniform_filter1d(ink.sum(axis=0), 3)
     inner = np.arange(2, width - 2)
@@ -102,6 +107,10 @@ def candidate_cuts(ink: np.ndarray, typical: float, budget: int, outline: bool =
             break
     for x in _contour_valleys(ink > 0, typical, expected) if outline else ():
         if all(abs(x - p) >= max(2, 0.12 * typical) for p in picked):
+            picked.append(x)
+    for x in _darkness_steps(ink, typical):
+        if 0.12 * typical <= x <= width - 0.12 * typical and all(
+                abs(x - p) >= 2 for p in picked):
             picked.append(x)
     cuts = [0, *sorted(picked), width]
     spans = [(a, b) for a in range(len(cuts)) for b in range(a + 1, len(cuts))
@@ -131,6 +140,22 @@ def _contour_valleys(mask: np.ndarray, typical: float, expected: float) -> list[
         order = peaks[np.argsort(-smooth[peaks], kind="stable")]
         found += [int(x) for x in order[: int(np.ceil(expected))]]
     return found
+
+
+def _darkness_steps(ink: np.ndarray, typical: float) -> list[int]:
+    """The ends of each run of columns written much lighter than the group's darkest
+    (`LIGHT_COLUMNS`, at least `LIGHT_RUN` typical widths long): where a light digit
+    touches a bold neighbour. The column projection has its minima inside the light
+    digit, whose ink weighs little, not where it meets the bold one."""
+    peaks = ink.max(axis=0)
+    light = (peaks > 0) & (peaks < LIGHT_COLUMNS * peaks.max())
+    runs, _ = ndimage.label(light)
+    steps: list[int] = []
+    for run in ndimage.find_objects(runs):
+        start, stop = run[0].start, run[0].stop
+        if stop - start >= LIGHT_RUN * typical:
+            steps += [start, stop]
+    return steps
 
 
 def cut_piece(ink: np.ndarray, group: Group, left: int, right: int, threshold: float
