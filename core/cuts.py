@@ -82,11 +82,11 @@ def width_fit(ratio: float, label: int) -> float:
     return -float(np.log(max(ratio, 1e-3) / centre)) ** 2 / (2 * spread**2)
 
 
-def candidate_cuts(ink: np.ndarray, typical: float, budget: int, outline: bool = True
-                    ) -> tuple[list[int], list[tuple[int, int]]]:
+def candidate_cuts(ink: np.ndarray, typical: float, budget: int, outline: bool = True,
+                   light: bool = True) -> tuple[list[int], list[tuple[int, int]]]:
     """Where a wide group may be cut: its ends, the deepest minima of its column
     projection (at most `MAX_CUTS`), if `outline` the valleys of its outline
-    (`_contour_valleys`), and where its strokes turn much lighter or darker
+    (`_contour_valleys`), if `light` where its strokes turn much lighter or darker
     (`_darkness_steps`); and the spans between two of them wide enough and narrow enough to
     be one digit (the whole group always), at most `budget`."""
     width = ink.shape[1]
@@ -108,7 +108,7 @@ def candidate_cuts(ink: np.ndarray, typical: float, budget: int, outline: bool =
     for x in _contour_valleys(ink > 0, typical, expected) if outline else ():
         if all(abs(x - p) >= max(2, 0.12 * typical) for p in picked):
             picked.append(x)
-    for x in _darkness_steps(ink, typical):
+    for x in _darkness_steps(ink, typical) if light else ():
         if 0.12 * typical <= x <= width - 0.12 * typical and all(
                 abs(x - p) >= 2 for p in picked):
             picked.append(x)
