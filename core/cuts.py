@@ -108,6 +108,7 @@ def candidate_cuts(ink: np.ndarray, typical: float, budget: int, outline: bool =
     for x in _contour_valleys(ink > 0, typical, expected) if outline else ():
         if all(abs(x - p) >= max(2, 0.12 * typical) for p in picked):
             picked.append(x)
+    # where the pen changes, kept even beside a projection minimum (inside the pale digit)
     for x in _darkness_steps(ink, typical) if light else ():
         if 0.12 * typical <= x <= width - 0.12 * typical and all(
                 abs(x - p) >= 2 for p in picked):
