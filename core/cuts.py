@@ -40,6 +40,9 @@ LIGHT_COLUMNS = 0.5
 lighter: a light digit touching a bold one."""
 LIGHT_RUN = 0.25
 """...when they run this many typical digit widths or more."""
+CUT_APART = 0.12
+"""Cut points are this many typical digit widths apart at least, and as far from the group's
+ends: closer, the piece between them is a sliver."""
 
 
 @dataclass(frozen=True)
@@ -96,21 +99,22 @@ def candidate_cuts(ink: np.ndarray, typical: float, budget: int, outline: bool =
         return [0, width], [(0, 1)]
     left, right = profile[inner - 1], profile[inner + 1]
     minima = inner[(profile[inner] <= left) & (profile[inner] <= right)]
-    minima = minima[(minima >= 0.12 * typical) & (minima <= width - 0.12 * typical)]
+    apart = CUT_APART * typical
+    minima = minima[(minima >= apart) & (minima <= width - apart)]
     expected = width / typical
     keep = min(MAX_CUTS, int(np.ceil(2.5 * expected)) + 2)
     picked: list[int] = []
     for x in minima[np.argsort(profile[minima], kind="stable")]:
-        if all(abs(int(x) - p) >= max(2, 0.12 * typical) for p in picked):
+        if all(abs(int(x) - p) >= max(2, apart) for p in picked):
             picked.append(int(x))
         if len(picked) == keep:
             break
     for x in _contour_valleys(ink > 0, typical, expected) if outline else ():
-        if all(abs(x - p) >= max(2, 0.12 * typical) for p in picked):
+        if all(abs(x - p) >= max(2, apart) for p in picked):
             picked.append(x)
     # where the pen changes, kept even beside a projection minimum (inside the pale digit)
     for x in _darkness_steps(ink, typical) if light else ():
-        if 0.12 * typical <= x <= width - 0.12 * typical and all(
+        if apart <= x <= width - apart and all(
                 abs(x - p) >= 2 for p in picked):
             picked.append(x)
     cuts = [0, *sorted(picked), width]
