@@ -8,7 +8,9 @@ of them a review would flag (ranked by their least confident digit, as the page 
 For a set made from MNIST test digits
 (`eval.numbers`: its `mnist_indices` column), each misread digit is also read as MNIST
 wrote it: what the model misreads there too is the model's; the rest was lost on the way
-(the capture, the front-end, the cut).
+(the capture, the front-end, the cut). And each wrong number's page is cut again to ask
+whether its right reading was among the candidate pieces: a miss of the cut search (another
+reading scored more), not of the candidates (no piece, or no path of pieces, holds it).
 """
 
 from __future__ import annotations
@@ -27,9 +29,10 @@ from core.calibration import (
     review_lines,
     review_to_catch,
 )
-from core.imaging import ImageLimits
+from core.imaging import ImageError, ImageLimits, decode_page
 from core.labelled_set import LabelsError, labels_rows, read_labels
 from core.model import DigitModel
+from core.numbers import candidates, spells
 from core.pipeline import predict_files
 from core.results import Result
 
@@ -88,6 +91,9 @@ class _Tally:
     misread_alone: int | None = None
     """of the misread digits (`digits` - `digits_right`), those the model misreads on the
     MNIST image they were written from too (None: the set does not say which)"""
+    among_candidates: int = 0
+    """of the wrong numbers, those whose right reading some path of the page's candidate
+    pieces spells (`core.numbers.spells`): the cut search chose another"""
 
     def add(self, truth: str, read: str | None) -> None:
         self.numbers += 1
@@ -113,6 +119,7 @@ class _Tally:
             "segmentation_share": self.segmentation_errors / errors if errors else 0.0,
             "misread_digits": self.digits - self.digits_right,
             "misread_by_model_alone": self.misread_alone,
+            "errors_among_candidates": self.among_candidates,
         }
 
 
@@ -172,16 +179,20 @@ class NumberReport:
                          f"{o['misread_by_model_alone']} on their MNIST images too (`alone`; "
                          "the rest were lost in the capture and the front-end)")
         lines += [
+            f"errors whose right reading was among the candidate pieces: "
+            f"{o['errors_among_candidates']} (`cand.`: the cut search chose another; for the "
+            "rest no candidate piece, or no path of them, holds it)",
             "",
             f"{'kind':<12} {'numbers':>7} {'exact':>8} {'per digit':>9} {'segm.':>6} {'read':>5}"
-            f" {'misread':>7} {'alone':>5}",
+            f" {'misread':>7} {'alone':>5} {'cand.':>5}",
         ]
         for kind, tally in sorted(self.by_kind.items()):
             t = tally.to_dict()
             alone = "-" if t["misread_by_model_alone"] is None else t["misread_by_model_alone"]
             lines.append(f"{kind:<12} {t['numbers']:>7} {t['accuracy']:>8.2%} "
                          f"{t['digit_accuracy']:>9.2%} {t['segmentation_errors']:>6} "
-                         f"{t['reading_errors']:>5} {t['misread_digits']:>7} {alone:>5}")
+                         f"{t['reading_errors']:>5} {t['misread_digits']:>7} {alone:>5} "
+                         f"{t['errors_among_candidates']:>5}")
         return "\n".join(lines)
 
 
@@ -201,9 +212,32 @@ def evaluate_numbers(model: DigitModel, numbers: list[LabelledNumber], limits: I
             report.add(labelled.kind, labelled.filename, labelled.text, result)
         if progress:
             progress(start + len(batch))
+    _count_among_candidates(model, report, numbers, limits)
     if sources is not None:
         _count_misread_alone(model, report, numbers, *sources)
     return report
+
+
+def _count_among_candidates(model: DigitModel, report: NumberReport,
+                            numbers: list[LabelledNumber], limits: ImageLimits) -> None:
+    """Cut every wrong number's page again as the reader cuts it and count, overall and by
+    kind, those whose right reading was among its candidate pieces."""
+    wrong = {name: truth for name, truth, _ in report.mistakes}
+    missed = [n for n in numbers if n.filename in wrong]
+    for start in range(0, len(missed), BATCH):
+        batch = missed[start:start + BATCH]
+        pages, kept = [], []
+        for labelled in batch:
+            try:
+                pages.append(decode_page(labelled.path.read_bytes(), limits))
+            except ImageError:
+                continue
+            kept.append(labelled)
+        for labelled, found in zip(kept, candidates(model, pages), strict=True):
+            if not isinstance(found, ImageError) and spells(found[0], found[1].labels,
+                                                            labelled.text):
+                report.overall.among_candidates += 1
+                report.by_kind[labelled.kind].among_candidates += 1
 
 
 def _count_misread_alone(model: DigitModel, report: NumberReport, numbers: list[LabelledNumber],

@@ -258,10 +258,28 @@ def read_number(model: DigitModel, pixels: np.ndarray, scale: float = 1.0) -> Nu
 def read_numbers(model: DigitModel, pages: Sequence[tuple[np.ndarray, float]]
                  ) -> list[NumberRead | ImageError]:
     """Each decoded page `(pixels, scale)` to its number, or the `ImageError` saying why
-    not. Every group is read whole first, the pieces of all pages in one predict call; then
-    the groups that may hold several digits are cut, unless their whole reading already
-    beats any cutting (`_beyond_cutting`: the same reading, often half the pieces), and
-    those pieces are read in a second call."""
+    not: the reading `choose` finds among the page's `candidates`."""
+    out: list[NumberRead | ImageError] = []
+    for item, (pixels, scale) in zip(candidates(model, pages), pages, strict=True):
+        if isinstance(item, ImageError):
+            out.append(item)
+            continue
+        found, read = item
+        try:
+            number = choose(found, read.labels, read.confidence, read.runner_up, read.whole)[0]
+            out.append(_unless_blank(number, pixels, scale))
+        except ImageError as exc:
+            out.append(exc)
+    return out
+
+
+def candidates(model: DigitModel, pages: Sequence[tuple[np.ndarray, float]]
+               ) -> list[tuple[Segmentation, Readings] | ImageError]:
+    """Each decoded page's candidate pieces and the classifier's readings of them, or the
+    `ImageError` saying why it has none. Every group is read whole first, the pieces of all
+    pages in one predict call; then the groups that may hold several digits are cut, unless
+    their whole reading already beats any cutting (`_beyond_cutting`: the same reading,
+    often half the pieces), and those pieces are read in a second call."""
     cut: list[PageCuts | ImageError] = []
     for pixels, scale in pages:
         try:
@@ -279,16 +297,14 @@ def read_numbers(model: DigitModel, pages: Sequence[tuple[np.ndarray, float]]
     second = _predict(model, [d for c, n in zip(live, made, strict=True) for d in c.digits[n:]],
                       True).split([len(c.digits) - n for c, n in zip(live, made, strict=True)])
     readings = iter([Readings.join(a, b) for a, b in zip(first, second, strict=True)])
-    out: list[NumberRead | ImageError] = []
-    for item, (pixels, scale) in zip(cut, pages, strict=True):
+    out: list[tuple[Segmentation, Readings] | ImageError] = []
+    for item in cut:
         if isinstance(item, ImageError):
             out.append(item)
             continue
         read = next(readings)
         try:
-            number = choose(item.segmentation(), read.labels, read.confidence, read.runner_up,
-                            read.whole)[0]
-            out.append(_unless_blank(number, pixels, scale))
+            out.append((item.segmentation(), read))
         except ImageError as exc:
             out.append(exc)
     return out
@@ -424,6 +440,22 @@ def choose(found: Segmentation, labels: np.ndarray, confidence: np.ndarray,
         DigitRead(int(labels[i]), round(float(confidence[i]), 4), int(runner_up[i]),
                   found.boxes[i], found.digits[i]) for i in chosen)
     return NumberRead(digits), chosen
+
+
+def spells(found: Segmentation, labels: np.ndarray, text: str) -> bool:
+    """Whether some reading of `found` spells `text`: one path of pieces per group, left to
+    right, each piece read as its label (as `choose` reads a group: from its first cut point
+    to its last, or as far as any path goes). Telling a miss of the cut search (the right
+    reading was there, another scored more) from a miss of the candidates."""
+    spelled = {""}
+    for last, pieces in found.groups:
+        paths: dict[int, set[str]] = {0: {""}}
+        for start, stop, index in sorted(pieces):
+            for path in paths.get(start, ()):
+                paths.setdefault(stop, set()).add(path + str(int(labels[index])))
+        ends = paths.get(last) or paths[max(paths)]
+        spelled = {a + b for a in spelled for b in ends if text.startswith(a + b)}
+    return text in spelled
 
 
 def predict_number_files(model: DigitModel, items: Sequence[tuple[int, str, bytes]],

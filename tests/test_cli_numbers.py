@@ -53,6 +53,7 @@ def test_evaluate_a_number_set_by_kind(small_model_path, data_dir, tmp_path, cap
     assert report["numbers"] == 2 * len(KINDS) and set(report["by_kind"]) == set(KINDS)
     assert 0 <= report["accuracy"] <= 1 and 0 <= report["digit_accuracy"] <= 1
     assert report["errors"] == report["segmentation_errors"] + report["reading_errors"]
+    assert 0 <= report["errors_among_candidates"] <= report["errors"]
     main(["evaluate", "--model", str(small_model_path), "--set", str(tmp_path),
           "--read", "number"])
     assert "numbers read exactly" in capsys.readouterr().out
@@ -80,6 +81,9 @@ def test_evaluate_tells_the_models_misreadings_from_the_front_ends(small_model_p
     assert (report["reading_errors"], report["misread_digits"]) == (2, 2)
     assert report["misread_by_model_alone"] == report["by_kind"]["clean"][
         "misread_by_model_alone"] == 1
+    # nor were the labels' digits among the candidates: no piece of "4096" reads as a 7, nor
+    # of "4097" as a 6 (the cut search had no better reading to choose)
+    assert report["errors_among_candidates"] == 0
     main(argv)
     assert "misread digits: 2, of which the model misreads 1" in capsys.readouterr().out
     # a set that does not say which MNIST digits it holds: not known, not guessed

@@ -313,6 +313,19 @@ def test_a_group_shaped_like_two_digits_is_cut_when_its_pieces_read_nearly_as_we
     assert read.text == text
 
 
+@pytest.mark.parametrize(("text", "spelled"), [
+    ("817", True), ("87", True), ("17", False), ("8", False), ("8171", False), ("717", False)])
+def test_spells_tells_a_reading_the_candidates_hold(text, spelled):
+    # Two groups: the first cut at one point (an 8 and a 1, or the pair read whole as an 8),
+    # the second one piece (a 7). A reading takes one path through each group, left to
+    # right: "817" and "87" are there; a reading that leaves a group out is not.
+    blank = np.zeros((28, 28), np.uint8)
+    found = numbers.Segmentation(
+        digits=[blank] * 4, boxes=[(0, 0, 9, 10)] * 4, widths=[1.0] * 4, shapes=[0.0] * 4,
+        groups=[(2, [(0, 1, 0), (1, 2, 1), (0, 2, 2)]), (1, [(0, 1, 3)])])
+    assert numbers.spells(found, np.array([8, 1, 8, 7]), text) is spelled
+
+
 def test_a_blank_page_has_no_digit():
     with pytest.raises(ImageError, match="no digit found"):
         segment(np.full((200, 400), 240, np.uint8))
