@@ -222,7 +222,7 @@ def _count_among_candidates(model: DigitModel, report: NumberReport,
                             numbers: list[LabelledNumber], limits: ImageLimits) -> None:
     """Cut every wrong number's page again as the reader cuts it and count, overall and by
     kind, those whose right reading was among its candidate pieces."""
-    wrong = {name: truth for name, truth, _ in report.mistakes}
+    wrong = {name for name, _, _ in report.mistakes}
     missed = [n for n in numbers if n.filename in wrong]
     for start in range(0, len(missed), BATCH):
         batch = missed[start:start + BATCH]
