@@ -131,6 +131,10 @@ class NumberReport:
     by_kind: dict[str, _Tally] = field(default_factory=lambda: defaultdict(_Tally))
     mistakes: list[tuple[str, str, str | None]] = field(default_factory=list)
     """(filename, true text, text read or None)"""
+    kinds: dict[str, str] = field(default_factory=dict)
+    """per wrong number's filename: its kind"""
+    among: set[str] = field(default_factory=set)
+    """the wrong numbers whose right reading was among their page's candidate pieces"""
     confidence: list[float] = field(default_factory=list)
     """per number: its confidence (0 for a per-file error: the user sees it flagged)"""
     least: list[float] = field(default_factory=list)
@@ -144,6 +148,7 @@ class NumberReport:
         self.by_kind[kind].add(truth, read)
         if read != truth:
             self.mistakes.append((filename, truth, read))
+            self.kinds[filename] = kind
         self.confidence.append(result.confidence or 0.0)
         self.least.append(min((d.confidence for d in result.digits or ()), default=0.0))
         self.correct.append(read == truth)
@@ -159,7 +164,10 @@ class NumberReport:
 
     def to_dict(self) -> dict[str, Any]:
         return {**self.overall.to_dict(), **self.review(),
-                "by_kind": {k: t.to_dict() for k, t in sorted(self.by_kind.items())}}
+                "by_kind": {k: t.to_dict() for k, t in sorted(self.by_kind.items())},
+                "mistakes": [{"filename": name, "kind": self.kinds[name], "text": truth,
+                              "read": read, "among_candidates": name in self.among}
+                             for name, truth, read in self.mistakes]}
 
     def to_text(self) -> str:
         o, review = self.overall.to_dict(), self.review()
@@ -238,6 +246,7 @@ def _count_among_candidates(model: DigitModel, report: NumberReport,
                                                             labelled.text):
                 report.overall.among_candidates += 1
                 report.by_kind[labelled.kind].among_candidates += 1
+                report.among.add(labelled.filename)
 
 
 def _count_misread_alone(model: DigitModel, report: NumberReport, numbers: list[LabelledNumber],

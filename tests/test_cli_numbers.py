@@ -84,6 +84,10 @@ def test_evaluate_tells_the_models_misreadings_from_the_front_ends(small_model_p
     # nor were the labels' digits among the candidates: no piece of "4096" reads as a 7, nor
     # of "4097" as a 6 (the cut search had no better reading to choose)
     assert report["errors_among_candidates"] == 0
+    # and each wrong number is listed, with what was read, to look at
+    assert sorted((m["filename"], m["text"], m["read"], m["among_candidates"])
+                  for m in report["mistakes"]) == [("a.png", "4097", "4096", False),
+                                                   ("b.png", "4096", "4097", False)]
     main(argv)
     assert "misread digits: 2, of which the model misreads 1" in capsys.readouterr().out
     # a set that does not say which MNIST digits it holds: not known, not guessed
