@@ -205,12 +205,12 @@ class PageCuts:
         self._add(index, [(group, cuts[a], cuts[b], a, b) for a, b in spans
                           if (a, b) != (0, last)])
 
-    def _add(self, index: int, candidates: list[tuple[Group, int, int, int, int]]) -> None:
+    def _add(self, index: int, offered: list[tuple[Group, int, int, int, int]]) -> None:
         """Normalise each candidate `(source, left, right, from, to)` of group `index` as a
         single digit is (`core.imaging.normalise`), leaving out what holds no digit."""
         cuts, typical = self.cuts[index], self.typical[index]
         height = self.groups[index].rows.stop - self.groups[index].rows.start
-        for source, left, right, start, stop in candidates:
+        for source, left, right, start, stop in offered:
             piece = cut_piece(self.ink, source, left, right, self.threshold)
             if piece is None:
                 continue
