@@ -129,10 +129,8 @@ class NumberReport:
 
     overall: _Tally = field(default_factory=_Tally)
     by_kind: dict[str, _Tally] = field(default_factory=lambda: defaultdict(_Tally))
-    mistakes: list[tuple[str, str, str | None]] = field(default_factory=list)
-    """(filename, true text, text read or None)"""
-    kinds: dict[str, str] = field(default_factory=dict)
-    """per wrong number's filename: its kind"""
+    mistakes: list[tuple[str, str, str, str | None]] = field(default_factory=list)
+    """(filename, kind, true text, text read or None)"""
     among: set[str] = field(default_factory=set)
     """the wrong numbers whose right reading was among their page's candidate pieces"""
     confidence: list[float] = field(default_factory=list)
@@ -147,8 +145,7 @@ class NumberReport:
         self.overall.add(truth, read)
         self.by_kind[kind].add(truth, read)
         if read != truth:
-            self.mistakes.append((filename, truth, read))
-            self.kinds[filename] = kind
+            self.mistakes.append((filename, kind, truth, read))
         self.confidence.append(result.confidence or 0.0)
         self.least.append(min((d.confidence for d in result.digits or ()), default=0.0))
         self.correct.append(read == truth)
@@ -165,9 +162,9 @@ class NumberReport:
     def to_dict(self) -> dict[str, Any]:
         return {**self.overall.to_dict(), **self.review(),
                 "by_kind": {k: t.to_dict() for k, t in sorted(self.by_kind.items())},
-                "mistakes": [{"filename": name, "kind": self.kinds[name], "text": truth,
-                              "read": read, "among_candidates": name in self.among}
-                             for name, truth, read in self.mistakes]}
+                "mistakes": [{"filename": name, "kind": kind, "text": truth, "read": read,
+                              "among_candidates": name in self.among}
+                             for name, kind, truth, read in self.mistakes]}
 
     def to_text(self) -> str:
         o, review = self.overall.to_dict(), self.review()
@@ -222,7 +219,7 @@ def evaluate_numbers(model: DigitModel, numbers: list[LabelledNumber], limits: I
             progress(start + len(batch))
     _count_among_candidates(model, report, numbers, limits)
     if sources is not None:
-        _count_misread_alone(model, report, numbers, *sources)
+        _count_misread_alone(model, report, *sources)
     return report
 
 
@@ -230,7 +227,7 @@ def _count_among_candidates(model: DigitModel, report: NumberReport,
                             numbers: list[LabelledNumber], limits: ImageLimits) -> None:
     """Cut every wrong number's page again as the reader cuts it and count, overall and by
     kind, those whose right reading was among its candidate pieces."""
-    wrong = {name for name, _, _ in report.mistakes}
+    wrong = {name for name, _, _, _ in report.mistakes}
     missed = [n for n in numbers if n.filename in wrong]
     for start in range(0, len(missed), BATCH):
         batch = missed[start:start + BATCH]
@@ -249,13 +246,12 @@ def _count_among_candidates(model: DigitModel, report: NumberReport,
                 report.among.add(labelled.filename)
 
 
-def _count_misread_alone(model: DigitModel, report: NumberReport, numbers: list[LabelledNumber],
+def _count_misread_alone(model: DigitModel, report: NumberReport,
                          indices: dict[str, list[int]], images: np.ndarray) -> None:
     """Read the MNIST image of every misread digit (the right digit count, a digit wrong)
     in one predict call and count, overall and by kind, those the model misreads there too."""
-    kinds = {n.filename: n.kind for n in numbers}
-    misread = [(kinds[name], int(truth[i]), indices[name][i])
-               for name, truth, read in report.mistakes
+    misread = [(kind, int(truth[i]), indices[name][i])
+               for name, kind, truth, read in report.mistakes
                if read is not None and len(read) == len(truth)
                for i in range(len(truth)) if read[i] != truth[i]]
     labels = (model.predict(images[[index for _, _, index in misread]]).labels if misread
