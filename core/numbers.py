@@ -48,6 +48,7 @@ from core.cuts import (
 from core.imaging import NO_DIGIT, ImageError, ImageLimits, decode_page, normalise
 from core.model import DigitModel
 from core.number_marks import analysis_factor, cell_groups, ink_mask, mark_groups
+from core.number_rows import SEVERAL_ROWS, several_rows
 from core.results import DigitRead, Result
 from core.retrace import FainterInk
 
@@ -136,7 +137,7 @@ class PageCuts:
 
     def __init__(self, pixels: np.ndarray, scale: float = 1.0, outline_cuts: bool = False
                  ) -> None:
-        """Raises `ImageError` for no digit or too many marks."""
+        """Raises `ImageError` for no digit, too many marks or several rows of digits."""
         self.digits: list[np.ndarray] = []
         """uint8 (28, 28) each, every candidate piece so far, in the order made"""
         self.boxes: list[Box] = []
@@ -160,6 +161,10 @@ class PageCuts:
         mask = marked.mask
         groups = mark_groups(mask, self.ink) if self.cells is None else cell_groups(mask,
                                                                                    self.cells)
+        # (two marks one above the other are left to `_unless_blank`: on a blank page,
+        # specks or shade, no digits in any row)
+        if self.cells is None and len(groups) > FEW_DIGITS and several_rows(groups):
+            raise ImageError(SEVERAL_ROWS)
         if len(groups) == 1 and self.cells is None:  # a lone mark may be no digit
             lone = groups[0]
             height, width = lone.mask.shape
@@ -239,7 +244,7 @@ def segment(pixels: np.ndarray, scale: float = 1.0, outline_cuts: bool = False
     group wider than `SPLIT_WIDTH` typical digits cut, with cut points at the valleys of
     its outline too when `outline_cuts` (for a model with the whole-digit verifier: more
     candidates help only when something tells a whole digit from a fragment). Raises
-    `ImageError` for no digit or too many marks."""
+    `ImageError` for no digit, too many marks or several rows of digits."""
     page = PageCuts(pixels, scale, outline_cuts)
     for index in page.splittable:
         page.cut(index)

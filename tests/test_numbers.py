@@ -431,6 +431,30 @@ def test_a_page_of_marks_is_not_a_number():
         segment(page)
 
 
+@pytest.mark.parametrize("below", ["92344", "7"])
+def test_digits_in_several_rows_are_no_number(mnist_test, below):
+    """Two numbers one above the other (a date over an amount) or a digit written under a
+    number: read left to right they would interleave into one confident wrong number."""
+    images, labels = mnist_test
+    top, bottom = (write_row(digits_of(images, labels, text)) for text in ("39065", below))
+    page = np.full((top.shape[0] + bottom.shape[0], top.shape[1]), PAPER, np.uint8)
+    page[:top.shape[0]] = top
+    page[top.shape[0]:, :bottom.shape[1]] = bottom
+    with pytest.raises(ImageError, match="several rows of digits found"):
+        segment(page)
+
+
+@pytest.mark.parametrize("turn", [-5.0, 5.0])
+def test_a_turned_drifting_row_is_one_row(mnist_test, small_model, turn):
+    """A row turned as far as a photo turns it, its baseline drifting, is still one row: its
+    first and last digits need not overlap in height, their neighbours do."""
+    images, labels = mnist_test
+    page = write_row(digits_of(images, labels, "5037146"), rises=[0, 4, 2, 8, 5, 10, 7])
+    turned = np.asarray(Image.fromarray(page).rotate(turn, Image.Resampling.BILINEAR,
+                                                     expand=True, fillcolor=int(PAPER)))
+    assert read_number(small_model, turned).text == "5037146"
+
+
 def test_an_mnist_image_is_a_one_digit_number(mnist_test, small_model):
     images, labels = mnist_test
     number = read_number(small_model, images[0])
@@ -447,7 +471,10 @@ def test_the_work_per_image_is_bounded(mnist_test, small_model):
 def test_a_group_read_whole_beyond_any_cutting_is_not_cut(mnist_all, small_model,
                                                          monkeypatch):
     """Only the cuts that could win are read: the same readings as from every candidate
-    piece, from fewer pieces (a wide 0 read confidently whole costs one piece, not a dozen)."""
+    piece, from fewer pieces (a wide 0 read confidently whole costs one piece, not a dozen).
+    The same up to a pixel of a box: a group and the same group traced into its fainter
+    ink can read alike to the last bits of the float32 kernel, and those bits depend on
+    the batch a piece is predicted in (this machine's BLAS swapped two such 8s)."""
     images, _ = mnist_all
     pages = [decode_page(eval_numbers.number(kind, 3, n, images)[0], LIMITS)
              for kind in ("clean", "drift") for n in range(5)]
@@ -462,8 +489,10 @@ def test_a_group_read_whole_beyond_any_cutting_is_not_cut(mnist_all, small_model
         all_read = numbers._predict(small_model, found.digits, True)
         expected, _ = numbers.choose(found, all_read.labels, all_read.confidence,
                                      all_read.runner_up, all_read.whole)
-        assert [(d.prediction, d.confidence, d.box) for d in number.digits] == [
-            (d.prediction, d.confidence, d.box) for d in expected.digits]
+        assert [(d.prediction, d.confidence) for d in number.digits] == [
+            (d.prediction, d.confidence) for d in expected.digits]
+        assert all(np.abs(np.subtract(d.box, e.box)).max() <= 1
+                   for d, e in zip(number.digits, expected.digits, strict=True))
 
 
 def test_encoded_files_go_through_the_pipeline(mnist_test, small_model):
