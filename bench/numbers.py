@@ -36,7 +36,7 @@ from common.settings import Settings
 from core.imaging import ImageLimits
 from core.model import DigitModel
 from core.pipeline import predict_files
-from eval.numbers import KINDS, make
+from eval.numbers import KINDS, MORE_KINDS, make
 
 NAME = "numbers"
 BATCH = 64
@@ -102,7 +102,7 @@ def measure_job(folder: Path, model_path: Path, count: int, workers: int = 2) ->
 
 
 def render(by_kind: dict) -> str:
-    order = [k for k in (*KINDS, "all", "5 digits") if k in by_kind] + ["overall"]
+    order = [k for k in (*KINDS, *MORE_KINDS, "all", "5 digits") if k in by_kind] + ["overall"]
     rows = []
     for key in order:
         r = by_kind[key]

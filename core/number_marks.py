@@ -44,6 +44,7 @@ from core.capture import (
 from core.comb import box_cells, box_walls, comb_cells, inked_across
 from core.cuts import SLIVER, Group
 from core.imaging import ImageError, extent
+from core.underline import underline
 
 ANALYSIS_SIDE = 1024
 """Pages are analysed at most this many pixels on their longest side: twice the single
@@ -181,6 +182,8 @@ def ink_mask(page: np.ndarray) -> MarkedPage:
     # found by its ends on printed lines (a tall 1 in a comb's box could look like one).
     printed = lines if cells is not None else _unless_within_number(
         lines | box_walls(mask & ~lines, lines), mask)
+    if cells is None:  # a line drawn under the number is taken out as a printed one is
+        printed = printed | underline(mask & ~printed)
     mask &= ~printed
     labels, count = ndimage.label(mask, structure=np.ones((3, 3), dtype=bool))
     if count == 0 and cells is None:

@@ -1,6 +1,6 @@
 """Seeded evaluation sets of numbers: 3 to 7 MNIST *test* digits written in a row.
 
-    python -m eval.numbers --out DIR [--kind KIND] [--count N] [--seed S] [--max-width PX]
+    python -m eval.numbers --out DIR [--kind KIND] [--count N] [--seed S]
 
 writes `DIR/<kind>_<n>.<ext>` and `DIR/labels.csv` (`filename,text,kind,mnist_indices`: the
 MNIST test digits each number is written with, left to right). Every image draws
@@ -11,7 +11,11 @@ set of `count` images is a prefix of a bigger one. The kinds are those of issue 
 - `tight`: neighbours touching or overlapping (tight handwriting);
 - `notebook`: a phone photo of ruled notebook paper (blue lines, ballpoint, uneven light);
 - `comb`: one digit per printed box of a form's comb field;
-- `drift`: size and baseline drifting along the row, the row slightly turned, pencil.
+- `drift`: size and baseline drifting along the row, the row slightly turned, pencil;
+
+and, made only when named (`--kind underlined`, not in `all`):
+
+- `underlined`: a number in ballpoint with a line drawn under it by the same pen.
 
 The paper, lines, ink, light and camera come from the capture generators (`eval.make`).
 """
@@ -43,6 +47,9 @@ from eval.make import (
 )
 
 KINDS = ("clean", "tight", "notebook", "comb", "drift")
+"""The kinds of a set made with `--kind all`, the issue's five."""
+MORE_KINDS = ("underlined",)
+"""Kinds made only when asked for by name (`--kind underlined`)."""
 COLUMNS = ("filename", "text", "kind", "mnist_indices")
 MIN_DIGITS, MAX_DIGITS = 3, 7
 
@@ -238,8 +245,36 @@ def drift(inks: list[np.ndarray], rng: np.random.Generator) -> tuple[bytes, str]
     return _save(pixels, "JPEG", rng), "jpg"
 
 
+def underlined(inks: list[np.ndarray], rng: np.random.Generator) -> tuple[bytes, str]:
+    """A number in ballpoint, a line drawn under it with the same pen (an amount, a total):
+    the digits standing on it or just above it, the line wandering and sloping a little,
+    starting and ending near the number's ends; a phone photo."""
+    height = rng.uniform(30, 90)
+    heights = list(height * rng.uniform(0.92, 1.08, len(inks)))
+    gaps = list(rng.uniform(0.1, 0.4, len(inks)) * height)
+    total = sum(_widths(inks, heights)) + sum(gaps[1:])
+    size, start, base = _canvas(rng, total, height, (0.4, 1.2))
+    w, h = size
+    size = (w, h + round(0.3 * height))
+    cover = _row(inks, heights, gaps, list(base + rng.uniform(-0.03, 0.03, len(inks)) * height),
+                 list(rng.uniform(-4, 4, len(inks))), size, start)
+    xs = np.arange(max(0, round(start - rng.uniform(-0.2, 0.4) * height)),
+                   min(size[0], round(start + total + rng.uniform(-0.2, 0.4) * height)))
+    ys = (base + rng.uniform(0.0, 0.12) * height + rng.uniform(-0.05, 0.05) * (xs - xs[0])
+          + rng.uniform(0, 0.04) * height * np.sin(xs / rng.uniform(20, 60)))
+    pen = max(2, round(rng.uniform(0.05, 0.1) * height))
+    for k in range(pen):
+        rows = np.clip(np.round(ys).astype(int) + k, 0, size[1] - 1)
+        cover[rows, xs] = 1.0
+    page = _paper(size, _tint(rng, rng.uniform(230, 252), 5))
+    _ink_on(page, cover * rng.uniform(0.8, 1.0), _ballpoint(rng))
+    pixels = _camera(page, rng, rng.uniform(1, 4), rng.uniform(0, 0.6))
+    return _save(pixels, "JPEG", rng), "jpg"
+
+
 MAKERS: dict[str, Callable[[list[np.ndarray], np.random.Generator], tuple[bytes, str]]] = {
     "clean": clean, "tight": tight, "notebook": notebook, "comb": comb, "drift": drift,
+    "underlined": underlined,
 }
 
 
@@ -294,7 +329,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m eval.numbers", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", type=Path, required=True)
-    parser.add_argument("--kind", choices=(*KINDS, "all"), default="all")
+    parser.add_argument("--kind", choices=(*KINDS, *MORE_KINDS, "all"), default="all")
     parser.add_argument("--count", type=int, default=200, help="numbers per kind")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--data-dir", type=Path, default=None)

@@ -14,6 +14,7 @@ from core.data import load_split
 from core.imaging import ImageError, ImageLimits, decode_page
 from core.numbers import MAX_CANDIDATES, read_number, segment
 from core.pipeline import predict_files
+from core.underline import underline
 from eval import make as eval_make
 from eval import numbers as eval_numbers
 from tests.pages import photographed, ruled_page
@@ -429,6 +430,38 @@ def test_a_page_of_marks_is_not_a_number():
             page[20 + row * 75:70 + row * 75, 20 + col * 95:50 + col * 95] = 20
     with pytest.raises(ImageError, match="too many marks to read as a number"):
         segment(page)
+
+
+def underlined(page: np.ndarray, gap: int, wave: float = 0.0) -> np.ndarray:
+    """`page` (a row by `write_row`) with a pen's line drawn under its digits, `gap` px
+    below their lowest ink (0: the digits stand on it), 3 px thick, wandering `wave` px."""
+    inked = np.flatnonzero((page < PAPER - 40).any(axis=1))
+    cols = np.flatnonzero((page < PAPER - 40).any(axis=0))
+    out = page.copy()
+    for x in range(cols[0] - 10, cols[-1] + 10):
+        y = inked[-1] + 1 + gap + round(wave * np.sin(x / 37))
+        out[y:y + 3, x] = 20
+    return out
+
+
+@pytest.mark.parametrize("gap, wave, turn", [(0, 0.0, 0.0), (2, 2.5, 4.0), (0, 2.5, -4.0)])
+def test_a_line_drawn_under_a_number_is_no_part_of_it(mnist_test, small_model, gap, wave,
+                                                      turn):
+    """People underline an amount or a total; 7s standing on the line read 2 with it."""
+    images, labels = mnist_test
+    page = underlined(write_row(digits_of(images, labels, "767730"), pad=40), gap, wave)
+    if turn:
+        page = np.asarray(Image.fromarray(page).rotate(turn, Image.Resampling.BILINEAR,
+                                                       expand=True, fillcolor=int(PAPER)))
+    assert read_number(small_model, page).text == "767730"
+
+
+@pytest.mark.parametrize("text, gap", [("2222", -0.1), ("5555", 0.0), ("7", 0.3)])
+def test_digits_own_strokes_are_no_line_drawn_under_them(mnist_test, text, gap):
+    """The bases of touching 2s along a row, a 7's bar: nothing of them is taken out."""
+    images, labels = mnist_test
+    page = write_row(digits_of(images, labels, text), gap=gap)
+    assert not underline(page < PAPER - 60).any()
 
 
 @pytest.mark.parametrize("below", ["92344", "7"])
