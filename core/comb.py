@@ -116,15 +116,18 @@ def _column_cover(band: np.ndarray) -> np.ndarray:
     return ndimage.maximum_filter1d(band.view(np.uint8), 3, axis=1, mode="constant").mean(axis=0)
 
 
-def box_cells(mask: np.ndarray) -> tuple[list[tuple[slice, slice]], np.ndarray] | None:
+def box_cells(mask: np.ndarray, labelled: tuple[np.ndarray, int] | None = None
+              ) -> tuple[list[tuple[slice, slice]], np.ndarray] | None:
     """The boxes of a form field found from its printed outline alone (a lone box, a day's
     or month's two, a comb too small for the line finder), left to right, and the outline's
     pixels (its lines and walls, to take out of the ink); None if the page has none. The
     field is the largest mark of `mask` (cropped to its box when a form's printed rule
     joins it: `_between_walls`) inked along `BOX_SIDE` of each of its four sides, its walls
     (columns inked over `BOX_SIDE` of its height) dividing it into boxes of about equal
-    width, each `BOX_ASPECT` as wide as tall, and no tall mark beside it (`BESIDE`)."""
-    labels, _ = ndimage.label(mask, structure=np.ones((3, 3), dtype=bool))
+    width, each `BOX_ASPECT` as wide as tall, and no tall mark beside it (`BESIDE`).
+    `labelled`: `mask`'s 8-connected components (`ndimage.label`), when the caller has
+    them already."""
+    labels, _ = labelled or ndimage.label(mask, structure=np.ones((3, 3), dtype=bool))
     marks = ndimage.find_objects(labels)
     found = None
     for index, (rows, cols) in enumerate(marks, start=1):

@@ -42,7 +42,7 @@ from core.capture import (
     smaller_than_a_digit,
 )
 from core.comb import box_cells, box_walls, comb_cells, inked_across
-from core.cuts import SLIVER, Group
+from core.cuts import SLIVER, Group, dilated
 from core.imaging import ImageError, extent
 from core.underline import underline
 
@@ -170,11 +170,14 @@ def ink_mask(page: np.ndarray) -> MarkedPage:
     h, w = mask.shape
     side = max(h, w)
     margin = _margin(side)
-    pad = ((0, min(max(0, w - h), margin)), (0, min(max(0, h - w), margin)))
-    padded = [np.pad(m, pad) for m in (mask, *traced)]
-    lines = printed_lines(*padded, ink=np.pad(ink, pad), side=side)[:h, :w]
+    below, right = min(max(0, w - h), margin), min(max(0, h - w), margin)
+    padded = [_pad_after(m, below, right) for m in (mask, *traced)]
+    lines = printed_lines(*padded, ink=_pad_after(ink, below, right), side=side)[:h, :w]
     cells = comb_cells(mask, lines)
-    outlined = box_cells(mask) if cells is None else None
+    # the ink's marks: for a box's outline and, where no printed line is taken out of
+    # them, for the digits' own (below; the same mask labelled once)
+    marks = ndimage.label(mask, structure=np.ones((3, 3), dtype=bool)) if cells is None else None
+    outlined = box_cells(mask, marks) if marks is not None else None
     if outlined is not None:  # a field of a box or two, or too small for the line finder
         cells, outline = outlined
         lines = lines | outline
@@ -184,8 +187,10 @@ def ink_mask(page: np.ndarray) -> MarkedPage:
         lines | box_walls(mask & ~lines, lines), mask)
     if cells is None:  # a line drawn under the number is taken out as a printed one is
         printed = printed | underline(mask & ~printed)
-    mask &= ~printed
-    labels, count = ndimage.label(mask, structure=np.ones((3, 3), dtype=bool))
+    if marks is None or (mask & printed).any():
+        mask &= ~printed
+        marks = ndimage.label(mask, structure=np.ones((3, 3), dtype=bool))
+    labels, count = marks
     if count == 0 and cells is None:
         raise ImageError("no digit found")
     strong = np.bincount(labels[ink >= threshold], minlength=count + 1) > 0
@@ -197,7 +202,7 @@ def ink_mask(page: np.ndarray) -> MarkedPage:
     if cells is None and low < level:
         mask = _light_digits(ink, mask, labels, strong, printed, low)
     # a comb box's faint ink is traced, but not along the printed lines' blurred edges
-    near = ndimage.binary_dilation(printed, iterations=2) if cells else None
+    near = dilated(dilated(printed)) if cells else None  # (`binary_dilation`, iterations=2)
     for (rows, cols), box_lines in zip(cells or (), _box_lines(printed, cells or []),
                                        strict=True):
         # A box holds one digit: its ink is measured against its own darkest, so a faint
@@ -329,8 +334,9 @@ def _light_digits(ink: np.ndarray, mask: np.ndarray, labels: np.ndarray, strong:
     traced, reached = ndimage.label(mask | (ink >= low) & ~printed,
                                     structure=np.ones((3, 3), dtype=bool))
     seeded = np.zeros(reached + 1, dtype=bool)
-    seeded[traced[light[labels]]] = True
-    seeded[traced[mask & ~light[labels]]] = False  # a normal digit's halo: as it was...
+    lit = light[labels]
+    seeded[traced[lit]] = True
+    seeded[traced[mask & ~lit]] = False  # a normal digit's halo: as it was...
     seeded[0] = False
     # ...unless it is the one digit-tall mark its tracing reaches (with fragments of its
     # own, perhaps) and its strokes go on in fainter ink (a pencil lifted for a 7's or a
@@ -362,8 +368,17 @@ def _light_digits(ink: np.ndarray, mask: np.ndarray, labels: np.ndarray, strong:
 def _continued(region: np.ndarray, mark: np.ndarray) -> bool:
     """Whether the faint ink traced from a mark is more of its strokes, not only their
     blurred edges: at least `GROWTH` of the mark's pixels lie beyond two pixels of it."""
-    beyond = region & ~ndimage.binary_dilation(mark, iterations=2)
+    beyond = region & ~dilated(dilated(mark))  # (`binary_dilation`, iterations=2)
     return np.count_nonzero(beyond) >= GROWTH * np.count_nonzero(mark)
+
+
+def _pad_after(values: np.ndarray, below: int, right: int) -> np.ndarray:
+    """`values` with `below` blank rows under it and `right` blank columns beside it
+    (`np.pad`'s zeros, without its overhead: one allocation and one copy)."""
+    height, width = values.shape
+    out = np.zeros((height + below, width + right), dtype=values.dtype)
+    out[:height, :width] = values
+    return out
 
 
 def _margin(side: int) -> int:

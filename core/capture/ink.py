@@ -46,12 +46,14 @@ def ink_against_paper(page: np.ndarray, clip: bool = True) -> np.ndarray:
     stack = page[None] if page.ndim == 2 else np.moveaxis(page, 2, 0)  # (channels, h, w)
     if _light_on_dark(stack):
         stack = 255 - stack if stack.dtype == np.uint8 else 255.0 - stack
-    ink = None
+    # The most absorbed channel is the one least bright against its paper: the smallest
+    # ratio, subtracted from 1 once (1 - x falls as x rises, rounded too: the same numbers).
+    kept = None
     for plane, paper in zip(stack, _papers(stack), strict=True):
-        absorbed = np.maximum(paper, 1.0, out=paper)
-        np.divide(plane, absorbed, out=absorbed)
-        np.subtract(1.0, absorbed, out=absorbed)
-        ink = absorbed if ink is None else np.maximum(ink, absorbed, out=ink)
+        ratio = np.maximum(paper, 1.0, out=paper)
+        np.divide(plane, ratio, out=ratio)
+        kept = ratio if kept is None else np.minimum(kept, ratio, out=kept)
+    ink = np.subtract(1.0, kept, out=kept)
     return np.clip(ink, 0.0 if clip else None, 1.0, out=ink)
 
 
@@ -75,8 +77,9 @@ def _light_on_dark(planes: np.ndarray) -> bool:
     low, ground, high = np.percentile(departures, (0.5, 50.0, 99.5), axis=1)
     up, down = high - ground, ground - low
     best = int(np.argmax(np.maximum(up, down)))  # on a tie, the first channel
-    dark = float(np.median(sample[best])) < DARK_GROUND * 255.0
-    if not (up[best] > down[best] and dark):
+    if not up[best] > down[best]:  # (most pages: the ground's median is not needed)
+        return False
+    if not float(np.median(sample[best])) < DARK_GROUND * 255.0:  # not a dark ground
         return False
     # What departs upwards must be marks, not a lit part of a page in shadow: light marks
     # narrower than the paper window stand out of an opening as much as dark marks out of

@@ -108,8 +108,7 @@ def printed_lines(mask: np.ndarray, rows_mask: np.ndarray | None = None,
     lines = lines_rows | lines_cols
     # Where a stroke crosses a line, the line's pixels between its two sides are ink.
     rest = mask & ~lines
-    crossed = (_closing(rest, _gap(lines_rows, 0), axis=0) & lines_rows & ~lines_cols) | (
-        _closing(rest, _gap(lines_cols, 1), axis=1) & lines_cols & ~lines_rows)
+    crossed = _crossed(rest, lines_rows, lines_cols, 0) | _crossed(rest, lines_cols, lines_rows, 1)
     return _unless_short(lines & ~crossed, length)
 
 
@@ -132,11 +131,16 @@ def _thin_across(across: np.ndarray, thin: np.ndarray, length: int,
     (`THIN_SHARE`: a bold stroke's are no printed line); and how many of those there are."""
     if not across.any():
         return across, across, 0
-    labels, count = ndimage.label(across, structure=np.ones((3, 3), dtype=bool))
+    # on the pieces' box alone: the same pieces, numbered in the same (raster) order
+    box = extent(across)
+    inside = across[box]
+    labels, count = ndimage.label(inside, structure=np.ones((3, 3), dtype=bool))
     spans = np.array([0] + [p[axis].stop - p[axis].start for p in ndimage.find_objects(labels)])
-    lines, mostly = _mostly(labels, count, thin & across, (FRINGE_SHARE, THIN_SHARE))
+    lines, mostly = _mostly(labels, count, thin[box] & inside, (FRINGE_SHARE, THIN_SHARE))
     keep = mostly & (spans >= length)
-    return lines[labels], keep[labels], int(np.count_nonzero(keep))
+    found, kept = np.zeros_like(across), np.zeros_like(across)
+    found[box], kept[box] = lines[labels], keep[labels]
+    return found, kept, int(np.count_nonzero(keep))
 
 
 def _short(line: np.ndarray, axis: int) -> np.ndarray:
@@ -169,7 +173,25 @@ def _mostly(labels: np.ndarray, count: int, some: np.ndarray,
 
 def near_lines(mask: np.ndarray) -> np.ndarray:
     """Pixels within 2 px of `mask` (a 5x5 neighbourhood): beside the printed lines found."""
-    return ndimage.maximum_filter(mask.view(np.uint8), size=5).astype(bool)
+    out = np.zeros_like(mask)
+    box = _grown_extent(mask, 2)
+    if box is not None:
+        out[box] = ndimage.maximum_filter(mask[box].view(np.uint8), size=5)
+    return out
+
+
+def _grown_extent(mask: np.ndarray, margin: int) -> tuple[slice, slice] | None:
+    """The box of the True pixels grown by `margin` on each side (within the page); None
+    when there are none. A filter reaching at most `margin` px either way (a min or max
+    filter at most `2 * margin + 1` wide, or two in turn each half that) finds on it what
+    it finds on the whole page, and nothing outside it: what its edge mode reads past the
+    box's sides is blank either way. The line finder's filters run on it alone (a strip
+    is padded to a square, and the ink is mostly a number in a margin of paper)."""
+    if not mask.any():
+        return None
+    rows, cols = extent(mask)
+    return (slice(max(0, rows.start - margin), rows.stop + margin),
+            slice(max(0, cols.start - margin), cols.stop + margin))
 
 
 def _meeting_ends(runs: np.ndarray, lines: np.ndarray, axis: int) -> np.ndarray:
@@ -211,8 +233,10 @@ def _unless_short(lines: np.ndarray, length: int) -> np.ndarray:
     if not lines.any():
         return lines
     gap = max(3, length // 4)
+    box = _grown_extent(lines, gap)
     for bridge in ((3, gap), (gap, 3)):  # along rows, then along columns
-        joined = ndimage.maximum_filter(lines.view(np.uint8), size=bridge)  # separable: fast
+        # (separable: fast; on the lines' box, the same pieces)
+        joined = ndimage.maximum_filter(lines[box].view(np.uint8), size=bridge)
         pieces = ndimage.find_objects(ndimage.label(joined)[0])
         if any(max(r.stop - r.start, c.stop - c.start) - gap >= length for r, c in pieces):
             return lines
@@ -223,15 +247,43 @@ def _thin(mask: np.ndarray, thickness: int) -> np.ndarray:
     """Ink in no square as wide as a printed line is thick (the crossing of two thin lines
     is thin too; a bold stroke is not)."""
     size = thickness + 1
-    square = ndimage.maximum_filter(ndimage.minimum_filter(mask.view(np.uint8), size), size)
-    return mask & ~square.astype(bool)
+    thin = np.zeros_like(mask)
+    box = _grown_extent(mask, size)
+    if box is not None:
+        ink = mask[box]
+        square = ndimage.maximum_filter(ndimage.minimum_filter(ink.view(np.uint8), size), size)
+        thin[box] = ink & ~square.astype(bool)
+    return thin
+
+
+def _crossed(rest: np.ndarray, lines: np.ndarray, others: np.ndarray, axis: int) -> np.ndarray:
+    """The pixels of `lines` (not of the `others`, the lines the other way) that ink of
+    `rest` on both sides of them across `axis` bridges: where a stroke crosses them.
+    Worked out around the lines only: the closing along `axis` reaches at most its size
+    either way, so a window that much longer than the lines' extent along `axis` (and as
+    wide across) gives the same pixels; none without lines (most pages have lines one way
+    at most)."""
+    if not lines.any():
+        return np.zeros_like(lines)
+    size = _gap(lines, axis)
+    window = list(extent(lines))
+    along = window[axis]
+    window[axis] = slice(max(0, along.start - 2 * size), along.stop + 2 * size)
+    box = tuple(window)
+    out = np.zeros_like(lines)
+    out[box] = _closing(rest[box], size, axis=axis) & lines[box] & ~others[box]
+    return out
 
 
 def _gap(lines: np.ndarray, axis: int) -> int:
     """A little more than the lines' thickness across `axis` (their area over their runs),
     with the +-2 px band they were traced in."""
-    starts = np.count_nonzero(np.diff(lines.view(np.int8), axis=axis, prepend=0) == 1)
-    return int(2 * round(np.count_nonzero(lines) / max(starts, 1) / 2) + 7)
+    pixels = np.count_nonzero(lines)
+    # a run starts at each of its pixels but those that continue one (no diff: cheaper)
+    following = (slice(1, None), slice(None)) if axis == 0 else (slice(None), slice(1, None))
+    preceding = (slice(None, -1), slice(None)) if axis == 0 else (slice(None), slice(None, -1))
+    starts = pixels - np.count_nonzero(lines[following] & lines[preceding])
+    return int(2 * round(pixels / max(starts, 1) / 2) + 7)
 
 
 def _long_runs(mask: np.ndarray, thin: np.ndarray, length: int,
@@ -315,7 +367,10 @@ def _line_angle(thin: np.ndarray, length: int) -> float:
     # All angles' profiles in one bincount (each angle's rows offset past the last's).
     angles = sorted(np.arange(-MAX_TILT, MAX_TILT + 0.01, 1.0), key=abs)
     tans = np.array([np.tan(np.radians(angle)) for angle in angles])
-    shifted = ys[None, :] - np.round(xs[None, :] * tans[:, None]).astype(np.intp)
+    # each angle's shift per column, looked up by the pixels' columns (as many products as
+    # columns, not as pixels)
+    shifts = np.round(np.arange(thin.shape[1])[None, :] * tans[:, None]).astype(np.intp)
+    shifted = ys[None, :] - shifts[:, xs]
     size = int(shifted.max()) + 1
     shifted += np.arange(len(angles))[:, None] * size
     profiles = np.bincount(shifted.ravel(), minlength=len(angles) * size).reshape(-1, size)
