@@ -15,6 +15,7 @@ import itertools
 import numpy as np
 from scipy import ndimage
 
+from core import extremes
 from core.capture import longest_run
 
 WALL_FRACTION = 0.5
@@ -60,8 +61,8 @@ def comb_cells(mask: np.ndarray, lines: np.ndarray) -> list[tuple[slice, slice]]
     length = max(8, int(COMB_LINE * w))
     if longest_run(mask.any(axis=0)) < length:
         return None  # no row holds a straight run that long: inked columns that far apart
-    band = ndimage.maximum_filter1d(mask.view(np.uint8), 3, axis=0)  # a slight tilt
-    eroded = ndimage.minimum_filter1d(band, length, axis=1, mode="constant", cval=0)
+    band = extremes.maximum_filter1d(mask.view(np.uint8), 3, axis=0)  # a slight tilt
+    eroded = extremes.minimum_filter1d(band, length, axis=1, mode="constant", cval=0)
     rows = np.flatnonzero(eroded.any(axis=1))
     if rows.size < 2:
         return None
@@ -113,7 +114,7 @@ def _walls_go_on(mask: np.ndarray, groups: list[np.ndarray], upper: np.ndarray,
 def _column_cover(band: np.ndarray) -> np.ndarray:
     """The share of a band's rows inked in each column, a pixel either way counting (a
     slight tilt); nothing beyond the band's sides."""
-    return ndimage.maximum_filter1d(band.view(np.uint8), 3, axis=1, mode="constant").mean(axis=0)
+    return extremes.maximum_filter1d(band.view(np.uint8), 3, axis=1, mode="constant").mean(axis=0)
 
 
 def box_cells(mask: np.ndarray, labelled: tuple[np.ndarray, int] | None = None
@@ -291,8 +292,8 @@ def box_walls(mask: np.ndarray, lines: np.ndarray) -> np.ndarray:
     rows = np.flatnonzero(lines.any(axis=1))
     length = max(8, int(WALL_FRACTION * (rows.max() - rows.min())))
     values = mask.view(np.uint8)
-    eroded = ndimage.minimum_filter1d(values, length, axis=0, mode="constant", cval=0)
-    runs = ndimage.maximum_filter1d(eroded, length, axis=0, mode="constant", cval=0).astype(bool)
+    eroded = extremes.minimum_filter1d(values, length, axis=0, mode="constant", cval=0)
+    runs = extremes.maximum_filter1d(eroded, length, axis=0, mode="constant", cval=0).astype(bool)
     if not runs.any():
         return runs
     near_lines = ndimage.binary_dilation(lines, iterations=1)

@@ -8,6 +8,7 @@ import numpy as np
 from scipy import ndimage
 from scipy.sparse.csgraph import connected_components
 
+from core import extremes
 from core.capture.lines import (
     LINE_FRACTION,
     LINE_THICKNESS,
@@ -259,7 +260,7 @@ def _faint_band(own: np.ndarray, ink: np.ndarray, median: float, strong: float,
     low = own & (ink < median + BAND_RISE * strong)
     if np.count_nonzero(low) < BAND_SHARE * np.count_nonzero(own):
         return None
-    wide = ndimage.minimum_filter(low.view(np.uint8), max(3, round(LINE_THICKNESS * side)))
+    wide = extremes.minimum_filter(low.view(np.uint8), max(3, round(LINE_THICKNESS * side)))
     return low if wide.any() else None
 
 

@@ -7,6 +7,8 @@ import numpy as np
 from PIL import Image
 from scipy import ndimage
 
+from core import extremes
+
 COARSE_SIDE = 64
 """The paper's colour is estimated on a copy about this size..."""
 PAPER_WINDOW = 0.2
@@ -122,7 +124,10 @@ def _papers(planes: np.ndarray) -> list[np.ndarray]:
     # a vignette or a shadow reaching the edge would then be taken for ink.
     pad = window // 2 + 1
     padded = np.pad(coarse, ((0, 0), (pad, pad), (pad, pad)), mode="edge")
-    paper = ndimage.grey_closing(padded, size=(1, window, window), mode="nearest")
+    # (a grey closing: the window is odd, so its dilation is this maximum filter)
+    box = (1, window, window)
+    paper = extremes.minimum_filter(extremes.maximum_filter(padded, box, mode="nearest"), box,
+                                    mode="nearest")
     paper = ndimage.uniform_filter(paper, size=(1, 3, 3), mode="nearest")[:, pad:-pad, pad:-pad]
     if paper.shape[1:] == (h, w):
         return list(paper)

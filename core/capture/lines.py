@@ -7,6 +7,7 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage
 
+from core import extremes
 from core.capture.ink import MIN_INK
 from core.imaging import extent
 
@@ -176,7 +177,7 @@ def near_lines(mask: np.ndarray) -> np.ndarray:
     out = np.zeros_like(mask)
     box = _grown_extent(mask, 2)
     if box is not None:
-        out[box] = ndimage.maximum_filter(mask[box].view(np.uint8), size=5)
+        out[box] = extremes.maximum_filter(mask[box].view(np.uint8), size=5)
     return out
 
 
@@ -236,7 +237,7 @@ def _unless_short(lines: np.ndarray, length: int) -> np.ndarray:
     box = _grown_extent(lines, gap)
     for bridge in ((3, gap), (gap, 3)):  # along rows, then along columns
         # (separable: fast; on the lines' box, the same pieces)
-        joined = ndimage.maximum_filter(lines[box].view(np.uint8), size=bridge)
+        joined = extremes.maximum_filter(lines[box].view(np.uint8), size=bridge)
         pieces = ndimage.find_objects(ndimage.label(joined)[0])
         if any(max(r.stop - r.start, c.stop - c.start) - gap >= length for r, c in pieces):
             return lines
@@ -251,7 +252,7 @@ def _thin(mask: np.ndarray, thickness: int) -> np.ndarray:
     box = _grown_extent(mask, size)
     if box is not None:
         ink = mask[box]
-        square = ndimage.maximum_filter(ndimage.minimum_filter(ink.view(np.uint8), size), size)
+        square = extremes.maximum_filter(extremes.minimum_filter(ink.view(np.uint8), size), size)
         thin[box] = ink & ~square.astype(bool)
     return thin
 
@@ -300,7 +301,7 @@ def _long_runs(mask: np.ndarray, thin: np.ndarray, length: int,
         return np.zeros_like(mask), np.zeros_like(mask)
     angle = _line_angle(thin, length)
     if angle == 0.0:  # scans and level photos: no shear needed
-        band = ndimage.maximum_filter1d(mask.view(np.uint8), 5, axis=0)
+        band = extremes.maximum_filter1d(mask.view(np.uint8), 5, axis=0)
         sums = band.sum(axis=1)
         if sums.max() < length:  # no row holds a run that long: no lines
             return np.zeros_like(mask), np.zeros_like(mask)
@@ -317,7 +318,7 @@ def _long_runs(mask: np.ndarray, thin: np.ndarray, length: int,
     sheared = np.zeros((h + pad, w), dtype=np.uint8)
     for a, b, down in blocks:
         sheared[down:down + h, a:b] = mask[:, a:b]
-    band = ndimage.maximum_filter1d(sheared, 5, axis=0)
+    band = extremes.maximum_filter1d(sheared, 5, axis=0)
     sums = band.sum(axis=1)
     if sums.max() < length:  # no row holds a run that long: no lines
         return np.zeros_like(mask), np.zeros_like(mask)
@@ -380,13 +381,13 @@ def _line_angle(thin: np.ndarray, length: int) -> float:
 
 
 def _opening(mask: np.ndarray, size: int, axis: int) -> np.ndarray:
-    """Binary opening with a line element (van Herk min/max filters: O(1) per pixel)."""
+    """Binary opening with a line element (`core.extremes`: log2(size) array operations)."""
     values = mask.view(np.uint8) if mask.dtype == bool else mask
-    eroded = ndimage.minimum_filter1d(values, size, axis=axis, mode="constant", cval=0)
-    return ndimage.maximum_filter1d(eroded, size, axis=axis, mode="constant", cval=0).astype(bool)
+    eroded = extremes.minimum_filter1d(values, size, axis=axis, mode="constant", cval=0)
+    return extremes.maximum_filter1d(eroded, size, axis=axis, mode="constant", cval=0).astype(bool)
 
 
 def _closing(mask: np.ndarray, size: int, axis: int) -> np.ndarray:
     values = mask.view(np.uint8)
-    dilated = ndimage.maximum_filter1d(values, size, axis=axis, mode="constant", cval=0)
-    return ndimage.minimum_filter1d(dilated, size, axis=axis, mode="constant", cval=1).astype(bool)
+    dilated = extremes.maximum_filter1d(values, size, axis=axis, mode="constant", cval=0)
+    return extremes.minimum_filter1d(dilated, size, axis=axis, mode="constant", cval=1).astype(bool)

@@ -10,6 +10,7 @@ import numpy as np
 from PIL import Image
 from scipy import ndimage
 
+from core import extremes
 from core.capture.components import digit_components
 from core.capture.ink import (
     MIN_INK,
@@ -158,7 +159,7 @@ def _find_on(page: np.ndarray) -> tuple[np.ndarray, Box]:
             core |= traced_faint & ~kept
             kept = traced_faint
     rows, cols = extent(core if core.any() else kept)
-    near = ndimage.maximum_filter(kept.view(np.uint8), size=3).astype(bool) & ~lines
+    near = extremes.maximum_filter(kept.view(np.uint8), size=3).astype(bool) & ~lines
     crop = even_strokes((ink * near)[rows, cols], threshold) * np.float32(255.0)
     box = (cols.start, rows.start, cols.stop - cols.start, rows.stop - rows.start)
     return crop.astype(np.float32), box
