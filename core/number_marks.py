@@ -441,7 +441,9 @@ def mark_groups(mask: np.ndarray, ink: np.ndarray) -> list[Group]:
         if bottom - top < MINOR_HEIGHT * median:
             continue  # a point, a hyphen, a comma: dropped
         rows, cols = slice(int(top), int(bottom)), slice(int(left), int(right))
-        chosen = np.isin(labels[rows, cols], np.asarray(group) + 1)
+        member = np.zeros(count + 1, dtype=bool)  # (a lookup: np.isin sorts)
+        member[np.asarray(group) + 1] = True
+        chosen = member[labels[rows, cols]]
         groups.append(Group(chosen, rows, cols))
     if not groups:
         raise ImageError("no digit found")

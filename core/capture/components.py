@@ -14,6 +14,7 @@ from core.capture.lines import (
     LINE_THICKNESS,
     MIN_LINE_SIDE,
     near_lines,
+    pixels_of,
 )
 from core.imaging import ImageError, extent
 
@@ -275,7 +276,7 @@ def shaded_marks(labels: np.ndarray, count: int, mask: np.ndarray, ink: np.ndarr
     measured = np.concatenate(([False], which))[labels]
     edges = measured & ~ndimage.binary_erosion(mask, structure=np.ones((3, 3), dtype=bool),
                                                border_value=1)
-    ys, xs = np.nonzero(edges)
+    ys, xs = pixels_of(edges)
     if ys.size == 0:
         return np.zeros(count, dtype=bool)
     level = float(ink[mask].min())

@@ -201,12 +201,12 @@ def _meeting_ends(runs: np.ndarray, lines: np.ndarray, axis: int) -> np.ndarray:
     last position along it. Worked out around the runs only (a page's ruled lines are
     long, its runs few): a line leaving that neighbourhood along its length has no end
     there, unless it leaves the page."""
-    ys, xs = np.nonzero(runs)
-    if ys.size == 0:
+    if not runs.any():
         return np.zeros_like(runs)
+    rows, cols = extent(runs)
     reach = 2 + LINE_END + 1
-    window = (slice(max(0, int(ys.min()) - reach), int(ys.max()) + reach + 1),
-              slice(max(0, int(xs.min()) - reach), int(xs.max()) + reach + 1))
+    window = (slice(max(0, rows.start - reach), rows.stop + reach),
+              slice(max(0, cols.start - reach), cols.stop + reach))
     labels, count = ndimage.label(lines[window], structure=np.ones((3, 3), dtype=bool))
     if count == 0:
         return np.zeros_like(runs)
@@ -356,7 +356,7 @@ def _runs(band: np.ndarray, length: int, width: int,
 def _line_angle(thin: np.ndarray, length: int) -> float:
     """The tilt (degrees) at which rows of thin ink are most concentrated: the angle of the
     page's printed lines (projection profiles, as skew detectors do)."""
-    ys, xs = np.nonzero(thin)
+    ys, xs = pixels_of(thin)
     if ys.size < length:
         return 0.0
     if ys.size > 8_000:
@@ -365,19 +365,23 @@ def _line_angle(thin: np.ndarray, length: int) -> float:
         pick = np.random.default_rng(0).integers(0, ys.size, 8_000)
         ys, xs = ys[pick], xs[pick]
     ys = ys + int(np.ceil(thin.shape[1] * np.tan(np.radians(MAX_TILT)))) + 1
-    # All angles' profiles in one bincount (each angle's rows offset past the last's).
     angles = sorted(np.arange(-MAX_TILT, MAX_TILT + 0.01, 1.0), key=abs)
     tans = np.array([np.tan(np.radians(angle)) for angle in angles])
     # each angle's shift per column, looked up by the pixels' columns (as many products as
-    # columns, not as pixels)
+    # columns, not as pixels); one angle's profile at a time: arrays the size of the sample,
+    # not 21 times it (a large array's pages cost more to fault in than the sums); a score
+    # is a sum of squared counts, exact either way
     shifts = np.round(np.arange(thin.shape[1])[None, :] * tans[:, None]).astype(np.intp)
-    shifted = ys[None, :] - shifts[:, xs]
-    size = int(shifted.max()) + 1
-    shifted += np.arange(len(angles))[:, None] * size
-    profiles = np.bincount(shifted.ravel(), minlength=len(angles) * size).reshape(-1, size)
-    profiles = profiles.astype(np.float64)
-    scores = np.einsum("ij,ij->i", profiles, profiles)
+    profiles = (np.bincount(ys - shift[xs]) for shift in shifts)
+    scores = np.array([np.dot(profile, profile) for profile in profiles])
     return float(angles[int(np.argmax(scores))])  # on a tie, the angle nearer 0 (first)
+
+
+def pixels_of(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """`np.nonzero` of a 2-D mask (rows and columns, in raster order) from its flat
+    indices: the same arrays, for a third of the cost or less."""
+    rows, cols = np.divmod(np.flatnonzero(mask), mask.shape[1])
+    return rows, cols
 
 
 def _opening(mask: np.ndarray, size: int, axis: int) -> np.ndarray:

@@ -1,0 +1,48 @@
+"""`core.extremes` computes ndimage's min and max filters: the same numbers, every mode."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy import ndimage
+
+from core import extremes
+
+SHAPES = [(1,), (2,), (7,), (1, 5), (5, 1), (2, 3), (13, 40), (3, 8, 5)]
+MODES = [("reflect", 0.0), ("nearest", 0.0), ("constant", 0.0), ("constant", 1.0)]
+
+
+def _values(shape: tuple[int, ...], dtype: type, seed: int) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    if dtype is bool:
+        return rng.random(shape) > 0.6
+    values = (rng.random(shape) * 255).astype(dtype)
+    values[values < 60] = 0  # runs of equal values, as in ink
+    return values
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.float32, bool])
+@pytest.mark.parametrize("shape", SHAPES)
+def test_1d_filters_are_ndimage_s(shape: tuple[int, ...], dtype: type) -> None:
+    values = _values(shape, dtype, len(shape))
+    for axis in range(len(shape)):
+        for size in (1, 2, 3, 4, 5, 8, 13, 23, 100):  # wider than the array too
+            for mode, cval in MODES:
+                for ours, theirs in ((extremes.maximum_filter1d, ndimage.maximum_filter1d),
+                                     (extremes.minimum_filter1d, ndimage.minimum_filter1d)):
+                    got = ours(values, size, axis, mode=mode, cval=cval)
+                    want = theirs(values, size, axis, mode=mode, cval=cval)
+                    assert got.dtype == want.dtype and np.array_equal(got, want), (
+                        ours.__name__, axis, size, mode, cval)
+
+
+@pytest.mark.parametrize("size", [1, 3, 6, (3, 9), (9, 3), (1, 5)])
+@pytest.mark.parametrize("mode", ["reflect", "nearest", "constant"])
+def test_2d_filters_are_ndimage_s(size: int | tuple[int, int], mode: str) -> None:
+    values = _values((31, 17), np.uint8, 3)
+    for ours, theirs in ((extremes.maximum_filter, ndimage.maximum_filter),
+                         (extremes.minimum_filter, ndimage.minimum_filter)):
+        got = ours(values, size, mode=mode)
+        want = theirs(values, size=size, mode=mode)
+        assert got.dtype == want.dtype and np.array_equal(got, want)
+    assert extremes.maximum_filter(values, 1) is not values  # a copy, as ndimage's
