@@ -23,18 +23,16 @@ def maximum_filter1d(values: np.ndarray, size: int, axis: int = -1, mode: str = 
                      cval: float = 0.0) -> np.ndarray:
     """`ndimage.maximum_filter1d(values, size, axis, mode=mode, cval=cval)`."""
     out = _extreme1d(values, size, axis, mode, cval, np.maximum)
-    if out is None:
-        return ndimage.maximum_filter1d(values, size, axis, mode=mode, cval=cval)
-    return out
+    return (ndimage.maximum_filter1d(values, size, axis, mode=mode, cval=cval)
+            if out is None else out)
 
 
 def minimum_filter1d(values: np.ndarray, size: int, axis: int = -1, mode: str = "reflect",
                      cval: float = 0.0) -> np.ndarray:
     """`ndimage.minimum_filter1d(values, size, axis, mode=mode, cval=cval)`."""
     out = _extreme1d(values, size, axis, mode, cval, np.minimum)
-    if out is None:
-        return ndimage.minimum_filter1d(values, size, axis, mode=mode, cval=cval)
-    return out
+    return (ndimage.minimum_filter1d(values, size, axis, mode=mode, cval=cval)
+            if out is None else out)
 
 
 def maximum_filter(values: np.ndarray, size: int | Sequence[int], mode: str = "reflect",
