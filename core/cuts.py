@@ -190,12 +190,14 @@ def cut_piece(ink: np.ndarray, group: Group, left: int, right: int, threshold: f
     return evened.astype(np.float32, copy=False), (x, y, crop.shape[1], crop.shape[0])
 
 
-def dilated(mask: np.ndarray) -> np.ndarray:
-    """`ndimage.binary_dilation(mask)` (its cross, one step) by four shifted ORs: the same
-    pixels without its set-up cost, which dominates on a digit-sized mask."""
-    out = mask.copy()
-    out[1:] |= mask[:-1]
-    out[:-1] |= mask[1:]
-    out[:, 1:] |= mask[:, :-1]
-    out[:, :-1] |= mask[:, 1:]
-    return out
+def dilated(mask: np.ndarray, steps: int = 1) -> np.ndarray:
+    """`ndimage.binary_dilation(mask, iterations=steps)` (its cross) by four shifted ORs a
+    step: the same pixels without its set-up cost, which dominates on a digit-sized mask."""
+    for _ in range(steps):
+        grown = mask.copy()
+        grown[1:] |= mask[:-1]
+        grown[:-1] |= mask[1:]
+        grown[:, 1:] |= mask[:, :-1]
+        grown[:, :-1] |= mask[:, 1:]
+        mask = grown
+    return mask

@@ -202,7 +202,7 @@ def ink_mask(page: np.ndarray) -> MarkedPage:
     if cells is None and low < level:
         mask = _light_digits(ink, mask, labels, strong, printed, low)
     # a comb box's faint ink is traced, but not along the printed lines' blurred edges
-    near = dilated(dilated(printed)) if cells else None  # (`binary_dilation`, iterations=2)
+    near = dilated(printed, steps=2) if cells else None
     for (rows, cols), box_lines in zip(cells or (), _box_lines(printed, cells or []),
                                        strict=True):
         # A box holds one digit: its ink is measured against its own darkest, so a faint
@@ -368,7 +368,7 @@ def _light_digits(ink: np.ndarray, mask: np.ndarray, labels: np.ndarray, strong:
 def _continued(region: np.ndarray, mark: np.ndarray) -> bool:
     """Whether the faint ink traced from a mark is more of its strokes, not only their
     blurred edges: at least `GROWTH` of the mark's pixels lie beyond two pixels of it."""
-    beyond = region & ~dilated(dilated(mark))  # (`binary_dilation`, iterations=2)
+    beyond = region & ~dilated(mark, steps=2)
     return np.count_nonzero(beyond) >= GROWTH * np.count_nonzero(mark)
 
 

@@ -32,14 +32,6 @@ LINE_CLEARANCE = 2
 """Pixels kept clear of printed lines: their blurred edges."""
 
 
-def _dilated_by(mask: np.ndarray, steps: int) -> np.ndarray:
-    """`ndimage.binary_dilation(mask, iterations=steps)` (its cross, `steps` times) by
-    `core.cuts.dilated`: the same pixels, for less on a whole page."""
-    for _ in range(steps):
-        mask = dilated(mask)
-    return mask
-
-
 class FainterInk:
     """The groups of one page, each traced into its own fainter ink on demand."""
 
@@ -47,7 +39,7 @@ class FainterInk:
                  groups: list[Group]) -> None:
         self.ink = ink
         self.noise = noise
-        self.clear = (~_dilated_by(printed, LINE_CLEARANCE)
+        self.clear = (~dilated(printed, steps=LINE_CLEARANCE)
                       if printed.any() else np.ones(ink.shape, dtype=bool))
         self.owners = np.zeros(ink.shape, dtype=np.int32)
         for number, group in enumerate(groups, start=1):

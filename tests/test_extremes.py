@@ -1,4 +1,5 @@
-"""`core.extremes` computes ndimage's min and max filters: the same numbers, every mode."""
+"""`core.extremes` computes ndimage's min and max filters, and `core.cuts.dilated` its binary
+dilation: the same numbers, every mode."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import pytest
 from scipy import ndimage
 
 from core import extremes
+from core.cuts import dilated
 
 SHAPES = [(1,), (2,), (7,), (1, 5), (5, 1), (2, 3), (13, 40), (3, 8, 5)]
 MODES = [("reflect", 0.0), ("nearest", 0.0), ("constant", 0.0), ("constant", 1.0)]
@@ -46,3 +48,11 @@ def test_2d_filters_are_ndimage_s(size: int | tuple[int, int], mode: str) -> Non
         want = theirs(values, size=size, mode=mode)
         assert got.dtype == want.dtype and np.array_equal(got, want)
     assert extremes.maximum_filter(values, 1) is not values  # a copy, as ndimage's
+
+
+@pytest.mark.parametrize("steps", [1, 2, 3, 5])
+def test_dilated_is_ndimage_s_binary_dilation(steps: int) -> None:
+    mask = _values((29, 41), bool, steps) & _values((29, 41), bool, steps + 10)
+    got = dilated(mask, steps=steps)
+    assert np.array_equal(got, ndimage.binary_dilation(mask, iterations=steps))
+    assert got is not mask
