@@ -15,7 +15,8 @@ set of `count` images is a prefix of a bigger one. The kinds are those of issue 
 
 and, made only when named (`--kind underlined`, not in `all`):
 
-- `underlined`: a number in ballpoint with a line drawn under it by the same pen.
+- `underlined`: a number in ballpoint with a line drawn under it by the same pen;
+- `crossed`: the same, the line drawn a little high, through the lowest digits' feet.
 
 The paper, lines, ink, light and camera come from the capture generators (`eval.make`).
 """
@@ -48,7 +49,7 @@ from eval.make import (
 
 KINDS = ("clean", "tight", "notebook", "comb", "drift")
 """The kinds of a set made with `--kind all`, the issue's five."""
-MORE_KINDS = ("underlined",)
+MORE_KINDS = ("underlined", "crossed")
 """Kinds made only when asked for by name (`--kind underlined`)."""
 COLUMNS = ("filename", "text", "kind", "mnist_indices")
 MIN_DIGITS, MAX_DIGITS = 3, 7
@@ -249,6 +250,19 @@ def underlined(inks: list[np.ndarray], rng: np.random.Generator) -> tuple[bytes,
     """A number in ballpoint, a line drawn under it with the same pen (an amount, a total):
     the digits standing on it or just above it, the line wandering and sloping a little,
     starting and ending near the number's ends; a phone photo."""
+    return _with_line(inks, rng, (0.0, 0.12))
+
+
+def crossed(inks: list[np.ndarray], rng: np.random.Generator) -> tuple[bytes, str]:
+    """`underlined`, the line drawn a little high: through the feet of the digits reaching
+    lowest, 5-20% of the digits' height above the row's foot."""
+    return _with_line(inks, rng, (-0.2, -0.05))
+
+
+def _with_line(inks: list[np.ndarray], rng: np.random.Generator, below: tuple[float, float]
+               ) -> tuple[bytes, str]:
+    """A number in ballpoint and a line by the same pen `below` (a range, in digit heights)
+    the row's foot; a phone photo."""
     height = rng.uniform(30, 90)
     heights = list(height * rng.uniform(0.92, 1.08, len(inks)))
     gaps = list(rng.uniform(0.1, 0.4, len(inks)) * height)
@@ -260,7 +274,7 @@ def underlined(inks: list[np.ndarray], rng: np.random.Generator) -> tuple[bytes,
                  list(rng.uniform(-4, 4, len(inks))), size, start)
     xs = np.arange(max(0, round(start - rng.uniform(-0.2, 0.4) * height)),
                    min(size[0], round(start + total + rng.uniform(-0.2, 0.4) * height)))
-    ys = (base + rng.uniform(0.0, 0.12) * height + rng.uniform(-0.05, 0.05) * (xs - xs[0])
+    ys = (base + rng.uniform(*below) * height + rng.uniform(-0.05, 0.05) * (xs - xs[0])
           + rng.uniform(0, 0.04) * height * np.sin(xs / rng.uniform(20, 60)))
     pen = max(2, round(rng.uniform(0.05, 0.1) * height))
     for k in range(pen):
@@ -274,7 +288,7 @@ def underlined(inks: list[np.ndarray], rng: np.random.Generator) -> tuple[bytes,
 
 MAKERS: dict[str, Callable[[list[np.ndarray], np.random.Generator], tuple[bytes, str]]] = {
     "clean": clean, "tight": tight, "notebook": notebook, "comb": comb, "drift": drift,
-    "underlined": underlined,
+    "underlined": underlined, "crossed": crossed,
 }
 
 

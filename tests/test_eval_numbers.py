@@ -6,7 +6,7 @@ import csv
 from pathlib import Path
 
 from core.data import load_split
-from eval.numbers import KINDS, MAX_DIGITS, MIN_DIGITS, make, written
+from eval.numbers import KINDS, MAX_DIGITS, MIN_DIGITS, MORE_KINDS, make, written
 
 
 def test_same_seed_same_bytes_and_a_smaller_set_is_a_prefix(data_dir: Path, tmp_path: Path):
@@ -17,12 +17,13 @@ def test_same_seed_same_bytes_and_a_smaller_set_is_a_prefix(data_dir: Path, tmp_
 
 
 def test_labels_list_every_kind_with_its_text(data_dir: Path, tmp_path: Path):
-    for kind in KINDS:
+    kinds = (*KINDS, *MORE_KINDS)
+    for kind in kinds:
         make(tmp_path, kind, 2, seed=1, data_dir=data_dir)
     with (tmp_path / "labels.csv").open(newline="") as f:
         rows = list(csv.DictReader(f))
     assert list(rows[0]) == ["filename", "text", "kind", "mnist_indices"]
-    assert sorted({r["kind"] for r in rows}) == sorted(KINDS) and len(rows) == 2 * len(KINDS)
+    assert sorted({r["kind"] for r in rows}) == sorted(kinds) and len(rows) == 2 * len(kinds)
     for row in rows:
         assert row["text"].isdigit() and MIN_DIGITS <= len(row["text"]) <= MAX_DIGITS
         assert len(row["mnist_indices"].split()) == len(row["text"])

@@ -432,13 +432,14 @@ def test_a_page_of_marks_is_not_a_number():
         segment(page)
 
 
-def underlined(page: np.ndarray, gap: int, wave: float = 0.0) -> np.ndarray:
+def underlined(page: np.ndarray, gap: int, wave: float = 0.0, past: int = 10) -> np.ndarray:
     """`page` (a row by `write_row`) with a pen's line drawn under its digits, `gap` px
-    below their lowest ink (0: the digits stand on it), 3 px thick, wandering `wave` px."""
+    below their lowest ink (0: the digits stand on it), 3 px thick, wandering `wave` px,
+    running `past` px beyond the digits' ends (negative: stopping short of them)."""
     inked = np.flatnonzero((page < PAPER - 40).any(axis=1))
     cols = np.flatnonzero((page < PAPER - 40).any(axis=0))
     out = page.copy()
-    for x in range(cols[0] - 10, cols[-1] + 10):
+    for x in range(cols[0] - past, cols[-1] + past):
         y = inked[-1] + 1 + gap + round(wave * np.sin(x / 37))
         out[y:y + 3, x] = 20
     return out
@@ -456,11 +457,35 @@ def test_a_line_drawn_under_a_number_is_no_part_of_it(mnist_test, small_model, g
     assert read_number(small_model, page).text == "767730"
 
 
-@pytest.mark.parametrize("text, gap", [("2222", -0.1), ("5555", 0.0), ("7", 0.3)])
-def test_digits_own_strokes_are_no_line_drawn_under_them(mnist_test, text, gap):
-    """The bases of touching 2s along a row, a 7's bar: nothing of them is taken out."""
+@pytest.mark.parametrize("text, gap", [("9419", -8), ("4747", -12), ("5410", -12), ("767730", -12)])
+def test_a_line_crossed_by_the_digits_feet_is_no_part_of_them(mnist_test, small_model, text,
+                                                              gap):
+    """A line drawn a little high, wandering, through the feet of the digits reaching
+    lowest: along them the lowest ink is theirs, so the line shows only in pieces between
+    them, none as long as the number."""
     images, labels = mnist_test
-    page = write_row(digits_of(images, labels, text), gap=gap)
+    page = underlined(write_row(digits_of(images, labels, text), pad=40), gap, wave=1.5)
+    assert read_number(small_model, page).text == text
+
+
+@pytest.mark.parametrize("gap", [-2, 2])
+def test_a_short_line_under_a_short_number_is_no_part_of_it(mnist_test, small_model, gap):
+    """A line under three digits, stopping short of their ends: it is measured against the
+    digits above it, not against digits, gap and line together."""
+    images, labels = mnist_test
+    page = underlined(write_row(digits_of(images, labels, "707"), pad=40), gap, past=-15)
+    assert read_number(small_model, page).text == "707"
+
+
+@pytest.mark.parametrize("text, gap, slant", [("2222", -0.1, 0), ("5555", 0.0, 0), ("7", 0.3, 0),
+                                              ("451", 0.3, 40), ("4", 0.3, 35)])
+def test_digits_own_strokes_are_no_line_drawn_under_them(mnist_test, text, gap, slant):
+    """The bases of touching 2s along a row, a 7's bar, a 1 or a 4's stroke written
+    slanting: nothing of them is taken out."""
+    images, labels = mnist_test
+    digits = digits_of(images, labels, text)
+    digits[-1] = np.asarray(Image.fromarray(digits[-1]).rotate(slant, expand=True))
+    page = write_row(digits, gap=gap)
     assert not underline(page < PAPER - 60).any()
 
 
