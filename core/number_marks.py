@@ -43,6 +43,7 @@ from core.capture import (
 )
 from core.comb import box_cells, box_walls, comb_cells, inked_across
 from core.cuts import SLIVER, Group, dilated
+from core.enclosure import enclosure
 from core.imaging import ImageError, extent
 from core.underline import underline
 
@@ -185,7 +186,8 @@ def ink_mask(page: np.ndarray) -> MarkedPage:
     # found by its ends on printed lines (a tall 1 in a comb's box could look like one).
     printed = lines if cells is not None else _unless_within_number(
         lines | box_walls(mask & ~lines, lines), mask)
-    if cells is None:  # a line drawn under the number is taken out as a printed one is
+    if cells is None:  # a ring drawn around the number, a line under it: printed too
+        printed = printed | enclosure(mask & ~printed)
         printed = printed | underline(mask & ~printed)
     if marks is None or (mask & printed).any():
         mask &= ~printed

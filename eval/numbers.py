@@ -16,7 +16,8 @@ set of `count` images is a prefix of a bigger one. The kinds are those of issue 
 and, made only when named (`--kind underlined`, not in `all`):
 
 - `underlined`: a number in ballpoint with a line drawn under it by the same pen;
-- `crossed`: the same, the line drawn a little high, through the lowest digits' feet.
+- `crossed`: the same, the line drawn a little high, through the lowest digits' feet;
+- `circled`: a number in ballpoint with a ring drawn around it by the same pen.
 
 The paper, lines, ink, light and camera come from the capture generators (`eval.make`).
 """
@@ -49,7 +50,7 @@ from eval.make import (
 
 KINDS = ("clean", "tight", "notebook", "comb", "drift")
 """The kinds of a set made with `--kind all`, the issue's five."""
-MORE_KINDS = ("underlined", "crossed")
+MORE_KINDS = ("underlined", "crossed", "circled")
 """Kinds made only when asked for by name (`--kind underlined`)."""
 COLUMNS = ("filename", "text", "kind", "mnist_indices")
 MIN_DIGITS, MAX_DIGITS = 3, 7
@@ -286,9 +287,42 @@ def _with_line(inks: list[np.ndarray], rng: np.random.Generator, below: tuple[fl
     return _save(pixels, "JPEG", rng), "jpg"
 
 
+def circled(inks: list[np.ndarray], rng: np.random.Generator) -> tuple[bytes, str]:
+    """A number in ballpoint circled by the same pen (a total, an answer): a wobbly
+    ellipse, a little turned, clear of the digits by 15-50% of their height, its ends
+    overlapping or left a little open; a phone photo."""
+    height = rng.uniform(30, 90)
+    heights = list(height * rng.uniform(0.92, 1.08, len(inks)))
+    gaps = list(rng.uniform(0.1, 0.4, len(inks)) * height)
+    total = sum(_widths(inks, heights)) + sum(gaps[1:])
+    (w, h), start, base = _canvas(rng, total, height, (0.9, 1.4))
+    room = round(0.6 * height)  # above and below, for the ring
+    size, base = (w, h + 2 * room), base + room
+    cover = _row(inks, heights, gaps, list(base + rng.uniform(-0.03, 0.03, len(inks)) * height),
+                 list(rng.uniform(-4, 4, len(inks))), size, start)
+    clear = rng.uniform(0.15, 0.5) * height
+    across, down = total / 2 + clear + 0.3 * height, height / 2 + clear  # the radii
+    turn = rng.uniform(-0.08, 0.08)
+    first = rng.uniform(0, 2 * np.pi)
+    angles = first + np.linspace(0, 2 * np.pi + rng.uniform(-0.15, 0.25), 8 * round(across + down))
+    wobble = 1 + rng.uniform(0, 0.04) * np.sin(angles * rng.integers(2, 4) + rng.uniform(0, 6))
+    dx, dy = across * wobble * np.cos(angles), down * wobble * np.sin(angles)
+    xs = start + total / 2 + dx * np.cos(turn) - dy * np.sin(turn)
+    ys = base - height / 2 + dx * np.sin(turn) + dy * np.cos(turn)
+    pen = max(2, round(rng.uniform(0.05, 0.1) * height))
+    for k in range(pen):
+        for j in range(pen):
+            cover[np.clip(np.round(ys).astype(int) + k, 0, size[1] - 1),
+                  np.clip(np.round(xs).astype(int) + j, 0, size[0] - 1)] = 1.0
+    page = _paper(size, _tint(rng, rng.uniform(230, 252), 5))
+    _ink_on(page, cover * rng.uniform(0.8, 1.0), _ballpoint(rng))
+    pixels = _camera(page, rng, rng.uniform(1, 4), rng.uniform(0, 0.6))
+    return _save(pixels, "JPEG", rng), "jpg"
+
+
 MAKERS: dict[str, Callable[[list[np.ndarray], np.random.Generator], tuple[bytes, str]]] = {
     "clean": clean, "tight": tight, "notebook": notebook, "comb": comb, "drift": drift,
-    "underlined": underlined, "crossed": crossed,
+    "underlined": underlined, "crossed": crossed, "circled": circled,
 }
 
 

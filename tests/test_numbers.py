@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from PIL import Image
+from PIL import Image, ImageDraw
 from scipy import ndimage
 
 from core import number_marks, numbers
@@ -475,6 +475,38 @@ def test_a_short_line_under_a_short_number_is_no_part_of_it(mnist_test, small_mo
     images, labels = mnist_test
     page = underlined(write_row(digits_of(images, labels, "707"), pad=40), gap, past=-15)
     assert read_number(small_model, page).text == "707"
+
+
+def ringed(page: np.ndarray, margin: int) -> np.ndarray:
+    """`page` (a row by `write_row`) with a ring drawn around its digits by a pen 3 px
+    wide, `margin` px beyond their ink above and below, twice that at the ends."""
+    ink = page < PAPER - 40
+    rows, cols = np.flatnonzero(ink.any(axis=1)), np.flatnonzero(ink.any(axis=0))
+    out = Image.fromarray(page)
+    ImageDraw.Draw(out).ellipse((cols[0] - 2 * margin - 10, rows[0] - margin,
+                                 cols[-1] + 2 * margin + 10, rows[-1] + margin), outline=20,
+                                width=3)
+    return np.asarray(out)
+
+
+@pytest.mark.parametrize("text, margin", [("767730", 10), ("4921", 12), ("580", 5), ("2716", 8)])
+def test_a_ring_drawn_around_a_number_is_no_part_of_it(mnist_test, small_model, text, margin):
+    """People circle a total or an answer; read with the digits, the ring was a 0 or a
+    string of 1s beside them, or took the digits it touches with it."""
+    images, labels = mnist_test
+    page = ringed(write_row(digits_of(images, labels, text), pad=50), margin)
+    assert read_number(small_model, page).text == text
+
+
+def test_a_digit_s_loop_around_specks_is_no_ring(mnist_test, small_model):
+    """A 0 with a speck of dirt inside is still a 0: a ring holds digits."""
+    images, labels = mnist_test
+    page = write_row(digits_of(images, labels, "0"), pad=40).copy()
+    rows = np.flatnonzero((page < PAPER - 40).any(axis=1))
+    cols = np.flatnonzero((page < PAPER - 40).any(axis=0))
+    y, x = (rows[0] + rows[-1]) // 2, (cols[0] + cols[-1]) // 2
+    page[y - 1:y + 2, x - 1:x + 2] = 20
+    assert read_number(small_model, page).text == "0"
 
 
 @pytest.mark.parametrize("text, gap, slant", [("2222", -0.1, 0), ("5555", 0.0, 0), ("7", 0.3, 0),
