@@ -291,9 +291,7 @@ def box_walls(mask: np.ndarray, lines: np.ndarray) -> np.ndarray:
         return np.zeros_like(mask)
     rows = np.flatnonzero(lines.any(axis=1))
     length = max(8, int(WALL_FRACTION * (rows.max() - rows.min())))
-    values = mask.view(np.uint8)
-    eroded = extremes.minimum_filter1d(values, length, axis=0, mode="constant", cval=0)
-    runs = extremes.maximum_filter1d(eroded, length, axis=0, mode="constant", cval=0).astype(bool)
+    runs = extremes.opening1d(mask, length, axis=0)
     if not runs.any():
         return runs
     near_lines = ndimage.binary_dilation(lines, iterations=1)

@@ -192,7 +192,8 @@ def cut_piece(ink: np.ndarray, group: Group, left: int, right: int, threshold: f
 
 def dilated(mask: np.ndarray, steps: int = 1) -> np.ndarray:
     """`ndimage.binary_dilation(mask, iterations=steps)` (its cross) by four shifted ORs a
-    step: the same pixels without its set-up cost, which dominates on a digit-sized mask."""
+    step: the same pixels without its set-up cost, which dominates on a digit-sized mask.
+    `steps` ≥ 1 (ndimage's 0 grows until nothing changes; here it returns `mask` itself)."""
     for _ in range(steps):
         grown = mask.copy()
         grown[1:] |= mask[:-1]

@@ -29,11 +29,13 @@ DIGITS_INSIDE = 0.3
 specks inside a 0's loop."""
 
 
-def enclosure(mask: np.ndarray) -> np.ndarray:
+def enclosure(mask: np.ndarray, labelled: tuple[np.ndarray, int] | None = None
+              ) -> np.ndarray:
     """The pixels of a ring or box drawn around the rest of the ink of `mask` (bool, a
-    page's ink); all False when there is none."""
+    page's ink); all False when there is none. `labelled`: `mask`'s 8-connected components
+    (`ndimage.label`), when the caller has them already."""
     none = np.zeros_like(mask)
-    labels, count = ndimage.label(mask, structure=np.ones((3, 3), dtype=bool))
+    labels, count = labelled or ndimage.label(mask, structure=np.ones((3, 3), dtype=bool))
     if count == 0:
         return none
     objects = ndimage.find_objects(labels)

@@ -48,6 +48,20 @@ def minimum_filter(values: np.ndarray, size: int | Sequence[int], mode: str = "r
     return _separable(values, size, mode, cval, minimum_filter1d)
 
 
+def opening1d(mask: np.ndarray, size: int, axis: int) -> np.ndarray:
+    """Binary opening of `mask` (bool, or 0/1 uint8) with a line `size` long along `axis`:
+    the runs at least that long (paper beyond the edges)."""
+    eroded = minimum_filter1d(mask.view(np.uint8), size, axis=axis, mode="constant", cval=0)
+    return maximum_filter1d(eroded, size, axis=axis, mode="constant", cval=0).astype(bool)
+
+
+def closing1d(mask: np.ndarray, size: int, axis: int) -> np.ndarray:
+    """Binary closing of `mask` (bool) with a line `size` long along `axis`: gaps shorter
+    than that filled (ink beyond the edges, so that a run reaching one keeps its end)."""
+    grown = maximum_filter1d(mask.view(np.uint8), size, axis=axis, mode="constant", cval=0)
+    return minimum_filter1d(grown, size, axis=axis, mode="constant", cval=1).astype(bool)
+
+
 def _separable(values: np.ndarray, size: int | Sequence[int], mode: str, cval: float,
                filter1d: object) -> np.ndarray:
     sizes = [size] * values.ndim if isinstance(size, int) else list(size)

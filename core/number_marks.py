@@ -187,7 +187,8 @@ def ink_mask(page: np.ndarray) -> MarkedPage:
     printed = lines if cells is not None else _unless_within_number(
         lines | box_walls(mask & ~lines, lines), mask)
     if cells is None:  # a ring drawn around the number, a line under it: printed too
-        printed = printed | enclosure(mask & ~printed)
+        unprinted = None if printed.any() else marks  # the marks are those of mask & ~printed
+        printed = printed | enclosure(mask & ~printed, unprinted)
         printed = printed | underline(mask & ~printed)
     if marks is None or (mask & printed).any():
         mask &= ~printed

@@ -29,6 +29,7 @@ import sys
 import zlib
 from collections.abc import Callable
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 from PIL import Image
@@ -143,10 +144,7 @@ def tight(inks: list[np.ndarray], rng: np.random.Generator) -> tuple[bytes, str]
     baselines = list(base + rng.uniform(-0.04, 0.04, len(inks)) * height)
     cover = _row(inks, heights, gaps, baselines, list(rng.uniform(-4, 4, len(inks))), size,
                  start)
-    page = _paper(size, _tint(rng, rng.uniform(230, 252), 5))
-    _ink_on(page, cover * rng.uniform(0.8, 1.0), _ballpoint(rng))
-    pixels = _camera(page, rng, rng.uniform(1, 4), rng.uniform(0, 0.6))
-    return _save(pixels, "JPEG", rng), "jpg"
+    return _ballpoint_photo(cover, size, rng)
 
 
 def notebook(inks: list[np.ndarray], rng: np.random.Generator) -> tuple[bytes, str]:
@@ -247,6 +245,41 @@ def drift(inks: list[np.ndarray], rng: np.random.Generator) -> tuple[bytes, str]
     return _save(pixels, "JPEG", rng), "jpg"
 
 
+class _PenRow(NamedTuple):
+    cover: np.ndarray
+    size: tuple[int, int]
+    height: float
+    total: float
+    start: float
+    base: float
+
+
+def _pen_row(inks: list[np.ndarray], rng: np.random.Generator, margin: tuple[float, float],
+             room: tuple[float, float]) -> _PenRow:
+    """A row written in a steady hand, with `room` above and below it (in digit heights)
+    for a mark drawn with it: its ink coverage, the page's size, the digits' height, the
+    row's length, its start x and its baseline y."""
+    height = rng.uniform(30, 90)
+    heights = list(height * rng.uniform(0.92, 1.08, len(inks)))
+    gaps = list(rng.uniform(0.1, 0.4, len(inks)) * height)
+    total = sum(_widths(inks, heights)) + sum(gaps[1:])
+    (w, h), start, base = _canvas(rng, total, height, margin)
+    above, below = (round(r * height) for r in room)
+    size, base = (w, h + above + below), base + above
+    cover = _row(inks, heights, gaps, list(base + rng.uniform(-0.03, 0.03, len(inks)) * height),
+                 list(rng.uniform(-4, 4, len(inks))), size, start)
+    return _PenRow(cover, size, height, total, start, base)
+
+
+def _ballpoint_photo(cover: np.ndarray, size: tuple[int, int], rng: np.random.Generator
+                     ) -> tuple[bytes, str]:
+    """`cover` in ballpoint on white paper `size` large, photographed by a phone."""
+    page = _paper(size, _tint(rng, rng.uniform(230, 252), 5))
+    _ink_on(page, cover * rng.uniform(0.8, 1.0), _ballpoint(rng))
+    pixels = _camera(page, rng, rng.uniform(1, 4), rng.uniform(0, 0.6))
+    return _save(pixels, "JPEG", rng), "jpg"
+
+
 def underlined(inks: list[np.ndarray], rng: np.random.Generator) -> tuple[bytes, str]:
     """A number in ballpoint, a line drawn under it with the same pen (an amount, a total):
     the digits standing on it or just above it, the line wandering and sloping a little,
@@ -264,42 +297,24 @@ def _with_line(inks: list[np.ndarray], rng: np.random.Generator, below: tuple[fl
                ) -> tuple[bytes, str]:
     """A number in ballpoint and a line by the same pen `below` (a range, in digit heights)
     the row's foot; a phone photo."""
-    height = rng.uniform(30, 90)
-    heights = list(height * rng.uniform(0.92, 1.08, len(inks)))
-    gaps = list(rng.uniform(0.1, 0.4, len(inks)) * height)
-    total = sum(_widths(inks, heights)) + sum(gaps[1:])
-    size, start, base = _canvas(rng, total, height, (0.4, 1.2))
-    w, h = size
-    size = (w, h + round(0.3 * height))
-    cover = _row(inks, heights, gaps, list(base + rng.uniform(-0.03, 0.03, len(inks)) * height),
-                 list(rng.uniform(-4, 4, len(inks))), size, start)
+    row = _pen_row(inks, rng, (0.4, 1.2), (0.0, 0.3))
+    height, start, total = row.height, row.start, row.total
     xs = np.arange(max(0, round(start - rng.uniform(-0.2, 0.4) * height)),
-                   min(size[0], round(start + total + rng.uniform(-0.2, 0.4) * height)))
-    ys = (base + rng.uniform(*below) * height + rng.uniform(-0.05, 0.05) * (xs - xs[0])
+                   min(row.size[0], round(start + total + rng.uniform(-0.2, 0.4) * height)))
+    ys = (row.base + rng.uniform(*below) * height + rng.uniform(-0.05, 0.05) * (xs - xs[0])
           + rng.uniform(0, 0.04) * height * np.sin(xs / rng.uniform(20, 60)))
     pen = max(2, round(rng.uniform(0.05, 0.1) * height))
     for k in range(pen):
-        rows = np.clip(np.round(ys).astype(int) + k, 0, size[1] - 1)
-        cover[rows, xs] = 1.0
-    page = _paper(size, _tint(rng, rng.uniform(230, 252), 5))
-    _ink_on(page, cover * rng.uniform(0.8, 1.0), _ballpoint(rng))
-    pixels = _camera(page, rng, rng.uniform(1, 4), rng.uniform(0, 0.6))
-    return _save(pixels, "JPEG", rng), "jpg"
+        row.cover[np.clip(np.round(ys).astype(int) + k, 0, row.size[1] - 1), xs] = 1.0
+    return _ballpoint_photo(row.cover, row.size, rng)
 
 
 def circled(inks: list[np.ndarray], rng: np.random.Generator) -> tuple[bytes, str]:
     """A number in ballpoint circled by the same pen (a total, an answer): a wobbly
     ellipse, a little turned, clear of the digits by 15-50% of their height, its ends
     overlapping or left a little open; a phone photo."""
-    height = rng.uniform(30, 90)
-    heights = list(height * rng.uniform(0.92, 1.08, len(inks)))
-    gaps = list(rng.uniform(0.1, 0.4, len(inks)) * height)
-    total = sum(_widths(inks, heights)) + sum(gaps[1:])
-    (w, h), start, base = _canvas(rng, total, height, (0.9, 1.4))
-    room = round(0.6 * height)  # above and below, for the ring
-    size, base = (w, h + 2 * room), base + room
-    cover = _row(inks, heights, gaps, list(base + rng.uniform(-0.03, 0.03, len(inks)) * height),
-                 list(rng.uniform(-4, 4, len(inks))), size, start)
+    row = _pen_row(inks, rng, (0.9, 1.4), (0.6, 0.6))  # room above and below for the ring
+    height, total = row.height, row.total
     clear = rng.uniform(0.15, 0.5) * height
     across, down = total / 2 + clear + 0.3 * height, height / 2 + clear  # the radii
     turn = rng.uniform(-0.08, 0.08)
@@ -307,17 +322,14 @@ def circled(inks: list[np.ndarray], rng: np.random.Generator) -> tuple[bytes, st
     angles = first + np.linspace(0, 2 * np.pi + rng.uniform(-0.15, 0.25), 8 * round(across + down))
     wobble = 1 + rng.uniform(0, 0.04) * np.sin(angles * rng.integers(2, 4) + rng.uniform(0, 6))
     dx, dy = across * wobble * np.cos(angles), down * wobble * np.sin(angles)
-    xs = start + total / 2 + dx * np.cos(turn) - dy * np.sin(turn)
-    ys = base - height / 2 + dx * np.sin(turn) + dy * np.cos(turn)
+    xs = row.start + total / 2 + dx * np.cos(turn) - dy * np.sin(turn)
+    ys = row.base - height / 2 + dx * np.sin(turn) + dy * np.cos(turn)
     pen = max(2, round(rng.uniform(0.05, 0.1) * height))
     for k in range(pen):
         for j in range(pen):
-            cover[np.clip(np.round(ys).astype(int) + k, 0, size[1] - 1),
-                  np.clip(np.round(xs).astype(int) + j, 0, size[0] - 1)] = 1.0
-    page = _paper(size, _tint(rng, rng.uniform(230, 252), 5))
-    _ink_on(page, cover * rng.uniform(0.8, 1.0), _ballpoint(rng))
-    pixels = _camera(page, rng, rng.uniform(1, 4), rng.uniform(0, 0.6))
-    return _save(pixels, "JPEG", rng), "jpg"
+            row.cover[np.clip(np.round(ys).astype(int) + k, 0, row.size[1] - 1),
+                      np.clip(np.round(xs).astype(int) + j, 0, row.size[0] - 1)] = 1.0
+    return _ballpoint_photo(row.cover, row.size, rng)
 
 
 MAKERS: dict[str, Callable[[list[np.ndarray], np.random.Generator], tuple[bytes, str]]] = {

@@ -1,5 +1,5 @@
 """`core.extremes` computes ndimage's min and max filters, and `core.cuts.dilated` its binary
-dilation: the same numbers, every mode."""
+dilation, and its line openings and closings: the same pixels, every mode."""
 
 from __future__ import annotations
 
@@ -56,3 +56,16 @@ def test_dilated_is_ndimage_s_binary_dilation(steps: int) -> None:
     got = dilated(mask, steps=steps)
     assert np.array_equal(got, ndimage.binary_dilation(mask, iterations=steps))
     assert got is not mask
+
+
+@pytest.mark.parametrize("size", [1, 3, 5, 9, 41])
+def test_line_opening_and_closing_are_ndimage_s(size: int) -> None:
+    mask = _values((30, 50), bool, size)
+    for axis in (0, 1):
+        line = np.ones((size, 1) if axis == 0 else (1, size), dtype=bool)
+        assert np.array_equal(extremes.opening1d(mask, size, axis),
+                              ndimage.binary_opening(mask, line))
+        # a closing that keeps a run reaching the edge (ink beyond it)
+        closed = ndimage.binary_erosion(ndimage.binary_dilation(mask, line), line,
+                                        border_value=1)
+        assert np.array_equal(extremes.closing1d(mask, size, axis), closed)

@@ -272,7 +272,7 @@ def _crossed(rest: np.ndarray, lines: np.ndarray, others: np.ndarray, axis: int)
     window[axis] = slice(max(0, along.start - 2 * size), along.stop + 2 * size)
     box = tuple(window)
     out = np.zeros_like(lines)
-    out[box] = _closing(rest[box], size, axis=axis) & lines[box] & ~others[box]
+    out[box] = extremes.closing1d(rest[box], size, axis=axis) & lines[box] & ~others[box]
     return out
 
 
@@ -347,9 +347,10 @@ def _runs(band: np.ndarray, length: int, width: int,
     if rows.size == 0:
         return spanning, longer
     some = band[rows]
-    runs = _opening(some, length, axis=1)
+    runs = extremes.opening1d(some, length, axis=1)
     spanning[rows] = runs & (runs.sum(axis=1) >= SPAN_FRACTION * width)[:, None]
-    longer[rows] = _opening(some, round(length * MEET_FRACTION / LINE_FRACTION), axis=1) & runs
+    meeting = round(length * MEET_FRACTION / LINE_FRACTION)
+    longer[rows] = extremes.opening1d(some, meeting, axis=1) & runs
     return spanning, longer
 
 
@@ -384,14 +385,3 @@ def pixels_of(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return rows, cols
 
 
-def _opening(mask: np.ndarray, size: int, axis: int) -> np.ndarray:
-    """Binary opening with a line element (`core.extremes`: log2(size) array operations)."""
-    values = mask.view(np.uint8) if mask.dtype == bool else mask
-    eroded = extremes.minimum_filter1d(values, size, axis=axis, mode="constant", cval=0)
-    return extremes.maximum_filter1d(eroded, size, axis=axis, mode="constant", cval=0).astype(bool)
-
-
-def _closing(mask: np.ndarray, size: int, axis: int) -> np.ndarray:
-    values = mask.view(np.uint8)
-    dilated = extremes.maximum_filter1d(values, size, axis=axis, mode="constant", cval=0)
-    return extremes.minimum_filter1d(dilated, size, axis=axis, mode="constant", cval=1).astype(bool)
