@@ -30,6 +30,9 @@ COMB_PRINTED = 0.5
 length (touching digits' strokes can make a long run too)..."""
 COMB_WALL = 0.85
 """...and its walls are columns inked over this fraction of the rows between them..."""
+WALL_ENDS = 0.1
+"""...and inked over half of the rows this fraction of the way next to each line
+(`_joining`)..."""
 COMB_REGULARITY = 0.25
 """...spaced evenly (each within this fraction of the spacing of where it would be), at
 least 3 of them."""
@@ -54,9 +57,9 @@ def comb_cells(mask: np.ndarray, lines: np.ndarray) -> list[tuple[slice, slice]]
     """The boxes of a comb field (a form's row of printed boxes, one digit each), left to
     right, inside their walls: between two rows holding a straight run `COMB_LINE` of the
     page wide, mostly among the printed `lines`, the columns inked over `COMB_WALL` of the
-    rows between them, evenly spaced, the two rows ending with the first and last of them
-    and the columns ending at the two rows (`_walls_go_on`: squared paper is no comb);
-    None if the page has none."""
+    rows between them and next to both rows (`_joining`), evenly spaced, the two rows
+    ending with the first and last of them and the columns ending at the two rows
+    (`_walls_go_on`: squared paper is no comb); None if the page has none."""
     w = mask.shape[1]
     length = max(8, int(COMB_LINE * w))
     if longest_run(mask.any(axis=0)) < length:
@@ -73,7 +76,7 @@ def comb_cells(mask: np.ndarray, lines: np.ndarray) -> list[tuple[slice, slice]]
         if bottom - top < 8:
             continue
         coverage = _column_cover(mask[top:bottom])
-        walls = np.flatnonzero(coverage >= COMB_WALL)
+        walls = np.flatnonzero((coverage >= COMB_WALL) & _joining(mask[top:bottom]))
         if walls.size < 3:
             continue
         reach = [np.flatnonzero(eroded[r].any(axis=0)) for r in (upper, lower)]
@@ -92,6 +95,14 @@ def comb_cells(mask: np.ndarray, lines: np.ndarray) -> list[tuple[slice, slice]]
         if best is None or len(cells) > len(best):
             best = cells
     return best
+
+
+def _joining(band: np.ndarray) -> np.ndarray:
+    """Per column of the `band` between a comb's two lines, whether it is inked next to
+    both: a printed wall joins them, a tall 1 written in a box (or a box drawn by hand
+    around the number) stands clear of them."""
+    ends = max(2, round(WALL_ENDS * band.shape[0]))
+    return ((_column_cover(band[:ends]) >= 0.5) & (_column_cover(band[-ends:]) >= 0.5))
 
 
 def _walls_go_on(mask: np.ndarray, groups: list[np.ndarray], upper: np.ndarray,

@@ -186,9 +186,8 @@ def ink_mask(page: np.ndarray) -> MarkedPage:
     # found by its ends on printed lines (a tall 1 in a comb's box could look like one).
     printed = lines if cells is not None else _unless_within_number(
         lines | box_walls(mask & ~lines, lines), mask)
-    if cells is None:  # a ring drawn around the number, a line under it: printed too
-        unprinted = None if printed.any() else marks  # the marks are those of mask & ~printed
-        printed = printed | enclosure(mask & ~printed, unprinted)
+    if cells is None:  # a ring or a box drawn around the number, a line under it: printed too
+        printed = printed | _drawn_around(mask, printed, marks)
         printed = printed | underline(mask & ~printed)
     if marks is None or (mask & printed).any():
         mask &= ~printed
@@ -218,6 +217,17 @@ def ink_mask(page: np.ndarray) -> MarkedPage:
             faint = (local >= max(noise, FAINT_LEVEL * CELL_LEVEL * peak)) & ~near[rows, cols]
             mask[rows, cols] = hysteresis(faint, sure)
     return MarkedPage(ink, mask, threshold, cells, printed, noise)
+
+
+def _drawn_around(mask: np.ndarray, printed: np.ndarray, marks: tuple[np.ndarray, int]
+                  ) -> np.ndarray:
+    """A ring or a box drawn around the number (`enclosure`), found in the ink left by
+    the printed lines, or else in all of it: a box's straight sides are long lines to the
+    line finder, which takes some of them (and leaves the others, to be read as 1s)."""
+    if not printed.any():
+        return enclosure(mask, marks)
+    found = enclosure(mask & ~printed)
+    return found if found.any() else enclosure(mask, marks, printed)
 
 
 def _box_lines(printed: np.ndarray, cells: list[tuple[slice, slice]]) -> list[np.ndarray]:

@@ -17,7 +17,9 @@ and, made only when named (`--kind underlined`, not in `all`):
 
 - `underlined`: a number in ballpoint with a line drawn under it by the same pen;
 - `crossed`: the same, the line drawn a little high, through the lowest digits' feet;
-- `circled`: a number in ballpoint with a ring drawn around it by the same pen.
+- `circled`: a number in ballpoint with a ring drawn around it by the same pen;
+- `boxed`: the same with a box drawn around it, four strokes that cross at the corners or
+  stop just short of them.
 
 The paper, lines, ink, light and camera come from the capture generators (`eval.make`).
 """
@@ -51,7 +53,7 @@ from eval.make import (
 
 KINDS = ("clean", "tight", "notebook", "comb", "drift")
 """The kinds of a set made with `--kind all`, the issue's five."""
-MORE_KINDS = ("underlined", "crossed", "circled")
+MORE_KINDS = ("underlined", "crossed", "circled", "boxed")
 """Kinds made only when asked for by name (`--kind underlined`)."""
 COLUMNS = ("filename", "text", "kind", "mnist_indices")
 MIN_DIGITS, MAX_DIGITS = 3, 7
@@ -332,9 +334,36 @@ def circled(inks: list[np.ndarray], rng: np.random.Generator) -> tuple[bytes, st
     return _ballpoint_photo(row.cover, row.size, rng)
 
 
+def boxed(inks: list[np.ndarray], rng: np.random.Generator) -> tuple[bytes, str]:
+    """A number in ballpoint with a box drawn around it by the same pen: four strokes, each
+    a little sloped and bowed, clear of the digits by 10-50% of their height, running past
+    the corners or stopping just short of them; a phone photo."""
+    row = _pen_row(inks, rng, (0.9, 1.4), (0.6, 0.6))  # room above and below for the box
+    height = row.height
+    clear_x, clear_y = rng.uniform(0.1, 0.5, 2) * height
+    left, right = row.start - clear_x, row.start + row.total + clear_x
+    top, bottom = row.base - height - clear_y, row.base + clear_y
+    corners = [(left, top), (right, top), (right, bottom), (left, bottom)]
+    pen = max(2, round(rng.uniform(0.05, 0.1) * height))
+    for side in range(4):
+        (x0, y0), (x1, y1) = corners[side], corners[(side + 1) % 4]
+        x0, y0, x1, y1 = (v + rng.uniform(-0.04, 0.04) * height for v in (x0, y0, x1, y1))
+        past = rng.uniform(-0.06, 0.15, 2) * height  # beyond each corner (or short of it)
+        length = np.hypot(x1 - x0, y1 - y0)
+        t = np.linspace(-past[0] / length, 1 + past[1] / length, 2 * round(length))
+        bow = rng.uniform(-0.03, 0.03) * height * np.sin(np.pi * t)
+        xs = x0 + t * (x1 - x0) - bow * (y1 - y0) / length
+        ys = y0 + t * (y1 - y0) + bow * (x1 - x0) / length
+        for k in range(pen):
+            for j in range(pen):
+                row.cover[np.clip(np.round(ys).astype(int) + k, 0, row.size[1] - 1),
+                          np.clip(np.round(xs).astype(int) + j, 0, row.size[0] - 1)] = 1.0
+    return _ballpoint_photo(row.cover, row.size, rng)
+
+
 MAKERS: dict[str, Callable[[list[np.ndarray], np.random.Generator], tuple[bytes, str]]] = {
     "clean": clean, "tight": tight, "notebook": notebook, "comb": comb, "drift": drift,
-    "underlined": underlined, "crossed": crossed, "circled": circled,
+    "underlined": underlined, "crossed": crossed, "circled": circled, "boxed": boxed,
 }
 
 

@@ -498,6 +498,30 @@ def test_a_ring_drawn_around_a_number_is_no_part_of_it(mnist_test, small_model, 
     assert read_number(small_model, page).text == text
 
 
+@pytest.mark.parametrize("seed, n", [(3, 1), (11, 0),  # sides left by the line finder
+                                     (3, 51), (11, 9),  # 1s inside, once taken for walls
+                                     (3, 134), (3, 146)])  # every digit touching it
+def test_a_box_drawn_around_a_number_is_no_part_of_it(mnist_all, small_model, seed, n):
+    """A box drawn by hand around a number: its straight sides are long lines to the line
+    finder, which takes some and leaves the others to be read as 1s; the 1s inside it are
+    no walls of a form's comb field; digits touching it are still inside it."""
+    images, labels = mnist_all
+    data, _, chosen = eval_numbers.number("boxed", seed, n, images)
+    page, scale = decode_page(data, ImageLimits(max_bytes=10**7, max_pixels=10**7))
+    text = "".join(str(labels[i]) for i in chosen)
+    assert read_number(small_model, page, scale).text == text
+
+
+@pytest.mark.parametrize("seed, n", [(11, 6), (5, 32), (11, 76)])
+def test_touching_digits_are_no_ring_around_one_another(mnist_all, seed, n):
+    """Tight writing on plain paper (`eval.numbers`): one mark of several digits, its
+    strokes' outer layer is no ring, nor their cores digits inside one; nothing of the ink
+    is taken out (the service's model read "951", "90" and "79" for 9614, 904 and 7954 when
+    any piece deeper than the band counted as digits inside it)."""
+    pixels, _ = tight_page(mnist_all[0], seed, n)
+    assert not number_marks.ink_mask(pixels).printed.any()
+
+
 def test_a_digit_s_loop_around_specks_is_no_ring(mnist_test, small_model):
     """A 0 with a speck of dirt inside is still a 0: a ring holds digits."""
     images, labels = mnist_test
@@ -691,13 +715,15 @@ def test_a_bold_digit_s_thin_strokes_in_a_comb_s_box_are_no_printed_line(mnist_a
 
 
 @pytest.mark.parametrize(("n", "index", "text"), [
-    (30, 9266, "2"), (85, 4850, "8"), (87, 7853, "8"), (90, 8031, "2")])
+    (30, 9266, "2"), (85, 4850, "8"), (87, 7853, "8"), (90, 8031, "2"), (40, 9431, "3")])
 def test_a_digit_on_squared_paper_is_read_with_its_grid_taken_out(mnist_all, small_model, n,
                                                                    index, text):
     """Capture pencil pages of seed 3 (`eval.make`): squared paper is no comb field (its
     lines go on above and below any row of it), so its grid is taken out as printed lines
-    and the digit read as a one-digit number (the last three read "41", "no digit found"
-    and "no digit found", each row of the grid taken for a field's boxes)."""
+    and the digit read as a one-digit number (the three after the first read "41", "no digit
+    found" and "no digit found", each row of the grid taken for a field's boxes); nor is
+    the grid a box drawn around the digit (the last, touching its frame, lost its top to
+    the frame's band and read "5")."""
     data = eval_make.capture("pencil", 3, n, mnist_all[0][index]).data
     pixels, scale = decode_page(data, LIMITS)
     assert number_marks.ink_mask(pixels).cells is None
