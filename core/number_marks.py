@@ -173,7 +173,8 @@ def ink_mask(page: np.ndarray) -> MarkedPage:
     margin = _margin(side)
     below, right = min(max(0, w - h), margin), min(max(0, h - w), margin)
     padded = [_pad_after(m, below, right) for m in (mask, *traced)]
-    lines = printed_lines(*padded, ink=_pad_after(ink, below, right), side=side)[:h, :w]
+    lines = printed_lines(*padded, ink=_pad_after(ink, below, right), side=side,
+                          strip=(h, w))[:h, :w]
     cells = comb_cells(mask, lines)
     # the ink's marks: for a box's outline and, where no printed line is taken out of
     # them, for the digits' own (below; the same mask labelled once)

@@ -19,7 +19,8 @@ and, made only when named (`--kind underlined`, not in `all`):
 - `crossed`: the same, the line drawn a little high, through the lowest digits' feet;
 - `circled`: a number in ballpoint with a ring drawn around it by the same pen;
 - `boxed`: the same with a box drawn around it, four strokes that cross at the corners or
-  stop just short of them.
+  stop just short of them;
+- `squared`: a phone photo of squared paper (a 5 mm grid), the number written across it.
 
 The paper, lines, ink, light and camera come from the capture generators (`eval.make`).
 """
@@ -41,6 +42,7 @@ from core.data import load_split
 from eval.make import (
     _ballpoint,
     _camera,
+    _hlines,
     _ink_on,
     _light,
     _paper,
@@ -53,7 +55,7 @@ from eval.make import (
 
 KINDS = ("clean", "tight", "notebook", "comb", "drift")
 """The kinds of a set made with `--kind all`, the issue's five."""
-MORE_KINDS = ("underlined", "crossed", "circled", "boxed")
+MORE_KINDS = ("underlined", "crossed", "circled", "boxed", "squared")
 """Kinds made only when asked for by name (`--kind underlined`)."""
 COLUMNS = ("filename", "text", "kind", "mnist_indices")
 MIN_DIGITS, MAX_DIGITS = 3, 7
@@ -149,13 +151,44 @@ def tight(inks: list[np.ndarray], rng: np.random.Generator) -> tuple[bytes, str]
     return _ballpoint_photo(cover, size, rng)
 
 
+def _notebook_row(inks: list[np.ndarray], height: float, rng: np.random.Generator
+                  ) -> tuple[list[float], list[float], float]:
+    """A notebook's row of digits about `height` tall: each digit's height, the gaps before
+    them and the row's length."""
+    heights = list(height * rng.uniform(0.9, 1.1, len(inks)))
+    gaps = list(rng.uniform(0.1, 0.4, len(inks)) * height)
+    return heights, gaps, sum(_widths(inks, heights)) + sum(gaps[1:])
+
+
+class _Written(NamedTuple):
+    inks: list[np.ndarray]
+    heights: list[float]
+    gaps: list[float]
+    start: float
+    base: float
+    height: float
+
+
+def _notebook_photo(page: np.ndarray, row: _Written, rng: np.random.Generator
+                    ) -> tuple[bytes, str]:
+    """`row` written in ballpoint on `page` (paper and its printed lines) along its
+    baseline, wandering a little, and the page photographed by a phone in uneven light."""
+    size = (page.shape[1], page.shape[0])
+    n = len(row.inks)
+    baselines = list(row.base + rng.uniform(-0.05, 0.05, n) * row.height)
+    cover = _row(row.inks, row.heights, row.gaps, baselines, list(rng.uniform(-6, 6, n)), size,
+                 row.start)
+    _ink_on(page, cover * rng.uniform(0.75, 1.0), _ballpoint(rng))
+    page *= _light(size, rng, rng.uniform(0.1, 0.45))
+    pixels = _camera(page, rng, rng.uniform(2, 7), rng.uniform(0, 1.0))
+    return _save(pixels, "JPEG", rng), "jpg"
+
+
 def notebook(inks: list[np.ndarray], rng: np.random.Generator) -> tuple[bytes, str]:
     """A phone photo of ruled notebook paper: the number written on a line in ballpoint."""
     spacing = rng.uniform(28, 60)
     height = spacing * rng.uniform(0.8, 1.6)
-    heights = list(height * rng.uniform(0.9, 1.1, len(inks)))
-    gaps = list(rng.uniform(0.1, 0.4, len(inks)) * height)
-    total = sum(_widths(inks, heights)) + sum(gaps[1:])
+    heights, gaps, total = _notebook_row(inks, height, rng)
     size, start, _ = _canvas(rng, total, height, (0.5, 2.0))
     w, h = size
     h = max(h, round(4 * spacing), round(2.5 * height))
@@ -169,13 +202,22 @@ def notebook(inks: list[np.ndarray], rng: np.random.Generator) -> tuple[bytes, s
     scale = max(w, h) / 1000
     blue = np.array([rng.uniform(90, 170), rng.uniform(150, 200), rng.uniform(215, 250)])
     _hlines_at(page, lines, rng.uniform(0.8, 2.5) * max(scale, 1), blue, rng.uniform(0.5, 1.0))
-    baselines = list(base + rng.uniform(-0.05, 0.05, len(inks)) * height)
-    cover = _row(inks, heights, gaps, baselines, list(rng.uniform(-6, 6, len(inks))), size,
-                 start)
-    _ink_on(page, cover * rng.uniform(0.75, 1.0), _ballpoint(rng))
-    page *= _light(size, rng, rng.uniform(0.1, 0.45))
-    pixels = _camera(page, rng, rng.uniform(2, 7), rng.uniform(0, 1.0))
-    return _save(pixels, "JPEG", rng), "jpg"
+    return _notebook_photo(page, _Written(inks, heights, gaps, start, base, height), rng)
+
+
+def squared(inks: list[np.ndarray], rng: np.random.Generator) -> tuple[bytes, str]:
+    """A phone photo of squared paper (a 5 mm grid, turned up to 2°): the number written
+    across its squares in ballpoint, each digit 0.8-1.7 squares tall."""
+    spacing = rng.uniform(22, 50)
+    height = spacing * rng.uniform(0.8, 1.7)
+    heights, gaps, total = _notebook_row(inks, height, rng)
+    size, start, base = _canvas(rng, total, height, (0.5, 2.0))
+    page = _paper(size, _tint(rng, rng.uniform(225, 250), 8))
+    colour = np.array([rng.uniform(90, 170), rng.uniform(150, 200), rng.uniform(200, 250)])
+    thickness, tilt, strength = rng.uniform(0.8, 2.0), rng.uniform(-2, 2), rng.uniform(0.4, 0.9)
+    _hlines(page, rng, spacing, thickness, colour, strength, tilt=tilt)
+    _hlines(page, rng, spacing, thickness, colour, strength, vertical=True, tilt=-tilt)
+    return _notebook_photo(page, _Written(inks, heights, gaps, start, base, height), rng)
 
 
 def _hlines_at(page: np.ndarray, ys: np.ndarray, thickness: float, colour: np.ndarray,
@@ -364,6 +406,7 @@ def boxed(inks: list[np.ndarray], rng: np.random.Generator) -> tuple[bytes, str]
 MAKERS: dict[str, Callable[[list[np.ndarray], np.random.Generator], tuple[bytes, str]]] = {
     "clean": clean, "tight": tight, "notebook": notebook, "comb": comb, "drift": drift,
     "underlined": underlined, "crossed": crossed, "circled": circled, "boxed": boxed,
+    "squared": squared,
 }
 
 

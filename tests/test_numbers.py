@@ -730,6 +730,18 @@ def test_a_digit_on_squared_paper_is_read_with_its_grid_taken_out(mnist_all, sma
     assert read_number(small_model, pixels, scale).text == text
 
 
+@pytest.mark.parametrize("seed, n", [(3, 1), (3, 3), (3, 13), (11, 0), (11, 3)])
+def test_a_number_on_squared_paper_is_read_with_its_grid_taken_out(mnist_all, small_model,
+                                                                    seed, n):
+    """`eval.numbers`' squared paper: a number is a wide strip, and its grid's lines across
+    it are short against its width, but they cross it and repeat, as the lines along it do
+    (they were left in the ink, read as 1s or joined the digits into one mark)."""
+    images, labels = mnist_all
+    data, _, chosen = eval_numbers.number("squared", seed, n, images)
+    text = "".join(str(labels[i]) for i in chosen)
+    assert read_number(small_model, *decode_page(data, LIMITS)).text == text
+
+
 def test_a_line_across_a_field_s_boxes_stays_a_printed_line():
     """Inside a field's boxes, what the line finder took for line is line at the boxes'
     sides and where it runs across them (a row, across another box too: a grid's); a

@@ -35,6 +35,9 @@ LONE_LINE = 0.9
 printed only when it crosses this fraction of it: ruled paper and grids repeat their lines,
 a box has two walls each way and a margin runs the page's length; a 7's bar across half a
 small page does none of these."""
+GRID_LINES = 3
+"""A wide strip with two lines along it or more and this many across it, each crossing
+`LONE_LINE` of its height, is squared paper: the lines across are printed however short."""
 LINE_THICKNESS = 0.03
 """...(at least 3 px)."""
 MIN_LINE_SIDE = 96
@@ -47,7 +50,8 @@ MAX_TILT = 10.0
 
 def printed_lines(mask: np.ndarray, rows_mask: np.ndarray | None = None,
                   cols_mask: np.ndarray | None = None,
-                  ink: np.ndarray | None = None, side: int | None = None) -> np.ndarray:
+                  ink: np.ndarray | None = None, side: int | None = None,
+                  strip: tuple[int, int] | None = None) -> np.ndarray:
     """The pixels of printed lines (ruled, margin, grid, box borders) in an ink mask: thin
     runs at least `LINE_FRACTION` of the page long, horizontal or vertical within
     `MAX_TILT` degrees. Pixels where a stroke crosses a line are not included. Lines are
@@ -56,7 +60,9 @@ def printed_lines(mask: np.ndarray, rows_mask: np.ndarray | None = None,
     than the lines' own ink are a stroke lying along a line, not the line. `side`, when
     given, is the length lines are measured against instead of the page's shorter side
     and width (a strip of a longer page, seen as if it were square: a stroke as tall as
-    the strip is no line)."""
+    the strip is no line). `strip`: that strip's own height and width, when `mask` is it
+    padded: on a wide strip ruled along its length (two lines or more), lines across it
+    are measured against its height when there are `GRID_LINES` of them (squared paper)."""
     h, w = mask.shape
     if max(h, w) < MIN_LINE_SIDE:
         return np.zeros_like(mask)
@@ -80,6 +86,9 @@ def printed_lines(mask: np.ndarray, rows_mask: np.ndarray | None = None,
     # lines, it does not end them), nor does a 7's thin bar alone across a small page.
     across_rows, thin_across_rows, row_lines = _thin_across(across_rows, thin_rows, length, 1)
     across_cols, thin_across_cols, col_lines = _thin_across(across_cols, thin_cols, length, 0)
+    if strip is not None and strip[1] > strip[0] and row_lines >= 2:
+        across_cols, thin_across_cols, col_lines = _grid_across(
+            cols_mask, thin_cols, length, strip[0], (across_cols, thin_across_cols, col_lines))
     if row_lines + col_lines == 1:  # a line alone: a stroke unless it crosses the page
         stroke = _short(thin_across_rows, 1) | _short(thin_across_cols, 0)
         across_rows, thin_across_rows = across_rows & ~stroke, thin_across_rows & ~stroke
@@ -111,6 +120,21 @@ def printed_lines(mask: np.ndarray, rows_mask: np.ndarray | None = None,
     rest = mask & ~lines
     crossed = _crossed(rest, lines_rows, lines_cols, 0) | _crossed(rest, lines_cols, lines_rows, 1)
     return _unless_short(lines & ~crossed, length)
+
+
+def _grid_across(cols_mask: np.ndarray, thin_cols: np.ndarray, length: int, height: int,
+                 found: tuple[np.ndarray, np.ndarray, int]) -> tuple[np.ndarray, np.ndarray, int]:
+    """On a wide strip ruled along its length, `_thin_across`'s lines down the page measured
+    against the strip's own `height` (each crossing `LONE_LINE` of it), when there are
+    `GRID_LINES` of them or more: squared paper's columns, with the lines `found` measured
+    against its width; else those alone."""
+    crossing = min(length, round(LONE_LINE * height))  # (a strip over 4 times as wide)
+    span = round(LONE_LINE / SPAN_FRACTION * height)
+    _, across = _long_runs(cols_mask.T, thin_cols.T, crossing, span)
+    lines, thin, count = _thin_across(across.T, thin_cols, crossing, 0)
+    if count < GRID_LINES:
+        return found
+    return lines | found[0], thin | found[1], max(count, found[2])
 
 
 def _darker(ink: np.ndarray, traced: np.ndarray, crossing: np.ndarray) -> np.ndarray:
