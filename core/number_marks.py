@@ -107,6 +107,10 @@ GROWTH = 0.3
 this fraction of its own pixels beyond its strokes' edges (the rest of its strokes)."""
 BEYOND = 0.25
 """Printed lines reach at least this fraction of the number's height past its ink."""
+NUMBER_TILT = 15.0
+"""A number's printed lines are looked for up to this many degrees off level (a notebook
+photographed turned 12° was read 27% of the time at the front-end's 10°); a single digit's
+page keeps 10° (`MAX_TILT`: a 4's slanted stroke on a whiteboard was one at 15°)."""
 
 
 def analysis_factor(pixels: np.ndarray) -> int:
@@ -174,7 +178,7 @@ def ink_mask(page: np.ndarray) -> MarkedPage:
     below, right = min(max(0, w - h), margin), min(max(0, h - w), margin)
     padded = [_pad_after(m, below, right) for m in (mask, *traced)]
     lines = printed_lines(*padded, ink=_pad_after(ink, below, right), side=side,
-                          strip=(h, w))[:h, :w]
+                          strip=(h, w), max_tilt=NUMBER_TILT)[:h, :w]
     cells = comb_cells(mask, lines)
     # the ink's marks: for a box's outline and, where no printed line is taken out of
     # them, for the digits' own (below; the same mask labelled once)

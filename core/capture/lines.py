@@ -45,16 +45,18 @@ MIN_LINE_SIDE = 96
 STROKE_CONTRAST = 1.6
 """Ink this many times darker than the printed lines' (plus `MIN_INK`) is a stroke."""
 MAX_TILT = 10.0
-"""Printed lines are looked for up to this many degrees off horizontal and vertical."""
+"""Printed lines are looked for up to this many degrees off horizontal and vertical (a
+caller may look further: `printed_lines`' `max_tilt`)."""
 
 
 def printed_lines(mask: np.ndarray, rows_mask: np.ndarray | None = None,
                   cols_mask: np.ndarray | None = None,
                   ink: np.ndarray | None = None, side: int | None = None,
-                  strip: tuple[int, int] | None = None) -> np.ndarray:
+                  strip: tuple[int, int] | None = None, max_tilt: float = MAX_TILT
+                  ) -> np.ndarray:
     """The pixels of printed lines (ruled, margin, grid, box borders) in an ink mask: thin
     runs at least `LINE_FRACTION` of the page long, horizontal or vertical within
-    `MAX_TILT` degrees. Pixels where a stroke crosses a line are not included. Lines are
+    `max_tilt` degrees. Pixels where a stroke crosses a line are not included. Lines are
     traced on `rows_mask` and `cols_mask` when given (the ink averaged along each
     direction: a faint dotted line is whole there). Given the `ink`, pixels much darker
     than the lines' own ink are a stroke lying along a line, not the line. `side`, when
@@ -75,8 +77,8 @@ def printed_lines(mask: np.ndarray, rows_mask: np.ndarray | None = None,
     thickness = max(3, round(LINE_THICKNESS * max(h, w)))
     thin = _thin(mask, thickness)
     thin_rows, thin_cols = thin | (rows_mask & ~mask), thin | (cols_mask & ~mask)
-    along_rows, across_rows = _long_runs(rows_mask, thin_rows, length, side)
-    along_cols, across_cols = _long_runs(cols_mask.T, thin_cols.T, length, side)
+    along_rows, across_rows = _long_runs(rows_mask, thin_rows, length, side, max_tilt)
+    along_cols, across_cols = _long_runs(cols_mask.T, thin_cols.T, length, side, max_tilt)
     along_cols, across_cols = along_cols.T, across_cols.T
     # A long run is printed if its line crosses most of the page (ruled lines, margins,
     # grids; a line alone must cross nearly all of it), or if it meets a thin long run the
@@ -88,7 +90,8 @@ def printed_lines(mask: np.ndarray, rows_mask: np.ndarray | None = None,
     across_cols, thin_across_cols, col_lines = _thin_across(across_cols, thin_cols, length, 0)
     if strip is not None and strip[1] > strip[0] and row_lines >= 2:
         across_cols, thin_across_cols, col_lines = _grid_across(
-            cols_mask, thin_cols, length, strip[0], (across_cols, thin_across_cols, col_lines))
+            cols_mask, thin_cols, length, strip[0], max_tilt,
+            (across_cols, thin_across_cols, col_lines))
     if row_lines + col_lines == 1:  # a line alone: a stroke unless it crosses the page
         stroke = _short(thin_across_rows, 1) | _short(thin_across_cols, 0)
         across_rows, thin_across_rows = across_rows & ~stroke, thin_across_rows & ~stroke
@@ -123,14 +126,15 @@ def printed_lines(mask: np.ndarray, rows_mask: np.ndarray | None = None,
 
 
 def _grid_across(cols_mask: np.ndarray, thin_cols: np.ndarray, length: int, height: int,
-                 found: tuple[np.ndarray, np.ndarray, int]) -> tuple[np.ndarray, np.ndarray, int]:
+                 max_tilt: float, found: tuple[np.ndarray, np.ndarray, int]
+                 ) -> tuple[np.ndarray, np.ndarray, int]:
     """On a wide strip ruled along its length, `_thin_across`'s lines down the page measured
     against the strip's own `height` (each crossing `LONE_LINE` of it), when there are
     `GRID_LINES` of them or more: squared paper's columns, with the lines `found` measured
     against its width; else those alone."""
     crossing = min(length, round(LONE_LINE * height))  # (a strip over 4 times as wide)
     span = round(LONE_LINE / SPAN_FRACTION * height)
-    _, across = _long_runs(cols_mask.T, thin_cols.T, crossing, span)
+    _, across = _long_runs(cols_mask.T, thin_cols.T, crossing, span, max_tilt)
     lines, thin, count = _thin_across(across.T, thin_cols, crossing, 0)
     if count < GRID_LINES:
         return found
@@ -311,8 +315,8 @@ def _gap(lines: np.ndarray, axis: int) -> int:
     return int(2 * round(pixels / max(starts, 1) / 2) + 7)
 
 
-def _long_runs(mask: np.ndarray, thin: np.ndarray, length: int,
-               span: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+def _long_runs(mask: np.ndarray, thin: np.ndarray, length: int, span: int | None = None,
+               max_tilt: float = MAX_TILT) -> tuple[np.ndarray, np.ndarray]:
     """Pixels of `mask` on runs along the rows at least `length` long, at the tilt of the
     thin ink's rows (a band of +-2 px absorbs what is left of it); and those whose line
     holds such runs over `SPAN_FRACTION` of the width (or of `span`). The first are only
@@ -323,7 +327,7 @@ def _long_runs(mask: np.ndarray, thin: np.ndarray, length: int,
         # A run that long at any tilt has ink in as many adjacent columns: none here (a
         # number's digits with gaps between them, a digit on a blank page).
         return np.zeros_like(mask), np.zeros_like(mask)
-    angle = _line_angle(thin, length)
+    angle = _line_angle(thin, length, max_tilt)
     if angle == 0.0:  # scans and level photos: no shear needed
         band = extremes.maximum_filter1d(mask.view(np.uint8), 5, axis=0)
         sums = band.sum(axis=1)
@@ -378,7 +382,7 @@ def _runs(band: np.ndarray, length: int, width: int,
     return spanning, longer
 
 
-def _line_angle(thin: np.ndarray, length: int) -> float:
+def _line_angle(thin: np.ndarray, length: int, max_tilt: float = MAX_TILT) -> float:
     """The tilt (degrees) at which rows of thin ink are most concentrated: the angle of the
     page's printed lines (projection profiles, as skew detectors do)."""
     ys, xs = pixels_of(thin)
@@ -389,8 +393,8 @@ def _line_angle(thin: np.ndarray, length: int) -> float:
         # period of ruled lines or a grid and can favour a wrong angle.
         pick = np.random.default_rng(0).integers(0, ys.size, 8_000)
         ys, xs = ys[pick], xs[pick]
-    ys = ys + int(np.ceil(thin.shape[1] * np.tan(np.radians(MAX_TILT)))) + 1
-    angles = sorted(np.arange(-MAX_TILT, MAX_TILT + 0.01, 1.0), key=abs)
+    ys = ys + int(np.ceil(thin.shape[1] * np.tan(np.radians(max_tilt)))) + 1
+    angles = sorted(np.arange(-max_tilt, max_tilt + 0.01, 1.0), key=abs)
     tans = np.array([np.tan(np.radians(angle)) for angle in angles])
     # each angle's shift per column, looked up by the pixels' columns (as many products as
     # columns, not as pixels); one angle's profile at a time: arrays the size of the sample,
