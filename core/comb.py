@@ -102,7 +102,7 @@ def _joining(band: np.ndarray) -> np.ndarray:
     both: a printed wall joins them, a tall 1 written in a box (or a box drawn by hand
     around the number) stands clear of them."""
     ends = max(2, round(WALL_ENDS * band.shape[0]))
-    return ((_column_cover(band[:ends]) >= 0.5) & (_column_cover(band[-ends:]) >= 0.5))
+    return (_column_cover(band[:ends]) >= 0.5) & (_column_cover(band[-ends:]) >= 0.5)
 
 
 def _walls_go_on(mask: np.ndarray, groups: list[np.ndarray], upper: np.ndarray,

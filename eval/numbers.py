@@ -315,6 +315,15 @@ def _pen_row(inks: list[np.ndarray], rng: np.random.Generator, margin: tuple[flo
     return _PenRow(cover, size, height, total, start, base)
 
 
+def _pen_stroke(row: _PenRow, xs: np.ndarray, ys: np.ndarray, pen: int) -> None:
+    """A stroke along the points (`xs`, `ys`) drawn into `row`'s cover by a square pen `pen`
+    px wide, clipped to the page."""
+    for k in range(pen):
+        for j in range(pen):
+            row.cover[np.clip(np.round(ys).astype(int) + k, 0, row.size[1] - 1),
+                      np.clip(np.round(xs).astype(int) + j, 0, row.size[0] - 1)] = 1.0
+
+
 def _ballpoint_photo(cover: np.ndarray, size: tuple[int, int], rng: np.random.Generator
                      ) -> tuple[bytes, str]:
     """`cover` in ballpoint on white paper `size` large, photographed by a phone."""
@@ -369,10 +378,7 @@ def circled(inks: list[np.ndarray], rng: np.random.Generator) -> tuple[bytes, st
     xs = row.start + total / 2 + dx * np.cos(turn) - dy * np.sin(turn)
     ys = row.base - height / 2 + dx * np.sin(turn) + dy * np.cos(turn)
     pen = max(2, round(rng.uniform(0.05, 0.1) * height))
-    for k in range(pen):
-        for j in range(pen):
-            row.cover[np.clip(np.round(ys).astype(int) + k, 0, row.size[1] - 1),
-                      np.clip(np.round(xs).astype(int) + j, 0, row.size[0] - 1)] = 1.0
+    _pen_stroke(row, xs, ys, pen)
     return _ballpoint_photo(row.cover, row.size, rng)
 
 
@@ -396,10 +402,7 @@ def boxed(inks: list[np.ndarray], rng: np.random.Generator) -> tuple[bytes, str]
         bow = rng.uniform(-0.03, 0.03) * height * np.sin(np.pi * t)
         xs = x0 + t * (x1 - x0) - bow * (y1 - y0) / length
         ys = y0 + t * (y1 - y0) + bow * (x1 - x0) / length
-        for k in range(pen):
-            for j in range(pen):
-                row.cover[np.clip(np.round(ys).astype(int) + k, 0, row.size[1] - 1),
-                          np.clip(np.round(xs).astype(int) + j, 0, row.size[0] - 1)] = 1.0
+        _pen_stroke(row, xs, ys, pen)
     return _ballpoint_photo(row.cover, row.size, rng)
 
 

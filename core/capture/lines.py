@@ -35,9 +35,11 @@ LONE_LINE = 0.9
 printed only when it crosses this fraction of it: ruled paper and grids repeat their lines,
 a box has two walls each way and a margin runs the page's length; a 7's bar across half a
 small page does none of these."""
+RULED_LINES = 2
+"""A wide strip with this many lines along it or more is ruled along its length..."""
 GRID_LINES = 3
-"""A wide strip with two lines along it or more and this many across it, each crossing
-`LONE_LINE` of its height, is squared paper: the lines across are printed however short."""
+"""...and with this many across it too, each crossing `LONE_LINE` of its height, it is
+squared paper: the lines across are printed however short."""
 LINE_THICKNESS = 0.03
 """...(at least 3 px)."""
 MIN_LINE_SIDE = 96
@@ -63,8 +65,8 @@ def printed_lines(mask: np.ndarray, rows_mask: np.ndarray | None = None,
     given, is the length lines are measured against instead of the page's shorter side
     and width (a strip of a longer page, seen as if it were square: a stroke as tall as
     the strip is no line). `strip`: that strip's own height and width, when `mask` is it
-    padded: on a wide strip ruled along its length (two lines or more), lines across it
-    are measured against its height when there are `GRID_LINES` of them (squared paper)."""
+    padded: on a wide strip ruled along its length (`RULED_LINES`), lines across it are
+    measured against its height when there are `GRID_LINES` of them (squared paper)."""
     h, w = mask.shape
     if max(h, w) < MIN_LINE_SIDE:
         return np.zeros_like(mask)
@@ -88,7 +90,7 @@ def printed_lines(mask: np.ndarray, rows_mask: np.ndarray | None = None,
     # lines, it does not end them), nor does a 7's thin bar alone across a small page.
     across_rows, thin_across_rows, row_lines = _thin_across(across_rows, thin_rows, length, 1)
     across_cols, thin_across_cols, col_lines = _thin_across(across_cols, thin_cols, length, 0)
-    if strip is not None and strip[1] > strip[0] and row_lines >= 2:
+    if strip is not None and strip[1] > strip[0] and row_lines >= RULED_LINES:
         across_cols, thin_across_cols, col_lines = _grid_across(
             cols_mask, thin_cols, length, strip[0], max_tilt,
             (across_cols, thin_across_cols, col_lines))
@@ -398,8 +400,8 @@ def _line_angle(thin: np.ndarray, length: int, max_tilt: float = MAX_TILT) -> fl
     tans = np.array([np.tan(np.radians(angle)) for angle in angles])
     # each angle's shift per column, looked up by the pixels' columns (as many products as
     # columns, not as pixels); one angle's profile at a time: arrays the size of the sample,
-    # not 21 times it (a large array's pages cost more to fault in than the sums); a score
-    # is a sum of squared counts, exact either way
+    # not that times the angles (a large array's pages cost more to fault in than the
+    # sums); a score is a sum of squared counts, exact either way
     shifts = np.round(np.arange(thin.shape[1])[None, :] * tans[:, None]).astype(np.intp)
     profiles = (np.bincount(ys - shift[xs]) for shift in shifts)
     scores = np.array([np.dot(profile, profile) for profile in profiles])
