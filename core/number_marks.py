@@ -19,13 +19,14 @@ import itertools
 from typing import NamedTuple
 
 import numpy as np
-from scipy import ndimage
+from scipy import ndimage, stats
 
 from core.capture import (
     EDGE,
     LINE_THICKNESS,
     LINE_TRACE,
     MIN_DIGIT_PX,
+    NOISE_SIGMAS,
     REMNANT_SHARE,
     TRACE_LEVEL,
     at_frame,
@@ -88,6 +89,9 @@ EMPTY_BOX = 0.25
 """A box whose ink is less tall than this fraction of it holds no digit."""
 CELL_LEVEL = 0.2
 """In a comb field's box, ink is what reaches this fraction of the box's darkest ink."""
+CELL_PAPER, MIN_PAPER = 2, 20
+"""A box's paper is what lies more than this many pixels from its digit's surer strokes, when
+there are at least `MIN_PAPER` such pixels (`_paper_level`)."""
 CELL_BORDER = 0.1
 """A comb field's printed lines reach into its boxes by their blur and tilt: within this
 fraction of a box's shorter side of its sides (at least 3 px)..."""
@@ -218,10 +222,25 @@ def ink_mask(page: np.ndarray) -> MarkedPage:
         peak = float(local.max(initial=0.0))
         if peak >= threshold / 2:  # not the noise or a line's edge in an empty box
             sure = (local >= max(floor, CELL_LEVEL * peak)) & ~box_lines
-            # a light digit's faintest strokes, traced from its surer ones
-            faint = (local >= max(noise, FAINT_LEVEL * CELL_LEVEL * peak)) & ~near[rows, cols]
+            # a light digit's faintest strokes, traced from its surer ones, but not into the
+            # box's own paper (its grain and a JPEG's ringing around a bold digit)
+            faint = local >= max(noise, FAINT_LEVEL * CELL_LEVEL * peak, _paper_level(local, sure))
+            faint &= ~near[rows, cols]
             mask[rows, cols] = hysteresis(faint, sure)
     return MarkedPage(ink, mask, threshold, cells, printed, noise)
+
+
+def _paper_level(local: np.ndarray, sure: np.ndarray) -> float:
+    """What a comb box's own paper reaches in ink: the median of its pixels more than
+    `CELL_PAPER` px from the digit's surer strokes, plus `NOISE_SIGMAS` of their deviations
+    (read from their median absolute deviation); 0 when the digit leaves too little paper.
+    The page's noise level is measured on its margins, smoother than a box around a bold
+    digit: traced down to it, such a digit grew into a blob of its box's paper."""
+    paper = local[~dilated(sure, steps=CELL_PAPER)]
+    if paper.size < MIN_PAPER:
+        return 0.0
+    spread = stats.median_abs_deviation(paper, scale="normal")
+    return float(np.median(paper) + NOISE_SIGMAS * spread)
 
 
 def _drawn_around(mask: np.ndarray, printed: np.ndarray, marks: tuple[np.ndarray, int]

@@ -12,6 +12,7 @@ from scipy import ndimage
 
 from core import number_marks, numbers
 from core.capture import reduce_blocks
+from core.cuts import dilated
 from core.data import load_split
 from core.imaging import ImageError, ImageLimits, decode_page
 from core.numbers import MAX_CANDIDATES, read_number, segment
@@ -714,6 +715,23 @@ def test_a_bold_digit_s_thin_strokes_in_a_comb_s_box_are_no_printed_line(mnist_a
         inside = (slice(rows.start + 4, rows.stop - 4), slice(cols.start + 4, cols.stop - 4))
         strokes = marked.ink[inside] >= 0.3 * marked.ink[inside].max()
         assert marked.mask[inside][strokes].all()
+
+
+@pytest.mark.parametrize(("seed", "n", "text"), [
+    (11, 54, "218"), (11, 69, "957"), (31, 174, "2687722"), (17, 184, "094416")])
+def test_a_digit_in_a_comb_s_box_is_traced_no_further_than_its_strokes(mnist_all, seed, n,
+                                                                         text):
+    """Comb fields of `eval.numbers` photographed as JPEGs: the grain and ringing of a box's
+    paper around a bold digit reach past the page's noise level, measured on its smooth
+    margins. A box's faint ink is traced down to its own paper's level: the digit's mask
+    stays on its strokes (traced into its paper, a 1 grew into a blob read as 7; the
+    service's model read these "278", "952", "2687922" and "064416")."""
+    data, _, _ = eval_numbers.number("comb", seed, n, mnist_all[0])
+    marked = number_marks.ink_mask(decode_page(data, LIMITS)[0])
+    for rows, cols in marked.cells[:len(text)]:
+        ink, mask = marked.ink[rows, cols], marked.mask[rows, cols]
+        strokes = dilated(ink >= 0.3 * ink.max(), steps=3)
+        assert np.count_nonzero(mask & ~strokes) <= 0.05 * np.count_nonzero(mask)
 
 
 @pytest.mark.parametrize(("n", "index", "text"), [

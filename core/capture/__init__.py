@@ -47,6 +47,7 @@ from core.capture.components import (
     smaller_than_a_digit,
 )
 from core.capture.ink import (
+    NOISE_SIGMAS,
     ink_against_paper,
     ink_threshold,
     noise_level,
@@ -77,6 +78,7 @@ __all__ = [
     "LINE_THICKNESS",
     "LINE_TRACE",
     "MIN_DIGIT_PX",
+    "NOISE_SIGMAS",
     "REMNANT_SHARE",
     "TINY_SIDE",
     "TRACE_LEVEL",
