@@ -11,6 +11,7 @@ meet a printed line at both ends, removed before the digits are grouped.
 from __future__ import annotations
 
 import itertools
+from typing import NamedTuple
 
 import numpy as np
 from scipy import ndimage
@@ -51,6 +52,16 @@ drawn around a whole number is no field)..."""
 BESIDE = 0.5
 """...with no mark outside it this fraction of its height or taller (a number written
 beside a printed box is not in it)."""
+TICK_WIDTH, TICK_HEIGHT, TICK_TALL, MIN_TICKS, TICK_ROOM = 0.5, 1.3, 0.8, 3, 1.6
+ACROSS_PAGE, MIN_PLACE = 0.95, 3
+"""A field printed as a line with ticks (`tick_cells`): its ticks are at most `TICK_WIDTH` as
+wide as tall, as tall as one another within `TICK_HEIGHT` and at most `TICK_TALL` of their
+spacing (1s standing on an underline are taller), at least `MIN_TICKS` of them; a place
+reaches `TICK_ROOM` spacings above the line, and is at least `MIN_PLACE` px wide. A line
+across `ACROSS_PAGE` of the page is ruled paper's, the digits standing on it no ticks."""
+ROW_HEIGHT, ROW_OVERLAP = 1.2, 0.8
+"""Fields printed apart are one row of boxes when as tall as one another within this factor
+and overlapping over this fraction of the rows of the shorter (`_in_a_row`)."""
 
 
 def comb_cells(mask: np.ndarray, lines: np.ndarray) -> list[tuple[slice, slice]] | None:
@@ -128,24 +139,41 @@ def _column_cover(band: np.ndarray) -> np.ndarray:
     return extremes.maximum_filter1d(band.view(np.uint8), 3, axis=1, mode="constant").mean(axis=0)
 
 
+class _Outlined(NamedTuple):
+    """A mark shaped as a printed box or a row of them (`box_cells`)."""
+
+    index: int
+    """its label"""
+    span: tuple[slice, slice]
+    """its rows and columns on the page"""
+    boxes: list[tuple[slice, slice]]
+    """the boxes inside its walls, within `span`"""
+    outline: np.ndarray
+    """its lines' and walls' pixels, within `span`"""
+
+    @property
+    def area(self) -> int:
+        rows, cols = self.span
+        return (rows.stop - rows.start) * (cols.stop - cols.start)
+
+
 def box_cells(mask: np.ndarray, labelled: tuple[np.ndarray, int] | None = None
               ) -> tuple[list[tuple[slice, slice]], np.ndarray] | None:
-    """The boxes of a form field found from its printed outline alone (a lone box, a day's
-    or month's two, a comb too small for the line finder), left to right, and the outline's
-    pixels (its lines and walls, to take out of the ink); None if the page has none. The
-    field is the largest mark of `mask` (cropped to its box when a form's printed rule
-    joins it: `_between_walls`) inked along `BOX_SIDE` of each of its four sides, its walls
-    (columns inked over `BOX_SIDE` of its height) dividing it into boxes of about equal
-    width, each `BOX_ASPECT` as wide as tall, and no tall mark beside it (`BESIDE`).
-    `labelled`: `mask`'s 8-connected components (`ndimage.label`), when the caller has
-    them already."""
+    """The boxes of a form field found from their printed outlines alone (a lone box, a
+    day's or month's two, a comb too small for the line finder, boxes printed apart), left
+    to right, and the outlines' pixels (their lines and walls, to take out of the ink); None
+    if the page has none. A field is a mark of `mask` (cropped to its box when a form's
+    printed rule joins it: `_between_walls`) inked along `BOX_SIDE` of each of its four
+    sides, its walls (columns inked over `BOX_SIDE` of its height) dividing it into boxes of
+    about equal width, each `BOX_ASPECT` as wide as tall; the largest, with the fields in a
+    row with it (`_in_a_row`: boxes printed apart), and no tall mark beside them
+    (`BESIDE`). `labelled`: `mask`'s 8-connected components (`ndimage.label`), when the
+    caller has them already."""
     labels, _ = labelled or ndimage.label(mask, structure=np.ones((3, 3), dtype=bool))
     marks = ndimage.find_objects(labels)
-    found = None
+    fields = []
     for index, (rows, cols) in enumerate(marks, start=1):
-        area = (rows.stop - rows.start) * (cols.stop - cols.start)
-        if min(rows.stop - rows.start, cols.stop - cols.start) < MIN_BOX or (
-                found and area <= found[3]):
+        if min(rows.stop - rows.start, cols.stop - cols.start) < MIN_BOX:
             continue
         mark = labels[rows, cols] == index
         field = _outlined_boxes(mark)
@@ -155,20 +183,47 @@ def box_cells(mask: np.ndarray, labelled: tuple[np.ndarray, int] | None = None
                 rows, cols, mark = cropped
                 field = _outlined_boxes(mark)
         if field is not None:
-            found = (index, (rows, cols), field, area)
-    if found is None:
+            fields.append(_Outlined(index, (rows, cols), *field))
+    if not fields:
         return None
-    index, (rows, cols), (inside, outline), _ = found
-    for other in marks[:index - 1] + marks[index:]:
-        within = all(o.start >= f.start and o.stop <= f.stop
-                     for o, f in zip(other, (rows, cols), strict=True))
-        if not within and other[0].stop - other[0].start >= BESIDE * (rows.stop - rows.start):
-            return None  # a number beside the box, or a page of other marks
+    row = _in_a_row(fields)
+    top = min(field.span[0].start for field in row)
+    bottom = max(field.span[0].stop for field in row)
+    chosen = {field.index for field in row}
+    for index, other in enumerate(marks, start=1):
+        within = any(all(o.start >= f.start and o.stop <= f.stop
+                         for o, f in zip(other, field.span, strict=True)) for field in row)
+        if (index not in chosen and not within
+                and other[0].stop - other[0].start >= BESIDE * (bottom - top)):
+            return None  # a number beside the boxes, or a page of other marks
     full = np.zeros_like(mask)
-    full[rows, cols] = outline
-    cells = [(slice(rows.start + r.start, rows.start + r.stop),
-              slice(cols.start + c.start, cols.start + c.stop)) for r, c in inside]
-    return cells, full
+    cells = []
+    for field in row:
+        rows, cols = field.span
+        full[rows, cols] |= field.outline
+        cells += [(slice(rows.start + r.start, rows.start + r.stop),
+                   slice(cols.start + c.start, cols.start + c.stop)) for r, c in field.boxes]
+    return sorted(cells, key=lambda cell: cell[1].start), full
+
+
+def _in_a_row(fields: list[_Outlined]) -> list[_Outlined]:
+    """The largest of the outlined `fields`, and those in a row with it: as tall (within
+    `ROW_HEIGHT`), over `ROW_OVERLAP` of the rows of the shorter, their boxes as wide as its
+    (within `COMB_REGULARITY`): a form's boxes printed apart."""
+    largest = max(fields, key=lambda field: field.area)
+    rows = largest.span[0]
+    widths = [c.stop - c.start for _, c in largest.boxes]
+    row = []
+    for field in fields:
+        other = field.span[0]
+        height, own = other.stop - other.start, rows.stop - rows.start
+        overlap = min(other.stop, rows.stop) - max(other.start, rows.start)
+        both = widths + [c.stop - c.start for _, c in field.boxes]
+        if field is largest or (1 / ROW_HEIGHT <= height / own <= ROW_HEIGHT
+                                and overlap >= ROW_OVERLAP * min(height, own)
+                                and max(both) <= (1 + COMB_REGULARITY) * min(both)):
+            row.append(field)
+    return row
 
 
 def _between_walls(rows: slice, cols: slice, mark: np.ndarray
@@ -291,6 +346,121 @@ def _evenly_spaced(columns: list[np.ndarray], coverage: np.ndarray, height: int,
         if (len(run), inked[run].sum()) > (len(best), inked[best].sum()):
             best = run
     return [columns[n] for n in best]
+
+
+class _Ticks(NamedTuple):
+    """A field printed as a line with ticks, within its mark (`tick_cells`)."""
+
+    top: int
+    """the line's top row"""
+    spacing: float
+    """from one tick to the next"""
+    places: list[tuple[int, int]]
+    """the columns `(from, to)` of each place between two ticks, left to right"""
+    pixels: np.ndarray
+    """the line's and the ticks' pixels"""
+
+
+def tick_cells(mask: np.ndarray, labelled: tuple[np.ndarray, int] | None = None
+               ) -> tuple[list[tuple[slice, slice]], np.ndarray] | None:
+    """The places of a field printed as a line with ticks rising from it (a comb without
+    boxes), left to right, and the field's pixels (its line and ticks); None if the page has
+    none. The field is a mark `COMB_LINE` to `ACROSS_PAGE` of the page wide whose bottom
+    rows are inked across `BOX_SIDE` of its width (the line), with at least `MIN_TICKS`
+    ticks standing on them (`_ticked`). A place spans the columns between two ticks, and
+    `TICK_ROOM` spacings above the line. `labelled`: `mask`'s 8-connected components, when
+    the caller has them already."""
+    labels, _ = labelled or ndimage.label(mask, structure=np.ones((3, 3), dtype=bool))
+    for index, (rows, cols) in enumerate(ndimage.find_objects(labels), start=1):
+        if not COMB_LINE <= (cols.stop - cols.start) / mask.shape[1] < ACROSS_PAGE:
+            continue  # too short, or ruled paper's line across the page
+        ticks = _ticked(labels[rows, cols] == index)
+        if ticks is None:
+            continue
+        top = rows.start + ticks.top
+        room = slice(max(0, top - round(TICK_ROOM * ticks.spacing)), top)
+        found = np.zeros_like(mask)
+        found[rows, cols] = ticks.pixels
+        return [(room, slice(cols.start + a, cols.start + b)) for a, b in ticks.places], found
+    return None
+
+
+def _ticked(mark: np.ndarray) -> _Ticks | None:
+    """A mark's line and the ticks standing on it, or None when it is no such field. A tick
+    is a run of columns inked straight up from the line, at most `TICK_WIDTH` as wide as
+    tall, as tall as the others within `TICK_HEIGHT`, ending clear of any stroke
+    (`_ends_clear`: a digit's stroke standing on the line goes on, bent); the ticks are
+    evenly spaced (`_tick_lattice`: a digit touching a tick hides it) and at most
+    `TICK_TALL` of their spacing tall (1s standing on an underline are taller)."""
+    line = np.flatnonzero(inked_across(mark)[0] >= BOX_SIDE)
+    if line.size == 0 or line[-1] < mark.shape[0] - 3:
+        return None  # no line along the mark's foot
+    top = int(_adjacent_runs(line)[-1][0])
+    # how far each column is inked straight up from the line
+    rising = np.argmin(np.vstack([mark[:top][::-1], np.zeros((1, mark.shape[1]), bool)]),
+                       axis=0)
+    columns = _adjacent_runs(np.flatnonzero(rising >= 3))
+    if len(columns) < MIN_TICKS:
+        return None
+    heights = np.array([rising[c].max() for c in columns])
+    usual = float(np.median(heights))
+    thin = ((np.array([c.size for c in columns]) <= TICK_WIDTH * heights)
+            & (heights <= TICK_HEIGHT * usual) & (heights * TICK_HEIGHT >= usual))
+    ticks = [c for c, h, t in zip(columns, heights, thin, strict=True)
+             if t and _ends_clear(mark, top - int(h), c)]
+    lattice = _tick_lattice([float(c.mean()) for c in ticks])
+    if lattice is None:
+        return None
+    spacing, on = lattice
+    ticks = [ticks[n] for n in on]
+    tall = max(int(rising[c].max()) for c in ticks)
+    if tall > TICK_TALL * spacing:
+        return None
+    places = []
+    # the line runs on past an end tick a digit hides, and its places with it
+    first, last = int(ticks[0][0]), int(ticks[-1][-1])
+    for edge, room, side in ((first, first, -1), (last, mark.shape[1] - 1 - last, 1)):
+        for k in range(round(room / spacing)):
+            near = edge + side * (3 + round(k * spacing))
+            far = edge + side * round((k + 1) * spacing)
+            places.append((max(0, min(near, far)), min(mark.shape[1], max(near, far))))
+    for left, right in itertools.pairwise(ticks):
+        start, stop = int(left[-1]) + 3, int(right[0]) - 2  # clear of the ticks' edges
+        count = max(1, round((right.mean() - left.mean()) / spacing))
+        for k in range(count):  # a hidden tick's places share the span evenly
+            places.append((start + round(k * (stop - start) / count),
+                           start + round((k + 1) * (stop - start) / count)))
+    pixels = np.zeros_like(mark)
+    pixels[top:] = mark[top:]
+    rows = slice(max(0, top - tall - 1), top)
+    for c in ticks:  # with their blurred edges, a pixel or two either side
+        cols = slice(max(0, int(c[0]) - 2), int(c[-1]) + 3)
+        pixels[rows, cols] = mark[rows, cols]
+    return _Ticks(top, spacing, sorted(p for p in places if p[1] - p[0] >= MIN_PLACE), pixels)
+
+
+def _ends_clear(mark: np.ndarray, end: int, columns: np.ndarray) -> bool:
+    """Whether nothing of `mark` lies in the two rows above row `end` over `columns` and a
+    pixel more either side: a stroke that ends there."""
+    rows = mark[max(0, end - 3):max(0, end - 1), max(0, int(columns[0]) - 3):int(columns[-1]) + 4]
+    return not rows.any()
+
+
+def _tick_lattice(centres: list[float]) -> tuple[float, list[int]] | None:
+    """The spacing of ticks at x = `centres` (left to right) and the indices of those on its
+    lattice, at least `MIN_TICKS`: each within `COMB_REGULARITY` / 2 of a whole number of
+    spacings from the first one on it. The spacing tried first is the smallest gap
+    between neighbours; None if none holds."""
+    xs = np.asarray(centres, dtype=float)
+    for spacing in np.sort(np.diff(xs)):
+        if spacing < 4:
+            continue
+        for first in range(len(xs) - MIN_TICKS + 1):
+            steps = (xs[first:] - xs[first]) / spacing
+            on = np.flatnonzero(np.abs(steps - np.round(steps)) <= COMB_REGULARITY / 2)
+            if on.size >= MIN_TICKS and on.size >= 0.75 * (len(xs) - first):
+                return float(spacing), [first + int(n) for n in on]
+    return None
 
 
 def box_walls(mask: np.ndarray, lines: np.ndarray) -> np.ndarray:

@@ -20,7 +20,9 @@ and, made only when named (`--kind underlined`, not in `all`):
 - `circled`: a number in ballpoint with a ring drawn around it by the same pen;
 - `boxed`: the same with a box drawn around it, four strokes that cross at the corners or
   stop just short of them;
-- `squared`: a phone photo of squared paper (a 5 mm grid), the number written across it.
+- `squared`: a phone photo of squared paper (a 5 mm grid), the number written across it;
+- `boxes`: `comb` with the form's boxes printed apart;
+- `ticks`: `comb` printed as a line with ticks rising from it between the digits' places.
 
 The paper, lines, ink, light and camera come from the capture generators (`eval.make`).
 """
@@ -55,7 +57,7 @@ from eval.make import (
 
 KINDS = ("clean", "tight", "notebook", "comb", "drift")
 """The kinds of a set made with `--kind all`, the issue's five."""
-MORE_KINDS = ("underlined", "crossed", "circled", "boxed", "squared")
+MORE_KINDS = ("underlined", "crossed", "circled", "boxed", "squared", "boxes", "ticks")
 """Kinds made only when asked for by name (`--kind underlined`)."""
 COLUMNS = ("filename", "text", "kind", "mnist_indices")
 MIN_DIGITS, MAX_DIGITS = 3, 7
@@ -232,10 +234,30 @@ def _hlines_at(page: np.ndarray, ys: np.ndarray, thickness: float, colour: np.nd
 
 def comb(inks: list[np.ndarray], rng: np.random.Generator) -> tuple[bytes, str]:
     """A scanned form's comb field: one printed box per digit, the digit written inside."""
+    return _field(inks, rng, "comb")
+
+
+def boxes(inks: list[np.ndarray], rng: np.random.Generator) -> tuple[bytes, str]:
+    """`comb` with the form's boxes printed apart, a tenth to half a box between them."""
+    return _field(inks, rng, "boxes")
+
+
+def ticks(inks: list[np.ndarray], rng: np.random.Generator) -> tuple[bytes, str]:
+    """`comb` printed as a line with ticks rising from it between the digits' places (a
+    quarter to half their height), no box drawn."""
+    return _field(inks, rng, "ticks")
+
+
+def _field(inks: list[np.ndarray], rng: np.random.Generator, style: str
+           ) -> tuple[bytes, str]:
+    """One digit per printed place of a form's field, as `style` prints the places: `comb`
+    (boxes sharing their walls), `boxes` (boxes apart) or `ticks`."""
     cell = rng.uniform(30, 90)
     box_h = cell * rng.uniform(1.0, 1.4)
     n = len(inks) + int(rng.integers(0, 2))  # sometimes a spare empty box at the end
-    size, start, _ = _canvas(rng, n * cell, box_h, (0.3, 1.0))
+    apart = rng.uniform(0.1, 0.5) * cell if style == "boxes" else 0.0
+    pitch = cell + apart  # from one place to the next
+    size, start, _ = _canvas(rng, n * pitch - apart, box_h, (0.3, 1.0))
     w, h = size
     top = (h - box_h) / 2
     page = _paper(size, _tint(rng, rng.uniform(232, 255), 4))
@@ -243,12 +265,18 @@ def comb(inks: list[np.ndarray], rng: np.random.Generator) -> tuple[bytes, str]:
     printed = np.full(3, rng.uniform(0, 110))
     if rng.random() < 0.4:
         printed = np.array([rng.uniform(60, 160), rng.uniform(60, 160), rng.uniform(150, 230)])
-    for i in range(n):
-        _rectangle(page, (start + i * cell, top, cell, box_h), line, printed)
+    if style != "ticks":
+        for i in range(n):
+            _rectangle(page, (start + i * pitch, top, cell, box_h), line, printed)
+    else:
+        _rectangle(page, (start, top + box_h, n * cell, 0), line, printed)
+        tick = rng.uniform(0.25, 0.5) * box_h
+        for i in range(n + 1):
+            _rectangle(page, (start + i * cell, top + box_h - tick, 0, tick), line, printed)
     cover = np.zeros((h, w), np.float32)
     for i, ink in enumerate(inks):
         height = box_h * rng.uniform(0.55, 0.8)
-        centre_x = start + (i + 0.5) * cell + rng.uniform(-0.1, 0.1) * cell
+        centre_x = start + i * pitch + 0.5 * cell + rng.uniform(-0.1, 0.1) * cell
         crop = _crop(ink)
         width = crop.shape[1] * height / crop.shape[0]
         if width > 0.8 * cell:  # a wide digit is written smaller to fit its box
@@ -409,7 +437,7 @@ def boxed(inks: list[np.ndarray], rng: np.random.Generator) -> tuple[bytes, str]
 MAKERS: dict[str, Callable[[list[np.ndarray], np.random.Generator], tuple[bytes, str]]] = {
     "clean": clean, "tight": tight, "notebook": notebook, "comb": comb, "drift": drift,
     "underlined": underlined, "crossed": crossed, "circled": circled, "boxed": boxed,
-    "squared": squared,
+    "squared": squared, "boxes": boxes, "ticks": ticks,
 }
 
 

@@ -628,23 +628,33 @@ def test_encoded_files_go_through_the_pipeline(mnist_test, small_model):
 
 
 def write_comb(digits: list[np.ndarray], cell: int = 60, spare: int = 1,
-               faint: int | None = None, height: float = 0.7) -> np.ndarray:
-    """A form's comb field: a row of printed boxes `cell` px wide, one digit in each (the
-    digit `faint` written light grey), `height` of a box tall, `spare` empty boxes after
-    them."""
+               faint: int | None = None, height: float = 0.7, style: str = "comb"
+               ) -> np.ndarray:
+    """A form's field: a row of places `cell` px wide, one digit in each (the digit `faint`
+    written light grey), `height` of a place tall, `spare` empty places after them; printed
+    as boxes sharing their walls (`comb`), boxes a fifth of a box `apart`, or a line with
+    `ticks` rising a third of a box from it between the places."""
     boxes = len(digits) + spare
+    pitch = cell + (cell // 5 if style == "apart" else 0)
     box_h = int(cell * 1.2)
-    page = np.full((box_h + 80, boxes * cell + 80), PAPER, np.float32)
+    page = np.full((box_h + 80, boxes * pitch + 80), PAPER, np.float32)
     top, left = 40, 40
-    for i in range(boxes + 1):  # the walls
-        page[top:top + box_h, left + i * cell - 1:left + i * cell + 2] = 40
-    page[top - 1:top + 2, left:left + boxes * cell + 1] = 40  # the top and bottom lines
-    page[top + box_h - 1:top + box_h + 2, left:left + boxes * cell + 1] = 40
+    bottom = top + box_h
+    if style == "ticks":
+        page[bottom - 1:bottom + 2, left:left + boxes * cell + 1] = 40
+        for i in range(boxes + 1):
+            page[bottom - box_h // 3:bottom, left + i * cell - 1:left + i * cell + 2] = 40
+    else:
+        for x in (left + i * pitch for i in range(boxes)):
+            for wall in (x, x + cell):
+                page[top:bottom, wall - 1:wall + 2] = 40
+            for line in (top, bottom):
+                page[line - 1:line + 2, x:x + cell + 1] = 40
     for i, digit in enumerate(digits):
         ink = scaled_ink(digit, int(height * box_h)) / 255.0
         ink = ink[:, :cell - 12]
         y = top + (box_h - ink.shape[0]) // 2
-        x = left + i * cell + (cell - ink.shape[1]) // 2
+        x = left + i * pitch + (cell - ink.shape[1]) // 2
         level = 190 if i == faint else 20  # the darkest grey of its strokes
         region = page[y:y + ink.shape[0], x:x + ink.shape[1]]
         np.minimum(region, PAPER - ink * (PAPER - level), out=region)
@@ -659,6 +669,41 @@ def test_a_comb_field_is_read_box_by_box(mnist_test, small_model):
     assert number.text == "41170"
     lefts = [d.box[0] for d in number.digits]
     assert all(40 + i * 60 < x < 40 + (i + 1) * 60 for i, x in enumerate(lefts))
+
+
+@pytest.mark.parametrize("style", ["apart", "ticks"])
+def test_a_field_of_boxes_apart_or_of_ticks_is_read_place_by_place(mnist_test, small_model,
+                                                                   style):
+    """Forms print a field as boxes apart, or as a line with ticks rising from it between
+    the places, as often as a comb of boxes sharing their walls. Their walls and ticks are
+    no 1s, and a 1 is no tick (the service's model read these "9121212011", "141111171011")."""
+    images, labels = mnist_test
+    page = write_comb(digits_of(images, labels, "41170"), style=style)
+    number = read_number(small_model, page)
+    assert number.text == "41170"
+    pitch = 72 if style == "apart" else 60
+    lefts = [d.box[0] for d in number.digits]
+    assert all(40 + i * pitch < x < 40 + (i + 1) * pitch for i, x in enumerate(lefts))
+
+
+@pytest.mark.parametrize(("kind", "seed", "n"), [
+    ("notebook", 13, 65), ("notebook", 17, 7), ("notebook", 31, 29), ("underlined", 3, 5)])
+def test_digits_standing_on_a_line_are_no_ticks(mnist_all, kind, seed, n):
+    """Digits written on a notebook's ruled line, or standing on a line drawn under them,
+    meet the line as a field's ticks do; but their strokes go on past where a tick ends, or
+    are as tall as digits, and a ruled line runs across the page (a first version of the
+    tick finder took them for ticks: the service's model read these "24794275", "44",
+    "62122093" and "7")."""
+    data, _, _ = eval_numbers.number(kind, seed, n, mnist_all[0])
+    assert number_marks.ink_mask(decode_page(data, LIMITS)[0]).cells is None
+
+
+@pytest.mark.parametrize("style", ["comb", "apart", "ticks"])
+def test_a_field_with_nothing_written_has_no_digit(style):
+    """A form's field left empty, however printed, is no number (the service's model read
+    five empty boxes apart as "1111111111")."""
+    with pytest.raises(ImageError, match="no digit found"):
+        segment(write_comb([], spare=5, style=style))
 
 
 @pytest.mark.parametrize("spare", [0, 1])
