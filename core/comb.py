@@ -52,13 +52,15 @@ drawn around a whole number is no field)..."""
 BESIDE = 0.5
 """...with no mark outside it this fraction of its height or taller (a number written
 beside a printed box is not in it)."""
-TICK_WIDTH, TICK_HEIGHT, TICK_TALL, MIN_TICKS, TICK_ROOM = 0.5, 1.3, 0.8, 3, 1.6
-ACROSS_PAGE, MIN_PLACE = 0.95, 3
+TICK_WIDTH, TICK_HEIGHT, TICK_TALL, MIN_TICKS = 0.5, 1.3, 0.8, 3
 """A field printed as a line with ticks (`tick_cells`): its ticks are at most `TICK_WIDTH` as
 wide as tall, as tall as one another within `TICK_HEIGHT` and at most `TICK_TALL` of their
-spacing (1s standing on an underline are taller), at least `MIN_TICKS` of them; a place
-reaches `TICK_ROOM` spacings above the line, and is at least `MIN_PLACE` px wide. A line
-across `ACROSS_PAGE` of the page is ruled paper's, the digits standing on it no ticks."""
+spacing (1s standing on an underline are taller), at least `MIN_TICKS` of them..."""
+TICK_ROOM, MIN_PLACE = 1.6, 3
+"""...a place reaches `TICK_ROOM` spacings above the line, at least `MIN_PLACE` px wide..."""
+ACROSS_PAGE = 0.95
+"""...and the line crosses less than this fraction of the page (ruled paper's lines cross it:
+the digits standing on them are no ticks)."""
 ROW_HEIGHT, ROW_OVERLAP = 1.2, 0.8
 """Fields printed apart are one row of boxes when as tall as one another within this factor
 and overlapping over this fraction of the rows of the shorter (`_in_a_row`)."""

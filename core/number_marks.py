@@ -187,10 +187,10 @@ def ink_mask(page: np.ndarray) -> MarkedPage:
     # the ink's marks: for a box's outline and, where no printed line is taken out of
     # them, for the digits' own (below; the same mask labelled once)
     marks = ndimage.label(mask, structure=np.ones((3, 3), dtype=bool)) if cells is None else None
-    outlined = None
-    if marks is not None:  # a field printed as a line with ticks, or as boxes' outlines
-        outlined = tick_cells(mask, marks) or box_cells(mask, marks)
-    if outlined is not None:  # ticks, boxes apart, a box or two, a field too small to be found
+    # a field found from its printed outline: a line with ticks, boxes apart, a box or two,
+    # a comb too small for the line finder
+    outlined = (tick_cells(mask, marks) or box_cells(mask, marks)) if marks is not None else None
+    if outlined is not None:
         cells, outline = outlined
         lines = lines | outline
     # A comb's boxes lie between its walls; elsewhere what is left of a box's walls is
