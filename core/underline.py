@@ -35,6 +35,10 @@ for at most this fraction of the ink's height (a stroke's width, a 2's foot set 
 UNDERLINE_SEEDS = 3
 """The line is looked for through this many of the longest stretches of steady lowest ink
 (digits crossing a line break it into pieces, not all longer than a digit's foot)."""
+UNDERSCORE_GAP, UNDERSCORE_MIN, UNDERSCORE_EVEN = 1.0, 0.5, 1.3
+"""A form's dashes under its places are one line to write on: bridged across blank gaps of
+at most `UNDERSCORE_GAP` of the ink's height, each dash at least `UNDERSCORE_MIN` of it
+long, as long as the others within `UNDERSCORE_EVEN` (`_even_dashes`)."""
 FRAME = 3
 """A line within this many pixels of the frame's lower edge, or running from its left edge
 to its right, is the page's edge in shade or a rule, not a line drawn under a number."""
@@ -55,7 +59,10 @@ def underline(mask: np.ndarray) -> np.ndarray:
     wander = max(2.0, UNDERLINE_WANDER * height)
     reach = max(2, int(UNDERLINE_THICKNESS * height) + 1)
     for seed in _steady_stretches(bottom, inked)[:UNDERLINE_SEEDS]:
-        cols = _along(mask, bottom, seed, wander, UNDERLINE_CROSSING * height)
+        cols, clear = _along(mask, bottom, seed, wander, UNDERLINE_CROSSING * height,
+                             UNDERSCORE_GAP * height)
+        if not _even_dashes(cols, clear, height):  # one line, and what lies on in its row
+            cols, _ = _along(mask, bottom, seed, wander, UNDERLINE_CROSSING * height)
         if (cols.size < 2 or bottom[cols].max() < rows[-1] - UNDERLINE_BELOW * height
                 or bottom[cols].max() >= h - FRAME or (cols[0] < FRAME and cols[-1] >= w - FRAME)):
             continue  # not under the ink, or the frame's edge
@@ -84,14 +91,33 @@ def _steady_stretches(bottom: np.ndarray, inked: np.ndarray) -> list[np.ndarray]
     return sorted(stretches, key=len, reverse=True)
 
 
+def _even_dashes(cols: np.ndarray, clear: np.ndarray, height: int) -> bool:
+    """Whether a line's columns `cols` are one line, or dashes a form prints to write on,
+    one under each digit's place: parted by columns `clear` of ink where the line runs,
+    each at least `UNDERSCORE_MIN` of the ink's `height` long and as long as the others
+    within `UNDERSCORE_EVEN`. Otherwise the line is looked for unbroken (a line drawn under
+    a number that ends before its last digit would take that digit's foot, on its row past
+    a gap, for more of it)."""
+    parts = np.flatnonzero(np.diff(cols) > 1)
+    blank = [p for p in parts if clear[cols[p] + 1:cols[p + 1]].all()]
+    if not blank:
+        return True
+    dashes = np.split(cols, np.asarray(blank) + 1)
+    lengths = np.array([d[-1] - d[0] + 1 for d in dashes])
+    return bool(lengths.min() >= UNDERSCORE_MIN * height
+                and lengths.max() <= UNDERSCORE_EVEN * lengths.min())
+
+
 def _along(mask: np.ndarray, bottom: np.ndarray, seed: np.ndarray, wander: float,
-           crossing: float) -> np.ndarray:
+           crossing: float, blank: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
     """The columns of the line through the lowest ink of `seed`: of the runs of columns
     whose lowest ink lies within `wander` rows of one straight line (fitted again on the
     columns on it, up to three times: a digit's stroke rising slowly off the line's end, a
     slanted 1's foot, is no part of it), bridging gaps of at most `crossing` columns where
     ink covers the line and reaches below it (a digit's stroke crossing it), the one with
-    the most columns on the line; only those columns, whose lowest ink is the line's."""
+    the most columns on the line, and gaps of at most `blank` columns with no ink where the
+    line runs (between the dashes a form prints under its places); only those columns, whose
+    lowest ink is the line's, and which columns were such gaps."""
     h, w = mask.shape
     xs = np.arange(w)
     offsets = np.arange(-int(wander), int(wander) + 1)[:, None]
@@ -105,13 +131,16 @@ def _along(mask: np.ndarray, bottom: np.ndarray, seed: np.ndarray, wander: float
         hidden = (bottom > row + wander) & mask[band, xs].any(axis=0)
         gaps = _runs(hidden)
         hidden &= np.bincount(gaps)[gaps] <= crossing
-        runs = _runs(on | hidden)
+        clear = ~on & ~hidden & ~mask[band, xs].any(axis=0)  # no ink where the line would be
+        empty = _runs(clear)
+        bridged = clear & (np.bincount(empty)[empty] <= blank)
+        runs = _runs(on | hidden | bridged)
         on_line = np.bincount(runs[on], minlength=runs.max() + 1)
         on_line[0] = 0
         fitted, cols = cols, xs[(runs == on_line.argmax()) & on]
         if np.array_equal(cols, fitted):
             break
-    return cols
+    return cols, bridged
 
 
 def _runs(flags: np.ndarray) -> np.ndarray:

@@ -22,7 +22,8 @@ and, made only when named (`--kind underlined`, not in `all`):
   stop just short of them;
 - `squared`: a phone photo of squared paper (a 5 mm grid), the number written across it;
 - `boxes`: `comb` with the form's boxes printed apart;
-- `ticks`: `comb` printed as a line with ticks rising from it between the digits' places.
+- `ticks`: `comb` printed as a line with ticks rising from it between the digits' places;
+- `underscores`: `boxes` printed as a line under each place instead.
 
 The paper, lines, ink, light and camera come from the capture generators (`eval.make`).
 """
@@ -57,7 +58,8 @@ from eval.make import (
 
 KINDS = ("clean", "tight", "notebook", "comb", "drift")
 """The kinds of a set made with `--kind all`, the issue's five."""
-MORE_KINDS = ("underlined", "crossed", "circled", "boxed", "squared", "boxes", "ticks")
+MORE_KINDS = ("underlined", "crossed", "circled", "boxed", "squared", "boxes", "ticks",
+              "underscores")
 """Kinds made only when asked for by name (`--kind underlined`)."""
 COLUMNS = ("filename", "text", "kind", "mnist_indices")
 MIN_DIGITS, MAX_DIGITS = 3, 7
@@ -248,14 +250,19 @@ def ticks(inks: list[np.ndarray], rng: np.random.Generator) -> tuple[bytes, str]
     return _field(inks, rng, "ticks")
 
 
+def underscores(inks: list[np.ndarray], rng: np.random.Generator) -> tuple[bytes, str]:
+    """`boxes` printed as a line under each place instead, four fifths of its width long."""
+    return _field(inks, rng, "underscores")
+
+
 def _field(inks: list[np.ndarray], rng: np.random.Generator, style: str
            ) -> tuple[bytes, str]:
     """One digit per printed place of a form's field, as `style` prints the places: `comb`
-    (boxes sharing their walls), `boxes` (boxes apart) or `ticks`."""
+    (boxes sharing their walls), `boxes` (boxes apart), `ticks` or `underscores`."""
     cell = rng.uniform(30, 90)
     box_h = cell * rng.uniform(1.0, 1.4)
     n = len(inks) + int(rng.integers(0, 2))  # sometimes a spare empty box at the end
-    apart = rng.uniform(0.1, 0.5) * cell if style == "boxes" else 0.0
+    apart = rng.uniform(0.1, 0.5) * cell if style in ("boxes", "underscores") else 0.0
     pitch = cell + apart  # from one place to the next
     size, start, _ = _canvas(rng, n * pitch - apart, box_h, (0.3, 1.0))
     w, h = size
@@ -265,9 +272,13 @@ def _field(inks: list[np.ndarray], rng: np.random.Generator, style: str
     printed = np.full(3, rng.uniform(0, 110))
     if rng.random() < 0.4:
         printed = np.array([rng.uniform(60, 160), rng.uniform(60, 160), rng.uniform(150, 230)])
-    if style != "ticks":
+    if style in ("comb", "boxes"):
         for i in range(n):
             _rectangle(page, (start + i * pitch, top, cell, box_h), line, printed)
+    elif style == "underscores":
+        for i in range(n):
+            _rectangle(page, (start + i * pitch + 0.1 * cell, top + box_h, 0.8 * cell, 0), line,
+                       printed)
     else:
         _rectangle(page, (start, top + box_h, n * cell, 0), line, printed)
         tick = rng.uniform(0.25, 0.5) * box_h
@@ -437,7 +448,7 @@ def boxed(inks: list[np.ndarray], rng: np.random.Generator) -> tuple[bytes, str]
 MAKERS: dict[str, Callable[[list[np.ndarray], np.random.Generator], tuple[bytes, str]]] = {
     "clean": clean, "tight": tight, "notebook": notebook, "comb": comb, "drift": drift,
     "underlined": underlined, "crossed": crossed, "circled": circled, "boxed": boxed,
-    "squared": squared, "boxes": boxes, "ticks": ticks,
+    "squared": squared, "boxes": boxes, "ticks": ticks, "underscores": underscores,
 }
 
 
