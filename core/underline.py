@@ -6,7 +6,8 @@ The capture front-end's line finder leaves it (a line found alone is printed onl
 crosses nearly the whole page: a 7's bar across half a small page is such a line too), but
 no digit has a stroke along its foot much longer than the digits are tall, and a line under
 a number runs under several: the lowest ink of the page (but where a digit's stroke crosses
-it), nearly straight, over `UNDERLINE_LENGTH` times the height of the digits above it.
+it), nearly straight, over `UNDERLINE_LENGTH` times the height of the digits above it. A
+form's dashes, one under each place to write on, are such a line with even gaps in it.
 """
 
 from __future__ import annotations
@@ -36,9 +37,9 @@ UNDERLINE_SEEDS = 3
 """The line is looked for through this many of the longest stretches of steady lowest ink
 (digits crossing a line break it into pieces, not all longer than a digit's foot)."""
 UNDERSCORE_GAP, UNDERSCORE_MIN, UNDERSCORE_EVEN = 1.0, 0.5, 1.3
-"""A form's dashes under its places are one line to write on: bridged across blank gaps of
-at most `UNDERSCORE_GAP` of the ink's height, each dash at least `UNDERSCORE_MIN` of it
-long, as long as the others within `UNDERSCORE_EVEN` (`_even_dashes`)."""
+"""A form's dashes under its places are one line to write on: bridged across gaps with no ink
+on the line's row of at most `UNDERSCORE_GAP` of the ink's height, each dash at least
+`UNDERSCORE_MIN` of it long, as long as the others within `UNDERSCORE_EVEN` (`_even_dashes`)."""
 FRAME = 3
 """A line within this many pixels of the frame's lower edge, or running from its left edge
 to its right, is the page's edge in shade or a rule, not a line drawn under a number."""
@@ -61,7 +62,7 @@ def underline(mask: np.ndarray) -> np.ndarray:
     for seed in _steady_stretches(bottom, inked)[:UNDERLINE_SEEDS]:
         cols, clear = _along(mask, bottom, seed, wander, UNDERLINE_CROSSING * height,
                              UNDERSCORE_GAP * height)
-        if not _even_dashes(cols, clear, height):  # one line, and what lies on in its row
+        if not _even_dashes(cols, clear, height):  # not a form's dashes: one line, unbroken
             cols, _ = _along(mask, bottom, seed, wander, UNDERLINE_CROSSING * height)
         if (cols.size < 2 or bottom[cols].max() < rows[-1] - UNDERLINE_BELOW * height
                 or bottom[cols].max() >= h - FRAME or (cols[0] < FRAME and cols[-1] >= w - FRAME)):
@@ -121,7 +122,7 @@ def _along(mask: np.ndarray, bottom: np.ndarray, seed: np.ndarray, wander: float
     h, w = mask.shape
     xs = np.arange(w)
     offsets = np.arange(-int(wander), int(wander) + 1)[:, None]
-    cols = seed
+    cols, bridged = seed, np.zeros(w, dtype=bool)
     for _ in range(3):
         if cols.size < 2:
             break
