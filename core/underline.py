@@ -60,9 +60,10 @@ def underline(mask: np.ndarray) -> np.ndarray:
     wander = max(2.0, UNDERLINE_WANDER * height)
     reach = max(2, int(UNDERLINE_THICKNESS * height) + 1)
     for seed in _steady_stretches(bottom, inked)[:UNDERLINE_SEEDS]:
-        cols, clear = _along(mask, bottom, seed, wander, UNDERLINE_CROSSING * height,
-                             UNDERSCORE_GAP * height)
-        if not _even_dashes(cols, clear, height):  # not a form's dashes: one line, unbroken
+        # a seed as long as a dash may be one of a form's dashes: the line may have gaps
+        blank = UNDERSCORE_GAP * height if seed.size >= UNDERSCORE_MIN * height else 0.0
+        cols, clear = _along(mask, bottom, seed, wander, UNDERLINE_CROSSING * height, blank)
+        if blank and not _even_dashes(cols, clear, height):  # no dashes: one line, unbroken
             cols, _ = _along(mask, bottom, seed, wander, UNDERLINE_CROSSING * height)
         if (cols.size < 2 or bottom[cols].max() < rows[-1] - UNDERLINE_BELOW * height
                 or bottom[cols].max() >= h - FRAME or (cols[0] < FRAME and cols[-1] >= w - FRAME)):
@@ -129,12 +130,14 @@ def _along(mask: np.ndarray, bottom: np.ndarray, seed: np.ndarray, wander: float
         row = _straight_line(cols, bottom[cols], xs)
         on = (bottom >= 0) & (np.abs(bottom - row) <= wander)
         band = np.clip(np.round(row).astype(int)[None, :] + offsets, 0, h - 1)
-        hidden = (bottom > row + wander) & mask[band, xs].any(axis=0)
+        covered = mask[band, xs].any(axis=0)  # ink where the line would be
+        hidden = (bottom > row + wander) & covered
         gaps = _runs(hidden)
         hidden &= np.bincount(gaps)[gaps] <= crossing
-        clear = ~on & ~hidden & ~mask[band, xs].any(axis=0)  # no ink where the line would be
-        empty = _runs(clear)
-        bridged = clear & (np.bincount(empty)[empty] <= blank)
+        if blank:
+            clear = ~on & ~hidden & ~covered
+            empty = _runs(clear)
+            bridged = clear & (np.bincount(empty)[empty] <= blank)
         runs = _runs(on | hidden | bridged)
         on_line = np.bincount(runs[on], minlength=runs.max() + 1)
         on_line[0] = 0
