@@ -22,9 +22,10 @@ from collections.abc import Callable
 
 import redis
 
+from common.interactive import WAITING_KEY
 from common.jobs import Chunk, chunk_entry
 from common.jobstore import JobStore
-from common.queue import QUEUES, queue_keys
+from common.queue import broker_lanes
 from common.redis_keys import PREFIX
 
 log = logging.getLogger(__name__)
@@ -36,7 +37,7 @@ UNACKED_KEY = "unacked"
 def broker_idle(client: redis.Redis) -> bool:
     """No message queued in any lane or the interactive list, none delivered unacknowledged."""
     pipe = client.pipeline(transaction=False)
-    for key in (*QUEUES, *queue_keys()):
+    for key in (WAITING_KEY, *broker_lanes()):
         pipe.llen(key)
     pipe.hlen(UNACKED_KEY)
     return not any(pipe.execute())

@@ -87,13 +87,23 @@ def send_interactive_batch(celery: Celery, producer: Any = None) -> None:
     celery.send_task(PREDICT_INTERACTIVE, producer=producer, priority=INTERACTIVE)
 
 
+def lane_key(queue: str, step: int) -> str:
+    """kombu's Redis list of `queue`'s priority `step`: the queue's name for step 0, else
+    `name\\x06\\x16{step}`."""
+    return f"{queue}\x06\x16{step}" if step else queue
+
+
+def broker_lanes() -> list[str]:
+    """Every Redis list the broker keeps messages in for the workers: each queue's lanes."""
+    return [lane_key(queue, step) for queue in QUEUES for step in PRIORITY_STEPS]
+
+
 def queue_keys() -> list[str]:
     """The Redis lists that hold the chunks waiting, `mnistq_queue_chunks`: the small jobs'
     chunks waiting to be read together (common.interactive), and the broker's lanes from
-    WEBHOOK on (kombu keeps one list per queue and priority step: `name`, then
-    `name\\x06\\x16{step}`). The first lane holds only the batch task that will read the
+    WEBHOOK on (`lane_key`). The first lane holds only the batch task that will read the
     small jobs' chunks, counted by their own list."""
-    return [WAITING_KEY, *(f"{queue}\x06\x16{step}" for queue in QUEUES
+    return [WAITING_KEY, *(lane_key(queue, step) for queue in QUEUES
                            for step in PRIORITY_STEPS[WEBHOOK:])]
 
 

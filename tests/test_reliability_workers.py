@@ -22,7 +22,7 @@ import redis
 
 from common.queue import QUEUE, queue_keys
 from common.settings import Settings
-from tests.faulty_worker import CRASHES, RAISES, SLOW_SECONDS
+from tests.faulty_worker import CRASHES, RAISES, SLOW_SECONDS, STALL_KEY
 from tests.reliability import (
     CHUNK,
     FAULTY_APP,
@@ -233,6 +233,31 @@ def test_a_pool_process_killed_mid_lane_batch_loses_no_small_job(
     assert slow.deliveries() == {0: 2}  # read again, once
     assert "held by the fast lane of a process that died are put back" in worker.log()
     assert "lost by the broker" not in worker.log()  # (not the slower last resort)
+
+
+def test_a_worker_whose_consumer_stops_taking_messages_reconnects_and_reads_them(
+    settings: Settings, tmp_path: Path
+) -> None:
+    # After trouble with its Redis connection, a worker's consumer can stop taking messages
+    # while its event loop and heartbeats go on (celery#8030; seen once in the container
+    # tests, the one worker left after a scale-down). The fault leaves the only worker so;
+    # its consumer watch (worker/consumer_watch.py) has it reconnect and read the job.
+    files = digit_files(100)
+    logs = tmp_path / "logs"
+    api = start_api(settings, log_dir=logs)
+    worker = start_worker(settings, "stalled", log_dir=logs, app=FAULTY_APP)
+    broker = redis.Redis.from_url(settings.broker_url)
+    try:
+        broker.set(STALL_KEY, 1)
+        wait_for(lambda: not broker.exists(STALL_KEY), timeout=30,
+                 what="the worker's consumer to stop taking messages")
+        job = finished(api.url, submit(api.url, files), timeout=120)
+        assert worker.popen.poll() is None, "the worker exited instead of reconnecting"
+    finally:
+        worker.stop()
+        api.stop()
+    assert_each_result_once(job, files)
+    assert predictions_match_samples(job)
 
 
 def test_a_chunk_the_broker_lost_is_sent_again(fast_redelivery: Settings, tmp_path: Path) -> None:

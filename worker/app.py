@@ -11,6 +11,7 @@ import logging
 from common import logs
 from common.queue import make_celery
 from common.settings import Settings
+from worker.consumer_watch import ConsumerWatch
 
 settings = Settings.from_env()
 logs.configure(settings, with_process_name=True)
@@ -22,3 +23,4 @@ for name in ("celery.app.trace", "celery.worker.strategy"):
 
 app = make_celery(settings, main="worker")
 app.conf.include = ["worker.tasks", "worker.webhooks"]
+app.steps["consumer"].add(ConsumerWatch)  # a consumer that stops taking messages reconnects
