@@ -79,6 +79,10 @@ bar. So is such a mark over a digit in x with its centre within the rows of the 
 tallest part (a 2's base parted from it where a ruled line was taken out)."""
 BAR_ABOVE = 0.3
 BAR_ASPECT = 1.5
+LINE_HEIGHT = 2.0
+"""A group at least `BAR_ASPECT` times as wide as tall and less tall than this many times
+its stroke is thick is a line (a form's dash with nothing written above it, a hyphen), not a
+digit: a digit, however flat, is several strokes tall."""
 FRAGMENT_HEIGHT = 0.7
 """Pieces under this fraction of the median height, beside a digit, join it."""
 JOIN_OVERLAP = 0.5
@@ -483,6 +487,8 @@ def mark_groups(mask: np.ndarray, ink: np.ndarray) -> list[Group]:
         member = np.zeros(count + 1, dtype=bool)  # (a lookup: np.isin sorts)
         member[np.asarray(group) + 1] = True
         chosen = member[labels[rows, cols]]
+        if _a_line(chosen):
+            continue
         groups.append(Group(chosen, rows, cols))
     if not groups:
         raise ImageError("no digit found")
@@ -490,6 +496,18 @@ def mark_groups(mask: np.ndarray, ink: np.ndarray) -> list[Group]:
         raise ImageError("too many marks to read as a number")
     groups.sort(key=lambda g: (g.cols.start + g.cols.stop) / 2)
     return groups
+
+
+def _a_line(chosen: np.ndarray) -> bool:
+    """Whether a group's ink is a line, not a digit (`LINE_HEIGHT`): its stroke's mean
+    thickness is its area over half its outline (a band t px thick and L long: t L over L)."""
+    height, width = chosen.shape
+    if width < BAR_ASPECT * height:
+        return False
+    ink = np.pad(chosen, 1)
+    outline = np.count_nonzero(ink & ~ndimage.binary_erosion(ink))
+    thickness = 2 * np.count_nonzero(ink) / max(outline, 1)
+    return height < LINE_HEIGHT * thickness
 
 
 def cell_groups(mask: np.ndarray, cells: list[tuple[slice, slice]]) -> list[Group]:

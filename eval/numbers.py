@@ -1,6 +1,6 @@
 """Seeded evaluation sets of numbers: 3 to 7 MNIST *test* digits written in a row.
 
-    python -m eval.numbers --out DIR [--kind KIND] [--count N] [--seed S]
+    python -m eval.numbers --out DIR [--kind KIND] [--count N] [--seed S] [--blank]
 
 writes `DIR/<kind>_<n>.<ext>` and `DIR/labels.csv` (`filename,text,kind,mnist_indices`: the
 MNIST test digits each number is written with, left to right). Every image draws
@@ -26,6 +26,11 @@ and, made only when named (`--kind underlined`, not in `all`):
 - `underscores`: `boxes` printed as a line under each place instead.
 
 The paper, lines, ink, light and camera come from the capture generators (`eval.make`).
+
+`--blank` writes a form field's kinds (`comb`, `boxes`, `ticks`, `underscores`) with the
+same paper, printing, light and camera and nothing written in them, and no labels.csv:
+every one should be read as "no digit found" (`mnistq predict DIR --read number | grep -vc
+"error:"` counts those read as a number).
 """
 
 from __future__ import annotations
@@ -63,6 +68,8 @@ MORE_KINDS = ("underlined", "crossed", "circled", "boxed", "squared", "boxes", "
 """Kinds made only when asked for by name (`--kind underlined`)."""
 COLUMNS = ("filename", "text", "kind", "mnist_indices")
 MIN_DIGITS, MAX_DIGITS = 3, 7
+FIELD_KINDS = ("comb", "boxes", "ticks", "underscores")
+"""The kinds printed as a form's field: `--blank` makes them empty."""
 
 
 def _crop(ink: np.ndarray) -> np.ndarray:
@@ -255,10 +262,11 @@ def underscores(inks: list[np.ndarray], rng: np.random.Generator) -> tuple[bytes
     return _field(inks, rng, "underscores")
 
 
-def _field(inks: list[np.ndarray], rng: np.random.Generator, style: str
+def _field(inks: list[np.ndarray], rng: np.random.Generator, style: str, blank: bool = False
            ) -> tuple[bytes, str]:
     """One digit per printed place of a form's field, as `style` prints the places: `comb`
-    (boxes sharing their walls), `boxes` (boxes apart), `ticks` or `underscores`."""
+    (boxes sharing their walls), `boxes` (boxes apart), `ticks` or `underscores`; `blank`:
+    the same field with nothing written in it (the same random draws)."""
     cell = rng.uniform(30, 90)
     box_h = cell * rng.uniform(1.0, 1.4)
     n = len(inks) + int(rng.integers(0, 2))  # sometimes a spare empty box at the end
@@ -297,7 +305,8 @@ def _field(inks: list[np.ndarray], rng: np.random.Generator, style: str
         cover = np.maximum(cover, _row([ink], [height], [0.0], [bottom],
                                        [rng.uniform(-5, 5)], size, centre_x - width / 2))
     colour = _ballpoint(rng) if rng.random() < 0.6 else np.full(3, 20.0)
-    _ink_on(page, cover, colour)
+    if not blank:
+        _ink_on(page, cover, colour)
     pixels = _camera(page, rng, rng.uniform(1, 5), rng.uniform(0, 0.7))
     fmt = "PNG" if rng.random() < 0.3 else "JPEG"
     return _save(pixels, fmt, rng), fmt.lower().replace("jpeg", "jpg")
@@ -466,10 +475,14 @@ def _drawn(kind: str, seed: int, n: int, images: np.ndarray
     return rng, chosen, [_writer(images[i], rng) for i in chosen]
 
 
-def number(kind: str, seed: int, n: int, images: np.ndarray) -> tuple[bytes, str, np.ndarray]:
+def number(kind: str, seed: int, n: int, images: np.ndarray, blank: bool = False
+           ) -> tuple[bytes, str, np.ndarray]:
     """The `n`-th number of `kind` in the set of `seed` (`images`: the MNIST test images):
-    its file's bytes and extension, and the indices of the digits written, left to right."""
+    its file's bytes and extension, and the indices of the digits written, left to right;
+    `blank` (a field's kind only): its field with nothing written in it."""
     rng, chosen, inks = _drawn(kind, seed, n, images)
+    if blank:
+        return (*_field(inks, rng, kind, blank=True), chosen)
     data, ext = MAKERS[kind](inks, rng)
     return data, ext, chosen
 
@@ -483,19 +496,24 @@ def written(kind: str, seed: int, n: int, images: np.ndarray
     return chosen, inks
 
 
-def make(out: Path, kind: str, count: int, seed: int, data_dir: Path) -> list[dict[str, str]]:
+def make(out: Path, kind: str, count: int, seed: int, data_dir: Path, blank: bool = False
+         ) -> list[dict[str, str]]:
     """Write `count` numbers of `kind` under `out` and (re)write `out/labels.csv`; kinds
-    already listed there are kept, so one folder can hold several kinds."""
+    already listed there are kept, so one folder can hold several kinds. `blank`: the
+    fields with nothing written, and no labels."""
     images, labels = load_split(data_dir, "test")
     out.mkdir(parents=True, exist_ok=True)
     rows = []
     for n in range(count):
-        data, ext, chosen = number(kind, seed, n, images)
+        data, ext, chosen = number(kind, seed, n, images, blank)
         name = f"{kind}_{n:05d}.{ext}"
         (out / name).write_bytes(data)
+        if blank:
+            continue
         rows.append({"filename": name, "text": "".join(str(int(labels[i])) for i in chosen),
                      "kind": kind, "mnist_indices": " ".join(str(int(i)) for i in chosen)})
-    write_labels(out / "labels.csv", kind, rows, COLUMNS)
+    if not blank:
+        write_labels(out / "labels.csv", kind, rows, COLUMNS)
     return rows
 
 
@@ -507,11 +525,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--count", type=int, default=200, help="numbers per kind")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--data-dir", type=Path, default=None)
+    parser.add_argument("--blank", action="store_true",
+                        help="form fields with nothing written in them, no labels")
     args = parser.parse_args(argv)
     data_dir = args.data_dir or Settings.from_env().data_dir
-    for kind in KINDS if args.kind == "all" else (args.kind,):
-        make(args.out, kind, args.count, args.seed, data_dir)
-        print(f"{kind}: {args.count} numbers in {args.out}")
+    kinds = KINDS if args.kind == "all" else (args.kind,)
+    if args.blank:
+        kinds = tuple(kind for kind in kinds if kind in FIELD_KINDS)
+        if not kinds:
+            parser.error(f"--blank makes form fields only: --kind {', '.join(FIELD_KINDS)}")
+    for kind in kinds:
+        make(args.out, kind, args.count, args.seed, data_dir, args.blank)
+        print(f"{kind}: {args.count} {'empty fields' if args.blank else 'numbers'} in "
+              f"{args.out}")
     return 0
 
 

@@ -5,6 +5,9 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
+import numpy as np
+from PIL import Image
+
 from core.data import load_split
 from eval.numbers import KINDS, MAX_DIGITS, MIN_DIGITS, MORE_KINDS, make, written
 
@@ -41,3 +44,17 @@ def test_a_number_s_digits_as_written_are_the_ones_its_labels_name(data_dir: Pat
         assert " ".join(str(i) for i in chosen) == row["mnist_indices"]
         assert len(inks) == len(chosen)
         assert all(ink.shape == (112, 112) and ink.min() >= 0 and ink.max() <= 1 for ink in inks)
+
+
+def test_a_blank_field_is_the_same_field_with_nothing_written(data_dir: Path, tmp_path: Path):
+    """`--blank`: the same paper, printing and camera as the field's numbers, no ink, and
+    no labels (every file should read "no digit found")."""
+    make(tmp_path / "inked", "underscores", 2, seed=7, data_dir=data_dir)
+    make(tmp_path / "blank", "underscores", 2, seed=7, data_dir=data_dir, blank=True)
+    assert not (tmp_path / "blank" / "labels.csv").exists()
+    for name in sorted(p.name for p in (tmp_path / "inked").glob("underscores_*")):
+        inked = np.asarray(Image.open(tmp_path / "inked" / name).convert("L"), np.float32)
+        blank = np.asarray(Image.open(tmp_path / "blank" / name).convert("L"), np.float32)
+        assert inked.shape == blank.shape
+        assert (inked < blank - 60).any()  # the digits' ink, only on the inked page
+        assert np.median(np.abs(inked - blank)) < 3  # elsewhere the same page
