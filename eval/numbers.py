@@ -480,6 +480,8 @@ def number(kind: str, seed: int, n: int, images: np.ndarray, blank: bool = False
     """The `n`-th number of `kind` in the set of `seed` (`images`: the MNIST test images):
     its file's bytes and extension, and the indices of the digits written, left to right;
     `blank` (a field's kind only): its field with nothing written in it."""
+    if blank and kind not in FIELD_KINDS:
+        raise ValueError(f"only a form field's kinds can be blank ({', '.join(FIELD_KINDS)})")
     rng, chosen, inks = _drawn(kind, seed, n, images)
     if blank:
         return (*_field(inks, rng, kind, blank=True), chosen)

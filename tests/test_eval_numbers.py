@@ -6,10 +6,11 @@ import csv
 from pathlib import Path
 
 import numpy as np
+import pytest
 from PIL import Image
 
 from core.data import load_split
-from eval.numbers import KINDS, MAX_DIGITS, MIN_DIGITS, MORE_KINDS, make, written
+from eval.numbers import KINDS, MAX_DIGITS, MIN_DIGITS, MORE_KINDS, make, number, written
 
 
 def test_same_seed_same_bytes_and_a_smaller_set_is_a_prefix(data_dir: Path, tmp_path: Path):
@@ -58,3 +59,9 @@ def test_a_blank_field_is_the_same_field_with_nothing_written(data_dir: Path, tm
         assert inked.shape == blank.shape
         assert (inked < blank - 60).any()  # the digits' ink, only on the inked page
         assert np.median(np.abs(inked - blank)) < 3  # elsewhere the same page
+
+
+def test_only_a_form_fields_kinds_can_be_blank(data_dir: Path):
+    images, _ = load_split(data_dir, "test", limit=10)
+    with pytest.raises(ValueError, match="form field"):
+        number("notebook", 1, 0, images, blank=True)
