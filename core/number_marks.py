@@ -92,7 +92,12 @@ JOIN_GAP = 0.5
 EMPTY_BOX = 0.25
 """A box whose ink is less tall than this fraction of it holds no digit."""
 CELL_LEVEL = 0.2
-"""In a comb field's box, ink is what reaches this fraction of the box's darkest ink."""
+"""In a comb field's box, ink is what reaches this fraction of the box's darkest ink..."""
+CELL_INK = 2.0
+"""...and a box holds a digit when its darkest ink off the printed lines reaches this many
+times the paper's noise level (MNIST test digits in boxes: 4 times and more; the grain of
+an empty box's paper: 1-2 times, under a page threshold set by its printed lines alone) and
+half the page's ink threshold."""
 CELL_PAPER, MIN_PAPER = 2, 20
 """A box's paper is what lies more than this many pixels from its digit's surer strokes, when
 there are at least `MIN_PAPER` such pixels (`_paper_level`)."""
@@ -225,14 +230,17 @@ def ink_mask(page: np.ndarray) -> MarkedPage:
         # A box holds one digit: its ink is measured against its own darkest, so a faint
         # digit beside bold ones keeps its thin strokes.
         local = ink[rows, cols]
-        peak = float(local.max(initial=0.0))
-        if peak >= threshold / 2:  # not the noise or a line's edge in an empty box
-            sure = (local >= max(floor, CELL_LEVEL * peak)) & ~box_lines
-            # a light digit's faintest strokes, traced from its surer ones, but not into the
-            # box's own paper (its grain and a JPEG's ringing around a bold digit)
-            faint = local >= max(noise, FAINT_LEVEL * CELL_LEVEL * peak, _paper_level(local, sure))
-            faint &= ~near[rows, cols]
-            mask[rows, cols] = hysteresis(faint, sure)
+        # (its darkest off the printed lines' blurred edges: an empty box's is its walls')
+        peak = float(local.max(where=~near[rows, cols], initial=0.0))
+        if peak < max(threshold / 2, CELL_INK * noise):  # an empty box: paper, walls' edges
+            mask[rows, cols] = False
+            continue
+        sure = (local >= max(floor, CELL_LEVEL * peak)) & ~box_lines
+        # a light digit's faintest strokes, traced from its surer ones, but not into the
+        # box's own paper (its grain and a JPEG's ringing around a bold digit)
+        faint = local >= max(noise, FAINT_LEVEL * CELL_LEVEL * peak, _paper_level(local, sure))
+        faint &= ~near[rows, cols]
+        mask[rows, cols] = hysteresis(faint, sure)
     return MarkedPage(ink, mask, threshold, cells, printed, noise)
 
 

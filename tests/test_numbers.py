@@ -729,6 +729,17 @@ def test_a_photo_of_a_field_of_dashes_with_nothing_written_has_no_digit(mnist_al
         segment(*decode_page(data, LIMITS))
 
 
+@pytest.mark.parametrize(("kind", "seed", "n"), [
+    ("comb", 11, 54), ("comb", 11, 69), ("boxes", 11, 53), ("comb", 3, 61), ("comb", 3, 74)])
+def test_a_photo_of_an_empty_field_of_boxes_has_no_digit(mnist_all, kind, seed, n):
+    """Empty boxes photographed (`python -m eval.numbers --kind comb --blank`): each box's
+    paper grain, under a page threshold that only the printed lines set, read as digits
+    ("731", "4488", "22222", "488", "574")."""
+    data, _, _ = eval_numbers.number(kind, seed, n, mnist_all[0], blank=True)
+    with pytest.raises(ImageError, match="no digit found"):
+        segment(*decode_page(data, LIMITS))
+
+
 @pytest.mark.parametrize("spare", [0, 1])
 @pytest.mark.parametrize("text", ["4", "9", "1", "59", "27"])
 def test_a_field_of_one_or_two_small_boxes_is_read_box_by_box(mnist_test, small_model, text,
