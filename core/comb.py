@@ -166,11 +166,11 @@ def box_cells(mask: np.ndarray, labelled: tuple[np.ndarray, int] | None = None
     to right, and the outlines' pixels (their lines and walls, to take out of the ink); None
     if the page has none. A field is a mark of `mask` (cropped to its box when a form's
     printed rule joins it: `_between_walls`) inked along `BOX_SIDE` of each of its four
-    sides, its walls (columns inked over `BOX_SIDE` of its height) dividing it into boxes of
-    about equal width, each `BOX_ASPECT` as wide as tall; the largest, with the fields in a
-    row with it (`_in_a_row`: boxes printed apart), and no tall mark beside them
-    (`BESIDE`). `labelled`: `mask`'s 8-connected components (`ndimage.label`), when the
-    caller has them already."""
+    sides, its walls (columns inked over `BOX_SIDE` of its height, next to both its lines:
+    `_joining`) dividing it into boxes of about equal width, each `BOX_ASPECT` as wide as
+    tall; the largest, with the fields in a row with it (`_in_a_row`: boxes printed apart),
+    and no tall mark beside them (`BESIDE`). `labelled`: `mask`'s 8-connected components
+    (`ndimage.label`), when the caller has them already."""
     labels, _ = labelled or ndimage.label(mask, structure=np.ones((3, 3), dtype=bool))
     marks = ndimage.find_objects(labels)
     fields = []
@@ -263,8 +263,12 @@ def _outlined_boxes(mark: np.ndarray
     across, down = inked_across(mark)  # a line's rows and walls' columns: across the mark
     line_rows, wall_cols = across >= BOX_SIDE, down >= BOX_SIDE
     top, bottom = _inner_edges(line_rows, band[0])
+    if top is None or bottom is None:
+        return None
+    # a wall joins the two lines; a digit's stroke written from one of them does not
+    wall_cols &= _joining(mark[top:bottom])
     walls = np.flatnonzero(wall_cols)
-    if top is None or bottom is None or walls.size == 0:
+    if walls.size == 0:
         return None
     groups = _adjacent_runs(walls)
     if groups[0][0] >= band[1] or groups[-1][-1] < width - band[1]:

@@ -690,6 +690,18 @@ def test_a_field_of_boxes_apart_or_of_ticks_is_read_place_by_place(mnist_test, s
     assert all(40 + i * pitch < x < 40 + (i + 1) * pitch for i, x in enumerate(lefts))
 
 
+@pytest.mark.parametrize(("seed", "n", "boxes"), [(3, 156, 5), (11, 172, 4)])
+def test_a_digit_written_from_its_boxs_line_is_no_wall(mnist_all, seed, n, boxes):
+    """Boxes printed apart (`python -m eval.numbers --kind boxes`) with a digit whose stem
+    runs from the box's top line to near its foot (a 7, a 5): the stem was inked over most
+    of the box's height, taken for a wall that split the box, and the field was refused for
+    it, its walls read as 1s ("7328" read "711311211811", "5058" "13118151181"). A wall
+    joins the two lines."""
+    data, _, _ = eval_numbers.number("boxes", seed, n, mnist_all[0])
+    cells = number_marks.ink_mask(decode_page(data, LIMITS)[0]).cells
+    assert cells is not None and len(cells) == boxes
+
+
 @pytest.mark.parametrize(("kind", "seed", "n"), [
     ("notebook", 13, 65), ("notebook", 17, 7), ("notebook", 31, 29), ("underlined", 3, 5)])
 def test_digits_standing_on_a_line_are_no_ticks(mnist_all, kind, seed, n):
