@@ -45,7 +45,7 @@ from core.capture import (
 from core.comb import box_cells, box_walls, comb_cells, inked_across, tick_cells
 from core.cuts import SLIVER, Group, dilated
 from core.enclosure import enclosure
-from core.imaging import ImageError, extent
+from core.imaging import ImageError, extent, stroke_width
 from core.underline import underline
 
 ANALYSIS_SIDE = 1024
@@ -230,8 +230,9 @@ def ink_mask(page: np.ndarray) -> MarkedPage:
         # A box holds one digit: its ink is measured against its own darkest, so a faint
         # digit beside bold ones keeps its thin strokes.
         local = ink[rows, cols]
+        off_lines = ~near[rows, cols]
         # (its darkest off the printed lines' blurred edges: an empty box's is its walls')
-        peak = float(local.max(where=~near[rows, cols], initial=0.0))
+        peak = float(local.max(where=off_lines, initial=0.0))
         if peak < max(threshold / 2, CELL_INK * noise):  # an empty box: paper, walls' edges
             mask[rows, cols] = False
             continue
@@ -239,7 +240,7 @@ def ink_mask(page: np.ndarray) -> MarkedPage:
         # a light digit's faintest strokes, traced from its surer ones, but not into the
         # box's own paper (its grain and a JPEG's ringing around a bold digit)
         faint = local >= max(noise, FAINT_LEVEL * CELL_LEVEL * peak, _paper_level(local, sure))
-        faint &= ~near[rows, cols]
+        faint &= off_lines
         mask[rows, cols] = hysteresis(faint, sure)
     return MarkedPage(ink, mask, threshold, cells, printed, noise)
 
@@ -507,15 +508,10 @@ def mark_groups(mask: np.ndarray, ink: np.ndarray) -> list[Group]:
 
 
 def _a_line(chosen: np.ndarray) -> bool:
-    """Whether a group's ink is a line, not a digit (`LINE_HEIGHT`): its stroke's mean
-    thickness is its area over half its outline (a band t px thick and L long: t L over L)."""
+    """Whether a group's ink is a line, not a digit (`LINE_HEIGHT`, against its strokes' mean
+    width: `stroke_width`)."""
     height, width = chosen.shape
-    if width < BAR_ASPECT * height:
-        return False
-    ink = np.pad(chosen, 1)
-    outline = np.count_nonzero(ink & ~ndimage.binary_erosion(ink))
-    thickness = 2 * np.count_nonzero(ink) / max(outline, 1)
-    return height < LINE_HEIGHT * thickness
+    return width >= BAR_ASPECT * height and height < LINE_HEIGHT * stroke_width(chosen)
 
 
 def cell_groups(mask: np.ndarray, cells: list[tuple[slice, slice]]) -> list[Group]:
