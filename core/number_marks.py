@@ -94,10 +94,10 @@ EMPTY_BOX = 0.25
 CELL_LEVEL = 0.2
 """In a comb field's box, ink is what reaches this fraction of the box's darkest ink..."""
 CELL_INK = 2.0
-"""...and a box holds a digit when its darkest ink off the printed lines reaches this many
-times the paper's noise level (MNIST test digits in boxes: 4 times and more; the grain of
-an empty box's paper: 1-2 times, under a page threshold set by its printed lines alone) and
-half the page's ink threshold."""
+"""...and a box holds a digit when its darkest ink off the printed lines and its sides
+(`CELL_BORDER`) reaches this many times the paper's noise level (MNIST test digits in
+boxes: 4 times and more; the grain of an empty box's paper: 1-2 times, under a page
+threshold set by its printed lines alone) and half the page's ink threshold."""
 MAD_TO_SIGMA = float(1 / stats.norm.ppf(0.75))
 """A normal spread's standard deviation over its median absolute deviation (1.4826)."""
 CELL_PAPER, MIN_PAPER = 2, 20
@@ -233,9 +233,11 @@ def ink_mask(page: np.ndarray) -> MarkedPage:
         # digit beside bold ones keeps its thin strokes.
         local = ink[rows, cols]
         off_lines = ~near[rows, cols]
-        # (its darkest off the printed lines' blurred edges: an empty box's is its walls')
         peak = float(local.max(where=off_lines, initial=0.0))
-        if peak < max(threshold / 2, CELL_INK * noise):  # an empty box: paper, walls' edges
+        # (its darkest off the printed lines' blurred edges and its sides: an empty box's
+        # is its walls', found or not: a field's last tick, beyond the outline found)
+        inner = float(local.max(where=off_lines & ~_sides(local.shape), initial=0.0))
+        if inner < max(threshold / 2, CELL_INK * noise):  # an empty box: paper, walls' edges
             mask[rows, cols] = False
             continue
         sure = (local >= max(floor, CELL_LEVEL * peak)) & ~box_lines
@@ -288,15 +290,21 @@ def _box_lines(printed: np.ndarray, cells: list[tuple[slice, slice]]) -> list[np
         shared = np.sum(across, axis=0) >= 2
     out = []
     for box, rows, (_, down) in zip(inside, across, shares, strict=True):
-        height, width = box.shape
-        band = max(3, round(CELL_BORDER * min(height, width)))
-        lines = np.ones_like(box)
-        lines[band:-band, band:-band] = False
+        lines = _sides(box.shape)
         if shared is not None:
             lines |= (rows & shared)[:, None]
         lines |= (down >= CELL_LINE)[None, :]
         out.append(box & lines)
     return out
+
+
+def _sides(shape: tuple[int, ...]) -> np.ndarray:
+    """bool, a box's `shape`: its pixels within `CELL_BORDER` of its sides (at least 3 px),
+    where the field's lines and walls reach in by their blur and tilt."""
+    band = max(3, round(CELL_BORDER * min(shape)))
+    sides = np.ones(shape, dtype=bool)
+    sides[band:-band, band:-band] = False
+    return sides
 
 
 def _unless_within_number(lines: np.ndarray, mask: np.ndarray) -> np.ndarray:
