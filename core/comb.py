@@ -270,10 +270,12 @@ def _outlined_boxes(mark: np.ndarray
     walls = np.flatnonzero(wall_cols)
     if walls.size == 0:
         return None
-    groups = _adjacent_runs(walls)
+    inner = bottom - top
+    groups = _without_streaks(_adjacent_runs(walls), BOX_ASPECT[0] * inner)
     if groups[0][0] >= band[1] or groups[-1][-1] < width - band[1]:
         return None  # the outer walls are not at the mark's sides
-    inner = bottom - top
+    wall_cols = np.zeros_like(wall_cols)
+    wall_cols[np.concatenate(groups)] = True
     cells = [(slice(top, bottom), slice(int(a[-1]) + 1, int(b[0])))
              for a, b in itertools.pairwise(groups)]
     widths = np.array([c.stop - c.start for _, c in cells])
@@ -283,6 +285,23 @@ def _outlined_boxes(mark: np.ndarray
         return None
     outline = mark & ndimage.binary_dilation(line_rows[:, None] | wall_cols[None, :])
     return cells, outline
+
+
+def _without_streaks(walls: list[np.ndarray], narrowest: float) -> list[np.ndarray]:
+    """The walls (each its columns, left to right) but those beside another, closer than the
+    narrowest box (`narrowest` px), and at most half as thick: a scan's streak or a JPEG's
+    ringing along a printed wall. Two such walls as thick as each other both stay (the box
+    between them, too narrow, refuses the mark: squared paper's lines and a digit's)."""
+    kept = [walls[0]]
+    for wall in walls[1:]:
+        close = wall[0] - kept[-1][-1] - 1 < narrowest
+        if close and 2 * wall.size <= kept[-1].size:
+            continue
+        if close and wall.size >= 2 * kept[-1].size:
+            kept[-1] = wall
+        else:
+            kept.append(wall)
+    return kept
 
 
 def inked_across(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

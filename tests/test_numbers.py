@@ -734,14 +734,15 @@ def test_a_field_with_nothing_written_has_no_digit(style):
 @pytest.mark.parametrize(("kind", "seed", "n"), [
     ("underscores", 11, 0), ("underscores", 11, 2), ("underscores", 11, 4),
     ("comb", 11, 54), ("comb", 11, 69), ("boxes", 11, 53), ("comb", 3, 61), ("comb", 3, 74),
-    ("ticks", 11, 24)])
+    ("ticks", 11, 24), ("comb", 11, 92)])
 def test_a_photo_of_an_empty_field_has_no_digit(mnist_all, kind, seed, n):
     """The generator's fields with nothing written in them (`python -m eval.numbers --kind K
     --blank`), photographed. Dashes with nothing above them: 73 of 100 such fields read as
     7s ("77777777", "777", "7227777"). Empty boxes: each box's paper grain, under a page
     threshold that only the printed lines set, read as digits ("731", "4488", "22222",
     "488", "574"); a field's last tick, left out of the outline found, at its last box's
-    side, read as "1"."""
+    side, read as "1"; a comb whose outline has a JPEG's streak beside a wall, its walls
+    read as "111"."""
     data, _, _ = eval_numbers.number(kind, seed, n, mnist_all[0], blank=True)
     with pytest.raises(ImageError, match="no digit found"):
         segment(*decode_page(data, LIMITS))
