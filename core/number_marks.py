@@ -236,8 +236,8 @@ def ink_mask(page: np.ndarray) -> MarkedPage:
         peak = float(local.max(where=off_lines, initial=0.0))
         # (its darkest off the printed lines' blurred edges and its sides: an empty box's
         # is its walls', found or not: a field's last tick, beyond the outline found)
-        inner = float(local.max(where=off_lines & ~_sides(local.shape), initial=0.0))
-        if inner < max(threshold / 2, CELL_INK * noise):  # an empty box: paper, walls' edges
+        darkest_inside = float(local.max(where=off_lines & ~_sides(local.shape), initial=0.0))
+        if darkest_inside < max(threshold / 2, CELL_INK * noise):  # paper, walls' edges
             mask[rows, cols] = False
             continue
         sure = (local >= max(floor, CELL_LEVEL * peak)) & ~box_lines
