@@ -495,6 +495,13 @@ def capture(kind: str, seed: int, n: int, digit: np.ndarray, max_width: int = PH
     return MAKERS[kind](digit, rng, max_width)
 
 
+def chosen(kind: str, seed: int, count: int, total: int) -> np.ndarray:
+    """The indices of the `count` MNIST test digits (of `total`) that the set of `seed`
+    writes as `kind`, in order: a prefix of a bigger set's."""
+    picker = np.random.default_rng([seed, zlib.crc32(kind.encode())])
+    return np.resize(picker.permutation(total), count)
+
+
 def make(out: Path, kind: str, count: int, seed: int, data_dir: Path,
          max_width: int = PHONE_SIZE[0], hand_only: bool = False, blank: bool = False,
          ) -> list[dict[str, object]]:
@@ -507,10 +514,8 @@ def make(out: Path, kind: str, count: int, seed: int, data_dir: Path,
     written on them, and no labels (the random draws are the same)."""
     images, labels = load_split(data_dir, "test")
     out.mkdir(parents=True, exist_ok=True)
-    picker = np.random.default_rng([seed, zlib.crc32(kind.encode())])
-    chosen = np.resize(picker.permutation(len(images)), count)  # a prefix of a bigger set
     rows = []
-    for n, index in enumerate(chosen):
+    for n, index in enumerate(chosen(kind, seed, count, len(images))):
         digit = np.zeros_like(images[index]) if blank else images[index]
         page = capture(kind, seed, n, digit, max_width)
         if hand_only:

@@ -14,7 +14,9 @@ from core.capture import (
     read_digit,
     refuse_non_digit,
 )
+from core.data import load_split
 from core.imaging import ImageError, ImageLimits, decode_page, to_mnist
+from eval.make import capture, chosen
 from tests.pages import (
     BALLPOINT,
     PAPER,
@@ -125,8 +127,6 @@ def test_a_page_without_long_runs_has_no_lines():
 
 @pytest.mark.parametrize("index", [0, 1])  # a 7 and a 2 (MNIST test images)
 def test_a_handwritten_digit_alone_has_no_printed_lines(data_dir, index):
-    from core.data import load_split
-
     images, _ = load_split(data_dir, "test", limit=5)
     big = np.pad(np.asarray(Image.fromarray(images[index]).resize(
         (300, 300), Image.Resampling.BICUBIC)), 60)
@@ -138,8 +138,6 @@ def test_a_handwritten_digit_alone_has_no_printed_lines(data_dir, index):
 def test_a_bold_1_across_most_of_a_small_page_is_no_line_not_even_its_edges(data_dir):
     # Its run crosses the page, and the pixels along its edges are thin (no square of a
     # line's thickness fits them): they were taken out as a printed line, thinning it.
-    from core.data import load_split
-
     images, labels = load_split(data_dir, "test", limit=15)
     assert labels[14] == 1
     big = np.pad(np.asarray(Image.fromarray(images[14]).resize(
@@ -285,6 +283,29 @@ def test_a_speck_at_the_ink_level_is_no_digit_but_a_small_scans_digit_is():
     with pytest.raises(ImageError, match=f"^{NO_DIGIT}$"):
         refuse_non_digit(np.ones((4, 4), dtype=bool), (200, 200, 4, 4), (400, 400))
     refuse_non_digit(np.ones((12, 8), dtype=bool), (10, 9, 8, 12), (30, 30))
+
+
+@pytest.mark.parametrize(("kind", "n"), [
+    ("pencil", 8), ("pencil", 17), ("pencil", 27), ("pencil", 32), ("pencil", 38),
+    ("notebook", 7)])
+def test_a_blank_page_whose_lines_cross_in_specks_is_no_digit(kind, n):
+    """Squared paper photographed in pencil light, nothing written on it (`python -m
+    eval.make --blank --seed 999`): where two faint grid lines cross, their ink adds up to
+    the ink level, and a few such crossings taken together were read as a digit (a 1, a 2,
+    a 4, an 8; a ruled page's dots along a line, a 1). Specks are no digit's pieces."""
+    page = capture(kind, 999, n, np.zeros((28, 28), dtype=np.uint8))
+    with pytest.raises(ImageError, match=f"^{NO_DIGIT}$"):
+        to_mnist(page.data, LIMITS)
+
+
+@pytest.mark.parametrize(("kind", "seed", "n"), [("notebook", 3, 86), ("pencil", 3, 50)])
+def test_a_small_digit_parted_by_printed_lines_is_still_found(data_dir, kind, seed, n):
+    """A digit a few percent of the page tall, which the ruled or the grid lines cut into
+    pieces (`eval.make` captures: a 5 and a 2), is found: its pieces are longer than
+    specks."""
+    images, _ = load_split(data_dir, "test")
+    page = capture(kind, seed, n, images[chosen(kind, seed, n + 1, len(images))[n]])
+    to_mnist(page.data, LIMITS)
 
 
 def test_a_1_cropped_tight_is_still_a_digit():

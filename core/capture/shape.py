@@ -2,13 +2,15 @@
 (blank paper in a shadow, an empty form box, ruled paper), what is left after the first
 steps is a piece of printed structure or of the light, and the classifier, which has only
 ever seen digits, reads it as one (most often a 1). Shapes no handwritten digit has are
-refused with "no digit found" (docs/capture.md "pages without a digit")."""
+refused with "no digit found" (docs/capture.md "pages without a digit", "specks are no
+digit")."""
 
 from __future__ import annotations
 
 import numpy as np
+from scipy import ndimage
 
-from core.capture.components import EDGE, smaller_than_a_digit
+from core.capture.components import EDGE, MIN_DIGIT, MIN_DIGIT_PX, smaller_than_a_digit
 from core.capture.lines import MIN_LINE_SIDE
 from core.imaging import ImageError
 
@@ -29,6 +31,9 @@ OUTLINE_INSIDE = 0.05
 """...and at most this share of its ink further inside (a box holding a digit keeps it)."""
 OUTLINE_SIDE = 12
 """(marks this many pixels across and more: smaller ones are a digit's loop or a speck)"""
+SPECKS = 0.5
+"""A mark made only of pieces at most this fraction of the smallest digit long
+(`smaller_than_a_digit`) is specks, not a digit in pieces."""
 INKED = 0.3
 """A pixel of a digit's crop is its mark from this fraction of full scale (the crop's
 strokes are evened to full scale, `even_strokes`)."""
@@ -45,7 +50,8 @@ def refuse_non_digit(mark: np.ndarray, box: tuple[int, int, int, int],
     _, _, width, height = box
     too_wide = not several and width > WIDEST * height
     too_small = smaller_than_a_digit(height, width, page)
-    if too_small or too_wide or _along_frame(box, page) or _empty_outline(mark):
+    if (too_small or too_wide or _along_frame(box, page) or _empty_outline(mark)
+            or _only_specks(mark, page)):
         raise ImageError("no digit found")
 
 
@@ -76,3 +82,16 @@ def _empty_outline(mark: np.ndarray) -> bool:
         return False
     inside = np.count_nonzero(mark[2 * band:-2 * band, 2 * band:-2 * band])
     return inside <= OUTLINE_INSIDE * np.count_nonzero(mark)
+
+
+def _only_specks(mark: np.ndarray, page: tuple[int, int]) -> bool:
+    """The mark in several pieces, each a speck (`SPECKS`): the crossings of a faint grid,
+    where two lines' ink adds up to the ink level (squared paper in pencil light), taken
+    together as a broken stroke's pieces. A digit parted by printed lines, however small,
+    leaves longer pieces."""
+    labels, count = ndimage.label(mark, structure=np.ones((3, 3), dtype=bool))
+    if count < 2:
+        return False
+    speck = SPECKS * max(MIN_DIGIT_PX, MIN_DIGIT * max(page))
+    return all(max(rows.stop - rows.start, cols.stop - cols.start) <= speck
+               for rows, cols in ndimage.find_objects(labels))
