@@ -308,6 +308,33 @@ def test_a_small_digit_parted_by_printed_lines_is_still_found(data_dir, kind, se
     to_mnist(page.data, LIMITS)
 
 
+@pytest.mark.parametrize("n", [6, 8, 13, 15, 19])
+def test_a_blank_page_in_shadow_is_no_digit_along_its_edge(n):
+    """A photo of a blank page in shadow, turned, the table beyond its edges (`python -m
+    eval.make --blank --seed 999`): the paper, estimated on a coarse copy, is taken too
+    bright beside the page's edge, and the band of false ink along it was read as a 1 (a
+    7 where it lies along the foot) at up to 0.998."""
+    page = capture("shadow", 999, n, np.zeros((28, 28), dtype=np.uint8))
+    with pytest.raises(ImageError, match=f"^{NO_DIGIT}$"):
+        to_mnist(page.data, LIMITS)
+
+
+def test_a_1_near_the_frame_on_even_paper_is_still_a_digit():
+    """A 1 a few pixels in from the frame, the same paper on both sides of it: no edge."""
+    page = Image.new("L", (300, 400), 235)
+    ImageDraw.Draw(page).line([(288, 120), (284, 300)], fill=40, width=7)
+    assert find_digit(pixels(page)).box[3] >= 170
+
+
+def test_a_wide_digit_across_a_lit_whiteboard_is_still_a_digit(data_dir):
+    """A 2 written across most of a whiteboard whose glare lights one side (`eval.make`,
+    seed 7): the page is brighter beyond its far end than beyond its near one, which is
+    the light, not a page's edge."""
+    images, _ = load_split(data_dir, "test")
+    page = capture("whiteboard", 7, 2, images[chosen("whiteboard", 7, 3, len(images))[2]])
+    to_mnist(page.data, LIMITS)
+
+
 def test_a_1_cropped_tight_is_still_a_digit():
     """A 1 touching the frame at its top, its foot and its side crosses the frame: it is
     the digit, not a page's edge lying along it."""

@@ -105,7 +105,7 @@ def find_digit(pixels: np.ndarray, scale: float = 1.0) -> Digit:
     pixels = np.asarray(pixels)
     page, factor = _bounded(pixels)
     ink, box = _find_on(page)
-    refuse_non_digit(ink >= INKED * 255.0, box, page.shape[:2])
+    refuse_non_digit(ink >= INKED * 255.0, box, page.shape[:2], pixels=page)
     if factor >= REFINE_GAIN and max(box[2:]) < REFINE_BELOW * ANALYSIS_SIDE:
         refined = _refined(pixels, scaled_box(box, factor))
         if refined is not None:

@@ -34,24 +34,35 @@ OUTLINE_SIDE = 12
 SPECKS = 0.5
 """A mark made only of pieces at most this fraction of the smallest digit long
 (`smaller_than_a_digit`) is specks, not a digit in pieces."""
+STEP_MARGIN = 0.05
+"""A mark within this fraction of the page's longer side of the frame..."""
+STEP_ASPECT = 2.0
+"""...at least this many times as long along that side as it is across (the page's other
+side lies beyond it, not a gradient across the whole page)..."""
+STEP_CONTRAST = 25.0
+"""...with the page between it and the frame this many grey levels (of 255) brighter or
+darker than as far beyond its other side, lies along a step of the paper's brightness."""
 INKED = 0.3
 """A pixel of a digit's crop is its mark from this fraction of full scale (the crop's
 strokes are evened to full scale, `even_strokes`)."""
 
 
 def refuse_non_digit(mark: np.ndarray, box: tuple[int, int, int, int],
-                     page: tuple[int, int], several: bool = False) -> None:
+                     page: tuple[int, int], several: bool = False,
+                     pixels: np.ndarray | None = None) -> None:
     """Raise "no digit found" when the mark found, its pixels `mark` (bool, over its box)
     and `box` (x, y, width, height) on a page of shape `page` (h, w), is shaped like no
     digit: smaller than a digit can be (`smaller_than_a_digit`: the components' bound on
     the cluster, here on the ink at the ink level, which can be a speck of it), wider than
     `WIDEST` (unless it may be `several` digits side by side, as a number's group), lying
-    along the frame, or an empty box's outline."""
+    along the frame, an empty box's outline, specks; or, given the page's `pixels`, lying
+    along its edge a few pixels inside the frame."""
     _, _, width, height = box
     too_wide = not several and width > WIDEST * height
     too_small = smaller_than_a_digit(height, width, page)
     if (too_small or too_wide or _along_frame(box, page) or _empty_outline(mark)
-            or _only_specks(mark, page)):
+            or _only_specks(mark, page)
+            or (pixels is not None and _along_a_step(pixels, box))):
         raise ImageError("no digit found")
 
 
@@ -95,3 +106,31 @@ def _only_specks(mark: np.ndarray, page: tuple[int, int]) -> bool:
     speck = SPECKS * max(MIN_DIGIT_PX, MIN_DIGIT * max(page))
     return all(max(rows.stop - rows.start, cols.stop - cols.start) <= speck
                for rows, cols in ndimage.find_objects(labels))
+
+
+def _along_a_step(pixels: np.ndarray, box: tuple[int, int, int, int]) -> bool:
+    """A long mark along a side of the frame, a few pixels inside it, where the page between
+    it and the frame is another brightness than as far beyond its other side: the page's
+    edge, with the table (or a turned photo's fill) beyond it. The paper is estimated on a
+    coarse copy, which blurs a sharp step in it: on the step's dark side the paper is taken
+    too bright, and a band of false ink follows the edge, long and thin like a 1. A digit
+    near the frame has the same paper on both sides. (Pages from `MIN_LINE_SIDE` on.)"""
+    h, w = pixels.shape[:2]
+    if max(h, w) < MIN_LINE_SIDE:
+        return False
+    grey = pixels if pixels.ndim == 2 else pixels.mean(axis=2)
+    margin = max(2, round(STEP_MARGIN * max(h, w)))
+    x, y, width, height = box
+    # each side of the frame turned to the left: (page, gap to the frame, across, along)
+    sides = ((grey, x, width, y, height), (grey[:, ::-1], w - x - width, width, y, height),
+             (grey.T, y, height, x, width), (grey.T[:, ::-1], h - y - height, height, x, width))
+    for view, gap, across, start, along in sides:
+        beyond = 2 * gap + across  # the far end of the strip beyond the mark's other side
+        if along < STEP_ASPECT * across or not 0 < gap <= margin or beyond > view.shape[1]:
+            continue
+        rows = slice(start, start + along)
+        outside = float(np.median(view[rows, :gap]))
+        inside = float(np.median(view[rows, gap + across:beyond]))
+        if abs(outside - inside) >= STEP_CONTRAST:
+            return True
+    return False
