@@ -166,6 +166,15 @@ def test_digit_in_a_printed_box_on_a_form():
     assert overlap(digit.box, truth) > 0.7
 
 
+def test_a_fine_pens_1_close_to_a_box_wall_is_still_a_digit():
+    """A 1 as thin as a rule, a few pixels inside a printed box's wall: no dash of it."""
+    form = Image.new("RGB", (300, 260), (250, 250, 250))
+    ImageDraw.Draw(form).rectangle([40, 30, 260, 230], outline=(20, 20, 20), width=3)
+    one(form, 52, 80, 2)
+    x, _, width, height = find_digit(pixels(form)).box
+    assert abs(x + width / 2 - 52) <= 2 and height >= 78
+
+
 def test_the_sides_of_a_box_half_the_page_wide_are_its_walls_not_a_1():
     # Its top and bottom cross half the page (lines that span it); its sides are shorter
     # than half the page's height and meet those lines only where they end.
@@ -333,6 +342,17 @@ def test_a_wide_digit_across_a_lit_whiteboard_is_still_a_digit(data_dir):
     images, _ = load_split(data_dir, "test")
     page = capture("whiteboard", 7, 2, images[chosen("whiteboard", 7, 3, len(images))[2]])
     to_mnist(page.data, LIMITS)
+
+
+@pytest.mark.parametrize("n", [2, 19, 22, 23])
+def test_an_empty_form_box_is_no_digit_by_what_is_left_of_its_wall(n):
+    """A scanned form's empty box (`python -m eval.make --blank --seed 999`): the line
+    finder takes its walls but leaves a sliver of one beside it, 1-2 px wide, read as a 1
+    (or a 2, a 5). A digit found that is nothing but dashes along the printed lines is no
+    digit."""
+    page = capture("form", 999, n, np.zeros((28, 28), dtype=np.uint8))
+    with pytest.raises(ImageError, match=f"^{NO_DIGIT}$"):
+        to_mnist(page.data, LIMITS)
 
 
 def test_a_1_cropped_tight_is_still_a_digit():

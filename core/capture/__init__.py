@@ -27,7 +27,8 @@ A document-imaging front-end in five steps, each a pure function on arrays, each
    is shaped like no digit: a speck, wider than 3 times its height, a long thin mark lying
    along the frame (the page's edge, a shadow's band) or along a step of the page's
    brightness a few pixels inside it (the page's edge, the table beyond), an empty box's
-   outline, specks taken together (a faint grid's crossings). On a page
+   outline or the sliver its wall leaves, specks taken together (a faint grid's
+   crossings). On a page
    without a digit these are what the first steps leave, and the classifier reads them as
    digits.
 

@@ -181,7 +181,8 @@ def _digit_cluster(mask: np.ndarray, ink: np.ndarray, strong: float,
         box = np.array([chosen[:, 0].min(), chosen[:, 1].min(), chosen[:, 2].max(),
                         chosen[:, 3].max()])
     height, width = box[2] - box[0], box[3] - box[1]
-    if smaller_than_a_digit(height, width, (h, w)):
+    if smaller_than_a_digit(height, width, (h, w)) or (
+            lines is not None and _only_dashes(labels, members, dash, boxes, pixels, lines)):
         raise ImageError("no digit found")
     longer_rule = rule & (length > max(height, width))  # than the whole digit
     _refuse_other_digits(boxes, mass, candidate & ~members & ~longer_rule & ~shading, box,
@@ -201,6 +202,16 @@ def smaller_than_a_digit(height: int, width: int, page: tuple[int, int]) -> bool
     """Whether a mark `height` x `width` px on a page of shape `page` is smaller than any
     digit can be (`MIN_DIGIT` of the page's longest side, and `MIN_DIGIT_PX`)."""
     return max(height, width) < max(MIN_DIGIT_PX, MIN_DIGIT * max(page))
+
+
+def _only_dashes(labels: np.ndarray, members: np.ndarray, dash: np.ndarray,
+                 boxes: np.ndarray, pixels: np.ndarray, lines: np.ndarray) -> bool:
+    """Whether the digit found, its components `members`, is nothing but `dash`es (as thin
+    as a rule) along the printed `lines`: what the line finder left of an empty box's wall
+    beside the wall it found, on a page with nothing written (a number's page is checked
+    so by `number_marks._only_remnants`)."""
+    return bool(dash[members].all()) and bool(
+        _along_lines(labels, members, boxes, pixels, lines)[members].all())
 
 
 def _along_lines(labels: np.ndarray, which: np.ndarray, boxes: np.ndarray,
