@@ -28,9 +28,8 @@ A document-imaging front-end in five steps, each a pure function on arrays, each
    along the frame (the page's edge, a shadow's band) or along a step of the page's
    brightness a few pixels inside it (the page's edge, the table beyond), an empty box's
    outline or the sliver its wall leaves, specks taken together (a faint grid's
-   crossings). On a page
-   without a digit these are what the first steps leave, and the classifier reads them as
-   digits.
+   crossings). On a page without a digit these are what the first steps leave, and the
+   classifier reads them as digits.
 
 The constants that tune each step live beside it, each with why it has its value
 (docs/capture.md has the measurements).

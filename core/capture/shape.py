@@ -2,8 +2,8 @@
 (blank paper in a shadow, an empty form box, ruled paper), what is left after the first
 steps is a piece of printed structure or of the light, and the classifier, which has only
 ever seen digits, reads it as one (most often a 1). Shapes no handwritten digit has are
-refused with "no digit found" (docs/capture.md "pages without a digit", "specks are no
-digit")."""
+refused with "no digit found" (docs/capture.md "pages without a digit" and the entries
+after it)."""
 
 from __future__ import annotations
 
@@ -121,7 +121,8 @@ def _along_a_step(pixels: np.ndarray, box: tuple[int, int, int, int]) -> bool:
     grey = pixels if pixels.ndim == 2 else pixels.mean(axis=2)
     margin = max(2, round(STEP_MARGIN * max(h, w)))
     x, y, width, height = box
-    # each side of the frame turned to the left: (page, gap to the frame, across, along)
+    # each side of the frame turned to be the left one: (the page so turned, the mark's gap
+    # to that side, its size across and its start and size along it)
     sides = ((grey, x, width, y, height), (grey[:, ::-1], w - x - width, width, y, height),
              (grey.T, y, height, x, width), (grey.T[:, ::-1], h - y - height, height, x, width))
     for view, gap, across, start, along in sides:
