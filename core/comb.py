@@ -274,8 +274,6 @@ def _outlined_boxes(mark: np.ndarray
     groups = _without_streaks(_adjacent_runs(walls), BOX_ASPECT[0] * inner)
     if groups[0][0] >= band[1] or groups[-1][-1] < width - band[1]:
         return None  # the outer walls are not at the mark's sides
-    wall_cols = np.zeros_like(wall_cols)
-    wall_cols[np.concatenate(groups)] = True
     cells = [(slice(top, bottom), slice(int(a[-1]) + 1, int(b[0])))
              for a, b in itertools.pairwise(groups)]
     widths = np.array([c.stop - c.start for _, c in cells])
@@ -283,6 +281,8 @@ def _outlined_boxes(mark: np.ndarray
             or widths.max() > BOX_ASPECT[1] * inner
             or widths.max() > (1 + COMB_REGULARITY) * widths.min()):
         return None
+    wall_cols = np.zeros_like(wall_cols)  # the walls kept (streaks beside them left out)
+    wall_cols[np.concatenate(groups)] = True
     outline = mark & ndimage.binary_dilation(line_rows[:, None] | wall_cols[None, :])
     return cells, outline
 

@@ -198,10 +198,16 @@ def box_as_thin_as_a_rule(heights: np.ndarray, widths: np.ndarray) -> np.ndarray
     return RULE_ASPECT * np.minimum(heights, widths) <= np.maximum(heights, widths)
 
 
+def smallest_digit(page: tuple[int, int]) -> float:
+    """How long, in px, the smallest digit on a page of shape `page` can be: `MIN_DIGIT` of
+    its longest side, and `MIN_DIGIT_PX`."""
+    return max(MIN_DIGIT_PX, MIN_DIGIT * max(page))
+
+
 def smaller_than_a_digit(height: int, width: int, page: tuple[int, int]) -> bool:
     """Whether a mark `height` x `width` px on a page of shape `page` is smaller than any
-    digit can be (`MIN_DIGIT` of the page's longest side, and `MIN_DIGIT_PX`)."""
-    return max(height, width) < max(MIN_DIGIT_PX, MIN_DIGIT * max(page))
+    digit can be (`smallest_digit`)."""
+    return max(height, width) < smallest_digit(page)
 
 
 def _only_dashes(labels: np.ndarray, members: np.ndarray, dash: np.ndarray,

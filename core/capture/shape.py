@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage
 
-from core.capture.components import EDGE, MIN_DIGIT, MIN_DIGIT_PX, smaller_than_a_digit
+from core.capture.components import EDGE, smaller_than_a_digit, smallest_digit
 from core.capture.lines import MIN_LINE_SIDE
 from core.imaging import ImageError
 
@@ -33,7 +33,7 @@ OUTLINE_SIDE = 12
 """(marks this many pixels across and more: smaller ones are a digit's loop or a speck)"""
 SPECKS = 0.5
 """A mark made only of pieces at most this fraction of the smallest digit long
-(`smaller_than_a_digit`) is specks, not a digit in pieces."""
+(`smallest_digit`) is specks, not a digit in pieces."""
 STEP_MARGIN = 0.05
 """A mark within this fraction of the page's longer side of the frame..."""
 STEP_ASPECT = 2.0
@@ -103,7 +103,7 @@ def _only_specks(mark: np.ndarray, page: tuple[int, int]) -> bool:
     labels, count = ndimage.label(mark, structure=np.ones((3, 3), dtype=bool))
     if count < 2:
         return False
-    speck = SPECKS * max(MIN_DIGIT_PX, MIN_DIGIT * max(page))
+    speck = SPECKS * smallest_digit(page)
     return all(max(rows.stop - rows.start, cols.stop - cols.start) <= speck
                for rows, cols in ndimage.find_objects(labels))
 
