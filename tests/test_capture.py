@@ -328,6 +328,26 @@ def test_a_blank_page_in_shadow_is_no_digit_along_its_edge(n):
         to_mnist(page.data, LIMITS)
 
 
+@pytest.mark.parametrize("n", [7, 11, 22, 34, 37])
+def test_a_blank_page_in_shadow_is_no_digit_in_its_shading(n):
+    """A photo of a blank page in shadow (`python -m eval.make --blank --seed 999`): where
+    the shadow is darker than the paper estimate follows, a blob or a band of it in the
+    middle of the page stood above the ink level and was read as a 2, a 6 or a 7 at up to
+    0.96. Its edges are as soft as the light; a stroke's are sharp."""
+    page = capture("shadow", 999, n, np.zeros((28, 28), dtype=np.uint8))
+    with pytest.raises(ImageError, match=f"^{NO_DIGIT}$"):
+        to_mnist(page.data, LIMITS)
+
+
+def test_a_marker_digit_blurred_by_the_lens_is_still_a_digit(data_dir):
+    """A 2 in grey marker filling a whiteboard photo (`eval.make`, seed 3): the foot of its
+    edges, blurred by the lens, is as shallow over 2 px as shading's, but it steepens
+    within a few pixels."""
+    images, _ = load_split(data_dir, "test")
+    page = capture("whiteboard", 3, 3, images[chosen("whiteboard", 3, 4, len(images))[3]])
+    assert to_mnist(page.data, LIMITS) is not None
+
+
 def test_a_1_near_the_frame_on_even_paper_is_still_a_digit():
     """A 1 a few pixels in from the frame, the same paper on both sides of it: no edge."""
     page = Image.new("L", (300, 400), 235)

@@ -16,8 +16,8 @@ A document-imaging front-end in five steps, each a pure function on arrays, each
    touching the frame border are dropped, the component with most ink above the ink level
    is the digit, and the pieces of a broken stroke near it (about as dark: the same pen)
    join it. A digit written across a shadow's edge is taken out of the shadow's band.
-   Nothing left: "no digit found"; another digit-sized cluster beside it: "several digits
-   found".
+   Nothing left, or only shading (a shadow's blob, its edges soft): "no digit found";
+   another digit-sized cluster beside it: "several digits found".
 4. `find_digit` (`page.py`): the three steps above, and the fifth below, on a page decoded
    at a bounded size (and, for a digit found small on a page reduced for them, again on a
    window around it at the page's own resolution); it returns the digit's ink (light on

@@ -68,6 +68,11 @@ SHADING_SOFT = 1 / 3
 """...so a component with at least this fraction of its edge softer than that is shading
 (a shadow's band between a page's edge and a brighter surround): it joins no digit and is
 no second digit."""
+DIGIT_SOFT = 1 / 4
+"""The digit found is shading, no digit, when at least this fraction of its edge is that
+soft twice as far out (the ink rises by less than half the ink level over 4 px): the foot of
+a marker's edge blurred by the lens is shallow over 2 px, as shading is, but it steepens
+within a few pixels; light does not (docs/capture.md, "7 December 2026: a shadow's blob")."""
 
 
 def digit_components(mask: np.ndarray, ink: np.ndarray, strong: float = 0.0,
@@ -75,19 +80,44 @@ def digit_components(mask: np.ndarray, ink: np.ndarray, strong: float = 0.0,
     """The digit's pixels in an ink mask: its main cluster of components, specks and marks
     touching the frame left out; only components reaching `strong` ink count; thin straight
     pieces lying along the printed `lines` taken out of the mask are what is left of them.
-    Raises `ImageError` for no digit or several. When nothing but a band of shading
-    reaching the frame is left, the digit is looked for again without the band's faint
-    ink: a digit written across a shadow's edge is one component with the shadow."""
+    Raises `ImageError` for no digit (or only shading: `DIGIT_SOFT`) or several. When
+    nothing but a band of shading reaching the frame is left, the digit is looked for again
+    without the band's faint ink: a digit written across a shadow's edge is one component
+    with the shadow."""
     kept, band = _digit_cluster(mask, ink, strong, lines)
-    if band is None:
-        return kept
+    if band is not None:
+        kept = _without_band(kept, mask & ~band, ink, strong, lines)
+    # On a blank page in shadow, a blob or a band of the shadow in the middle of the page
+    # may be all that is left: shading is no digit. Asked of the digit chosen, after the
+    # band is taken out: before, a digit written across a shadow's edge is shading too.
+    if _only_shading(kept, mask, ink):
+        raise ImageError("no digit found")
+    return kept
+
+
+def _only_shading(kept: np.ndarray, mask: np.ndarray, ink: np.ndarray) -> bool:
+    """Whether the digit's pixels `kept` are shading (`DIGIT_SOFT`), measured on a window
+    around them (the page's ink level from the whole `mask`)."""
+    rows, cols = extent(kept)
+    margin = 3  # the test's reach (2 px) and the edge's own pixel
+    window = (slice(max(rows.start - margin, 0), rows.stop + margin),
+              slice(max(cols.start - margin, 0), cols.stop + margin))
+    return bool(shaded_marks(kept[window].view(np.uint8), 1, mask[window], ink[window],
+                             np.ones(1, dtype=bool), reach=2, share=DIGIT_SOFT,
+                             level=float(ink[mask].min()))[0])
+
+
+def _without_band(kept: np.ndarray, rest: np.ndarray, ink: np.ndarray, strong: float,
+                  lines: np.ndarray | None) -> np.ndarray:
+    """The digit looked for again in `rest`, the mask without a shadow's band at the frame;
+    `kept` (found with the band) when there is none there, or it reaches the frame too."""
     try:
-        inside, _ = _digit_cluster(mask & ~band, ink, strong, lines)
+        inside, _ = _digit_cluster(rest, ink, strong, lines)
     except ImageError:
         return kept
     rows, cols = extent(inside)
     box = np.array([[rows.start, cols.start, rows.stop, cols.stop]])
-    return kept if at_frame(box, mask.shape, EDGE)[0] else inside
+    return kept if at_frame(box, rest.shape, EDGE)[0] else inside
 
 
 def _digit_cluster(mask: np.ndarray, ink: np.ndarray, strong: float,
@@ -283,28 +313,30 @@ def _faint_band(own: np.ndarray, ink: np.ndarray, median: float, strong: float,
 
 
 def shaded_marks(labels: np.ndarray, count: int, mask: np.ndarray, ink: np.ndarray,
-             which: np.ndarray) -> np.ndarray:
+                 which: np.ndarray, reach: int = 1, share: float = SHADING_SOFT,
+                 level: float | None = None) -> np.ndarray:
     """Per component (bool (count,); measured only for those in `which`, the others
-    False): whether it is shading, not a mark: at `SHADING_SOFT`
-    of its edge pixels or more, the ink rises by less than the mask's level over
-    `SHADING_EDGE` pixels (the spread of the ink in their 3x3 neighbourhood, over 2 px).
-    Illumination varies smoothly; a pen's stroke has a sharp edge on every side, however
-    faint or wide it is."""
+    False): whether it is shading, not a mark: at `share` of its edge pixels or more, the
+    ink rises by less than the mask's level over `reach` times `SHADING_EDGE` pixels (the
+    spread of the ink among the pixels `reach` apart around them, over `2 * reach` px;
+    `level`: the mask's, when `mask` is a window of it). Illumination varies smoothly; a
+    pen's stroke has a sharp edge on every side, however faint or wide it is."""
     measured = np.concatenate(([False], which))[labels]
     edges = measured & ~ndimage.binary_erosion(mask, structure=np.ones((3, 3), dtype=bool),
                                                border_value=1)
     ys, xs = pixels_of(edges)
     if ys.size == 0:
         return np.zeros(count, dtype=bool)
-    level = float(ink[mask].min())
-    padded = np.pad(ink, 1, mode="edge")
-    around = np.stack([padded[ys + dy, xs + dx] for dy in range(3) for dx in range(3)])
+    level = float(ink[mask].min()) if level is None else level
+    padded = np.pad(ink, reach, mode="edge")
+    steps = range(0, 2 * reach + 1, reach)
+    around = np.stack([padded[ys + dy, xs + dx] for dy in steps for dx in steps])
     rise = around.max(axis=0) - around.min(axis=0)
     soft = rise < 2.0 * level / SHADING_EDGE
     owner = labels[ys, xs]
     total = np.bincount(owner, minlength=count + 1)[1:]
     softer = np.bincount(owner, weights=soft, minlength=count + 1)[1:]
-    return softer >= SHADING_SOFT * np.maximum(total, 1)
+    return softer >= share * np.maximum(total, 1)
 
 
 def _refuse_other_digits(boxes: np.ndarray, mass: np.ndarray, others: np.ndarray,
