@@ -348,6 +348,15 @@ def test_a_marker_digit_blurred_by_the_lens_is_still_a_digit(data_dir):
     assert to_mnist(page.data, LIMITS) is not None
 
 
+def test_a_coloured_marker_digit_blurred_and_pale_is_still_a_digit(data_dir):
+    """A red marker's 6 under a whiteboard's glare (`eval.make`, seed 23), so blurred and
+    pale that its edge is as soft as shading's even over 4 px: it has a colour of its own,
+    and shading darkens every colour alike."""
+    images, _ = load_split(data_dir, "test")
+    page = capture("whiteboard", 23, 65, images[chosen("whiteboard", 23, 66, len(images))[65]])
+    assert to_mnist(page.data, LIMITS) is not None
+
+
 def test_a_1_near_the_frame_on_even_paper_is_still_a_digit():
     """A 1 a few pixels in from the frame, the same paper on both sides of it: no edge."""
     page = Image.new("L", (300, 400), 235)

@@ -9,6 +9,7 @@ from scipy import ndimage
 from scipy.sparse.csgraph import connected_components
 
 from core import extremes
+from core.capture.ink import MIN_INK
 from core.capture.lines import (
     LINE_FRACTION,
     LINE_THICKNESS,
@@ -72,39 +73,65 @@ DIGIT_SOFT = 1 / 4
 """The digit found is shading, no digit, when at least this fraction of its edge is that
 soft twice as far out (the ink rises by less than half the ink level over 4 px): the foot of
 a marker's edge blurred by the lens is shallow over 2 px, as shading is, but it steepens
-within a few pixels; light does not (docs/capture.md, "7 December 2026: a shadow's blob")."""
+within a few pixels; light does not (docs/capture.md, "7 December 2026: a shadow's
+blob")..."""
+NEUTRAL = 0.3
+"""...and its colour is the paper's, darker: it absorbs each colour channel alike, to within
+this fraction of the most absorbed one or within what counts as ink (`MIN_INK`). Shading
+darkens every colour alike; a coloured marker's digit, however blurred and pale, absorbs
+its own colours (a red marker: the green and the blue five times as much as the red)."""
 
 
 def digit_components(mask: np.ndarray, ink: np.ndarray, strong: float = 0.0,
-                     lines: np.ndarray | None = None) -> np.ndarray:
+                     lines: np.ndarray | None = None, colour: np.ndarray | None = None
+                     ) -> np.ndarray:
     """The digit's pixels in an ink mask: its main cluster of components, specks and marks
     touching the frame left out; only components reaching `strong` ink count; thin straight
     pieces lying along the printed `lines` taken out of the mask are what is left of them.
-    Raises `ImageError` for no digit (or only shading: `DIGIT_SOFT`) or several. When
-    nothing but a band of shading reaching the frame is left, the digit is looked for again
-    without the band's faint ink: a digit written across a shadow's edge is one component
-    with the shadow."""
+    Raises `ImageError` for no digit (or only shading: `DIGIT_SOFT`, and `NEUTRAL` when the
+    page's `colour` pixels are given) or several. When nothing but a band of shading
+    reaching the frame is left, the digit is looked for again without the band's faint ink:
+    a digit written across a shadow's edge is one component with the shadow."""
     kept, band = _digit_cluster(mask, ink, strong, lines)
     if band is not None:
         kept = _without_band(kept, mask & ~band, ink, strong, lines)
     # On a blank page in shadow, a blob or a band of the shadow in the middle of the page
     # may be all that is left: shading is no digit. Asked of the digit chosen, after the
     # band is taken out: before, a digit written across a shadow's edge is shading too.
-    if _only_shading(kept, mask, ink):
+    if _only_shading(kept, mask, ink, colour):
         raise ImageError("no digit found")
     return kept
 
 
-def _only_shading(kept: np.ndarray, mask: np.ndarray, ink: np.ndarray) -> bool:
-    """Whether the digit's pixels `kept` are shading (`DIGIT_SOFT`), measured on a window
-    around them (the page's ink level from the whole `mask`)."""
+def _only_shading(kept: np.ndarray, mask: np.ndarray, ink: np.ndarray,
+                  colour: np.ndarray | None) -> bool:
+    """Whether the digit's pixels `kept` are shading (`DIGIT_SOFT`; `NEUTRAL` on a page in
+    `colour`), measured on a window around them (the page's ink level from the whole
+    `mask`)."""
     rows, cols = extent(kept)
     margin = 3  # the test's reach (2 px) and the edge's own pixel
     window = (slice(max(rows.start - margin, 0), rows.stop + margin),
               slice(max(cols.start - margin, 0), cols.stop + margin))
-    return bool(shaded_marks(kept[window].view(np.uint8), 1, mask[window], ink[window],
-                             np.ones(1, dtype=bool), reach=2, share=DIGIT_SOFT,
-                             level=float(ink[mask].min()))[0])
+    soft = shaded_marks(kept[window].view(np.uint8), 1, mask[window], ink[window],
+                        np.ones(1, dtype=bool), reach=2, share=DIGIT_SOFT,
+                        level=float(ink[mask].min()))[0]
+    return bool(soft) and (colour is None or _neutral(kept[window], mask[window],
+                                                      ink[window], colour[window]))
+
+
+def _neutral(kept: np.ndarray, mask: np.ndarray, ink: np.ndarray, colour: np.ndarray
+             ) -> bool:
+    """Whether the digit's darkest half (`kept`, in a window of the page's `colour`
+    pixels) absorbs every channel alike against the paper beside it in the window (the
+    window's pixels out of the ink `mask`): `NEUTRAL`, `MIN_INK`. No paper in the window,
+    or no light absorbed (a light mark on a dark ground): nothing says it is not shading."""
+    paper = colour[~mask]
+    if paper.size == 0:
+        return True
+    darkest = kept & (ink >= np.median(ink[kept]))
+    absorbed = 1.0 - colour[darkest].mean(axis=0) / np.maximum(np.median(paper, axis=0), 1.0)
+    most, hue = float(absorbed.max()), float(absorbed.max() - absorbed.min())
+    return most <= 0.0 or hue < max(NEUTRAL * most, MIN_INK)
 
 
 def _without_band(kept: np.ndarray, rest: np.ndarray, ink: np.ndarray, strong: float,

@@ -151,7 +151,8 @@ def _find_on(page: np.ndarray) -> tuple[np.ndarray, Box]:
     traced = [ndimage.uniform_filter1d(ink, LINE_TRACE, axis=axis) for axis in (1, 0)]
     # Averaged along a line, the paper's noise drops by half or more: fainter is still ink.
     lines = printed_lines(mask, *(t >= TRACE_LEVEL * level for t in traced), ink=ink)
-    kept = digit_components(mask & ~lines, ink, threshold, lines)
+    kept = digit_components(mask & ~lines, ink, threshold, lines,
+                            colour=page if page.ndim == 3 else None)
     core = kept & (ink >= threshold)
     if small:
         traced_faint = _traced(kept, (faint >= faint_level) & ~near_lines(lines))
