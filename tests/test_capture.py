@@ -16,7 +16,7 @@ from core.capture import (
 )
 from core.data import load_split
 from core.imaging import ImageError, ImageLimits, decode_page, to_mnist
-from eval.make import capture, chosen
+from eval.make import Capture, capture, chosen
 from tests.pages import (
     BALLPOINT,
     PAPER,
@@ -294,6 +294,13 @@ def test_a_speck_at_the_ink_level_is_no_digit_but_a_small_scans_digit_is():
     refuse_non_digit(np.ones((12, 8), dtype=bool), (10, 9, 8, 12), (30, 30))
 
 
+def written(data_dir, kind: str, seed: int, n: int) -> Capture:
+    """The `n`th capture of `python -m eval.make --kind KIND --seed SEED`, written with the
+    MNIST test digit that set gives it."""
+    images, _ = load_split(data_dir, "test")
+    return capture(kind, seed, n, images[chosen(kind, seed, n + 1, len(images))[n]])
+
+
 @pytest.mark.parametrize(("kind", "n"), [
     ("pencil", 8), ("pencil", 17), ("pencil", 27), ("pencil", 32), ("pencil", 38),
     ("notebook", 7)])
@@ -312,8 +319,7 @@ def test_a_small_digit_parted_by_printed_lines_is_still_found(data_dir, kind, se
     """A digit a few percent of the page tall, which the ruled or the grid lines cut into
     pieces (`eval.make` captures: a 5 and a 2), is found: its pieces are longer than
     specks."""
-    images, _ = load_split(data_dir, "test")
-    page = capture(kind, seed, n, images[chosen(kind, seed, n + 1, len(images))[n]])
+    page = written(data_dir, kind, seed, n)
     to_mnist(page.data, LIMITS)
 
 
@@ -343,8 +349,7 @@ def test_a_marker_digit_blurred_by_the_lens_is_still_a_digit(data_dir):
     """A 2 in grey marker filling a whiteboard photo (`eval.make`, seed 3): the foot of its
     edges, blurred by the lens, is as shallow over 2 px as shading's, but it steepens
     within a few pixels."""
-    images, _ = load_split(data_dir, "test")
-    page = capture("whiteboard", 3, 3, images[chosen("whiteboard", 3, 4, len(images))[3]])
+    page = written(data_dir, "whiteboard", 3, 3)
     assert to_mnist(page.data, LIMITS) is not None
 
 
@@ -352,8 +357,7 @@ def test_a_coloured_marker_digit_blurred_and_pale_is_still_a_digit(data_dir):
     """A red marker's 6 under a whiteboard's glare (`eval.make`, seed 23), so blurred and
     pale that its edge is as soft as shading's even over 4 px: it has a colour of its own,
     and shading darkens every colour alike."""
-    images, _ = load_split(data_dir, "test")
-    page = capture("whiteboard", 23, 65, images[chosen("whiteboard", 23, 66, len(images))[65]])
+    page = written(data_dir, "whiteboard", 23, 65)
     assert to_mnist(page.data, LIMITS) is not None
 
 
@@ -368,8 +372,7 @@ def test_a_wide_digit_across_a_lit_whiteboard_is_still_a_digit(data_dir):
     """A 2 written across most of a whiteboard whose glare lights one side (`eval.make`,
     seed 7): the page is brighter beyond its far end than beyond its near one, which is
     the light, not a page's edge."""
-    images, _ = load_split(data_dir, "test")
-    page = capture("whiteboard", 7, 2, images[chosen("whiteboard", 7, 3, len(images))[2]])
+    page = written(data_dir, "whiteboard", 7, 2)
     to_mnist(page.data, LIMITS)
 
 
