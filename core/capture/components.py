@@ -4,6 +4,8 @@ broken stroke joined, another digit beside it refused."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 from scipy import ndimage
 from scipy.sparse.csgraph import connected_components
@@ -92,29 +94,27 @@ def digit_components(mask: np.ndarray, ink: np.ndarray, strong: float = 0.0,
     page's `colour` pixels are given) or several. When nothing but a band of shading
     reaching the frame is left, the digit is looked for again without the band's faint ink:
     a digit written across a shadow's edge is one component with the shadow."""
-    kept, band = _digit_cluster(mask, ink, strong, lines)
+    kept, band, level = _digit_cluster(mask, ink, strong, lines)
     if band is not None:
         kept = _without_band(kept, mask & ~band, ink, strong, lines)
     # On a blank page in shadow, a blob or a band of the shadow in the middle of the page
     # may be all that is left: shading is no digit. Asked of the digit chosen, after the
     # band is taken out: before, a digit written across a shadow's edge is shading too.
-    if _only_shading(kept, mask, ink, colour):
+    if _only_shading(kept, mask, ink, level, colour):
         raise ImageError("no digit found")
     return kept
 
 
-def _only_shading(kept: np.ndarray, mask: np.ndarray, ink: np.ndarray,
+def _only_shading(kept: np.ndarray, mask: np.ndarray, ink: np.ndarray, level: float,
                   colour: np.ndarray | None) -> bool:
     """Whether the digit's pixels `kept` are shading (`DIGIT_SOFT`; `NEUTRAL` on a page in
-    `colour`), measured on a window around them (the page's ink level from the whole
-    `mask`)."""
+    `colour`), measured on a window around them (`level`: the whole `mask`'s ink level)."""
     rows, cols = extent(kept)
     margin = 3  # the test's reach (2 px) and the edge's own pixel
     window = (slice(max(rows.start - margin, 0), rows.stop + margin),
               slice(max(cols.start - margin, 0), cols.stop + margin))
     soft = shaded_marks(kept[window].view(np.uint8), 1, mask[window], ink[window],
-                        np.ones(1, dtype=bool), reach=2, share=DIGIT_SOFT,
-                        level=float(ink[mask].min()))[0]
+                        np.ones(1, dtype=bool), reach=2, share=DIGIT_SOFT, level=level)[0]
     return bool(soft) and (colour is None or _neutral(kept[window], mask[window],
                                                       ink[window], colour[window]))
 
@@ -139,7 +139,7 @@ def _without_band(kept: np.ndarray, rest: np.ndarray, ink: np.ndarray, strong: f
     """The digit looked for again in `rest`, the mask without a shadow's band at the frame;
     `kept` (found with the band) when there is none there, or it reaches the frame too."""
     try:
-        inside, _ = _digit_cluster(rest, ink, strong, lines)
+        inside, _, _ = _digit_cluster(rest, ink, strong, lines)
     except ImageError:
         return kept
     rows, cols = extent(inside)
@@ -147,106 +147,176 @@ def _without_band(kept: np.ndarray, rest: np.ndarray, ink: np.ndarray, strong: f
     return kept if at_frame(box, rest.shape, EDGE)[0] else inside
 
 
-def _digit_cluster(mask: np.ndarray, ink: np.ndarray, strong: float,
-                   lines: np.ndarray | None) -> tuple[np.ndarray, np.ndarray | None]:
-    """`digit_components` in one pass, and the faint ink of a band of shading when the digit
-    chosen is one that reaches the frame (`_faint_band`), else None."""
+@dataclass(frozen=True)
+class _Marks:
+    """The 8-connected components of an ink mask (component `i` labelled `i + 1`), one value
+    of each per component, and the mask's ink level."""
+
+    labels: np.ndarray
+    count: int
+    boxes: np.ndarray
+    """(count, 4): top, left, bottom, right."""
+    pixels: np.ndarray
+    mass: np.ndarray
+    """Its ink, summed."""
+    contrast: np.ndarray
+    """Its ink above the ink level (`strong`), summed: a stroke stands well above the level,
+    a band of shaded paper (large, wider than the paper window) barely reaches it."""
+    weak: np.ndarray
+    """No pixel of it reaches the ink level."""
+    level: float
+    """The faintest ink in the mask: the level the shading tests measure a rise against."""
+
+    @property
+    def heights(self) -> np.ndarray:
+        return self.boxes[:, 2] - self.boxes[:, 0]
+
+    @property
+    def widths(self) -> np.ndarray:
+        return self.boxes[:, 3] - self.boxes[:, 1]
+
+    @property
+    def length(self) -> np.ndarray:
+        return np.maximum(self.heights, self.widths)
+
+
+def _marks(mask: np.ndarray, ink: np.ndarray, strong: float) -> _Marks:
+    """The components of `mask` measured (`_Marks`); raises `ImageError` when there are
+    none, or none reaches `strong` ink."""
     labels, count = ndimage.label(mask, structure=np.ones((3, 3), dtype=bool))
     if count == 0:
         raise ImageError("no digit found")
-    index = np.arange(1, count + 1)
-    mass = ndimage.sum_labels(ink, labels, index=index)
     above = ink >= strong
     strong_labels = labels[above]
     weak = np.bincount(strong_labels, minlength=count + 1)[1:] == 0
-    boxes = np.array([(s[0].start, s[1].start, s[0].stop, s[1].stop)
-                      for s in ndimage.find_objects(labels)], dtype=np.int64)
-    h, w = mask.shape
-    near = EDGE if max(h, w) >= MIN_LINE_SIDE else 0  # a small scan's digit nearly fills it
-    # spanning the frame: a page's edge, a shadow's, the table (no digit is 90%)
-    spanning = ((boxes[:, 2] - boxes[:, 0] >= FRAME_SPAN * h)
-                | (boxes[:, 3] - boxes[:, 1] >= FRAME_SPAN * w))
-    edge = at_frame(boxes, (h, w), near) | spanning
     if weak.all():
         raise ImageError("no digit found")
-    # A digit the frame cuts (a tight crop) is still the digit when all inside the frame
-    # is specks beside it, and it is no shading (a shadow's band, the page's edge).
-    cut = (edge & ~spanning & ~weak
-           & (SPECK_FRACTION * mass >= mass[~edge & ~weak].max(initial=0.0)))
-    if cut.any():
-        edge &= ~(cut & ~shaded_marks(labels, count, mask, ink, cut))
-    # Specks are small against the largest mark *inside* the frame: a dark corner or the
-    # table at the edge must not turn the digit itself into a speck.
-    inside = ~edge & ~weak
-    candidate = mass >= SPECK_FRACTION * mass[inside if inside.any() else ~weak].max()
-    if (candidate & inside).any():
-        candidate &= ~edge
-    # What the line finder left of a printed line (a doubled box border, a side that a
-    # stroke touched) is a thin straight piece: never the digit when a mark is, and never
-    # joined to it when it is longer than the digit found so far (a thin pen's long arc is
-    # as thin: it joins once the rest of its loop has). On a page where the finder found
-    # no line (`lines` given, empty) nothing is left of one: a fine pen's long stroke (a
-    # 6's back, a 2's base) joins its digit however long it is.
-    heights, widths = boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1]
-    length = np.maximum(heights, widths)
-    pixels = np.bincount(labels.ravel(), minlength=count + 1)[1:]
-    rule = length >= RULE_ASPECT * pixels / length
-    remnant = rule if lines is None or lines.any() else np.zeros_like(rule)
+    return _Marks(
+        labels=labels, count=count,
+        boxes=np.array([(s[0].start, s[1].start, s[0].stop, s[1].stop)
+                        for s in ndimage.find_objects(labels)], dtype=np.int64),
+        pixels=np.bincount(labels.ravel(), minlength=count + 1)[1:],
+        mass=ndimage.sum_labels(ink, labels, index=np.arange(1, count + 1)),
+        contrast=np.bincount(strong_labels, weights=ink[above] - strong,
+                             minlength=count + 1)[1:],
+        weak=weak, level=float(ink[mask].min()))
+
+
+def _digit_cluster(mask: np.ndarray, ink: np.ndarray, strong: float,
+                   lines: np.ndarray | None
+                   ) -> tuple[np.ndarray, np.ndarray | None, float]:
+    """`digit_components` in one pass: the digit's pixels, the faint ink of a band of
+    shading when the digit chosen is one that reaches the frame (`_faint_band`), else None,
+    and the mask's ink level."""
+    marks = _marks(mask, ink, strong)
+    h, w = mask.shape
+    near = EDGE if max(h, w) >= MIN_LINE_SIDE else 0  # a small scan's digit nearly fills it
+    edge = _at_the_frame(marks, mask, ink, near)
+    candidate = _not_specks(marks, edge)
+    rule, remnant, dash = _line_remnants(marks, lines)
     if lines is not None:  # a sliver of a line: no mark, no digit's piece
-        sliver = remnant & (length >= LINE_FRACTION * min(h, w))
-        candidate &= ~_along_lines(labels, sliver, boxes, pixels, lines)
-    # A dash of a line (its box as thin as a rule) along the lines joins no digit.
-    dash = remnant & box_as_thin_as_a_rule(heights, widths)
-    mark = candidate & ~weak & ~(rule & (widths >= heights))
-    # The digit is the mark with most ink *above the ink level*: a band of shaded paper
-    # (a shadow next to a brighter surround, wider than the paper window) is large but
-    # barely reaches the level; a stroke stands well above it.
-    contrast = np.bincount(strong_labels, weights=ink[above] - strong, minlength=count + 1)[1:]
+        sliver = remnant & (marks.length >= LINE_FRACTION * min(h, w))
+        candidate &= ~_along_lines(marks, sliver, lines)
+    # what the line finder left of a line across the page is never the digit when a mark is
+    mark = candidate & ~marks.weak & ~(rule & (marks.widths >= marks.heights))
     # A faint digit is often in pieces (pencil grain, grid lines taken out of its strokes):
-    # the digit is the cluster of marks with most of that ink, and its main piece the
-    # cluster's piece with most.
-    pool = mark if mark.any() else candidate & ~weak
+    # the digit is the cluster of marks with most ink above the level, and its main piece
+    # the cluster's piece with most.
+    pool = mark if mark.any() else candidate & ~marks.weak
     # A printed line taken out of a stroke leaves a gap no wider than the line.
-    cluster, span = _cluster(boxes, pool, contrast, max(3.0, LINE_THICKNESS * max(h, w)))
-    main = int(np.argmax(np.where(cluster, contrast, -1.0)))
-    own = labels == main + 1
+    cluster, span = _cluster(marks.boxes, pool, marks.contrast,
+                             max(3.0, LINE_THICKNESS * max(h, w)))
+    main = int(np.argmax(np.where(cluster, marks.contrast, -1.0)))
+    own = marks.labels == main + 1
     typical = float(np.median(ink[own]))
     band = _faint_band(own, ink, typical, strong, max(h, w)) if near and edge[main] else None
-    members = np.zeros(count, dtype=bool)
-    members[main] = True
-    box = boxes[main].copy()
-    size = max(box[2] - box[0], box[3] - box[1])
-    gap = JOIN_GAP * (span if size < FRAGMENT * span else size)  # pieces join at the digit's scale
-    shading = shaded_marks(labels, count, mask, ink, candidate)
-    joinable = candidate & ~shading
+    shading = shaded_marks(marks.labels, marks.count, mask, ink, candidate, level=marks.level)
     # A piece of the digit was written with the same pen: it is about as dark. Shading
     # next to the digit is not.
-    darkest = np.zeros(count + 1, dtype=ink.dtype)
-    np.maximum.at(darkest, labels[mask], ink[mask])
-    joinable &= darkest[1:] >= JOIN_CONTRAST * typical
-    for _ in range(2):  # join pieces near the digit (a detached bar, a broken loop)
-        vgap, hgap = box_gaps(box, boxes)
-        longer = remnant & (length > max(box[2] - box[0], box[3] - box[1], span))
+    darkest = np.zeros(marks.count + 1, dtype=ink.dtype)
+    np.maximum.at(darkest, marks.labels[mask], ink[mask])
+    joinable = candidate & ~shading & (darkest[1:] >= JOIN_CONTRAST * typical)
+    members, box = _joined(marks, main, joinable, remnant, dash, span, lines)
+    height, width = box[2] - box[0], box[3] - box[1]
+    if smaller_than_a_digit(height, width, (h, w)) or (
+            lines is not None and _only_dashes(marks, members, dash, lines)):
+        raise ImageError("no digit found")
+    longer_rule = rule & (marks.length > max(height, width))  # than the whole digit
+    _refuse_other_digits(marks.boxes, marks.mass,
+                         candidate & ~members & ~longer_rule & ~shading, box,
+                         float(marks.mass[members].sum()))
+    keep = np.zeros(marks.count + 1, dtype=bool)
+    keep[1:] = members
+    return keep[marks.labels], band, marks.level
+
+
+def _at_the_frame(marks: _Marks, mask: np.ndarray, ink: np.ndarray, near: int) -> np.ndarray:
+    """Per component, whether it is at the frame: within `near` px of it (a finger, the
+    table, the page's own edge) or spanning it (a page's edge, a shadow's, the table: no
+    digit is `FRAME_SPAN` of it). A digit the frame cuts (a tight crop) is still the digit
+    when all inside the frame is specks beside it, and it is no shading."""
+    h, w = mask.shape
+    spanning = (marks.heights >= FRAME_SPAN * h) | (marks.widths >= FRAME_SPAN * w)
+    edge = at_frame(marks.boxes, (h, w), near) | spanning
+    cut = (edge & ~spanning & ~marks.weak
+           & (SPECK_FRACTION * marks.mass >= marks.mass[~edge & ~marks.weak].max(initial=0.0)))
+    if cut.any():
+        edge &= ~(cut & ~shaded_marks(marks.labels, marks.count, mask, ink, cut,
+                                      level=marks.level))
+    return edge
+
+
+def _not_specks(marks: _Marks, edge: np.ndarray) -> np.ndarray:
+    """Per component, whether it is more than a speck (`SPECK_FRACTION`) against the largest
+    mark *inside* the frame (a dark corner or the table at the `edge` must not turn the
+    digit itself into a speck), and inside the frame when any such mark is."""
+    inside = ~edge & ~marks.weak
+    candidate = marks.mass >= SPECK_FRACTION * marks.mass[inside if inside.any()
+                                                          else ~marks.weak].max()
+    if (candidate & inside).any():
+        candidate &= ~edge
+    return candidate
+
+
+def _line_remnants(marks: _Marks, lines: np.ndarray | None
+                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per component: whether it is a thin straight piece (`RULE_ASPECT`), whether such a
+    piece may be what the line finder left of a printed line (a doubled box border, a side
+    that a stroke touched), and whether it is a dash of one (its box as thin as a rule).
+    On a page where the finder found no line (`lines` given, empty) nothing is left of one:
+    a fine pen's long stroke (a 6's back, a 2's base) is no remnant however long it is."""
+    length = marks.length
+    rule = length >= RULE_ASPECT * marks.pixels / length
+    remnant = rule if lines is None or lines.any() else np.zeros_like(rule)
+    return rule, remnant, remnant & box_as_thin_as_a_rule(marks.heights, marks.widths)
+
+
+def _joined(marks: _Marks, main: int, joinable: np.ndarray, remnant: np.ndarray,
+            dash: np.ndarray, span: int, lines: np.ndarray | None
+            ) -> tuple[np.ndarray, np.ndarray]:
+    """The components of the digit (bool (count,)) and its box: the `main` piece and the
+    `joinable` pieces near it (a 5's detached bar, a broken loop), twice over. A remnant
+    of a line longer than the digit found so far never joins it (a thin pen's long arc is
+    as thin: it joins once the rest of its loop has), nor does a dash along the lines."""
+    members = np.zeros(marks.count, dtype=bool)
+    members[main] = True
+    box = marks.boxes[main].copy()
+    size = max(box[2] - box[0], box[3] - box[1])
+    gap = JOIN_GAP * (span if size < FRAGMENT * span else size)  # at the digit's scale
+    for _ in range(2):
+        vgap, hgap = box_gaps(box, marks.boxes)
+        longer = remnant & (marks.length > max(box[2] - box[0], box[3] - box[1], span))
         near = joinable & ~members & ~longer & (vgap <= gap) & (hgap <= gap)
         if lines is not None:  # each dash is looked at once
-            joinable &= ~_along_lines(labels, near & dash, boxes, pixels, lines)
+            joinable &= ~_along_lines(marks, near & dash, lines)
             near &= joinable
         if not near.any():
             break
         members |= near
-        chosen = boxes[members]
+        chosen = marks.boxes[members]
         box = np.array([chosen[:, 0].min(), chosen[:, 1].min(), chosen[:, 2].max(),
                         chosen[:, 3].max()])
-    height, width = box[2] - box[0], box[3] - box[1]
-    if smaller_than_a_digit(height, width, (h, w)) or (
-            lines is not None and _only_dashes(labels, members, dash, boxes, pixels, lines)):
-        raise ImageError("no digit found")
-    longer_rule = rule & (length > max(height, width))  # than the whole digit
-    _refuse_other_digits(boxes, mass, candidate & ~members & ~longer_rule & ~shading, box,
-                         float(mass[members].sum()))
-    keep = np.zeros(count + 1, dtype=bool)
-    keep[1:] = members
-    return keep[labels], band
+    return members, box
 
 
 def box_as_thin_as_a_rule(heights: np.ndarray, widths: np.ndarray) -> np.ndarray:
@@ -267,26 +337,24 @@ def smaller_than_a_digit(height: int, width: int, page: tuple[int, int]) -> bool
     return max(height, width) < smallest_digit(page)
 
 
-def _only_dashes(labels: np.ndarray, members: np.ndarray, dash: np.ndarray,
-                 boxes: np.ndarray, pixels: np.ndarray, lines: np.ndarray) -> bool:
+def _only_dashes(marks: _Marks, members: np.ndarray, dash: np.ndarray,
+                 lines: np.ndarray) -> bool:
     """Whether the digit found, its components `members`, is nothing but `dash`es (as thin
     as a rule) along the printed `lines`: what the line finder left of an empty box's wall
     beside the wall it found, on a page with nothing written (a number's page is checked
     so by `number_marks._only_remnants`)."""
-    return bool(dash[members].all()) and bool(
-        _along_lines(labels, members, boxes, pixels, lines)[members].all())
+    return bool(dash[members].all()) and bool(_along_lines(marks, members, lines)[members].all())
 
 
-def _along_lines(labels: np.ndarray, which: np.ndarray, boxes: np.ndarray,
-                 pixels: np.ndarray, lines: np.ndarray) -> np.ndarray:
+def _along_lines(marks: _Marks, which: np.ndarray, lines: np.ndarray) -> np.ndarray:
     """Of the components in `which` (bool (count,)), those with `REMNANT_SHARE` of their
     pixels within 2 px of the printed `lines` (each looked at in its own box: few are)."""
     along = np.zeros_like(which)
     for i in np.flatnonzero(which):
-        top, left, bottom, right = boxes[i]
+        top, left, bottom, right = marks.boxes[i]
         window = (slice(max(0, top - 2), bottom + 2), slice(max(0, left - 2), right + 2))
-        beside = (labels[window] == i + 1) & near_lines(lines[window])
-        along[i] = np.count_nonzero(beside) >= REMNANT_SHARE * pixels[i]
+        beside = (marks.labels[window] == i + 1) & near_lines(lines[window])
+        along[i] = np.count_nonzero(beside) >= REMNANT_SHARE * marks.pixels[i]
     return along
 
 
