@@ -181,19 +181,7 @@ def ink_mask(page: np.ndarray) -> MarkedPage:
     ink = np.clip(ink, 0.0, 1.0, out=ink)
     level = max(floor, threshold / 2)
     mask = ink >= level
-    traced = [ndimage.uniform_filter1d(ink, LINE_TRACE, axis=axis) >= TRACE_LEVEL * level
-              for axis in (1, 0)]
-    # A number is often photographed as a strip: printed lines are long against its longer
-    # side, not its shorter one (a digit's stroke is as tall as the strip). The line finder
-    # measures them so, as if the strip were on a square page; the blank margin below or
-    # beside it is all of that page it needs (`_margin`: its filters reach no further).
-    h, w = mask.shape
-    side = max(h, w)
-    margin = _margin(side)
-    below, right = min(max(0, w - h), margin), min(max(0, h - w), margin)
-    padded = [_pad_after(m, below, right) for m in (mask, *traced)]
-    lines = printed_lines(*padded, ink=_pad_after(ink, below, right), side=side,
-                          strip=(h, w), max_tilt=NUMBER_TILT)[:h, :w]
+    lines = _strip_lines(mask, ink, level)
     cells = comb_cells(mask, lines)
     # the ink's marks: for a box's outline and, where no printed line is taken out of
     # them, for the digits' own (below; the same mask labelled once)
@@ -225,12 +213,38 @@ def ink_mask(page: np.ndarray) -> MarkedPage:
     low = max(noise, FAINT_LEVEL * level)
     if cells is None and low < level:
         mask = _light_digits(ink, mask, labels, strong, printed, low)
-    # a comb box's faint ink is traced, but not along the printed lines' blurred edges
-    near = dilated(printed, steps=2) if cells else None
-    for (rows, cols), box_lines in zip(cells or (), _box_lines(printed, cells or []),
-                                       strict=True):
-        # A box holds one digit: its ink is measured against its own darkest, so a faint
-        # digit beside bold ones keeps its thin strokes.
+    if cells:
+        _comb_ink(ink, mask, printed, cells, (threshold, floor, noise))
+    return MarkedPage(ink, mask, threshold, cells, printed, noise)
+
+
+def _strip_lines(mask: np.ndarray, ink: np.ndarray, level: float) -> np.ndarray:
+    """The printed lines of a number's page (`printed_lines`, traced on the ink averaged
+    along each way down to `TRACE_LEVEL` of the mask's `level`). A number is often
+    photographed as a strip: printed lines are long against its longer side, not its
+    shorter one (a digit's stroke is as tall as the strip). The line finder measures them
+    so, as if the strip were on a square page; the blank margin below or beside it is all
+    of that page it needs (`_margin`: its filters reach no further)."""
+    traced = [ndimage.uniform_filter1d(ink, LINE_TRACE, axis=axis) >= TRACE_LEVEL * level
+              for axis in (1, 0)]
+    h, w = mask.shape
+    side = max(h, w)
+    margin = _margin(side)
+    below, right = min(max(0, w - h), margin), min(max(0, h - w), margin)
+    padded = [_pad_after(m, below, right) for m in (mask, *traced)]
+    return printed_lines(*padded, ink=_pad_after(ink, below, right), side=side,
+                         strip=(h, w), max_tilt=NUMBER_TILT)[:h, :w]
+
+
+def _comb_ink(ink: np.ndarray, mask: np.ndarray, printed: np.ndarray,
+              cells: list[tuple[slice, slice]], levels: tuple[float, float, float]) -> None:
+    """The digits' ink in each box of a comb field (`cells`), written into `mask`: a box
+    holds one digit, whose ink is measured against its own darkest, so a faint digit beside
+    bold ones keeps its thin strokes; its faintest strokes are traced, but not along the
+    `printed` lines' blurred edges. `levels`: the page's ink threshold, floor and noise."""
+    threshold, floor, noise = levels
+    near = dilated(printed, steps=2)
+    for (rows, cols), box_lines in zip(cells, _box_lines(printed, cells), strict=True):
         local = ink[rows, cols]
         off_lines = ~near[rows, cols]
         peak = float(local.max(where=off_lines, initial=0.0))
@@ -246,7 +260,6 @@ def ink_mask(page: np.ndarray) -> MarkedPage:
         faint = local >= max(noise, FAINT_LEVEL * CELL_LEVEL * peak, _paper_level(local, sure))
         faint &= off_lines
         mask[rows, cols] = hysteresis(faint, sure)
-    return MarkedPage(ink, mask, threshold, cells, printed, noise)
 
 
 def _paper_level(local: np.ndarray, sure: np.ndarray) -> float:
