@@ -240,3 +240,34 @@ def test_a_number_is_right_as_written_only_for_the_seed_it_was_made_with(
     assert on_mnist.written_right(rows, 3, small_model, data_dir) is None
     assert on_mnist.written_right([{"filename": "x.png", "text": "1"}], 2, small_model,
                                   data_dir) is None
+
+
+def test_the_loop_reviews_misread_numbers_first_then_the_least_sure_right_ones() -> None:
+    """`bench corrections --read number` reviews what a person would: every misread number
+    (a digit wrong, one too many or too few), then the right ones under the review threshold,
+    least confident first; a file with no digit found has nothing to correct."""
+    from bench.corrections import NUMBERS, Reading, to_review
+
+    def reading(truth: str, said: str | None, confidence: float | None) -> Reading:
+        result = {"index": 0, "prediction": None, "text": said, "confidence": confidence,
+                  "error": None if said else "no digit found"}
+        return Reading("job", result, truth, [])
+
+    readings = [reading("123", "123", 0.99), reading("123", "128", 0.95),
+                reading("450", "450", 0.8), reading("450", "450", 0.5),
+                reading("67", None, None), reading("89", "8", 0.97)]
+    chosen, misread, doubtful = to_review(readings, NUMBERS, 3, 0.9)
+    assert [(x.result["text"], x.result["confidence"]) for x in chosen] == [
+        ("128", 0.95), ("8", 0.97), ("450", 0.5)]
+    assert len(misread) == 2 and len(doubtful) == 2
+
+
+def test_the_loops_held_out_numbers_hold_no_digit_trained_on(tmp_path: Path) -> None:
+    """A held-out number is scored only when none of the MNIST test digits it was made from
+    was reviewed (and so trained on)."""
+    from bench.corrections import NumberSet
+
+    rows = [{"filename": f"n{i}.png", "text": "12", "kind": "crossed",
+             "mnist_indices": indices} for i, indices in enumerate(("1 2", "3 4", "2 5"))]
+    held = NumberSet(tmp_path, rows).without({2, 9})
+    assert [r["filename"] for r in held.rows] == ["n1.png"] and held.kinds == ["crossed"]
