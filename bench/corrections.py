@@ -223,9 +223,19 @@ def number_scores(model: DigitModel, numbers: NumberSet, limits: ImageLimits
 
 
 def _accuracies(right: np.ndarray, found: np.ndarray) -> dict[str, Any]:
+    """The figures of a set, and `right` per image (for `flips`; not in the report)."""
     return {"images": len(right), "accuracy": float(right.mean()) if len(right) else None,
             "no_digit_found": int((~found).sum()),
-            "accuracy_of_found": float(right[found].mean()) if found.any() else None}
+            "accuracy_of_found": float(right[found].mean()) if found.any() else None,
+            "right": right}
+
+
+def flips(old: dict[str, Any], new: dict[str, Any]) -> dict[str, int]:
+    """How many images of a set the new model reads right and the old one wrong, and the
+    other way round (taking their `right` out of both scores): a gain of a few points
+    is more than chance when it is made of many more of the first than of the second."""
+    was, now = old.pop("right"), new.pop("right")
+    return {"fixed": int((~was & now).sum()), "broken": int((was & ~now).sum())}
 
 
 Scorer = Callable[[DigitModel, Any], dict[str, Any]]
@@ -235,8 +245,14 @@ def weakest_kind(model: DigitModel, probe: ReadSet | NumberSet, score: Scorer
                  ) -> tuple[str, dict[str, Any]]:
     """The kind the model reads worst, every file counted (as a user sees it)."""
     kinds = np.array(probe.kinds)
-    by_kind = {k: score(model, probe.subset(kinds == k)) for k in dict.fromkeys(probe.kinds)}
+    by_kind = {k: _figures(score(model, probe.subset(kinds == k)))
+               for k in dict.fromkeys(probe.kinds)}
     return min(by_kind, key=lambda k: by_kind[k]["accuracy"]), by_kind
+
+
+def _figures(scored: dict[str, Any]) -> dict[str, Any]:
+    """A score for the report: without its `right` per image."""
+    return {k: v for k, v in scored.items() if k != "right"}
 
 
 def mnist_scores(model: DigitModel, data_dir: Path, without: set[int]) -> dict[str, float]:
@@ -340,7 +356,7 @@ def review(url: str, folder: Path, mode: Mode, count: int, review_below: float
 
 
 def compare_variants(
-    variants: list[tuple[float, int]], export: Path, held: Any, score: Scorer,
+    variants: list[tuple[float, int]], export: Path, held: ReadSet | NumberSet, score: Scorer,
     data_dir: Path, n_train: int, without: set[int],
 ) -> list[dict[str, Any]]:
     """Each (weight, copies) trained on the same MNIST images and trained-on extra digits."""
@@ -360,7 +376,7 @@ def compare_variants(
         model = train_model(images, labels, recipe, extra=(extra.images, extra.labels))
         out.append({"weight": weight, "copies": copies,
                     "cpu_s": time.process_time() - started,
-                    "held_out": score(model, held),
+                    "held_out": _figures(score(model, held)),
                     "mnist": mnist_scores(model, data_dir, without)})
         print(f"variant weight {weight:g}, copies {copies}: held-out "
               f"{out[-1]['held_out']['accuracy']:.2%}, MNIST {out[-1]['mnist']['accuracy']:.2%}",
@@ -452,6 +468,7 @@ def main(argv: list[str] | None = None) -> int:
             "new": {"version": new, "held_out": score(new_model, held),
                     "mnist": mnist_scores(new_model, args.data_dir, corrected)},
         }
+        figures["held_out_flips"] = flips(figures["old"]["held_out"], figures["new"]["held_out"])
         meta = new_model.metadata
         variants = compare_variants(parse_variants(args.variants), export, held, score,
                                     args.data_dir, train_images(args), corrected)
@@ -499,6 +516,7 @@ def render(result: dict[str, Any]) -> str:
         text += "\n" + report.table(("weight, copies (no calibration)", "held-out", "MNIST"), [
             (f"{v['weight']:g}, {v['copies']}", pct(v["held_out"]["accuracy"]),
              pct(v["mnist"]["accuracy"])) for v in result["variants"]])
+    flipped = result["held_out_flips"]
     kept = (f" ({r['kept_per_digit']} kept digit by digit)"
             if result.get("read") == "number" else "")
     return (f"{text}\njob: {r['job_images']:,} {result['kind']} {unit}, "
@@ -507,8 +525,8 @@ def render(result: dict[str, Any]) -> str:
             f"{r['corrected']} corrected + {r['confirmed']} confirmed{kept}; retrain "
             f"{result['retrain_s']:.0f} s; gate: {result['gate']['status']}\n"
             f"held-out {result['kind']}: {result['held_out_kind_gain_points']:+.2f} points "
-            f"(target >= +3); MNIST test: {result['mnist_test_change_points']:+.2f} points "
-            f"(target >= -0.1)")
+            f"({flipped['fixed']} now right, {flipped['broken']} now wrong; target >= +3); "
+            f"MNIST test: {result['mnist_test_change_points']:+.2f} points (target >= -0.1)")
 
 
 if __name__ == "__main__":

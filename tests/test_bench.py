@@ -271,3 +271,35 @@ def test_the_loops_held_out_numbers_hold_no_digit_trained_on(tmp_path: Path) -> 
              "mnist_indices": indices} for i, indices in enumerate(("1 2", "3 4", "2 5"))]
     held = NumberSet(tmp_path, rows).without({2, 9})
     assert [r["filename"] for r in held.rows] == ["n1.png"] and held.kinds == ["crossed"]
+
+
+def test_the_loop_counts_what_retraining_fixed_and_what_it_broke() -> None:
+    """A gain of a few points is told apart from chance by the images behind it."""
+    from bench.corrections import flips
+
+    old = {"accuracy": 0.5, "right": np.array([True, True, False, False])}
+    new = {"accuracy": 0.5, "right": np.array([True, False, True, True])}
+    assert flips(old, new) == {"fixed": 2, "broken": 1}
+    assert "right" not in old and "right" not in new  # not written to the report
+
+
+def test_corrections_quick_runs_the_loop_on_numbers_and_writes_its_report(
+    tmp_path: Path, data_dir: Path
+) -> None:
+    """`bench corrections --read number`, small: the probe picks a kind of number, a job of
+    them is reviewed through a real stack with `{"text"}`, a model is retrained on what
+    was kept and gated, and both models are scored on held-out numbers."""
+    out = tmp_path / "corrections.json"
+    done = run_bench("corrections", "--quick", "--read", "number", "--train", "3000",
+                     "--job-images", "40", "--held-out-images", "40", "--corrections", "12",
+                     "--data-dir", str(data_dir), "--work", str(tmp_path / "sets"),
+                     "--out", str(out))
+    assert done.returncode == 0, done.stderr[-2000:]
+    result = json.loads(out.read_text())
+    assert result["read"] == "number" and result["kind"] in result["probe"]
+    review = result["review"]
+    assert 0 < review["corrected"] + review["confirmed"] <= 12
+    assert review["kept_per_digit"] <= review["corrected"] + review["confirmed"]
+    assert result["gate"]["status"] in (200, 409)  # a 3,000-image model may read MNIST worse
+    assert set(result["held_out_flips"]) == {"fixed", "broken"}
+    assert result["old"]["held_out"]["images"] == result["new"]["held_out"]["images"] > 0
