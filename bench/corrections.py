@@ -420,7 +420,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--variants reads digits only")
     probe_n, job_n, held_n = mode.quick_sizes if args.quick else mode.sizes
     limits = ImageLimits(settings.max_image_bytes, settings.max_image_pixels)
-    read: Callable[[Path], ReadSet | NumberSet] = (
+    read_folder: Callable[[Path], ReadSet | NumberSet] = (
         partial(read_set, limits=limits) if mode is DIGITS
         else lambda folder: NumberSet(folder, rows_of(folder)))
     score: Scorer = scores if mode is DIGITS else partial(number_scores, limits=limits)
@@ -435,7 +435,7 @@ def main(argv: list[str] | None = None) -> int:
         else:
             folder = generated(work, "probe", mode, mode.kinds, probe_n, PROBE_SEED,
                                args.data_dir)
-            kind, probe = weakest_kind(old, read(folder), score)
+            kind, probe = weakest_kind(old, read_folder(folder), score)
         print(f"kind: {kind}", flush=True)
         job_set = generated(work, "job", mode, (kind,), args.job_images or job_n, JOB_SEED,
                             args.data_dir)
@@ -459,9 +459,10 @@ def main(argv: list[str] | None = None) -> int:
             gate = requests.put(f"{stack.url}/api/v1/model", json={"version": new}, timeout=30)
         new_model = versions.load_version(models, new)
         corrected = set(reviewed.pop("corrected_mnist_index"))
-        trained_on = ({d for r in rows_of(job_set) for d in mode.mnist_digits(r)}
-                      if mode is DIGITS else corrected)
-        held = read(held_dir).without(trained_on)
+        # digits: none the job set was made from; numbers: none of a reviewed one (step 4)
+        left_out = ({d for r in rows_of(job_set) for d in mode.mnist_digits(r)}
+                    if mode is DIGITS else corrected)
+        held = read_folder(held_dir).without(left_out)
         figures = {
             "old": {"version": base, "held_out": score(old, held),
                     "mnist": mnist_scores(old, args.data_dir, corrected)},
