@@ -82,12 +82,36 @@ def printed_lines(mask: np.ndarray, rows_mask: np.ndarray | None = None,
     along_rows, across_rows = _long_runs(rows_mask, thin_rows, length, side, max_tilt)
     along_cols, across_cols = _long_runs(cols_mask.T, thin_cols.T, length, side, max_tilt)
     along_cols, across_cols = along_cols.T, across_cols.T
-    # A long run is printed if its line crosses most of the page (ruled lines, margins,
-    # grids; a line alone must cross nearly all of it), or if it meets a thin long run the
-    # other way, being thin itself (a box's corners), or the end of a thin line the other
-    # way that crosses the page (the side of a box as wide as half the page): a long stroke
-    # of a digit, such as a tall 1 on a small page, does none of these (it crosses ruled
-    # lines, it does not end them), nor does a 7's thin bar alone across a small page.
+    # A long run is printed if its line crosses the page, or if it meets another run or
+    # line in the way of a box's corners and sides; a digit's long strokes do neither.
+    across_rows, thin_across_rows, across_cols, thin_across_cols = _across_the_page(
+        across_rows, across_cols, thin_rows, thin_cols, cols_mask, length, strip, max_tilt)
+    spanning = across_rows | across_cols
+    printed_runs = _printed_runs(along_rows & ~spanning, along_cols & ~spanning,
+                                 thin_rows, thin_cols, thin_across_rows, thin_across_cols)
+    on_rows = across_rows | printed_runs & along_rows
+    on_cols = across_cols | printed_runs & along_cols
+    lines_rows, lines_cols = on_rows & thin_rows & mask, on_cols & thin_cols & mask
+    if ink is not None and (lines_rows | lines_cols).any():
+        # Ink much darker than the printed lines' own ink lies on a line: a stroke along it.
+        # Each way's lines are measured against their own ink: a notebook's red margin is
+        # darker than its blue rules, and is no stroke for it.
+        traced_rows, traced_cols = on_rows & rows_mask, on_cols & cols_mask
+        lines_rows &= ~_darker(ink, traced_rows, traced_cols)
+        lines_cols &= ~_darker(ink, traced_cols, traced_rows)
+    return _unless_short(_uncrossed(mask, lines_rows, lines_cols), length)
+
+
+def _across_the_page(across_rows: np.ndarray, across_cols: np.ndarray, thin_rows: np.ndarray,
+                     thin_cols: np.ndarray, cols_mask: np.ndarray, length: int,
+                     strip: tuple[int, int] | None, max_tilt: float
+                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The lines across the page along the rows and down the columns (`_long_runs`'
+    second mask each way), as `_thin_across` keeps them: for each way, the pieces that are
+    lines at all, and those of them that are printed. Ruled lines, margins and grids cross
+    most of the page; a line alone must cross nearly all of it (`LONE_LINE`: a 7's thin bar
+    alone across a small page does not). On a wide `strip` ruled along its length, the
+    lines down it are measured against its height (`_grid_across`: squared paper)."""
     across_rows, thin_across_rows, row_lines = _thin_across(across_rows, thin_rows, length, 1)
     across_cols, thin_across_cols, col_lines = _thin_across(across_cols, thin_cols, length, 0)
     if strip is not None and strip[1] > strip[0] and row_lines >= RULED_LINES:
@@ -98,33 +122,38 @@ def printed_lines(mask: np.ndarray, rows_mask: np.ndarray | None = None,
         stroke = _short(thin_across_rows, 1) | _short(thin_across_cols, 0)
         across_rows, thin_across_rows = across_rows & ~stroke, thin_across_rows & ~stroke
         across_cols, thin_across_cols = across_cols & ~stroke, thin_across_cols & ~stroke
-    spanning = across_rows | across_cols
-    runs_rows, runs_cols = along_rows & ~spanning, along_cols & ~spanning
+    return across_rows, thin_across_rows, across_cols, thin_across_cols
+
+
+def _printed_runs(runs_rows: np.ndarray, runs_cols: np.ndarray, thin_rows: np.ndarray,
+                  thin_cols: np.ndarray, lines_rows: np.ndarray, lines_cols: np.ndarray
+                  ) -> np.ndarray:
+    """Which pixels of the long runs along the rows and down the columns that lie on no
+    line across the page are printed: a run that meets a thin long run the other way, being
+    thin itself (a box's corners), or the end of a thin line across the page the other way
+    (`lines_rows`, `lines_cols`: the side of a box as wide as half the page). A long stroke
+    of a digit, such as a tall 1 on a small page, does neither: it crosses ruled lines, it
+    does not end them."""
     labels, count = ndimage.label(runs_rows | runs_cols, structure=np.ones((3, 3), dtype=bool))
     printed = np.zeros(count + 1, dtype=bool)
     corners = runs_rows & near_lines(runs_cols)
     if corners.any():  # (on most pages no run meets another)
         corners = _thin_runs(runs_rows, thin_rows) & near_lines(_thin_runs(runs_cols, thin_cols))
     printed[labels[corners]] = True
-    printed[labels[_meeting_ends(runs_rows, thin_across_cols, axis=0)]] = True
-    printed[labels[_meeting_ends(runs_cols, thin_across_rows, axis=1)]] = True
+    printed[labels[_meeting_ends(runs_rows, lines_cols, axis=0)]] = True
+    printed[labels[_meeting_ends(runs_cols, lines_rows, axis=1)]] = True
     printed[0] = False
-    printed_runs = printed[labels]
-    lines_rows = (across_rows | (printed_runs & along_rows)) & thin_rows & mask
-    lines_cols = (across_cols | (printed_runs & along_cols)) & thin_cols & mask
-    if ink is not None and (lines_rows | lines_cols).any():
-        # Ink much darker than the printed lines' own ink lies on a line: a stroke along it.
-        # Each way's lines are measured against their own ink: a notebook's red margin is
-        # darker than its blue rules, and is no stroke for it.
-        traced_rows = (across_rows | printed_runs & along_rows) & rows_mask
-        traced_cols = (across_cols | printed_runs & along_cols) & cols_mask
-        lines_rows &= ~_darker(ink, traced_rows, traced_cols)
-        lines_cols &= ~_darker(ink, traced_cols, traced_rows)
+    return printed[labels]
+
+
+def _uncrossed(mask: np.ndarray, lines_rows: np.ndarray, lines_cols: np.ndarray
+               ) -> np.ndarray:
+    """The printed lines without the pixels where a stroke of the `mask`'s other ink crosses
+    them: there, the line's pixels between its two sides are the stroke's ink."""
     lines = lines_rows | lines_cols
-    # Where a stroke crosses a line, the line's pixels between its two sides are ink.
     rest = mask & ~lines
     crossed = _crossed(rest, lines_rows, lines_cols, 0) | _crossed(rest, lines_cols, lines_rows, 1)
-    return _unless_short(lines & ~crossed, length)
+    return lines & ~crossed
 
 
 def _grid_across(cols_mask: np.ndarray, thin_cols: np.ndarray, length: int, height: int,
