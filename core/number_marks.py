@@ -469,10 +469,34 @@ def _margin(side: int) -> int:
 
 
 def mark_groups(mask: np.ndarray, ink: np.ndarray) -> list[Group]:
-    """The digit-sized groups of components, left to right."""
+    """The digit-sized groups of components, left to right: the marks that may be digits
+    (`_digit_marks`), the pieces of one digit joined (overlapping, a detached bar,
+    fragments), and what is no digit among the groups dropped (`_as_groups`)."""
     labels, count = ndimage.label(mask, structure=np.ones((3, 3), dtype=bool))
     if count == 0:
         raise ImageError("no digit found")
+    boxes, alive, median = _digit_marks(labels, count, mask, ink)
+    members = [[i] for i in np.flatnonzero(alive)]
+    if len(members) > 4 * MAX_MARKS:  # digit-sized or not: bounded work
+        raise ImageError("too many marks to read as a number")
+    members = _join_overlapping(members, boxes, median)
+    members = _join_bars(members, boxes, median)
+    members = _join_fragments(members, boxes, median)
+    groups = _as_groups(members, boxes, labels, count, median)
+    if not groups:
+        raise ImageError("no digit found")
+    if len(groups) > MAX_MARKS:
+        raise ImageError("too many marks to read as a number")
+    groups.sort(key=lambda g: (g.cols.start + g.cols.stop) / 2)
+    return groups
+
+
+def _digit_marks(labels: np.ndarray, count: int, mask: np.ndarray, ink: np.ndarray
+                 ) -> tuple[np.ndarray, np.ndarray, float]:
+    """The components' boxes (top, left, bottom, right), which of them may be digits (not
+    shading at the frame, a speck, what is left of a printed rule, nor a mark at the frame
+    larger than a digit), and the digits' median height. Raises `ImageError` when none
+    may be, or when more than `MAX_MARKS` digit-sized ones may."""
     slices = ndimage.find_objects(labels)
     boxes = np.array([(s[0].start, s[1].start, s[0].stop, s[1].stop) for s in slices],
                      dtype=np.int64)  # top, left, bottom, right
@@ -506,12 +530,14 @@ def mark_groups(mask: np.ndarray, ink: np.ndarray) -> list[Group]:
         alive &= ~edge | digit_sized
     if np.count_nonzero(alive & (heights >= FRAGMENT_HEIGHT * median)) > MAX_MARKS:
         raise ImageError("too many marks to read as a number")
-    members = [[i] for i in np.flatnonzero(alive)]
-    if len(members) > 4 * MAX_MARKS:  # digit-sized or not: bounded work
-        raise ImageError("too many marks to read as a number")
-    members = _join_overlapping(members, boxes, median)
-    members = _join_bars(members, boxes, median)
-    members = _join_fragments(members, boxes, median)
+    return boxes, alive, median
+
+
+def _as_groups(members: list[list[int]], boxes: np.ndarray, labels: np.ndarray, count: int,
+               median: float) -> list[Group]:
+    """Each group of components (`members`, indices into `boxes`) as a `Group`, but a
+    point, a hyphen or a comma (shorter than `MINOR_HEIGHT` of the digits) and what is
+    shaped as a line (`_a_line`), which are dropped."""
     groups = []
     for group in members:
         top, left = boxes[group, 0].min(), boxes[group, 1].min()
@@ -525,11 +551,6 @@ def mark_groups(mask: np.ndarray, ink: np.ndarray) -> list[Group]:
         if _a_line(chosen):
             continue
         groups.append(Group(chosen, rows, cols))
-    if not groups:
-        raise ImageError("no digit found")
-    if len(groups) > MAX_MARKS:
-        raise ImageError("too many marks to read as a number")
-    groups.sort(key=lambda g: (g.cols.start + g.cols.stop) / 2)
     return groups
 
 
