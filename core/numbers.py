@@ -47,7 +47,13 @@ from core.cuts import (
 )
 from core.imaging import NO_DIGIT, ImageError, ImageLimits, decode_page, normalise
 from core.model import DigitModel
-from core.number_marks import analysis_factor, cell_groups, ink_mask, mark_groups
+from core.number_marks import (
+    MarkedPage,
+    analysis_factor,
+    cell_groups,
+    ink_mask,
+    mark_groups,
+)
 from core.number_rows import SEVERAL_ROWS, several_rows
 from core.results import DigitRead, Result
 from core.retrace import FainterInk
@@ -158,18 +164,7 @@ class PageCuts:
         marked = ink_mask(page)
         self.ink, self.threshold, self.cells = marked.ink, marked.threshold, marked.cells
         self.scale = scale * factor
-        mask = marked.mask
-        groups = mark_groups(mask, self.ink) if self.cells is None else cell_groups(mask,
-                                                                                   self.cells)
-        # (two marks one above the other are left to `_unless_blank`: on a blank page,
-        # specks or shade, no digits in any row)
-        if self.cells is None and len(groups) > FEW_DIGITS and several_rows(groups):
-            raise ImageError(SEVERAL_ROWS)
-        if len(groups) == 1 and self.cells is None:  # a lone mark may be no digit
-            lone = groups[0]
-            height, width = lone.mask.shape
-            refuse_non_digit(lone.mask, (lone.cols.start, lone.rows.start, width, height),
-                             mask.shape, several=True)
+        groups = _groups_on(marked)
         self.groups = groups
         # a comb's box is traced into its faint ink already (`ink_mask`)
         self.fainter = None if self.cells is not None else FainterInk(
@@ -236,6 +231,25 @@ class PageCuts:
         return Segmentation(self.digits, self.boxes, self.ratios, self.shapes,
                             [(len(self.cuts[g]) - 1, self.pieces[g]) for g in kept],
                             [self.aspects[g] for g in kept])
+
+
+def _groups_on(marked: MarkedPage) -> list[Group]:
+    """The groups of marks of a page (`ink_mask`'s): one per inked box of a comb field
+    (`cell_groups`), else the groups of its marks (`mark_groups`). Raises `ImageError` for
+    several rows of digits, or for a lone mark shaped like no digit (`refuse_non_digit`)."""
+    if marked.cells is not None:
+        return cell_groups(marked.mask, marked.cells)
+    groups = mark_groups(marked.mask, marked.ink)
+    # (two marks one above the other are left to `_unless_blank`: on a blank page,
+    # specks or shade, no digits in any row)
+    if len(groups) > FEW_DIGITS and several_rows(groups):
+        raise ImageError(SEVERAL_ROWS)
+    if len(groups) == 1:  # a lone mark may be no digit
+        lone = groups[0]
+        height, width = lone.mask.shape
+        refuse_non_digit(lone.mask, (lone.cols.start, lone.rows.start, width, height),
+                         marked.mask.shape, several=True)
+    return groups
 
 
 def segment(pixels: np.ndarray, scale: float = 1.0, outline_cuts: bool = False
