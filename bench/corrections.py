@@ -67,6 +67,8 @@ MAX_WIDTH = 800
 """Width cap of the generated captures (px): generation and upload stay within minutes."""
 PROBE_SEED, JOB_SEED, HELD_OUT_SEED = 3, 1, 2
 READ_BATCH = 64
+Reads = tuple[np.ndarray, np.ndarray]
+"""Per file of a set: read right, and a digit found (bool (n,) each)."""
 
 
 @dataclass(frozen=True)
@@ -199,17 +201,18 @@ def read_set(folder: Path, limits: ImageLimits) -> ReadSet:
                    digits, found)
 
 
-def scores(model: DigitModel, digits: ReadSet) -> dict[str, Any]:
-    """Accuracy over every file (a file with no digit found is wrong) and over those read."""
+def digit_reads(model: DigitModel, digits: ReadSet) -> Reads:
+    """Per file, whether the model reads its digit right (a file with no digit found is
+    wrong), and whether a digit was found."""
     predicted = np.full(len(digits.labels), -1)
     if digits.found.any():
         predicted[digits.found] = model.predict(digits.digits[digits.found]).labels
-    return _accuracies(predicted == digits.labels, digits.found)
+    return predicted == digits.labels, digits.found
 
 
-def number_scores(model: DigitModel, numbers: NumberSet, limits: ImageLimits
-                  ) -> dict[str, Any]:
-    """`scores` of numbers: a number is right when every digit is, in order, and no more."""
+def number_reads(model: DigitModel, numbers: NumberSet, limits: ImageLimits) -> Reads:
+    """`digit_reads` of numbers: a number is right when every digit is, in order, and no
+    more."""
     right, found = [], []
     for start in range(0, len(numbers.rows), READ_BATCH):
         rows = numbers.rows[start:start + READ_BATCH]
@@ -219,40 +222,34 @@ def number_scores(model: DigitModel, numbers: NumberSet, limits: ImageLimits
                                strict=True):
             right.append(result.text == row["text"])
             found.append(result.error is None)
-    return _accuracies(np.array(right, bool), np.array(found, bool))
+    return np.array(right, bool), np.array(found, bool)
 
 
-def _accuracies(right: np.ndarray, found: np.ndarray) -> dict[str, Any]:
-    """The figures of a set, and `right` per image (for `flips`; not in the report)."""
+def scores(reads: Reads) -> dict[str, Any]:
+    """Accuracy over every file and over those in which a digit was found."""
+    right, found = reads
     return {"images": len(right), "accuracy": float(right.mean()) if len(right) else None,
             "no_digit_found": int((~found).sum()),
-            "accuracy_of_found": float(right[found].mean()) if found.any() else None,
-            "right": right}
+            "accuracy_of_found": float(right[found].mean()) if found.any() else None}
 
 
-def flips(old: dict[str, Any], new: dict[str, Any]) -> dict[str, int]:
-    """How many images of a set the new model reads right and the old one wrong, and the
-    other way round (taking their `right` out of both scores): a gain of a few points
-    is more than chance when it is made of many more of the first than of the second."""
-    was, now = old.pop("right"), new.pop("right")
+def flips(was: np.ndarray, now: np.ndarray) -> dict[str, int]:
+    """How many files the new model reads right (`now`) and the old one wrong (`was`), and
+    the other way round: a gain of a few points is more than chance when it is made of many
+    more of the first than of the second."""
     return {"fixed": int((~was & now).sum()), "broken": int((was & ~now).sum())}
 
 
-Scorer = Callable[[DigitModel, Any], dict[str, Any]]
+Reader = Callable[[DigitModel, Any], Reads]
 
 
-def weakest_kind(model: DigitModel, probe: ReadSet | NumberSet, score: Scorer
+def weakest_kind(model: DigitModel, probe: ReadSet | NumberSet, read: Reader
                  ) -> tuple[str, dict[str, Any]]:
     """The kind the model reads worst, every file counted (as a user sees it)."""
     kinds = np.array(probe.kinds)
-    by_kind = {k: _figures(score(model, probe.subset(kinds == k)))
+    by_kind = {k: scores(read(model, probe.subset(kinds == k)))
                for k in dict.fromkeys(probe.kinds)}
     return min(by_kind, key=lambda k: by_kind[k]["accuracy"]), by_kind
-
-
-def _figures(scored: dict[str, Any]) -> dict[str, Any]:
-    """A score for the report: without its `right` per image."""
-    return {k: v for k, v in scored.items() if k != "right"}
 
 
 def mnist_scores(model: DigitModel, data_dir: Path, without: set[int]) -> dict[str, float]:
@@ -349,14 +346,14 @@ def review(url: str, folder: Path, mode: Mode, count: int, review_below: float
         "misread": len(misread), "doubtful_right": len(doubtful),
         "corrected": len(corrected), "confirmed": len(chosen) - len(corrected),
         # a number kept digit by digit: as many digits read as written (api/review.py)
-        "kept_per_digit": sum(len(x.result.get("digits") or [None]) == len(str(x.truth))
+        "kept_per_digit": sum(mode is DIGITS or len(x.result["digits"]) == len(str(x.truth))
                               for x in chosen),
         "corrected_mnist_index": sorted({i for x in chosen for i in x.mnist_digits}),
     }
 
 
 def compare_variants(
-    variants: list[tuple[float, int]], export: Path, held: ReadSet | NumberSet, score: Scorer,
+    variants: list[tuple[float, int]], export: Path, held: ReadSet | NumberSet, read: Reader,
     data_dir: Path, n_train: int, without: set[int],
 ) -> list[dict[str, Any]]:
     """Each (weight, copies) trained on the same MNIST images and trained-on extra digits."""
@@ -376,7 +373,7 @@ def compare_variants(
         model = train_model(images, labels, recipe, extra=(extra.images, extra.labels))
         out.append({"weight": weight, "copies": copies,
                     "cpu_s": time.process_time() - started,
-                    "held_out": _figures(score(model, held)),
+                    "held_out": scores(read(model, held)),
                     "mnist": mnist_scores(model, data_dir, without)})
         print(f"variant weight {weight:g}, copies {copies}: held-out "
               f"{out[-1]['held_out']['accuracy']:.2%}, MNIST {out[-1]['mnist']['accuracy']:.2%}",
@@ -423,7 +420,7 @@ def main(argv: list[str] | None = None) -> int:
     read_folder: Callable[[Path], ReadSet | NumberSet] = (
         partial(read_set, limits=limits) if mode is DIGITS
         else lambda folder: NumberSet(folder, rows_of(folder)))
-    score: Scorer = scores if mode is DIGITS else partial(number_scores, limits=limits)
+    read: Reader = digit_reads if mode is DIGITS else partial(number_reads, limits=limits)
     work = args.work or Path(tempfile.mkdtemp(prefix="mqcorr-sets-"))
     scratch = Path(tempfile.mkdtemp(prefix="mqcorr-"))
     models = scratch / "models"
@@ -435,7 +432,7 @@ def main(argv: list[str] | None = None) -> int:
         else:
             folder = generated(work, "probe", mode, mode.kinds, probe_n, PROBE_SEED,
                                args.data_dir)
-            kind, probe = weakest_kind(old, read_folder(folder), score)
+            kind, probe = weakest_kind(old, read_folder(folder), read)
         print(f"kind: {kind}", flush=True)
         job_set = generated(work, "job", mode, (kind,), args.job_images or job_n, JOB_SEED,
                             args.data_dir)
@@ -463,15 +460,16 @@ def main(argv: list[str] | None = None) -> int:
         left_out = ({d for r in rows_of(job_set) for d in mode.mnist_digits(r)}
                     if mode is DIGITS else corrected)
         held = read_folder(held_dir).without(left_out)
+        was, now = read(old, held), read(new_model, held)
         figures = {
-            "old": {"version": base, "held_out": score(old, held),
+            "old": {"version": base, "held_out": scores(was),
                     "mnist": mnist_scores(old, args.data_dir, corrected)},
-            "new": {"version": new, "held_out": score(new_model, held),
+            "new": {"version": new, "held_out": scores(now),
                     "mnist": mnist_scores(new_model, args.data_dir, corrected)},
+            "held_out_flips": flips(was[0], now[0]),
         }
-        figures["held_out_flips"] = flips(figures["old"]["held_out"], figures["new"]["held_out"])
         meta = new_model.metadata
-        variants = compare_variants(parse_variants(args.variants), export, held, score,
+        variants = compare_variants(parse_variants(args.variants), export, held, read,
                                     args.data_dir, train_images(args), corrected)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
