@@ -106,8 +106,11 @@ class Mode:
 
 DIGITS = Mode("digit", capture_sets.KINDS, "label", (100, 3000, 1500), (60, 1000, 600))
 NUMBERS = Mode("number", (*number_sets.KINDS, *number_sets.MORE_KINDS), "text",
-               (100, 1000, 1000), (30, 300, 300))
-"""A job of 1,000 numbers of the weakest kind holds some 300 misread or doubtful ones."""
+               (400, 1000, 1000), (30, 300, 300))
+"""A job of 1,000 numbers of the weakest kind holds some 300 misread or doubtful ones. The
+probe reads 400 of each kind: the weakest kinds of number are read at 70-80%, where 100 of
+each give a kind's score to within about 9 points (95%), too little to rank them; 400, to
+within about 4.5."""
 MODES = {mode.read: mode for mode in (DIGITS, NUMBERS)}
 
 
