@@ -496,6 +496,22 @@ def extent(mask: np.ndarray) -> tuple[slice, slice]:
     return _span(mask.any(axis=1)), _span(mask.any(axis=0))
 
 
+def component_boxes(labels: np.ndarray) -> np.ndarray:
+    """Each component's box of `ndimage.label` output: int64 (count, 4), top, left, bottom,
+    right (bottom and right past the end, as slices)."""
+    return np.array([(s[0].start, s[1].start, s[0].stop, s[1].stop)
+                     for s in ndimage.find_objects(labels)], dtype=np.int64).reshape(-1, 4)
+
+
+def component_peaks(labels: np.ndarray, count: int, ink: np.ndarray) -> np.ndarray:
+    """Each component's darkest ink, at its label (index 0, the background: 0). By
+    `np.maximum.at`: `ndimage.maximum` sorts the whole page."""
+    inside = labels > 0
+    peaks = np.zeros(count + 1, dtype=ink.dtype)
+    np.maximum.at(peaks, labels[inside], ink[inside])
+    return peaks
+
+
 def _span(present: np.ndarray) -> slice:
     return slice(int(present.argmax()), present.size - int(present[::-1].argmax()))
 

@@ -45,7 +45,7 @@ from core.capture import (
 from core.comb import box_cells, box_walls, comb_cells, inked_across, tick_cells
 from core.cuts import SLIVER, Group, dilated
 from core.enclosure import enclosure
-from core.imaging import ImageError, extent, stroke_width
+from core.imaging import ImageError, component_boxes, component_peaks, extent, stroke_width
 from core.underline import underline
 
 ANALYSIS_SIDE = 1024
@@ -143,9 +143,8 @@ def analysis_factor(pixels: np.ndarray) -> int:
     labels, count = ndimage.label(ink >= threshold, structure=np.ones((3, 3), dtype=bool))
     if count == 0:
         return bound
-    boxes = np.array([(s[0].stop - s[0].start, s[1].stop - s[1].start)
-                      for s in ndimage.find_objects(labels)])
-    heights, widths = boxes[:, 0], boxes[:, 1]
+    boxes = component_boxes(labels)
+    heights, widths = boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1]
     # not a printed line, a box around the digits or the frame
     marks = heights[(heights >= 4) & (widths <= 2 * heights) & (heights < 0.9 * small.shape[0])]
     if marks.size == 0:
@@ -214,7 +213,7 @@ def ink_mask(page: np.ndarray) -> MarkedPage:
     if cells is None and low < level:
         mask = _light_digits(ink, mask, labels, strong, printed, low)
     if cells:
-        _comb_ink(ink, mask, printed, cells, (threshold, floor, noise))
+        _comb_ink(ink, mask, printed, cells, threshold=threshold, floor=floor, noise=noise)
     return MarkedPage(ink, mask, threshold, cells, printed, noise)
 
 
@@ -237,12 +236,12 @@ def _strip_lines(mask: np.ndarray, ink: np.ndarray, level: float) -> np.ndarray:
 
 
 def _comb_ink(ink: np.ndarray, mask: np.ndarray, printed: np.ndarray,
-              cells: list[tuple[slice, slice]], levels: tuple[float, float, float]) -> None:
+              cells: list[tuple[slice, slice]], *, threshold: float, floor: float,
+              noise: float) -> None:
     """The digits' ink in each box of a comb field (`cells`), written into `mask`: a box
     holds one digit, whose ink is measured against its own darkest, so a faint digit beside
     bold ones keeps its thin strokes; its faintest strokes are traced, but not along the
-    `printed` lines' blurred edges. `levels`: the page's ink threshold, floor and noise."""
-    threshold, floor, noise = levels
+    `printed` lines' blurred edges. `threshold`, `floor`, `noise`: the page's ink levels."""
     near = dilated(printed, steps=2)
     for (rows, cols), box_lines in zip(cells, _box_lines(printed, cells), strict=True):
         local = ink[rows, cols]
@@ -373,8 +372,8 @@ def _only_remnants(labels: np.ndarray, count: int, strong: np.ndarray, lines: np
     turned lines at the frame) or a dash of one (its box as thin as a rule: a stretch of
     a line the finder left), or grain smaller than a digit on any page: a page with
     nothing written (beside digits, all of them are specks, dropped by their size)."""
-    sizes = np.array([(0, 0)] + [(s[0].stop - s[0].start, s[1].stop - s[1].start)
-                                 for s in ndimage.find_objects(labels)])
+    boxes = component_boxes(labels)
+    sizes = np.vstack(([0, 0], boxes[:, 2:] - boxes[:, :2]))
     small = np.array([smaller_than_a_digit(h, w, labels.shape) for h, w in sizes])
     thin = box_as_thin_as_a_rule(sizes[:, 0], sizes[:, 1])
     if (strong & ~small & ~thin).any():  # (most pages: a mark as big as a digit)
@@ -399,13 +398,10 @@ def _light_digits(ink: np.ndarray, mask: np.ndarray, labels: np.ndarray, strong:
     and its tracing reaches no other digit-tall mark."""
     if np.count_nonzero(strong) < 2:
         return mask
-    slices = ndimage.find_objects(labels)
-    heights = np.array([0] + [s[0].stop - s[0].start for s in slices])[strong]
+    boxes = component_boxes(labels)
+    heights = np.concatenate(([0], boxes[:, 2] - boxes[:, 0]))[strong]
     median = float(np.median(heights[heights >= 0.5 * heights.max()]))
-    inside = labels > 0
-    peaks = np.zeros(len(strong), dtype=ink.dtype)
-    np.maximum.at(peaks, labels[inside], ink[inside])  # (ndimage.maximum sorts the page)
-    peaks = peaks[strong]
+    peaks = component_peaks(labels, len(strong) - 1, ink)[strong]
     fragment = heights < FRAGMENT_HEIGHT * median
     light = np.zeros_like(strong)
     light[strong] = fragment | (peaks < LIGHT_MARK * float(np.median(peaks)))
@@ -497,9 +493,7 @@ def _digit_marks(labels: np.ndarray, count: int, mask: np.ndarray, ink: np.ndarr
     shading at the frame, a speck, what is left of a printed rule, nor a mark at the frame
     larger than a digit), and the digits' median height. Raises `ImageError` when none
     may be, or when more than `MAX_MARKS` digit-sized ones may."""
-    slices = ndimage.find_objects(labels)
-    boxes = np.array([(s[0].start, s[1].start, s[0].stop, s[1].stop) for s in slices],
-                     dtype=np.int64)  # top, left, bottom, right
+    boxes = component_boxes(labels)
     heights = boxes[:, 2] - boxes[:, 0]
     widths = boxes[:, 3] - boxes[:, 1]
     edge = at_frame(boxes, mask.shape, EDGE)

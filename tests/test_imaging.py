@@ -16,6 +16,8 @@ from core.data import load_split
 from core.imaging import (
     ImageError,
     ImageLimits,
+    component_boxes,
+    component_peaks,
     decode_image,
     decode_page,
     normalise,
@@ -373,3 +375,14 @@ def test_variants_keep_the_prediction(small_model, digits, name):
     variants = np.stack([to_mnist(VARIANTS[name](x), LIMITS) for x in images])
     agreement = float(np.mean(small_model.predict(variants).labels == expected))
     assert agreement >= 0.9, f"{name}: {agreement:.0%} keep their prediction"
+
+
+def test_components_give_their_boxes_and_darkest_ink_by_label():
+    ink = np.zeros((6, 8), np.float32)
+    ink[1:3, 1:4] = [[0.2, 0.9, 0.2], [0.3, 0.3, 0.3]]
+    ink[4, 5:8] = 0.5
+    labels = np.zeros(ink.shape, np.int32)
+    labels[1:3, 1:4], labels[4, 5:8] = 1, 2
+    assert component_boxes(labels).tolist() == [[1, 1, 3, 4], [4, 5, 5, 8]]
+    assert component_peaks(labels, 2, ink).tolist() == pytest.approx([0.0, 0.9, 0.5])
+    assert component_boxes(np.zeros((3, 3), np.int32)).shape == (0, 4)

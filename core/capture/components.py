@@ -19,7 +19,7 @@ from core.capture.lines import (
     near_lines,
     pixels_of,
 )
-from core.imaging import ImageError, extent
+from core.imaging import ImageError, component_boxes, component_peaks, extent
 
 EDGE = 2
 """Components within this many pixels of the frame touch it (a finger, the table, the
@@ -193,8 +193,7 @@ def _marks(mask: np.ndarray, ink: np.ndarray, strong: float) -> _Marks:
         raise ImageError("no digit found")
     return _Marks(
         labels=labels, count=count,
-        boxes=np.array([(s[0].start, s[1].start, s[0].stop, s[1].stop)
-                        for s in ndimage.find_objects(labels)], dtype=np.int64),
+        boxes=component_boxes(labels),
         pixels=np.bincount(labels.ravel(), minlength=count + 1)[1:],
         mass=ndimage.sum_labels(ink, labels, index=np.arange(1, count + 1)),
         contrast=np.bincount(strong_labels, weights=ink[above] - strong,
@@ -233,8 +232,7 @@ def _digit_cluster(mask: np.ndarray, ink: np.ndarray, strong: float,
     shading = shaded_marks(marks.labels, marks.count, mask, ink, candidate, level=marks.level)
     # A piece of the digit was written with the same pen: it is about as dark. Shading
     # next to the digit is not.
-    darkest = np.zeros(marks.count + 1, dtype=ink.dtype)
-    np.maximum.at(darkest, marks.labels[mask], ink[mask])
+    darkest = component_peaks(marks.labels, marks.count, ink)
     joinable = candidate & ~shading & (darkest[1:] >= JOIN_CONTRAST * typical)
     members, box = _joined(marks, main, joinable, remnant, dash, span, lines)
     height, width = box[2] - box[0], box[3] - box[1]
