@@ -849,6 +849,19 @@ def test_a_number_on_squared_paper_is_read_with_its_grid_taken_out(mnist_all, sm
     assert read_number(small_model, *decode_page(data, LIMITS)).text == text
 
 
+def test_squared_paper_whose_other_lines_bold_digits_hide_is_read_with_its_grid_out(
+        mnist_all, small_model):
+    """`eval.numbers --kind squared --seed 2`, number 161: bold 0s written across one of the
+    strip's two lines along it, so only one is found; its lines across were taken for
+    strokes, joined to the 0s (read "6", with a stub of the line above each) until enough
+    of them cross the strip to be squared paper's."""
+    images, labels = mnist_all
+    data, _, chosen = eval_numbers.number("squared", 2, 161, images)
+    text = "".join(str(labels[i]) for i in chosen)
+    assert text == "0007"
+    assert read_number(small_model, *decode_page(data, LIMITS)).text == text
+
+
 @pytest.mark.parametrize("n, angle", [(0, 12), (3, -12), (4, 12), (7, -12)])
 def test_a_notebook_number_photographed_turned_12_degrees_is_read(mnist_all, small_model, n,
                                                                    angle):

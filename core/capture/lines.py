@@ -40,6 +40,9 @@ RULED_LINES = 2
 GRID_LINES = 3
 """...and with this many across it too, each crossing `LONE_LINE` of its height, it is
 squared paper: the lines across are printed however short."""
+LONE_RULE_GRID = 5
+"""...or with one line along it found (its others lost in bold digits written across
+them), this many across it: a number's tall strokes (1s, 4s, 7s) make three more easily."""
 LINE_THICKNESS = 0.03
 """...(at least 3 px)."""
 MIN_LINE_SIDE = 96
@@ -66,7 +69,8 @@ def printed_lines(mask: np.ndarray, rows_mask: np.ndarray | None = None,
     and width (a strip of a longer page, seen as if it were square: a stroke as tall as
     the strip is no line). `strip`: that strip's own height and width, when `mask` is it
     padded: on a wide strip ruled along its length (`RULED_LINES`), lines across it are
-    measured against its height when there are `GRID_LINES` of them (squared paper)."""
+    measured against its height when there are `GRID_LINES` of them (squared paper; with
+    one line along it, `LONE_RULE_GRID`)."""
     h, w = mask.shape
     if max(h, w) < MIN_LINE_SIDE:
         return np.zeros_like(mask)
@@ -111,13 +115,16 @@ def _across_the_page(across_rows: np.ndarray, across_cols: np.ndarray, thin_rows
     lines at all, and those of them that are printed. Ruled lines, margins and grids cross
     most of the page; a line alone must cross nearly all of it (`LONE_LINE`: a 7's thin bar
     alone across a small page does not). On a wide `strip` ruled along its length, the
-    lines down it are measured against its height (`_grid_across`: squared paper)."""
+    lines down it are measured against its height (`_grid_across`: squared paper; with
+    one line along it found, the others lost in bold digits written across them, more of
+    them are needed, `LONE_RULE_GRID`)."""
     across_rows, thin_across_rows, row_lines = _thin_across(across_rows, thin_rows, length, 1)
     across_cols, thin_across_cols, col_lines = _thin_across(across_cols, thin_cols, length, 0)
-    if strip is not None and strip[1] > strip[0] and row_lines >= RULED_LINES:
+    if strip is not None and strip[1] > strip[0] and row_lines:
         across_cols, thin_across_cols, col_lines = _grid_across(
             cols_mask, thin_cols, length, strip[0], max_tilt,
-            (across_cols, thin_across_cols, col_lines))
+            (across_cols, thin_across_cols, col_lines),
+            GRID_LINES if row_lines >= RULED_LINES else LONE_RULE_GRID)
     if row_lines + col_lines == 1:  # a line alone: a stroke unless it crosses the page
         stroke = _short(thin_across_rows, 1) | _short(thin_across_cols, 0)
         across_rows, thin_across_rows = across_rows & ~stroke, thin_across_rows & ~stroke
@@ -157,17 +164,17 @@ def _uncrossed(mask: np.ndarray, lines_rows: np.ndarray, lines_cols: np.ndarray
 
 
 def _grid_across(cols_mask: np.ndarray, thin_cols: np.ndarray, length: int, height: int,
-                 max_tilt: float, found: tuple[np.ndarray, np.ndarray, int]
-                 ) -> tuple[np.ndarray, np.ndarray, int]:
+                 max_tilt: float, found: tuple[np.ndarray, np.ndarray, int],
+                 at_least: int = GRID_LINES) -> tuple[np.ndarray, np.ndarray, int]:
     """On a wide strip ruled along its length, `_thin_across`'s lines down the page measured
     against the strip's own `height` (each crossing `LONE_LINE` of it), when there are
-    `GRID_LINES` of them or more: squared paper's columns, with the lines `found` measured
+    `at_least` of them or more: squared paper's columns, with the lines `found` measured
     against its width; else those alone."""
     crossing = min(length, round(LONE_LINE * height))  # (a strip over 4 times as wide)
     span = round(LONE_LINE / SPAN_FRACTION * height)
     _, across = _long_runs(cols_mask.T, thin_cols.T, crossing, span, max_tilt)
     lines, thin, count = _thin_across(across.T, thin_cols, crossing, 0)
-    if count < GRID_LINES:
+    if count < at_least:
         return found
     return lines | found[0], thin | found[1], max(count, found[2])
 
