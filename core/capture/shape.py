@@ -12,7 +12,7 @@ from scipy import ndimage
 
 from core.capture.components import EDGE, smaller_than_a_digit, smallest_digit
 from core.capture.lines import MIN_LINE_SIDE
-from core.imaging import ImageError
+from core.imaging import ImageError, component_boxes
 
 WIDEST = 3.0
 """A digit is at most this many times as wide as tall (MNIST's widest: 2.5 times, and 5 of
@@ -33,7 +33,14 @@ OUTLINE_SIDE = 12
 """(marks this many pixels across and more: smaller ones are a digit's loop or a speck)"""
 SPECKS = 0.5
 """A mark made only of pieces at most this fraction of the smallest digit long
-(`smallest_digit`) is specks, not a digit in pieces."""
+(`smallest_digit`) is specks, not a digit in pieces..."""
+SCATTERED = 0.4
+"""...and so is one of dots no longer than the smallest digit, the longest under this
+fraction of the mark's own length: a digit in pieces keeps one that long (its main
+stroke)..."""
+DOT_ASPECT = 2.5
+"""...where a dot is a piece at most this many times as long as it is wide, or a speck: a
+faint stroke breaks into dashes along it, thinner than long."""
 STEP_MARGIN = 0.05
 """A mark within this fraction of the page's longer side of the frame..."""
 STEP_ASPECT = 2.0
@@ -96,16 +103,21 @@ def _empty_outline(mark: np.ndarray) -> bool:
 
 
 def _only_specks(mark: np.ndarray, page: tuple[int, int]) -> bool:
-    """The mark in several pieces, each a speck (`SPECKS`): the crossings of a faint grid,
-    where two lines' ink adds up to the ink level (squared paper in pencil light), taken
-    together as a broken stroke's pieces. A digit parted by printed lines, however small,
-    leaves longer pieces."""
+    """The mark in several pieces, each a speck (`SPECKS`), or each a dot (`DOT_ASPECT`)
+    scattered over it (`SCATTERED`): the crossings of a faint grid, where two lines' ink
+    adds up to the ink level (squared paper in pencil light), taken together as a broken
+    stroke's pieces. A digit parted by printed lines, however small, leaves longer pieces;
+    a small digit's pieces are a good share of its size; a faint stroke breaks into dashes."""
     labels, count = ndimage.label(mark, structure=np.ones((3, 3), dtype=bool))
     if count < 2:
         return False
-    speck = SPECKS * smallest_digit(page)
-    return all(max(rows.stop - rows.start, cols.stop - cols.start) <= speck
-               for rows, cols in ndimage.find_objects(labels))
+    boxes = component_boxes(labels)
+    sides = np.sort(boxes[:, 2:] - boxes[:, :2], axis=1)  # each piece's shorter, longer side
+    longest, smallest = int(sides[:, 1].max()), smallest_digit(page)
+    if longest <= SPECKS * smallest:
+        return True
+    dots = (sides[:, 1] <= DOT_ASPECT * sides[:, 0]) | (sides[:, 1] <= SPECKS * smallest)
+    return bool(dots.all() and longest <= smallest and longest < SCATTERED * max(mark.shape))
 
 
 def _along_a_step(pixels: np.ndarray, box: tuple[int, int, int, int]) -> bool:
