@@ -378,6 +378,8 @@ def test_variants_keep_the_prediction(small_model, digits, name):
 
 
 def test_components_give_their_boxes_and_darkest_ink_by_label():
+    """The front-ends' marks are measured by these: a box past its last pixel, as a slice
+    ends, and the background's darkest ink 0 at label 0 (a page with no mark: no boxes)."""
     ink = np.zeros((6, 8), np.float32)
     ink[1:3, 1:4] = [[0.2, 0.9, 0.2], [0.3, 0.3, 0.3]]
     ink[4, 5:8] = 0.5
