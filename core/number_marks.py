@@ -21,6 +21,7 @@ from typing import NamedTuple
 import numpy as np
 from scipy import ndimage, stats
 
+from core import extremes
 from core.capture import (
     EDGE,
     LINE_THICKNESS,
@@ -122,6 +123,10 @@ GROWTH = 0.3
 this fraction of its own pixels beyond its strokes' edges (the rest of its strokes)."""
 BEYOND = 0.25
 """Printed lines reach at least this fraction of the number's height past its ink."""
+EDGE_PX = 1
+"""How far beside a printed line its blurred edge reaches: light ink there is not traced."""
+BRIDGE = 9
+"""A light digit's pieces this close across a printed line and its edges are traced as one."""
 NUMBER_TILT = 15.0
 """A number's printed lines are looked for up to this many degrees off level (a notebook
 photographed turned 12° was read 27% of the time at the front-end's 10°); a single digit's
@@ -395,7 +400,9 @@ def _light_digits(ink: np.ndarray, mask: np.ndarray, labels: np.ndarray, strong:
     that touches no such mark, and tracing that runs into grain, a shadow (larger than a
     digit) or a digit written normally, change nothing; those digits keep their mask. A
     digit written normally is traced too when its strokes go on in fainter ink (`GROWTH`)
-    and its tracing reaches no other digit-tall mark."""
+    and its tracing reaches no other digit-tall mark. Tracing goes across printed lines'
+    blurred edges, not along them (`_faint_ink`); what it reaches at the frame (shading,
+    the lines' ends), or mostly beside the lines (what is left of them), is no digit."""
     if np.count_nonzero(strong) < 2:
         return mask
     boxes = component_boxes(labels)
@@ -405,7 +412,7 @@ def _light_digits(ink: np.ndarray, mask: np.ndarray, labels: np.ndarray, strong:
     fragment = heights < FRAGMENT_HEIGHT * median
     light = np.zeros_like(strong)
     light[strong] = fragment | (peaks < LIGHT_MARK * float(np.median(peaks)))
-    traced, reached = ndimage.label(mask | (ink >= low) & ~printed,
+    traced, reached = ndimage.label(mask | _faint_ink(ink >= low, printed),
                                     structure=np.ones((3, 3), dtype=bool))
     seeded = np.zeros(reached + 1, dtype=bool)
     lit = light[labels]
@@ -426,17 +433,45 @@ def _light_digits(ink: np.ndarray, mask: np.ndarray, labels: np.ndarray, strong:
     continued[0] = False
     tallest = EDGE_HEIGHT * float(heights.max())  # the size drifts along a row
     out = mask.copy()
-    reach = ndimage.find_objects(traced)
+    beside = near_lines(printed)
+    spans = component_boxes(traced)
+    framed = at_frame(spans, mask.shape, EDGE)
     for i in np.flatnonzero(seeded | continued):
-        rows, cols = reach[i - 1]
-        height, width = rows.stop - rows.start, cols.stop - cols.start
+        top, left, bottom, right = spans[i - 1]
+        rows, cols = slice(top, bottom), slice(left, right)
+        height, width = bottom - top, right - left
         if not FRAGMENT_HEIGHT * median <= height <= tallest or width > tallest:
+            continue
+        if framed[i - 1]:  # shading, the ends of lines at the frame
             continue
         region = traced[rows, cols] == i
         if continued[i] and not _continued(region, labels[rows, cols] == owner[i]):
             continue
+        added = region & ~mask[rows, cols]
+        if np.count_nonzero(added & beside[rows, cols]) >= REMNANT_SHARE * added.sum():
+            continue  # what is left of the printed lines (`_remnants`' measure)
         out[rows, cols] |= region
     return out
+
+
+def _faint_ink(faint: np.ndarray, printed: np.ndarray) -> np.ndarray:
+    """`faint` without the printed lines and their blurred edges (the `EDGE_PX` around
+    them): light ink reaches the edges, and a light digit traced along them would join the
+    lines (on squared paper, the page's whole grid). Where its strokes cross a line, the
+    edges between its pieces on either side stay (a closing `BRIDGE` px wide); the line
+    itself is never traced, as before."""
+    if not printed.any():
+        return faint
+    rows, cols = extent(printed)  # no filter below reaches further than BRIDGE px from it
+    box = (slice(max(0, rows.start - BRIDGE), rows.stop + BRIDGE),
+           slice(max(0, cols.start - BRIDGE), cols.stop + BRIDGE))
+    edged = np.zeros_like(printed)
+    edged[box] = extremes.maximum_filter(printed[box].view(np.uint8), 2 * EDGE_PX + 1)
+    apart = faint & ~edged
+    closed = extremes.minimum_filter(
+        extremes.maximum_filter(apart[box].view(np.uint8), BRIDGE), BRIDGE).view(bool)
+    apart[box] |= closed & faint[box] & edged[box] & ~printed[box]
+    return apart
 
 
 def _continued(region: np.ndarray, mark: np.ndarray) -> bool:

@@ -862,6 +862,30 @@ def test_squared_paper_whose_other_lines_bold_digits_hide_is_read_with_its_grid_
     assert read_number(small_model, *decode_page(data, LIMITS)).text == text
 
 
+@pytest.mark.parametrize("seed, n", [(3, 0), (3, 319), (2, 32), (2, 132), (2, 289), (2, 329)])
+def test_a_light_digit_on_squared_paper_is_traced_across_the_grid_not_along_it(
+        mnist_all, small_model, seed, n):
+    """`eval.numbers`' squared paper with a digit written much lighter than the rest: its
+    specks are traced into its faint ink, which reaches the grid lines' blurred edges too;
+    traced along them, the digit joined the grid (too big to be a digit: dropped, `848`
+    for `8448`) or a stretch of it (misread). Traced only across them, it is read."""
+    images, labels = mnist_all
+    data, _, chosen = eval_numbers.number("squared", seed, n, images)
+    text = "".join(str(labels[i]) for i in chosen)
+    assert read_number(small_model, *decode_page(data, LIMITS)).text == text
+
+
+def test_what_light_ink_beside_a_box_wall_traces_is_no_digit(mnist_all, small_model):
+    """`eval.numbers --kind boxed --seed 3`, number 167: `3586` in a drawn box whose walls'
+    edges, taken out of the tracing, leave a light sliver beside the left wall. Traced, it
+    lies mostly beside the printed line: what is left of the line, not a digit (`31586`)."""
+    images, labels = mnist_all
+    data, _, chosen = eval_numbers.number("boxed", 3, 167, images)
+    text = "".join(str(labels[i]) for i in chosen)
+    assert text == "3586"
+    assert read_number(small_model, *decode_page(data, LIMITS)).text == text
+
+
 @pytest.mark.parametrize("n, angle", [(0, 12), (3, -12), (4, 12), (7, -12)])
 def test_a_notebook_number_photographed_turned_12_degrees_is_read(mnist_all, small_model, n,
                                                                    angle):
