@@ -211,12 +211,13 @@ def ink_mask(page: np.ndarray) -> MarkedPage:
         raise ImageError("no digit found")
     strong = np.bincount(labels[ink >= threshold], minlength=count + 1) > 0
     strong[0] = False
-    if cells is None and printed.any() and _only_remnants(labels, count, strong, printed):
+    boxes = component_boxes(labels) if cells is None else None  # (for the two steps below)
+    if boxes is not None and printed.any() and _only_remnants(labels, boxes, strong, printed):
         raise ImageError("no digit found")
     mask = strong[labels]
     low = max(noise, FAINT_LEVEL * level)
-    if cells is None and low < level:
-        mask = _light_digits(ink, mask, labels, strong, printed, low)
+    if boxes is not None and low < level:
+        mask = _light_digits(ink, mask, labels, boxes, strong, printed, low)
     if cells:
         _comb_ink(ink, mask, printed, cells, threshold=threshold, floor=floor, noise=noise)
     return MarkedPage(ink, mask, threshold, cells, printed, noise)
@@ -370,14 +371,14 @@ def _remnants(labels: np.ndarray, count: int, lines: np.ndarray) -> np.ndarray:
     return remnant
 
 
-def _only_remnants(labels: np.ndarray, count: int, strong: np.ndarray, lines: np.ndarray
-                   ) -> bool:
+def _only_remnants(labels: np.ndarray, boxes: np.ndarray, strong: np.ndarray,
+                   lines: np.ndarray) -> bool:
     """Whether every `strong` component is a remnant of the printed `lines` smaller than a
     digit can be (the blots where a ruled page's lines cross its margin, the ends of
     turned lines at the frame) or a dash of one (its box as thin as a rule: a stretch of
     a line the finder left), or grain smaller than a digit on any page: a page with
-    nothing written (beside digits, all of them are specks, dropped by their size)."""
-    boxes = component_boxes(labels)
+    nothing written (beside digits, all of them are specks, dropped by their size).
+    `boxes`: the components' (`component_boxes`)."""
     sizes = np.vstack(([0, 0], boxes[:, 2:] - boxes[:, :2]))
     small = np.array([smaller_than_a_digit(h, w, labels.shape) for h, w in sizes])
     thin = box_as_thin_as_a_rule(sizes[:, 0], sizes[:, 1])
@@ -386,11 +387,11 @@ def _only_remnants(labels: np.ndarray, count: int, strong: np.ndarray, lines: np
     # Grain is smaller than a digit, so a mark that is not (here: as thin as a rule) stands
     # only as a remnant. `_remnants` only now: it looks at the whole page.
     grain = sizes.max(axis=1) < MIN_DIGIT_PX
-    return not (strong & ~(_remnants(labels, count, lines) | grain)).any()
+    return not (strong & ~(_remnants(labels, len(boxes), lines) | grain)).any()
 
 
-def _light_digits(ink: np.ndarray, mask: np.ndarray, labels: np.ndarray, strong: np.ndarray,
-                  printed: np.ndarray, low: float) -> np.ndarray:
+def _light_digits(ink: np.ndarray, mask: np.ndarray, labels: np.ndarray, boxes: np.ndarray,
+                  strong: np.ndarray, printed: np.ndarray, low: float) -> np.ndarray:
     """`mask` (the `strong` components of `labels`) with each digit written much lighter
     than the others made whole: at the page's ink level such a digit is a few specks, too
     short to be kept, or only its darkest stroke (a 9's stem without its loop). Specks
@@ -402,13 +403,13 @@ def _light_digits(ink: np.ndarray, mask: np.ndarray, labels: np.ndarray, strong:
     digit written normally is traced too when its strokes go on in fainter ink (`GROWTH`)
     and its tracing reaches no other digit-tall mark. Tracing goes across printed lines'
     blurred edges, not along them (`_faint_ink`); what it reaches at the frame (shading,
-    the lines' ends), or mostly beside the lines (what is left of them), is no digit."""
+    the lines' ends), or mostly beside the lines (what is left of them), is no digit.
+    `boxes`: the components' (`component_boxes`)."""
     if np.count_nonzero(strong) < 2:
         return mask
-    boxes = component_boxes(labels)
     heights = np.concatenate(([0], boxes[:, 2] - boxes[:, 0]))[strong]
     median = float(np.median(heights[heights >= 0.5 * heights.max()]))
-    peaks = component_peaks(labels, len(strong) - 1, ink)[strong]
+    peaks = component_peaks(labels, len(boxes), ink)[strong]
     fragment = heights < FRAGMENT_HEIGHT * median
     light = np.zeros_like(strong)
     light[strong] = fragment | (peaks < LIGHT_MARK * float(np.median(peaks)))
