@@ -876,9 +876,10 @@ def test_a_light_digit_on_squared_paper_is_traced_across_the_grid_not_along_it(
 
 
 def test_what_light_ink_beside_a_box_wall_traces_is_no_digit(mnist_all, small_model):
-    """`eval.numbers --kind boxed --seed 3`, number 167: `3586` in a drawn box whose walls'
-    edges, taken out of the tracing, leave a light sliver beside the left wall. Traced, it
-    lies mostly beside the printed line: what is left of the line, not a digit (`31586`)."""
+    """`eval.numbers --kind boxed --seed 3`, number 167: `3586` in a drawn box, its light 3
+    against the left wall. Traced from the 3, the faint ink runs down the wall just past its
+    blurred edge, and what the tracing adds lies mostly within 2 px of the printed line:
+    what is left of the line, not more of the digit (added, it was read `31586`)."""
     images, labels = mnist_all
     data, _, chosen = eval_numbers.number("boxed", 3, 167, images)
     text = "".join(str(labels[i]) for i in chosen)
