@@ -866,9 +866,11 @@ def test_squared_paper_whose_other_lines_bold_digits_hide_is_read_with_its_grid_
 def test_a_light_digit_on_squared_paper_is_traced_across_the_grid_not_along_it(
         mnist_all, small_model, seed, n):
     """`eval.numbers`' squared paper with a digit written much lighter than the rest: its
-    specks are traced into its faint ink, which reaches the grid lines' blurred edges too;
-    traced along them, the digit joined the grid (too big to be a digit: dropped, `848`
-    for `8448`) or a stretch of it (misread). Traced only across them, it is read."""
+    specks, or its darkest stroke, are traced into its faint ink, which reaches the grid
+    lines' blurred edges too. Traced along them, the digit joined the grid (too big to be a
+    digit: dropped, `848` for `8448`) or a stretch of it (misread), or its tracing reached
+    its neighbours, and a digit that reaches another is left as it was (`2364` for
+    `23624`). Traced only across them, it is read."""
     images, labels = mnist_all
     data, _, chosen = eval_numbers.number("squared", seed, n, images)
     text = "".join(str(labels[i]) for i in chosen)
