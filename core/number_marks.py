@@ -33,6 +33,7 @@ from core.capture import (
     at_frame,
     box_as_thin_as_a_rule,
     box_gaps,
+    grown_extent,
     hysteresis,
     ink_against_paper,
     ink_threshold,
@@ -461,11 +462,9 @@ def _faint_ink(faint: np.ndarray, printed: np.ndarray) -> np.ndarray:
     lines (on squared paper, the page's whole grid). Where its strokes cross a line, the
     edges between its pieces on either side stay (a closing `BRIDGE` px wide); the line
     itself is never traced, as before."""
-    if not printed.any():
+    box = grown_extent(printed, BRIDGE)  # no filter below reaches further from the lines
+    if box is None:
         return faint
-    rows, cols = extent(printed)  # no filter below reaches further than BRIDGE px from it
-    box = (slice(max(0, rows.start - BRIDGE), rows.stop + BRIDGE),
-           slice(max(0, cols.start - BRIDGE), cols.stop + BRIDGE))
     edged = np.zeros_like(printed)
     edged[box] = extremes.maximum_filter(printed[box].view(np.uint8), 2 * EDGE_PX + 1)
     apart = faint & ~edged

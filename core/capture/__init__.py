@@ -57,6 +57,7 @@ from core.capture.ink import (
 )
 from core.capture.lines import (
     LINE_THICKNESS,
+    grown_extent,
     longest_run,
     near_lines,
     printed_lines,
@@ -92,6 +93,7 @@ __all__ = [
     "digit_components",
     "even_strokes",
     "find_digit",
+    "grown_extent",
     "hysteresis",
     "ink_against_paper",
     "ink_threshold",

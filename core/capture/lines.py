@@ -241,13 +241,13 @@ def _mostly(labels: np.ndarray, count: int, some: np.ndarray,
 def near_lines(mask: np.ndarray) -> np.ndarray:
     """Pixels within 2 px of `mask` (a 5x5 neighbourhood): beside the printed lines found."""
     out = np.zeros_like(mask)
-    box = _grown_extent(mask, 2)
+    box = grown_extent(mask, 2)
     if box is not None:
         out[box] = extremes.maximum_filter(mask[box].view(np.uint8), size=5)
     return out
 
 
-def _grown_extent(mask: np.ndarray, margin: int) -> tuple[slice, slice] | None:
+def grown_extent(mask: np.ndarray, margin: int) -> tuple[slice, slice] | None:
     """The box of the True pixels grown by `margin` on each side (within the page); None
     when there are none. A filter reaching at most `margin` px either way (a min or max
     filter at most `2 * margin + 1` wide, or two in turn each half that) finds on it what
@@ -300,7 +300,7 @@ def _unless_short(lines: np.ndarray, length: int) -> np.ndarray:
     if not lines.any():
         return lines
     gap = max(3, length // 4)
-    box = _grown_extent(lines, gap)
+    box = grown_extent(lines, gap)
     for bridge in ((3, gap), (gap, 3)):  # along rows, then along columns
         # (separable: fast; on the lines' box, the same pieces)
         joined = extremes.maximum_filter(lines[box].view(np.uint8), size=bridge)
@@ -315,7 +315,7 @@ def _thin(mask: np.ndarray, thickness: int) -> np.ndarray:
     is thin too; a bold stroke is not)."""
     size = thickness + 1
     thin = np.zeros_like(mask)
-    box = _grown_extent(mask, size)
+    box = grown_extent(mask, size)
     if box is not None:
         ink = mask[box]
         square = extremes.maximum_filter(extremes.minimum_filter(ink.view(np.uint8), size), size)
