@@ -1,8 +1,9 @@
 """Reading a number written on one image: segmentation into digits, by recognition.
 
-Its digits are first found as groups of marks, left to right (`core.number_marks`: the ink
-without printed lines, a light digit traced whole, the pieces of one digit joined, points
-and hyphens dropped; in a form's comb field, one group per printed box). Then:
+Its digits are first found as groups of marks, left to right: the ink without printed
+lines, a light digit traced whole (`core.number_ink`); the pieces of one digit joined, points
+and hyphens dropped; in a form's comb field, one group per printed box (`core.number_marks`).
+Then:
 
 1. a group much wider than the others may hold touching or overlapping neighbours: it is
    offered cuts at the minima of its column projection and the valleys of its outline
@@ -47,13 +48,8 @@ from core.cuts import (
 )
 from core.imaging import NO_DIGIT, ImageError, ImageLimits, decode_page, normalise
 from core.model import DigitModel
-from core.number_marks import (
-    MarkedPage,
-    analysis_factor,
-    cell_groups,
-    ink_mask,
-    mark_groups,
-)
+from core.number_ink import MarkedPage, analysis_factor, ink_mask
+from core.number_marks import cell_groups, mark_groups
 from core.number_rows import SEVERAL_ROWS, several_rows
 from core.results import DigitRead, Result
 from core.retrace import FainterInk

@@ -10,7 +10,7 @@ import pytest
 from PIL import Image, ImageDraw
 from scipy import ndimage
 
-from core import number_marks, numbers
+from core import number_ink, number_marks, numbers
 from core.capture import reduce_blocks
 from core.cuts import dilated
 from core.data import load_split
@@ -522,7 +522,7 @@ def test_touching_digits_are_no_ring_around_one_another(mnist_all, seed, n):
     is taken out (the service's model read "951", "90" and "79" for 9614, 904 and 7954 when
     any piece deeper than the band counted as digits inside it)."""
     pixels, _ = tight_page(mnist_all[0], seed, n)
-    assert not number_marks.ink_mask(pixels).printed.any()
+    assert not number_ink.ink_mask(pixels).printed.any()
 
 
 def test_a_digit_s_loop_around_specks_is_no_ring(mnist_test, small_model):
@@ -698,7 +698,7 @@ def test_a_digit_written_from_its_boxs_line_is_no_wall(mnist_all, seed, n, boxes
     it, its walls read as 1s ("7328" read "711311211811", "5058" "13118151181"). A wall
     joins the two lines."""
     data, _, _ = eval_numbers.number("boxes", seed, n, mnist_all[0])
-    cells = number_marks.ink_mask(decode_page(data, LIMITS)[0]).cells
+    cells = number_ink.ink_mask(decode_page(data, LIMITS)[0]).cells
     assert cells is not None and len(cells) == boxes
 
 
@@ -711,7 +711,7 @@ def test_digits_standing_on_a_line_are_no_ticks(mnist_all, kind, seed, n):
     tick finder took them for ticks: the service's model read these "24794275", "44",
     "62122093" and "7")."""
     data, _, _ = eval_numbers.number(kind, seed, n, mnist_all[0])
-    assert number_marks.ink_mask(decode_page(data, LIMITS)[0]).cells is None
+    assert number_ink.ink_mask(decode_page(data, LIMITS)[0]).cells is None
 
 
 def test_a_field_of_lines_under_each_place_is_read_place_by_place(mnist_test, small_model):
@@ -797,7 +797,7 @@ def test_a_bold_digit_s_thin_strokes_in_a_comb_s_box_are_no_printed_line(mnist_a
     a box, away from its sides, every stroke is the digit's: a 9's loop stays closed (the
     service's model read these "275", "2622", "405" and "8261178")."""
     data, _, _ = eval_numbers.number("comb", seed, n, mnist_all[0])
-    marked = number_marks.ink_mask(decode_page(data, LIMITS)[0])
+    marked = number_ink.ink_mask(decode_page(data, LIMITS)[0])
     for rows, cols in marked.cells[:len(text)]:
         inside = (slice(rows.start + 4, rows.stop - 4), slice(cols.start + 4, cols.stop - 4))
         strokes = marked.ink[inside] >= 0.3 * marked.ink[inside].max()
@@ -814,7 +814,7 @@ def test_a_digit_in_a_comb_s_box_is_traced_no_further_than_its_strokes(mnist_all
     stays on its strokes (traced into its paper, a 1 grew into a blob read as 7; the
     service's model read these "278", "952", "2687922" and "064416")."""
     data, _, _ = eval_numbers.number("comb", seed, n, mnist_all[0])
-    marked = number_marks.ink_mask(decode_page(data, LIMITS)[0])
+    marked = number_ink.ink_mask(decode_page(data, LIMITS)[0])
     for rows, cols in marked.cells[:len(text)]:
         ink, mask = marked.ink[rows, cols], marked.mask[rows, cols]
         strokes = dilated(ink >= 0.3 * ink.max(), steps=3)
@@ -833,7 +833,7 @@ def test_a_digit_on_squared_paper_is_read_with_its_grid_taken_out(mnist_all, sma
     the frame's band and read "5")."""
     data = eval_make.capture("pencil", 3, n, mnist_all[0][index]).data
     pixels, scale = decode_page(data, LIMITS)
-    assert number_marks.ink_mask(pixels).cells is None
+    assert number_ink.ink_mask(pixels).cells is None
     assert read_number(small_model, pixels, scale).text == text
 
 
@@ -912,10 +912,10 @@ def test_a_line_across_a_field_s_boxes_stays_a_printed_line():
     printed[30, :] = True  # a grid's row through both boxes
     printed[15:25, 25] = True  # a digit's thin stroke in the first box
     boxes = [(slice(10, 50), slice(10, 45)), (slice(10, 50), slice(55, 90))]
-    first, second = number_marks._box_lines(printed, boxes)
+    first, second = number_ink._box_lines(printed, boxes)
     assert first[20].all() and second[20].all()  # (row 30 of the page)
     assert not first[5:15, 15].any()  # the stroke
-    alone = number_marks._box_lines(printed, boxes[:1])[0]  # one box: no grid's row
+    alone = number_ink._box_lines(printed, boxes[:1])[0]  # one box: no grid's row
     assert alone[20, :4].all() and not alone[20, 4:-4].any()  # only at its sides
 
 
@@ -979,13 +979,13 @@ def test_strokes_of_tight_writing_are_not_removed_as_printed_lines(mnist_all, mo
     # meeting its neighbour's bar, or touching digits' joined strokes, make runs as long as
     # a printed line's, but they end within the number; no ink is removed as a line.
     pixels, _ = tight_page(mnist_all[0], seed, n)
-    factor = number_marks.analysis_factor(pixels)
+    factor = number_ink.analysis_factor(pixels)
     page = reduce_blocks(pixels, factor) if factor > 1 else pixels
-    marked = number_marks.ink_mask(page)
+    marked = number_ink.ink_mask(page)
     assert marked.mask[marked.ink >= marked.threshold].all()
     # (the line finder alone takes some of the digits' strokes for printed lines)
-    monkeypatch.setattr(number_marks, "_unless_within_number", lambda lines, mask: lines)
-    marked = number_marks.ink_mask(page)
+    monkeypatch.setattr(number_ink, "_unless_within_number", lambda lines, mask: lines)
+    marked = number_ink.ink_mask(page)
     assert not marked.mask[marked.ink >= marked.threshold].all()
 
 

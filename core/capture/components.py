@@ -340,7 +340,7 @@ def _only_dashes(marks: _Marks, members: np.ndarray, dash: np.ndarray,
     """Whether the digit found, its components `members`, is nothing but `dash`es (as thin
     as a rule) along the printed `lines`: what the line finder left of an empty box's wall
     beside the wall it found, on a page with nothing written (a number's page is checked
-    so by `number_marks._only_remnants`)."""
+    so by `number_ink._only_remnants`)."""
     return bool(dash[members].all()) and bool(_along_lines(marks, members, lines)[members].all())
 
 
