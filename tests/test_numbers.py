@@ -45,6 +45,13 @@ def tight_page(images: np.ndarray, seed: int, n: int) -> tuple[np.ndarray, float
     return decode_page(data, ImageLimits(max_bytes=10**7, max_pixels=10**7))
 
 
+def drawn_number(mnist_all, kind: str, seed: int, n: int) -> tuple[bytes, str]:
+    """The file of `eval.numbers`' `n`-th number of `kind` and `seed`, and its true text."""
+    images, labels = mnist_all
+    data, _, chosen = eval_numbers.number(kind, seed, n, images)
+    return data, "".join(str(labels[i]) for i in chosen)
+
+
 def digits_of(images, labels, text: str) -> list[np.ndarray]:
     """One MNIST test image per character of `text`, the first of each label."""
     return [images[int(np.flatnonzero(labels == int(c))[0])] for c in text]
@@ -508,10 +515,8 @@ def test_a_box_drawn_around_a_number_is_no_part_of_it(mnist_all, small_model, se
     """A box drawn by hand around a number: its straight sides are long lines to the line
     finder, which takes some and leaves the others to be read as 1s; the 1s inside it are
     no walls of a form's comb field; digits touching it are still inside it."""
-    images, labels = mnist_all
-    data, _, chosen = eval_numbers.number("boxed", seed, n, images)
+    data, text = drawn_number(mnist_all, "boxed", seed, n)
     page, scale = decode_page(data, ImageLimits(max_bytes=10**7, max_pixels=10**7))
-    text = "".join(str(labels[i]) for i in chosen)
     assert read_number(small_model, page, scale).text == text
 
 
@@ -843,9 +848,7 @@ def test_a_number_on_squared_paper_is_read_with_its_grid_taken_out(mnist_all, sm
     """`eval.numbers`' squared paper: a number is a wide strip, and its grid's lines across
     it are short against its width, but they cross it and repeat, as the lines along it do
     (they were left in the ink, read as 1s or joined the digits into one mark)."""
-    images, labels = mnist_all
-    data, _, chosen = eval_numbers.number("squared", seed, n, images)
-    text = "".join(str(labels[i]) for i in chosen)
+    data, text = drawn_number(mnist_all, "squared", seed, n)
     assert read_number(small_model, *decode_page(data, LIMITS)).text == text
 
 
@@ -855,9 +858,7 @@ def test_squared_paper_whose_other_lines_bold_digits_hide_is_read_with_its_grid_
     strip's two lines along it, so only one is found; its lines across were taken for
     strokes, joined to the 0s (read "6", with a stub of the line above each) until enough
     of them cross the strip to be squared paper's."""
-    images, labels = mnist_all
-    data, _, chosen = eval_numbers.number("squared", 2, 161, images)
-    text = "".join(str(labels[i]) for i in chosen)
+    data, text = drawn_number(mnist_all, "squared", 2, 161)
     assert text == "0007"
     assert read_number(small_model, *decode_page(data, LIMITS)).text == text
 
@@ -871,9 +872,7 @@ def test_a_light_digit_on_squared_paper_is_traced_across_the_grid_not_along_it(
     digit: dropped, `848` for `8448`) or a stretch of it (misread), or its tracing reached
     its neighbours, and a digit that reaches another is left as it was (`2364` for
     `23624`). Traced only across them, it is read."""
-    images, labels = mnist_all
-    data, _, chosen = eval_numbers.number("squared", seed, n, images)
-    text = "".join(str(labels[i]) for i in chosen)
+    data, text = drawn_number(mnist_all, "squared", seed, n)
     assert read_number(small_model, *decode_page(data, LIMITS)).text == text
 
 
@@ -882,9 +881,7 @@ def test_what_light_ink_beside_a_box_wall_traces_is_no_digit(mnist_all, small_mo
     against the left wall. Traced from the 3, the faint ink runs down the wall just past its
     blurred edge, and what the tracing adds lies mostly within 2 px of the printed line:
     what is left of the line, not more of the digit (added, it was read `31586`)."""
-    images, labels = mnist_all
-    data, _, chosen = eval_numbers.number("boxed", 3, 167, images)
-    text = "".join(str(labels[i]) for i in chosen)
+    data, text = drawn_number(mnist_all, "boxed", 3, 167)
     assert text == "3586"
     assert read_number(small_model, *decode_page(data, LIMITS)).text == text
 
@@ -895,12 +892,10 @@ def test_a_notebook_number_photographed_turned_12_degrees_is_read(mnist_all, sma
     """`eval.numbers`' notebook pages turned 12° (the corners the turn uncovers filled with
     the paper's colour): the ruled lines are found at that tilt and taken out (they were
     left in the ink past the capture front-end's 10°)."""
-    images, labels = mnist_all
-    data, _, chosen = eval_numbers.number("notebook", 3, n, images)
+    data, text = drawn_number(mnist_all, "notebook", 3, n)
     photo = Image.open(io.BytesIO(data)).convert("RGB")
     turned = photo.rotate(angle, expand=True, resample=Image.Resampling.BICUBIC,
                           fillcolor=photo.getpixel((0, 0)))
-    text = "".join(str(labels[i]) for i in chosen)
     assert read_number(small_model, np.asarray(turned)).text == text
 
 
