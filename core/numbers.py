@@ -33,6 +33,7 @@ from core.capture import (
     TINY_SIDE,
     Box,
     find_digit,
+    paper_only,
     read_digit,
     reduce_blocks,
     refuse_non_digit,
@@ -155,6 +156,7 @@ class PageCuts:
             self.cuts, self.pieces, self.aspects = [[0, 1]], [[(0, 1, 0)]], [1.0]
             self.splittable: list[int] = []
             return
+        pixels = paper_only(pixels)  # a sheet photographed on a desk: the sheet alone
         factor = analysis_factor(pixels)
         page = reduce_blocks(pixels, factor) if factor > 1 else pixels
         marked = ink_mask(page)

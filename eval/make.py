@@ -1,7 +1,7 @@
 """Seeded evaluation sets: MNIST *test* digits written on paper, photographed and scanned.
 
     python -m eval.make --out DIR --kind KIND --count N --seed S [--max-width PX]
-                        [--hand-only | --blank]
+                        [--hand-only | --blank] [--desk]
 
 writes `DIR/<kind>_<n>.<ext>` and `DIR/labels.csv` (`filename,label,kind,box_x,box_y,box_width,
 box_height,mnist_index`): the true box is the digit's ink in the upright image (after the
@@ -20,6 +20,9 @@ set read against its captures tells what the writers alone cost and what the cap
 `--blank` writes the same pages, lines, boxes, light and camera with nothing written on them,
 and no labels.csv: every one of them should be read as "no digit found" (`mnistq predict DIR
 | grep -vc "error:"` counts those read as a digit, `--read number` as a number, instead).
+
+`--desk` lays each page, photographed, on a desk that shows around it (`eval.desk`); the
+pages are the same as without it, and their boxes move with them.
 """
 
 from __future__ import annotations
@@ -39,6 +42,7 @@ from scipy import ndimage
 
 from common.settings import Settings
 from core.data import load_split
+from eval.desk import desk_stream, on_desk
 
 KINDS = ("notebook", "form", "pencil", "shadow", "whiteboard", "lowres", "clean")
 PHONE_SIZE = (4000, 3000)  # 12 megapixels
@@ -504,14 +508,15 @@ def chosen(kind: str, seed: int, count: int, total: int) -> np.ndarray:
 
 def make(out: Path, kind: str, count: int, seed: int, data_dir: Path,
          max_width: int = PHONE_SIZE[0], hand_only: bool = False, blank: bool = False,
-         ) -> list[dict[str, object]]:
+         desk: bool = False) -> list[dict[str, object]]:
     """Write `count` images of `kind` under `out` and (re)write `out/labels.csv`; kinds
     already listed there are kept, so one folder can hold several kinds. `hand_only`: the
     same digits in the same hands, each on a clean page (`on_clean_page`). The full capture
     is still rendered and thrown away: the writer's random draws come after the page's, and
     only the same draws give the same hands (a stream of the writer's own would, but it
     would change every seeded set the docs quote). `blank`: the same pages with nothing
-    written on them, and no labels (the random draws are the same)."""
+    written on them, and no labels (the random draws are the same). `desk`: each page
+    photographed lying on a desk (`eval.desk`), its box moved with it."""
     images, labels = load_split(data_dir, "test")
     out.mkdir(parents=True, exist_ok=True)
     rows = []
@@ -520,9 +525,13 @@ def make(out: Path, kind: str, count: int, seed: int, data_dir: Path,
         page = capture(kind, seed, n, digit, max_width)
         if hand_only:
             page = on_clean_page(page)
-        name = f"{kind}_{n:05d}.{page.ext}"
-        (out / name).write_bytes(page.data)
-        x, y, bw, bh = page.box
+        data, ext, (x, y, bw, bh) = page.data, page.ext, page.box
+        if desk:
+            data, scale, (left, top) = on_desk(data, desk_stream(seed, kind, n))
+            ext, x, y = "jpg", left + int(x * scale), top + int(y * scale)
+            bw, bh = max(1, round(bw * scale)), max(1, round(bh * scale))
+        name = f"{kind}_{n:05d}.{ext}"
+        (out / name).write_bytes(data)
         rows.append({"filename": name, "label": int(labels[index]), "kind": kind,
                      "box_x": x, "box_y": y, "box_width": bw, "box_height": bh,
                      "mnist_index": int(index)})
@@ -562,12 +571,14 @@ def main(argv: list[str] | None = None) -> int:
     variant.add_argument("--blank", action="store_true",
                         help="the same pages with nothing written on them, and no labels.csv: "
                              "each should be read as 'no digit found'")
+    parser.add_argument("--desk", action="store_true",
+                        help="each page photographed lying on a desk (eval/desk.py)")
     parser.add_argument("--data-dir", type=Path, default=None)
     args = parser.parse_args(argv)
     data_dir = args.data_dir or Settings.from_env().data_dir
     for kind in KINDS if args.kind == "all" else (args.kind,):
         make(args.out, kind, args.count, args.seed, data_dir, args.max_width, args.hand_only,
-             args.blank)
+             args.blank, args.desk)
         print(f"{kind}: {args.count} images in {args.out}")
     return 0
 

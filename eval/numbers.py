@@ -1,6 +1,6 @@
 """Seeded evaluation sets of numbers: 3 to 7 MNIST *test* digits written in a row.
 
-    python -m eval.numbers --out DIR [--kind KIND] [--count N] [--seed S] [--blank]
+    python -m eval.numbers --out DIR [--kind KIND] [--count N] [--seed S] [--blank] [--desk]
 
 writes `DIR/<kind>_<n>.<ext>` and `DIR/labels.csv` (`filename,text,kind,mnist_indices`: the
 MNIST test digits each number is written with, left to right). Every image draws
@@ -31,6 +31,8 @@ The paper, lines, ink, light and camera come from the capture generators (`eval.
 same paper, printing, light and camera and nothing written in them, and no labels.csv:
 every one should be read as "no digit found" (`mnistq predict DIR --read number | grep -vc
 "error:"` counts those read as a number).
+
+`--desk` lays each page, photographed, on a desk that shows around it (`eval.desk`).
 """
 
 from __future__ import annotations
@@ -47,6 +49,7 @@ from PIL import Image
 
 from common.settings import Settings
 from core.data import load_split
+from eval.desk import desk_stream, on_desk
 from eval.make import (
     _ballpoint,
     _camera,
@@ -498,16 +501,19 @@ def written(kind: str, seed: int, n: int, images: np.ndarray
     return chosen, inks
 
 
-def make(out: Path, kind: str, count: int, seed: int, data_dir: Path, blank: bool = False
-         ) -> list[dict[str, str]]:
+def make(out: Path, kind: str, count: int, seed: int, data_dir: Path, blank: bool = False,
+         desk: bool = False) -> list[dict[str, str]]:
     """Write `count` numbers of `kind` under `out` and (re)write `out/labels.csv`; kinds
     already listed there are kept, so one folder can hold several kinds. `blank`: the
-    fields with nothing written, and no labels."""
+    fields with nothing written, and no labels. `desk`: each page photographed lying on a
+    desk (`eval.desk`)."""
     images, labels = load_split(data_dir, "test")
     out.mkdir(parents=True, exist_ok=True)
     rows = []
     for n in range(count):
         data, ext, chosen = number(kind, seed, n, images, blank)
+        if desk:
+            data, ext = on_desk(data, desk_stream(seed, kind, n))[0], "jpg"
         name = f"{kind}_{n:05d}.{ext}"
         (out / name).write_bytes(data)
         if blank:
@@ -529,6 +535,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data-dir", type=Path, default=None)
     parser.add_argument("--blank", action="store_true",
                         help="form fields with nothing written in them, no labels")
+    parser.add_argument("--desk", action="store_true",
+                        help="each page photographed lying on a desk (eval/desk.py)")
     args = parser.parse_args(argv)
     data_dir = args.data_dir or Settings.from_env().data_dir
     kinds = KINDS if args.kind == "all" else (args.kind,)
@@ -537,7 +545,7 @@ def main(argv: list[str] | None = None) -> int:
         if not kinds:
             parser.error(f"--blank makes form fields only: --kind {', '.join(FIELD_KINDS)}")
     for kind in kinds:
-        make(args.out, kind, args.count, args.seed, data_dir, args.blank)
+        make(args.out, kind, args.count, args.seed, data_dir, args.blank, args.desk)
         print(f"{kind}: {args.count} {'empty fields' if args.blank else 'numbers'} in "
               f"{args.out}")
     return 0

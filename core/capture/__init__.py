@@ -1,6 +1,9 @@
 """Finding the digit on a photographed or scanned page, before the MNIST-style normalisation.
 
-A document-imaging front-end in five steps, each a pure function on arrays, each a module:
+A document-imaging front-end in five steps, each a pure function on arrays, each a module,
+after a step 0: a sheet photographed lying on a darker desk is the page, the desk around it
+painted over in the paper's colour (`paper_only`, `sheet.py`; the number reader takes it
+too).
 
 1. `ink_against_paper` (`ink.py`): the paper's colour is estimated around every pixel (a
    grey closing on a coarse copy: it removes strokes but keeps shadows, gradients and
@@ -75,6 +78,7 @@ from core.capture.page import (
     scaled_box,
 )
 from core.capture.shape import refuse_non_digit
+from core.capture.sheet import paper_only
 
 __all__ = [
     "EDGE",
@@ -100,6 +104,7 @@ __all__ = [
     "longest_run",
     "near_lines",
     "noise_level",
+    "paper_only",
     "printed_lines",
     "read_digit",
     "reduce_blocks",

@@ -24,6 +24,7 @@ from core.capture.lines import (
     printed_lines,
 )
 from core.capture.shape import INKED, refuse_non_digit
+from core.capture.sheet import paper_only
 from core.imaging import MNIST_SIDE, ImageError, extent, ink_box, mnist_form_many, normalise
 
 TINY_SIDE = 32
@@ -102,7 +103,7 @@ def find_digit(pixels: np.ndarray, scale: float = 1.0) -> Digit:
     A mark shaped like no digit (`refuse_non_digit`) is no digit found. Coarse to fine: a
     digit found small on a page reduced for the analysis is found again on a window around
     it at the page's own resolution (`_refined`)."""
-    pixels = np.asarray(pixels)
+    pixels = paper_only(np.asarray(pixels))
     page, factor = _bounded(pixels)
     ink, box = _find_on(page)
     refuse_non_digit(ink >= INKED * 255.0, box, page.shape[:2], pixels=page)
