@@ -15,7 +15,7 @@ from PIL import Image
 
 from common.localhost import free_port, redis_server_argv, wait_for
 
-__all__ = ["RedisServer", "alive", "descendants", "encode", "free_port", "wait_for"]
+__all__ = ["RedisServer", "alive", "descendants", "encode", "free_port", "overlap", "wait_for"]
 
 
 def encode(array_or_image: np.ndarray | Image.Image, fmt: str = "PNG", **options: Any) -> bytes:
@@ -26,6 +26,14 @@ def encode(array_or_image: np.ndarray | Image.Image, fmt: str = "PNG", **options
     out = io.BytesIO()
     image.save(out, fmt, **options)
     return out.getvalue()
+
+
+def overlap(a: tuple, b: tuple) -> float:
+    """Intersection over union of two (x, y, width, height) boxes."""
+    ix = max(0, min(a[0] + a[2], b[0] + b[2]) - max(a[0], b[0]))
+    iy = max(0, min(a[1] + a[3], b[1] + b[3]) - max(a[1], b[1]))
+    inter = ix * iy
+    return inter / (a[2] * a[3] + b[2] * b[3] - inter)
 
 
 def descendants(pid: int) -> set[int]:

@@ -24,7 +24,7 @@ from tests.pages import (
     photographed,
     ruled_page,
 )
-from tests.support import encode
+from tests.support import encode, overlap
 
 LIMITS = ImageLimits(max_bytes=16 * 2**20, max_pixels=40_000_000)
 NO_DIGIT, SEVERAL = "no digit found", "several digits found: read it as a number"
@@ -45,14 +45,6 @@ def one(page: Image.Image, x: int = 200, top: int = 90, stroke: int = 6) -> tupl
 
 def pixels(page: Image.Image) -> np.ndarray:
     return np.asarray(page, dtype=np.uint8)
-
-
-def overlap(a: tuple, b: tuple) -> float:
-    """Intersection over union of two (x, y, width, height) boxes."""
-    ix = max(0, min(a[0] + a[2], b[0] + b[2]) - max(a[0], b[0]))
-    iy = max(0, min(a[1] + a[3], b[1] + b[3]) - max(a[1], b[1]))
-    inter = ix * iy
-    return inter / (a[2] * a[3] + b[2] * b[3] - inter)
 
 
 # --- illumination ---------------------------------------------------------------------------

@@ -14,6 +14,7 @@ from core.data import load_split
 from core.imaging import ImageLimits
 from core.pipeline import predict_files
 from eval.make import KINDS, make
+from tests.support import overlap
 
 PER_KIND = 12
 MAX_WIDTH = 400  # small images keep the test fast; the kinds are the same
@@ -35,13 +36,6 @@ def results(captures: Path, small_model) -> list[tuple[dict, object]]:
     items = [(i, row["filename"], (captures / row["filename"]).read_bytes())
              for i, row in enumerate(rows)]
     return list(zip(rows, predict_files(small_model, items, LIMITS), strict=True))
-
-
-def overlap(a, b) -> float:
-    ix = max(0, min(a[0] + a[2], b[0] + b[2]) - max(a[0], b[0]))
-    iy = max(0, min(a[1] + a[3], b[1] + b[3]) - max(a[1], b[1]))
-    inter = ix * iy
-    return inter / (a[2] * a[3] + b[2] * b[3] - inter)
 
 
 def test_the_same_seed_gives_the_same_bytes(tmp_path: Path, data_dir: Path) -> None:

@@ -14,6 +14,7 @@ from core.numbers import read_number
 from eval import make as eval_make
 from eval import numbers as eval_numbers
 from eval.desk import desk_stream, on_desk
+from tests.support import overlap
 
 LIMITS = ImageLimits(max_bytes=2**24, max_pixels=2**24)
 
@@ -21,14 +22,6 @@ LIMITS = ImageLimits(max_bytes=2**24, max_pixels=2**24)
 @pytest.fixture(scope="module")
 def mnist(data_dir):
     return load_split(data_dir, "test")
-
-
-def overlap(a: tuple, b: tuple) -> float:
-    """Intersection over union of two (x, y, width, height) boxes."""
-    ix = max(0, min(a[0] + a[2], b[0] + b[2]) - max(a[0], b[0]))
-    iy = max(0, min(a[1] + a[3], b[1] + b[3]) - max(a[1], b[1]))
-    inter = ix * iy
-    return inter / (a[2] * a[3] + b[2] * b[3] - inter)
 
 
 @pytest.mark.parametrize("n", [0, 3, 6])
